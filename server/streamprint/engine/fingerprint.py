@@ -1,0 +1,67 @@
+"""The engine's result types: a fingerprint snapshot and decoded audio."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamprint.engine import dims
+
+#: Identifier of the numpy reference implementation of the per-frame work.
+REFERENCE_MODEL = "numpy-reference"
+REFERENCE_MODEL_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A fingerprint snapshot.
+
+    ``values`` and ``confidence`` are keyed by dimension name (see :mod:`dims`);
+    ``confidence[name]`` is the probability (0-1) that ``values[name]`` is already within
+    that dimension's tolerance of the value the finished media will give.
+    ``revision`` increases strictly with every snapshot a session emits; ``media_seconds``
+    is the native-rate media seen so far; ``final`` is true once the media has ended.
+    """
+
+    algorithm: str
+    values: dict[str, float]
+    confidence: dict[str, float]
+    revision: int
+    media_seconds: float
+    final: bool
+    model: str = REFERENCE_MODEL
+    model_version: str = REFERENCE_MODEL_VERSION
+    extras: dict[str, str] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, object]:
+        """JSON-ready dict with ``values``/``confidence`` maps in registry order."""
+        return {
+            "algorithm": self.algorithm,
+            "values": dims.ordered(self.values),
+            "confidence": dims.ordered(self.confidence),
+            "revision": self.revision,
+            "media_seconds": round(self.media_seconds, 6),
+            "final": self.final,
+            "model": self.model,
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class AudioBuffer:
+    """Decoded audio: ``samples`` is float32 ``[n_samples, n_channels]`` in [-1, 1] at ``sample_rate`` Hz."""
+
+    samples: NDArray[np.float32]
+    sample_rate: int
+
+    @property
+    def channels(self) -> int:
+        """Number of channels."""
+        return int(self.samples.shape[1])
+
+    @property
+    def seconds(self) -> float:
+        """Duration in seconds."""
+        return self.samples.shape[0] / self.sample_rate
