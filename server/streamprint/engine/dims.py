@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
     """What kind of media a dimension describes."""
 
     AUDIO = "audio"
     VIDEO = "video"
 
 
-class ToleranceKind(str, Enum):
+class ToleranceKind(StrEnum):
     """How the tolerance of a dimension is applied.
 
     ``ABSOLUTE``: ``|a - b| <= tol``.

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-
 from streamprint.engine import dims
 
 #: Identifier of the numpy reference implementation of the per-frame work.
@@ -64,4 +63,4 @@ class AudioBuffer:
     @property
     def seconds(self) -> float:
         """Duration in seconds."""
-        return self.samples.shape[0] / self.sample_rate
+        return float(self.samples.shape[0] / self.sample_rate)

@@ -1,0 +1,196 @@
+"""Frame-level accumulators of the audio fingerprint: descriptors in, values and confidences out.
+
+:class:`AudioFeatures` receives :class:`~streamprint.engine.analysis.FrameDescriptors` for
+consecutive frames (any chunking) plus the analysis-rate samples, and turns them into the
+analysis-grid dimensions of the registry. Exact definitions: docs/fingerprint.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+from streamprint.engine import dims
+from streamprint.engine.analysis import FrameDescriptors
+from streamprint.engine.blocks import SecondBlocks
+from streamprint.engine.confidence import within_tolerance
+from streamprint.engine.filters import BANDS
+from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
+from streamprint.engine.hpss import HarmonicPercussive
+from streamprint.engine.rhythm import POST_MAX, OnsetEnvelope, OnsetPicker, TempoTracker
+from streamprint.engine.stats import MaskedStd, RatioOfSums, Welford
+
+#: Consecutive voiced frames count as stable when f0 moves less than this (cents).
+PITCH_STABLE_CENTS = 50.0
+_BAND_NAMES = tuple(BANDS)
+_EPS = 1e-20
+
+
+class AudioFeatures:
+    """All analysis-grid accumulators of one session."""
+
+    def __init__(self) -> None:
+        self._means = {
+            "spectral_centroid": RatioOfSums(),
+            "spectral_rolloff": RatioOfSums(),
+            "spectral_flatness": RatioOfSums(),
+            "chroma_energy": RatioOfSums(empty_value=1.0 / 12.0),
+        }
+        self._silence = RatioOfSums()
+        self._level_std = MaskedStd()
+        self._harmonic = RatioOfSums()
+        self._hpss = HarmonicPercussive()
+        self._pitch = RatioOfSums()
+        self._previous_voiced = False
+        self._previous_f0 = 0.0
+        self._bands = {name: RatioOfSums() for name in _BAND_NAMES}
+        self._envelope = OnsetEnvelope()
+        self._picker = OnsetPicker()
+        self._tempo = TempoTracker()
+        self._onset_rate = RatioOfSums()
+        self._onset_frames_decided = 0
+        self._onsets = 0
+        self._last_onset: int | None = None
+        self._intervals = Welford()
+        self.seconds = SecondBlocks()
+        self.frames = 0
+
+    # -- feeding -------------------------------------------------------------------------
+
+    def add_samples(self, samples: NDArray[np.float32]) -> None:
+        """Analysis-rate mono samples ``[n]`` (for the per-second statistics)."""
+        self.seconds.push(samples)
+
+    def add_frames(self, d: FrameDescriptors) -> None:
+        """Descriptors of the next ``len(d)`` frames."""
+        n = len(d)
+        if n == 0:
+            return
+        self.frames += n
+        loud = d.rms >= SILENCE_RMS
+        weight = loud.astype(np.float64)
+        self._means["spectral_centroid"].add(d.centroid * weight, weight)
+        self._means["spectral_rolloff"].add(d.rolloff * weight, weight)
+        self._means["spectral_flatness"].add(d.flatness * weight, weight)
+        self._means["chroma_energy"].add(d.chroma_concentration * weight, weight)
+        self._silence.add((~loud).astype(np.float64), np.ones(n))
+        level_db = 20.0 * np.log10(np.maximum(d.rms, 1e-12))
+        self._level_std.add(level_db, loud)
+        self._add_pitch(d.f0, d.voiced & loud)
+        for i, name in enumerate(_BAND_NAMES):
+            self._bands[name].add(d.band_power[:, i], d.band_power[:, -1])
+        self._add_harmonic(*self._hpss.push(d.magnitude))
+        env = self._envelope.push(d.mel_db)
+        self._tempo.push(env)
+        self._add_onsets(self._picker.push(env), self._picker_decided())
+
+    def finish(self) -> None:
+        """Complete the lagged accumulators at the end of the media."""
+        self._add_harmonic(*self._hpss.finish())
+        self._add_onsets(self._picker.finish(), self.frames)
+
+    def _picker_decided(self) -> int:
+        return max(0, self.frames - POST_MAX)
+
+    def _add_harmonic(self, harmonic: NDArray[np.float64], percussive: NDArray[np.float64]) -> None:
+        self._harmonic.add(harmonic, harmonic + percussive)
+
+    def _add_pitch(self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> None:
+        prev_f0 = np.concatenate(([self._previous_f0], f0[:-1]))
+        prev_voiced = np.concatenate(([self._previous_voiced], voiced[:-1]))
+        pair = voiced & prev_voiced
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cents = np.abs(1200.0 * np.log2(f0 / np.where(prev_f0 > 0, prev_f0, 1.0)))
+        stable = pair & (cents < PITCH_STABLE_CENTS)
+        self._pitch.add(stable.astype(np.float64), pair.astype(np.float64))
+        self._previous_f0 = float(f0[-1])
+        self._previous_voiced = bool(voiced[-1])
+
+    def _add_onsets(self, onsets: list[int], decided_until: int) -> None:
+        for t in onsets:
+            if self._last_onset is not None:
+                self._intervals.add((t - self._last_onset) / FRAME_RATE)
+            self._last_onset = t
+        self._onsets += len(onsets)
+        count = decided_until - self._onset_frames_decided
+        if count > 0:
+            indicator = np.zeros(count)
+            for t in onsets:
+                indicator[t - self._onset_frames_decided] = 1.0
+            self._onset_rate.add(indicator, np.full(count, 1.0 / FRAME_RATE))
+            self._onset_frames_decided = decided_until
+
+    # -- reading ------------------------------------------------------------------------
+
+    def values(self, media_seconds: float) -> dict[str, float]:
+        """Current value of every analysis-grid dimension (registry names)."""
+        bpm, _ = self._tempo.estimate()
+        out = {name: acc.value for name, acc in self._means.items()}
+        out.update(
+            harmonic_ratio=self._harmonic.value,
+            pitch_stability=self._pitch.value,
+            tempo_bpm=bpm,
+            rhythm_stability=self._rhythm_stability(),
+            transient_density=self._onsets / media_seconds if media_seconds > 0 else 0.0,
+            silence_ratio=self._silence.value,
+            loudness_variation_std=self._level_std.value,
+            dynamic_range_variation=self.seconds.dynamic_range_variation,
+            peak_consistency=self.seconds.peak_consistency,
+            bass_mid_ratio=self._bass_mid_ratio(),
+        )
+        out.update({name: acc.value for name, acc in self._bands.items()})
+        return out
+
+    def confidences(self, values: dict[str, float]) -> dict[str, float]:
+        """Confidence of each value in ``values`` (see :mod:`confidence`)."""
+        se: dict[str, float] = {name: acc.std_error() for name, acc in self._means.items()}
+        se.update({name: acc.std_error() for name, acc in self._bands.items()})
+        se.update(
+            harmonic_ratio=self._harmonic.std_error(),
+            pitch_stability=self._pitch.std_error(),
+            rhythm_stability=self._intervals.std_error_of_cv(),
+            transient_density=self._onset_rate.std_error(),
+            silence_ratio=self._silence.std_error(),
+            loudness_variation_std=self._level_std.std_error(),
+            dynamic_range_variation=self.seconds.crest.std_error_of_std(),
+            peak_consistency=self.seconds.peaks.std_error_of_cv(),
+            bass_mid_ratio=self._bass_mid_se(),
+        )
+        out = {
+            name: within_tolerance(dims.get(name).tolerance_for(values[name]), err)
+            for name, err in se.items()
+        }
+        out["tempo_bpm"] = self._tempo_confidence()
+        return out
+
+    def _rhythm_stability(self) -> float:
+        if self._intervals.count < 2:
+            return 0.0
+        return float(np.clip(1.0 - self._intervals.cv(), 0.0, 1.0))
+
+    def _bass_mid_ratio(self) -> float:
+        bass = self._bands["band_bass"].num
+        mid = self._bands["band_mid"].num
+        if bass <= _EPS and mid <= _EPS:
+            return 0.0
+        return float(np.clip(10.0 * math.log10((bass + _EPS) / (mid + _EPS)), -60.0, 60.0))
+
+    def _bass_mid_se(self) -> float:
+        bass, mid = self._bands["band_bass"], self._bands["band_mid"]
+        if bass.value <= 0 or mid.value <= 0:
+            return math.inf
+        rel = math.hypot(bass.std_error() / bass.value, mid.std_error() / mid.value)
+        return 10.0 / math.log(10.0) * rel
+
+    def _tempo_confidence(self) -> float:
+        """Probability that the tempo estimate is final, from the autocorrelation evidence.
+
+        ``strength`` (the comb score of the winning period, 0-1) measures how periodic the
+        onset envelope is; the number of beats seen measures how much evidence backs it.
+        """
+        bpm, strength = self._tempo.estimate()
+        if bpm <= 0:
+            return 0.0
+        beats = self._tempo.frames / FRAME_RATE * bpm / 60.0
+        return float(np.clip(strength, 0.0, 1.0) * (1.0 - math.exp(-beats / 8.0)))

@@ -1,0 +1,233 @@
+"""The audio session: one engine for streaming and batch.
+
+A session is fed native-rate float32 samples ``[n, channels]`` in any chunking. It keeps
+the native-rate accumulators (loudness, stereo, crest), downmixes to mono, resamples to the
+analysis rate with a stateful resampler, frames, runs the frame analyzer and feeds the
+frame-level accumulators. Every ``update_interval_s`` of media it emits a fingerprint
+snapshot; :meth:`AudioSession.finish` completes the lagged accumulators and returns the
+final fingerprint. Batch (:func:`fingerprint_buffer`) is one session fed everything, so
+streaming and batch agree by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from streamprint.engine import dims
+from streamprint.engine.analysis import FrameAnalyzer, NumpyFrameAnalyzer
+from streamprint.engine.features import AudioFeatures
+from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.grid import Framer
+from streamprint.engine.native import NativeAccumulator, native_accumulators
+from streamprint.engine.resample import StreamingResampler, to_mono
+from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 384_000
+MAX_CHANNELS = 8
+MIN_UPDATE_INTERVAL_S = 0.1
+MAX_UPDATE_INTERVAL_S = 3600.0
+_NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"})
+#: Batch sessions are fed in blocks of this many seconds to bound temporary memory.
+_BATCH_BLOCK_SECONDS = 30.0
+
+_default_analyzer: FrameAnalyzer | None = None
+
+
+def default_analyzer() -> FrameAnalyzer:
+    """The process-wide reference analyzer (stateless, so shared)."""
+    global _default_analyzer
+    if _default_analyzer is None:
+        _default_analyzer = NumpyFrameAnalyzer()
+    return _default_analyzer
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a session analyses.
+
+    ``sample_rate`` (Hz) and ``channels`` describe the native input; ``dimensions`` are the
+    registry names to report; ``update_interval_s`` is the media time between snapshots
+    (``None``: no intermediate snapshots, as in batch); ``max_media_seconds`` bounds the
+    media one session accepts (``None``: unbounded).
+    """
+
+    sample_rate: int
+    channels: int
+    dimensions: tuple[str, ...] = dims.AUDIO_13D
+    update_interval_s: float | None = 1.0
+    max_media_seconds: float | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`InvalidInputError` naming the first bad field."""
+        if not MIN_SAMPLE_RATE <= self.sample_rate <= MAX_SAMPLE_RATE:
+            raise InvalidInputError.for_field(
+                "sample_rate", f"{self.sample_rate} Hz is out of range",
+                f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz",
+            )
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise InvalidInputError.for_field(
+                "channels", f"{self.channels} channels is out of range", f"1..{MAX_CHANNELS}"
+            )
+        unknown = [n for n in self.dimensions if not dims.known(n)]
+        if unknown:
+            raise InvalidInputError.for_field(
+                "dimensions", f"unknown dimension(s) {', '.join(unknown)}", ", ".join(dims.AUDIO_25D)
+            )
+        if not self.dimensions:
+            raise InvalidInputError.for_field("dimensions", "no dimensions requested", "at least one")
+        interval = self.update_interval_s
+        if interval is not None and not (
+            math.isfinite(interval) and MIN_UPDATE_INTERVAL_S <= interval <= MAX_UPDATE_INTERVAL_S
+        ):
+            raise InvalidInputError.for_field(
+                "update_interval_s", f"{interval} s is out of range",
+                f"{MIN_UPDATE_INTERVAL_S}..{MAX_UPDATE_INTERVAL_S} s",
+            )
+
+
+class AudioSession:
+    """Streaming fingerprint of one audio stream (see module docstring)."""
+
+    def __init__(self, config: SessionConfig, *, analyzer: FrameAnalyzer | None = None) -> None:
+        config.validate()
+        self.config = config
+        self._analyzer = analyzer or default_analyzer()
+        self._native: list[NativeAccumulator] = native_accumulators(
+            config.sample_rate, config.channels, _NATIVE_NAMES.intersection(config.dimensions)
+        )
+        self._resampler = StreamingResampler(config.sample_rate)
+        self._framer = Framer()
+        self._features = AudioFeatures()
+        self._samples_seen = 0
+        self._revision = 0
+        self._finished = False
+        self._interval_samples = (
+            None
+            if config.update_interval_s is None
+            else max(1, round(config.update_interval_s * config.sample_rate))
+        )
+        self._next_update = self._interval_samples
+        self._max_samples = (
+            None if config.max_media_seconds is None
+            else int(config.max_media_seconds * config.sample_rate)
+        )
+
+    @property
+    def media_seconds(self) -> float:
+        """Native-rate media seen so far, in seconds."""
+        return self._samples_seen / self.config.sample_rate
+
+    @property
+    def revision(self) -> int:
+        """Revision of the last snapshot (0 before the first)."""
+        return self._revision
+
+    @property
+    def finished(self) -> bool:
+        """Whether :meth:`finish` has run."""
+        return self._finished
+
+    def push(self, samples: NDArray[np.float32]) -> list[Fingerprint]:
+        """Feed native-rate samples ``[n, channels]``; return the snapshots that fell due."""
+        if self._finished:
+            raise SessionStateError("the session has finished; no more media is accepted")
+        block = self._check_samples(samples)
+        updates: list[Fingerprint] = []
+        pos, n = 0, block.shape[0]
+        while pos < n:
+            take = n - pos
+            if self._next_update is not None:
+                take = min(take, self._next_update - self._samples_seen)
+            self._process(block[pos : pos + take])
+            pos += take
+            if self._next_update is not None and self._samples_seen >= self._next_update:
+                updates.append(self._snapshot(final=False))
+                assert self._interval_samples is not None
+                self._next_update += self._interval_samples
+        return updates
+
+    def snapshot(self) -> Fingerprint:
+        """A snapshot of everything seen so far (counts as a revision)."""
+        return self._snapshot(final=self._finished)
+
+    def finish(self) -> Fingerprint:
+        """End the media: flush the resampler and lagged accumulators; the final fingerprint."""
+        if self._finished:
+            raise SessionStateError("the session has already finished")
+        tail = self._resampler.flush()
+        self._process_analysis(tail)
+        self._features.finish()
+        self._finished = True
+        return self._snapshot(final=True)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _check_samples(self, samples: NDArray[np.float32]) -> NDArray[np.float32]:
+        if samples.ndim != 2 or samples.shape[1] != self.config.channels:
+            raise InvalidInputError.for_field(
+                "chunk.data", f"expected samples shaped [n, {self.config.channels}], got {samples.shape}",
+                "interleaved samples with the configured channel count",
+            )
+        block = np.asarray(samples, dtype=np.float32)
+        if not np.isfinite(block).all():
+            raise InvalidInputError.for_field("chunk.data", "samples contain NaN or infinity", "finite samples")
+        if self._max_samples is not None and self._samples_seen + block.shape[0] > self._max_samples:
+            raise ResourceLimitError(
+                f"the session exceeds its media limit of {self.config.max_media_seconds} s",
+                limit="max_media_seconds",
+            )
+        return block
+
+    def _process(self, block: NDArray[np.float32]) -> None:
+        for accumulator in self._native:
+            accumulator.push(block)
+        self._samples_seen += block.shape[0]
+        self._process_analysis(self._resampler.push(to_mono(block)))
+
+    def _process_analysis(self, mono: NDArray[np.float32]) -> None:
+        if mono.shape[0] == 0:
+            return
+        self._features.add_samples(mono)
+        frames = self._framer.push(mono)
+        if frames.shape[0]:
+            self._features.add_frames(self._analyzer.analyze(frames))
+
+    def _snapshot(self, *, final: bool) -> Fingerprint:
+        self._revision += 1
+        values = self._features.values(self.media_seconds)
+        confidence = self._features.confidences(values)
+        for accumulator in self._native:
+            values.update(accumulator.values())
+            confidence.update(accumulator.confidences())
+        wanted = self.config.dimensions
+        return Fingerprint(
+            algorithm=dims.algorithm_for(wanted),
+            values={n: float(values[n]) for n in wanted},
+            confidence={n: float(np.clip(confidence[n], 0.0, 1.0)) for n in wanted},
+            revision=self._revision,
+            media_seconds=self.media_seconds,
+            final=final,
+            model=getattr(self._analyzer, "name", "numpy"),
+        )
+
+
+def fingerprint_buffer(
+    buffer: AudioBuffer,
+    dimensions: Sequence[str] = dims.AUDIO_25D,
+    *,
+    analyzer: FrameAnalyzer | None = None,
+) -> Fingerprint:
+    """Batch fingerprint of decoded audio: one session fed everything, then finished."""
+    session = AudioSession(
+        SessionConfig(buffer.sample_rate, buffer.channels, tuple(dimensions), update_interval_s=None),
+        analyzer=analyzer,
+    )
+    step = max(1, int(_BATCH_BLOCK_SECONDS * buffer.sample_rate))
+    for start in range(0, buffer.samples.shape[0], step):
+        session.push(buffer.samples[start : start + step])
+    return session.finish()
