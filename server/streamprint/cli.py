@@ -1,0 +1,172 @@
+"""The ``streamprint`` command line: offline fingerprints and the server.
+
+``streamprint fingerprint PATH [--json] [--stream --chunk-ms N]`` prints a file's fingerprint;
+``streamprint serve`` runs the gRPC server. Errors print one line on stderr and exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TextIO
+
+from streamprint import __version__
+from streamprint.engine import dims
+from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.errors import InvalidInputError, StreamprintError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _positive_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range {low}..{high}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{value} must be > 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``streamprint``."""
+    parser = argparse.ArgumentParser(
+        prog="streamprint", description="Streaming media fingerprints: offline CLI and gRPC server."
+    )
+    parser.add_argument("--version", action="version", version=f"streamprint {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fp = sub.add_parser(
+        "fingerprint",
+        help="fingerprint a media file (25D audio; 13D live updates with --stream)",
+        description="Fingerprint a media file. Without --stream: the 25D batch fingerprint. "
+        "With --stream: feed the file through a streaming session in chunks of --chunk-ms "
+        "of media and print every update (13D); the last has final=true.",
+    )
+    fp.add_argument("path", help="media file (WAV, FLAC, OGG/Vorbis, Opus, MP3)")
+    fp.add_argument("--json", action="store_true", help="print one JSON object per line")
+    fp.add_argument("--stream", action="store_true", help="stream the file through a live session")
+    fp.add_argument(
+        "--chunk-ms", type=_positive_int(1, 600_000), default=100,
+        help="media per streamed chunk in milliseconds (default 100)",
+    )
+    fp.add_argument(
+        "--update-interval", type=_positive_float, default=1.0,
+        help="seconds of media between streamed updates (default 1.0)",
+    )
+    fp.add_argument(
+        "--max-seconds", type=_positive_float, default=4 * 3600.0,
+        help="refuse media longer than this many seconds (default 14400)",
+    )
+    fp.set_defaults(handler=_cmd_fingerprint)
+    try:
+        from streamprint.serve_cli import add_serve_parser
+    except ImportError:  # pragma: no cover - server layer not installed
+        pass
+    else:
+        add_serve_parser(sub)
+    return parser
+
+
+def _emit(obj: dict[str, object], out: TextIO) -> None:
+    out.write(json.dumps(obj, separators=(", ", ": ")) + "\n")
+    out.flush()
+
+
+def _print_table(fp: Fingerprint, path: str, out: TextIO) -> None:
+    out.write(f"{path}: {fp.algorithm}, {fp.media_seconds:.2f} s, model {fp.model}/{fp.model_version}\n")
+    out.write(f"  {'dimension':<26}{'value':>14}  {'unit':<6}{'confidence':>11}\n")
+    for name, value in dims.ordered(fp.values).items():
+        unit = dims.get(name).unit
+        out.write(f"  {name:<26}{value:>14.4f}  {unit:<6}{fp.confidence[name]:>11.3f}\n")
+    out.flush()
+
+
+def _chunks(buffer: AudioBuffer, chunk_ms: int) -> Iterator[AudioBuffer]:
+    step = max(1, buffer.sample_rate * chunk_ms // 1000)
+    for start in range(0, buffer.samples.shape[0], step):
+        yield AudioBuffer(buffer.samples[start : start + step], buffer.sample_rate)
+
+
+def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
+    from streamprint.engine.decode import decode_file
+    from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
+
+    buffer = decode_file(args.path, max_seconds=args.max_seconds)
+    if buffer.samples.shape[0] == 0:
+        raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
+    if not args.stream:
+        fp = fingerprint_buffer(buffer, dims.AUDIO_25D)
+        if args.json:
+            _emit({**fp.to_json_dict(), "path": args.path, "backend": "numpy"}, out)
+        else:
+            _print_table(fp, args.path, out)
+        return EXIT_OK
+    session = AudioSession(
+        SessionConfig(buffer.sample_rate, buffer.channels, dims.AUDIO_13D, args.update_interval)
+    )
+    updates: list[Fingerprint] = []
+    for chunk in _chunks(buffer, args.chunk_ms):
+        updates = session.push(chunk.samples)
+        for update in updates:
+            _report_update(update, args, out)
+    final = session.finish()
+    _report_update(final, args, out)
+    return EXIT_OK
+
+
+def _report_update(fp: Fingerprint, args: argparse.Namespace, out: TextIO) -> None:
+    if args.json:
+        _emit({**fp.to_json_dict(), "path": args.path, "backend": "numpy"}, out)
+    elif fp.final:
+        _print_table(fp, args.path, out)
+    else:
+        low = min(fp.confidence.values())
+        out.write(f"revision {fp.revision}: {fp.media_seconds:7.2f} s, lowest confidence {low:.2f}\n")
+        out.flush()
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """Run the CLI; returns the exit code (never raises for expected errors)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    stream = out or sys.stdout
+    try:
+        code: int = args.handler(args, stream)
+        return code
+    except StreamprintError as exc:
+        print(f"streamprint: error: {exc.reason}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as exc:
+        print(f"streamprint: error: NOT_FOUND: no such file: {exc.filename}", file=sys.stderr)
+        return EXIT_ERROR
+    except IsADirectoryError as exc:
+        print(f"streamprint: error: INVALID_INPUT: is a directory: {exc.filename}", file=sys.stderr)
+        return EXIT_ERROR
+    except PermissionError as exc:
+        print(f"streamprint: error: PERMISSION_DENIED: {exc.filename}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

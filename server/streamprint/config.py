@@ -1,0 +1,257 @@
+"""Server configuration: one frozen dataclass, built once from CLI flags and environment.
+
+Every field ``foo_bar`` is settable as the flag ``--foo-bar`` and as the environment variable
+``STREAMPRINT_FOO_BAR``; a flag beats the environment, which beats the default. Sizes accept
+``KiB``/``MiB``/``GiB`` (and ``K``/``M``/``G``) suffixes, booleans ``1/0/true/false/yes/no/on/off``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from streamprint.errors import InvalidInputError
+
+ENV_PREFIX = "STREAMPRINT_"
+
+#: Update interval bounds for streams (seconds of media).
+MIN_UPDATE_INTERVAL_S = 0.1
+MAX_UPDATE_INTERVAL_S = 60.0
+#: Raw PCM bounds.
+MIN_SAMPLE_RATE_HZ = 8_000
+MAX_SAMPLE_RATE_HZ = 384_000
+MAX_CHANNELS = 8
+
+Kind = Literal["str", "int", "float", "bytes", "bool", "port", "optional_port", "choice"]
+
+_KIB = 1024
+_MIB = 1024 * 1024
+
+
+def _opt(default: Any, help: str, kind: Kind, *, choices: tuple[str, ...] = (), minimum: float | None = None) -> Any:
+    return field(
+        default=default,
+        metadata={"help": help, "kind": kind, "choices": choices, "minimum": minimum},
+    )
+
+
+def default_workers() -> int:
+    """CPU threads for engine work when ``--workers`` is 0: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``streamprint serve`` can be told. Build it with :meth:`from_sources`."""
+
+    host: str = _opt("127.0.0.1", "address to listen on", "str")
+    port: int = _opt(50051, "port to listen on (0: any free port)", "port")
+    workers: int = _opt(0, "threads for CPU-bound engine work (0: one per CPU)", "int", minimum=0)
+    backend: str = _opt(
+        "auto", "runtime backend for the per-frame work", "choice",
+        choices=("auto", "numpy", "onnxruntime", "openvino"),
+    )
+    precision: str = _opt(
+        "auto", "model precision (auto: the best that passes the accuracy gate)", "choice",
+        choices=("auto", "fp32", "int8"),
+    )
+    max_message_bytes: int = _opt(64 * _MIB, "largest gRPC message received or sent", "bytes", minimum=4 * _KIB)
+    max_chunk_bytes: int = _opt(4 * _MIB, "largest MediaChunk.data of a stream", "bytes", minimum=1)
+    max_streams: int = _opt(512, "streams served at once (more: RESOURCE_EXHAUSTED + RetryInfo)", "int", minimum=1)
+    max_requests: int = _opt(
+        32, "unary/batch calls worked on at once (more: RESOURCE_EXHAUSTED + RetryInfo)", "int", minimum=1
+    )
+    max_buffered_bytes: int = _opt(
+        8 * _MIB, "input bytes one session may hold that have not decoded into audio yet", "bytes", minimum=1
+    )
+    idle_timeout_s: float = _opt(30.0, "end a stream that sends nothing for this long", "float", minimum=0.001)
+    max_session_media_s: float = _opt(4 * 3600.0, "most media seconds one stream may carry", "float", minimum=0.001)
+    max_session_duration_s: float = _opt(
+        6 * 3600.0, "longest wall-clock duration of one stream", "float", minimum=0.001
+    )
+    max_batch_items: int = _opt(64, "most items in one batch or validation call", "int", minimum=1)
+    cache_max_entries: int = _opt(4096, "fingerprint cache: most entries", "int", minimum=1)
+    cache_max_bytes: int = _opt(64 * _MIB, "fingerprint cache: most bytes", "bytes", minimum=1)
+    cache_ttl_s: float = _opt(3600.0, "fingerprint cache: time to live of an entry", "float", minimum=0.001)
+    session_store_max_entries: int = _opt(1024, "finished-session media store: most sessions", "int", minimum=1)
+    session_store_max_bytes: int = _opt(512 * _MIB, "finished-session media store: most bytes", "bytes", minimum=1)
+    session_store_ttl_s: float = _opt(
+        900.0, "finished-session media store: how long a session is kept", "float", minimum=0.001
+    )
+    session_retain_max_bytes: int = _opt(
+        128 * _MIB, "largest decoded media of one session kept for validation (0: keep none)", "bytes", minimum=0
+    )
+    grace_s: float = _opt(
+        8.0, "on SIGTERM: time live calls get to finish (streams get their final update)", "float", minimum=0.0
+    )
+    retry_after_s: float = _opt(1.0, "RetryInfo delay suggested when the server is full", "float", minimum=0.0)
+    keepalive_s: float = _opt(
+        30.0, "interval of HTTP/2 keepalive pings that detect vanished clients", "float", minimum=1.0
+    )
+    media_root: str = _opt("", "directory MediaSource.server_path is resolved in (empty: paths refused)", "str")
+    reflection: bool = _opt(True, "serve gRPC server reflection", "bool")
+    admin: bool = _opt(True, "serve streamprint.v1.AdminService (cache stats and clear)", "bool")
+    metrics_port: int | None = _opt(
+        None, "serve Prometheus metrics on this port (unset: no metrics; 0: any free port)", "optional_port"
+    )
+    log_level: str = _opt("info", "log level", "choice", choices=("debug", "info", "warning", "error"))
+
+    @property
+    def effective_workers(self) -> int:
+        """Engine threads actually used."""
+        return self.workers or default_workers()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` to bind (IPv6 hosts bracketed)."""
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        return f"{host}:{self.port}"
+
+    def to_json_dict(self) -> dict[str, object]:
+        """Every field, JSON-ready."""
+        return dataclasses.asdict(self)
+
+    # ----------------------------------------------------------------------------- building
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """Add one flag per field; unset flags stay ``None`` so the environment can fill them."""
+        for f in dataclasses.fields(cls):
+            meta = f.metadata
+            flag = option_flag(f.name)
+            help_text = f"{meta['help']} [env {env_name(f.name)}; default {_show(f.default)}]"
+            if meta["kind"] == "bool":
+                parser.add_argument(
+                    flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                )
+            elif meta["kind"] == "choice":
+                parser.add_argument(flag, dest=f.name, choices=meta["choices"], default=None, help=help_text)
+            else:
+                parser.add_argument(
+                    flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text
+                )
+
+    @classmethod
+    def from_sources(
+        cls,
+        flags: Mapping[str, object] | argparse.Namespace | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> ServerConfig:
+        """Build the config: flags (``None`` = not given) beat ``STREAMPRINT_*`` env, which beats defaults.
+
+        Raises :class:`~streamprint.errors.InvalidInputError` naming the flag and env variable of
+        every bad value.
+        """
+        given: Mapping[str, object]
+        if flags is None:
+            given = {}
+        elif isinstance(flags, argparse.Namespace):
+            given = vars(flags)
+        else:
+            given = flags
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        violations: list[InvalidInputError] = []
+        for f in dataclasses.fields(cls):
+            raw: object = given.get(f.name)
+            source = option_flag(f.name)
+            if raw is None and env_name(f.name) in env:
+                raw = env[env_name(f.name)]
+                source = env_name(f.name)
+            if raw is None:
+                continue
+            try:
+                values[f.name] = _parse(raw, f.metadata, source)
+            except InvalidInputError as exc:
+                violations.append(exc)
+        if violations:
+            raise InvalidInputError(
+                "; ".join(v.message for v in violations),
+                [fv for v in violations for fv in v.violations],
+            )
+        return cls(**values)
+
+
+def option_flag(name: str) -> str:
+    """``--foo-bar`` for the field ``foo_bar``."""
+    return "--" + name.replace("_", "-")
+
+
+def env_name(name: str) -> str:
+    """``STREAMPRINT_FOO_BAR`` for the field ``foo_bar``."""
+    return ENV_PREFIX + name.upper()
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "unset"
+    if value == "":
+        return "empty"
+    return str(value)
+
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
+_SIZE_FACTORS = {"": 1, "k": _KIB, "m": _MIB, "g": 1024 * _MIB, "t": 1024 * 1024 * _MIB}
+
+
+def parse_bytes(text: str) -> int:
+    """``"64MiB"`` → 67108864; plain integers are bytes. Binary (1024-based) factors."""
+    match = _SIZE_RE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    number, unit, _ = match.groups()
+    return int(float(number) * _SIZE_FACTORS[unit.lower()])
+
+
+def _parse(raw: object, meta: Mapping[str, Any], source: str) -> object:
+    kind: Kind = meta["kind"]
+    text = str(raw).strip()
+
+    def bad(description: str, allowed: str = "") -> InvalidInputError:
+        return InvalidInputError.for_field(source, description, allowed)
+
+    try:
+        value: object
+        if kind == "str":
+            value = str(raw)
+        elif kind == "choice":
+            if text not in meta["choices"]:
+                raise bad(f"unknown value {text!r}", ", ".join(meta["choices"]))
+            value = text
+        elif kind == "bool":
+            if isinstance(raw, bool):
+                value = raw
+            elif text.lower() in ("1", "true", "yes", "on"):
+                value = True
+            elif text.lower() in ("0", "false", "no", "off"):
+                value = False
+            else:
+                raise bad(f"not a boolean: {text!r}", "1, 0, true, false, yes, no, on, off")
+        elif kind in ("port", "optional_port"):
+            if kind == "optional_port" and text == "":
+                return None
+            value = int(text)
+            if not 0 <= value <= 65535:
+                raise bad(f"port {value} out of range", "0-65535")
+        elif kind == "int":
+            value = int(text)
+        elif kind == "bytes":
+            value = parse_bytes(text)
+        else:
+            value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise bad(f"not a finite number: {text!r}")
+    except ValueError as exc:
+        raise bad(f"cannot parse {text!r}: {exc}") from None
+    minimum = meta.get("minimum")
+    if minimum is not None and isinstance(value, int | float) and value < minimum:
+        raise bad(f"{value} is below the minimum", f">= {minimum:g}")
+    return value
