@@ -19,14 +19,6 @@ from streamprint.errors import InvalidInputError
 
 ENV_PREFIX = "STREAMPRINT_"
 
-#: Update interval bounds for streams (seconds of media).
-MIN_UPDATE_INTERVAL_S = 0.1
-MAX_UPDATE_INTERVAL_S = 60.0
-#: Raw PCM bounds.
-MIN_SAMPLE_RATE_HZ = 8_000
-MAX_SAMPLE_RATE_HZ = 384_000
-MAX_CHANNELS = 8
-
 Kind = Literal["str", "int", "float", "bytes", "bool", "port", "optional_port", "choice"]
 
 _KIB = 1024
@@ -73,7 +65,9 @@ class ServerConfig:
         8 * _MIB, "input bytes one session may hold that have not decoded into audio yet", "bytes", minimum=1
     )
     idle_timeout_s: float = _opt(30.0, "end a stream that sends nothing for this long", "float", minimum=0.001)
-    max_session_media_s: float = _opt(4 * 3600.0, "most media seconds one stream may carry", "float", minimum=0.001)
+    max_media_s: float = _opt(
+        4 * 3600.0, "most media seconds one stream or request may carry", "float", minimum=0.001
+    )
     max_session_duration_s: float = _opt(
         6 * 3600.0, "longest wall-clock duration of one stream", "float", minimum=0.001
     )

@@ -296,14 +296,49 @@ def test_empty_pushes_change_nothing() -> None:
     assert meter.values() == {"integrated_lufs": -70.0}
 
 
+def stepped_noise(rate: int, steps: int, seed: int) -> F32:
+    """Mono ``[n, 1]`` noise whose level jumps every 100 ms over 60 dB.
+
+    Block loudness then spreads across the relative gate, so gating is exercised hard.
+    """
+    rng = np.random.default_rng(seed)
+    levels = np.repeat(10.0 ** (rng.uniform(-60.0, 0.0, size=steps) / 20.0), rate // 10)
+    return (0.3 * levels * rng.standard_normal(levels.shape[0])).astype(np.float32)[:, None]
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=2**32 - 1))
-def test_histogram_gating_within_a_hundredth_of_exact(seed: int) -> None:
-    # noise whose level jumps every 100 ms over 60 dB spreads block loudness across the
-    # relative gate, so the binned second pass is exercised against exact gating
-    rate = 8000
-    rng = np.random.default_rng(seed)
-    levels = np.repeat(10.0 ** (rng.uniform(-60.0, 0.0, size=150) / 20.0), rate // 10)
-    samples = (0.3 * levels * rng.standard_normal(levels.shape[0])).astype(np.float32)
-    ours = measure(IntegratedLoudness(rate, 1), samples[:, np.newaxis])["integrated_lufs"]
-    assert ours == pytest.approx(reference_lufs(samples, rate), abs=0.01)
+def test_exact_gating_matches_pyloudnorm(seed: int) -> None:
+    samples = stepped_noise(8000, 150, seed)
+    ours = measure(IntegratedLoudness(8000, 1), samples)["integrated_lufs"]
+    assert ours == pytest.approx(reference_lufs(samples, 8000), abs=1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_histogram_gating_keeps_its_documented_bound(seed: int) -> None:
+    # with no exact blocks kept, only the blocks in the 0.01 LU bin holding the relative
+    # threshold can be misjudged: error <= -10 log10(1 - k / N) LU
+    samples = stepped_noise(8000, 600, seed)
+    exact = IntegratedLoudness(8000, 1)
+    binned = IntegratedLoudness(8000, 1, exact_blocks=0)
+    exact.push(samples)
+    binned.push(samples)
+    threshold = exact._relative_threshold()
+    assert threshold is not None
+    block_lufs = native._loudness(exact._exact._parts[0])
+    gated = int(np.sum(block_lufs > threshold))
+    same_bin = native._bin_of(block_lufs, 0.01) == native._bin_of(np.array([threshold]), 0.01)
+    bound = -10.0 * math.log10(1.0 - int(same_bin.sum()) / gated)
+    error = binned.values()["integrated_lufs"] - exact.values()["integrated_lufs"]
+    assert abs(error) <= bound + 1e-9
+
+
+def test_histogram_takes_over_past_the_exact_capacity() -> None:
+    samples = music_like(8000, 20.0)
+    capped = IntegratedLoudness(8000, 2, exact_blocks=50)
+    capped.push(samples)
+    assert capped._exact.overflowed
+    assert capped.values()["integrated_lufs"] == pytest.approx(
+        reference_lufs(samples, 8000), abs=0.02
+    )

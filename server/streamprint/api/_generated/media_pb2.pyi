@@ -33,6 +33,7 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     VERDICT_PASS: _ClassVar[Verdict]
     VERDICT_FAIL: _ClassVar[Verdict]
     VERDICT_OCTAVE_ERROR: _ClassVar[Verdict]
+    VERDICT_MISSING: _ClassVar[Verdict]
 MODALITY_UNSPECIFIED: Modality
 MODALITY_AUDIO: Modality
 MODALITY_VIDEO: Modality
@@ -47,6 +48,7 @@ VERDICT_UNSPECIFIED: Verdict
 VERDICT_PASS: Verdict
 VERDICT_FAIL: Verdict
 VERDICT_OCTAVE_ERROR: Verdict
+VERDICT_MISSING: Verdict
 
 class AudioFormat(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "channels")
@@ -135,7 +137,7 @@ class DimensionInfo(_message.Message):
     def __init__(self, name: _Optional[str] = ..., modality: _Optional[_Union[Modality, str]] = ..., group: _Optional[str] = ..., unit: _Optional[str] = ..., low: _Optional[float] = ..., high: _Optional[float] = ..., tolerance: _Optional[float] = ..., tolerance_kind: _Optional[_Union[ToleranceKind, str]] = ..., tolerance_floor: _Optional[float] = ..., streamed: _Optional[bool] = ..., critical: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
 
 class DimensionVerdict(_message.Message):
-    __slots__ = ("name", "reference", "candidate", "error_tolerance_units", "tolerance", "verdict", "within_tolerance")
+    __slots__ = ("name", "reference", "candidate", "error_tolerance_units", "tolerance", "verdict", "within_tolerance", "critical", "octave_factor")
     NAME_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
     CANDIDATE_FIELD_NUMBER: _ClassVar[int]
@@ -143,6 +145,8 @@ class DimensionVerdict(_message.Message):
     TOLERANCE_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     WITHIN_TOLERANCE_FIELD_NUMBER: _ClassVar[int]
+    CRITICAL_FIELD_NUMBER: _ClassVar[int]
+    OCTAVE_FACTOR_FIELD_NUMBER: _ClassVar[int]
     name: str
     reference: float
     candidate: float
@@ -150,7 +154,9 @@ class DimensionVerdict(_message.Message):
     tolerance: float
     verdict: Verdict
     within_tolerance: bool
-    def __init__(self, name: _Optional[str] = ..., reference: _Optional[float] = ..., candidate: _Optional[float] = ..., error_tolerance_units: _Optional[float] = ..., tolerance: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., within_tolerance: _Optional[bool] = ...) -> None: ...
+    critical: bool
+    octave_factor: float
+    def __init__(self, name: _Optional[str] = ..., reference: _Optional[float] = ..., candidate: _Optional[float] = ..., error_tolerance_units: _Optional[float] = ..., tolerance: _Optional[float] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., within_tolerance: _Optional[bool] = ..., critical: _Optional[bool] = ..., octave_factor: _Optional[float] = ...) -> None: ...
 
 class ValidationReport(_message.Message):
     __slots__ = ("passed", "similarity", "similarity_threshold", "dimensions", "failed_dimensions", "octave_errors", "reference_algorithm")

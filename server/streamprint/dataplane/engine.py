@@ -1,0 +1,223 @@
+"""The engine port: what the data plane needs from the audio engine, and the real adapter.
+
+Everything here is synchronous and CPU-bound; the data plane runs it on worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamprint.dataplane.types import MediaFormat
+from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, AudioBuffer, Fingerprint
+from streamprint.engine.validation import ValidationReport
+
+Samples = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    """A model doing per-frame work: id, version, backend, precision."""
+
+    name: str
+    version: str
+    backend: str
+    precision: str
+
+
+class StreamDecoder(Protocol):
+    """Incremental decoder: bytes in, float32 ``[n, channels]`` native-rate samples out."""
+
+    @property
+    def sample_rate(self) -> int | None:
+        """Sample rate in Hz once known."""
+        ...
+
+    @property
+    def channels(self) -> int | None:
+        """Channel count once known."""
+        ...
+
+    def feed(self, data: bytes) -> Samples:
+        """Decode a chunk (non-empty)."""
+        ...
+
+    def finish(self) -> Samples:
+        """End of media: the remaining samples."""
+        ...
+
+
+class EngineSession(Protocol):
+    """A streaming fingerprint session."""
+
+    def push(self, samples: Samples) -> list[Fingerprint]:
+        """Feed native-rate samples; the updates that fell due."""
+        ...
+
+    def finish(self) -> Fingerprint:
+        """The final fingerprint."""
+        ...
+
+
+class Engine(Protocol):
+    """What the data plane needs from the engine."""
+
+    def models(self) -> tuple[ModelDescription, ...]:
+        """Models in use; the first one is part of every cache key."""
+        ...
+
+    def container_formats(self) -> tuple[str, ...]:
+        """Container formats a stream may carry."""
+        ...
+
+    def new_decoder(self, fmt: MediaFormat, *, max_seconds: float) -> StreamDecoder:
+        """A decoder for a stream's chunks."""
+        ...
+
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
+        """Decode whole media."""
+        ...
+
+    def new_session(
+        self,
+        *,
+        sample_rate: int,
+        channels: int,
+        dimensions: tuple[str, ...],
+        update_interval_s: float,
+        max_seconds: float,
+    ) -> EngineSession:
+        """A streaming session for audio of this rate and channel count."""
+        ...
+
+    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
+        """Whole-media fingerprint."""
+        ...
+
+    def validate(
+        self,
+        reference: Mapping[str, float],
+        candidate: Mapping[str, float],
+        *,
+        names: Sequence[str],
+        similarity_threshold: float,
+    ) -> ValidationReport:
+        """Compare ``candidate`` with ``reference`` on ``names``."""
+        ...
+
+
+class _PcmStreamDecoder:
+    """:class:`~streamprint.engine.decode.PcmDecoder` behind the :class:`StreamDecoder` port."""
+
+    def __init__(self, fmt: MediaFormat) -> None:
+        from streamprint.engine.decode import PcmDecoder, PcmFormat
+
+        self._fmt = fmt
+        self._decoder = PcmDecoder(
+            PcmFormat(fmt.encoding.value, fmt.sample_rate, fmt.channels), field="chunk.data"
+        )
+
+    @property
+    def sample_rate(self) -> int | None:
+        return self._fmt.sample_rate
+
+    @property
+    def channels(self) -> int | None:
+        return self._fmt.channels
+
+    def feed(self, data: bytes) -> Samples:
+        return self._decoder.decode(data)
+
+    def finish(self) -> Samples:
+        self._decoder.finish()
+        return np.zeros((0, self._fmt.channels), np.float32)
+
+
+class NumpyEngine:
+    """The real engine (numpy reference analyzer) behind the :class:`Engine` port."""
+
+    def models(self) -> tuple[ModelDescription, ...]:
+        from streamprint.engine.session import default_analyzer
+
+        return (
+            ModelDescription(
+                name=default_analyzer().name,
+                version=REFERENCE_MODEL_VERSION,
+                backend="numpy",
+                precision="fp32",
+            ),
+        )
+
+    def container_formats(self) -> tuple[str, ...]:
+        return ("wav", "flac", "ogg", "opus", "mp3")
+
+    def new_decoder(self, fmt: MediaFormat, *, max_seconds: float) -> StreamDecoder:
+        from streamprint.engine.decode import StreamingContainerDecoder
+
+        if fmt.is_pcm:
+            return _PcmStreamDecoder(fmt)
+        decoder: StreamDecoder = StreamingContainerDecoder(max_seconds=max_seconds, field="chunk.data")
+        return decoder
+
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
+        from streamprint.engine.decode import PcmDecoder, PcmFormat, decode_bytes
+        from streamprint.errors import InvalidInputError, ResourceLimitError
+
+        if not fmt.is_pcm:
+            return decode_bytes(data, max_seconds=max_seconds)
+        if not data:
+            raise InvalidInputError.for_field("media.data", "empty media", "at least one sample frame")
+        decoder = PcmDecoder(
+            PcmFormat(fmt.encoding.value, fmt.sample_rate, fmt.channels), field="media.data"
+        )
+        samples = decoder.decode(data)
+        decoder.finish()
+        if samples.shape[0] > max_seconds * fmt.sample_rate:
+            raise ResourceLimitError(
+                f"media is longer than the {max_seconds:g} s limit", limit="max_media_seconds"
+            )
+        return AudioBuffer(samples, fmt.sample_rate)
+
+    def new_session(
+        self,
+        *,
+        sample_rate: int,
+        channels: int,
+        dimensions: tuple[str, ...],
+        update_interval_s: float,
+        max_seconds: float,
+    ) -> EngineSession:
+        from streamprint.engine.session import AudioSession, SessionConfig
+
+        return AudioSession(
+            SessionConfig(
+                sample_rate=sample_rate,
+                channels=channels,
+                dimensions=dimensions,
+                update_interval_s=update_interval_s,
+                max_media_seconds=max_seconds,
+            )
+        )
+
+    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
+        from streamprint.engine.session import fingerprint_buffer
+
+        return fingerprint_buffer(buffer, dimensions)
+
+    def validate(
+        self,
+        reference: Mapping[str, float],
+        candidate: Mapping[str, float],
+        *,
+        names: Sequence[str],
+        similarity_threshold: float,
+    ) -> ValidationReport:
+        from streamprint.engine.validation import validate
+
+        return validate(
+            reference, candidate, names=names, similarity_threshold=similarity_threshold
+        )
