@@ -25,7 +25,14 @@ _KIB = 1024
 _MIB = 1024 * 1024
 
 
-def _opt(default: Any, help: str, kind: Kind, *, choices: tuple[str, ...] = (), minimum: float | None = None) -> Any:
+def _opt(
+    default: Any,
+    help: str,
+    kind: Kind,
+    *,
+    choices: tuple[str, ...] = (),
+    minimum: float | None = None,
+) -> Any:
     return field(
         default=default,
         metadata={"help": help, "kind": kind, "choices": choices, "minimum": minimum},
@@ -48,23 +55,39 @@ class ServerConfig:
     port: int = _opt(50051, "port to listen on (0: any free port)", "port")
     workers: int = _opt(0, "threads for CPU-bound engine work (0: one per CPU)", "int", minimum=0)
     backend: str = _opt(
-        "auto", "runtime backend for the per-frame work", "choice",
+        "auto",
+        "runtime backend for the per-frame work",
+        "choice",
         choices=("auto", "numpy", "onnxruntime", "openvino"),
     )
     precision: str = _opt(
-        "auto", "model precision (auto: the best that passes the accuracy gate)", "choice",
+        "auto",
+        "model precision (auto: the best that passes the accuracy gate)",
+        "choice",
         choices=("auto", "fp32", "int8"),
     )
-    max_message_bytes: int = _opt(64 * _MIB, "largest gRPC message received or sent", "bytes", minimum=4 * _KIB)
+    max_message_bytes: int = _opt(
+        64 * _MIB, "largest gRPC message received or sent", "bytes", minimum=4 * _KIB
+    )
     max_chunk_bytes: int = _opt(4 * _MIB, "largest MediaChunk.data of a stream", "bytes", minimum=1)
-    max_streams: int = _opt(512, "streams served at once (more: RESOURCE_EXHAUSTED + RetryInfo)", "int", minimum=1)
+    max_streams: int = _opt(
+        512, "streams served at once (more: RESOURCE_EXHAUSTED + RetryInfo)", "int", minimum=1
+    )
     max_requests: int = _opt(
-        32, "unary/batch calls worked on at once (more: RESOURCE_EXHAUSTED + RetryInfo)", "int", minimum=1
+        32,
+        "unary/batch calls worked on at once (more: RESOURCE_EXHAUSTED + RetryInfo)",
+        "int",
+        minimum=1,
     )
     max_buffered_bytes: int = _opt(
-        8 * _MIB, "input bytes one session may hold that have not decoded into audio yet", "bytes", minimum=1
+        8 * _MIB,
+        "input bytes one session may hold that have not decoded into audio yet",
+        "bytes",
+        minimum=1,
     )
-    idle_timeout_s: float = _opt(30.0, "end a stream that sends nothing for this long", "float", minimum=0.001)
+    idle_timeout_s: float = _opt(
+        30.0, "end a stream that sends nothing for this long", "float", minimum=0.001
+    )
     max_media_s: float = _opt(
         4 * 3600.0, "most media seconds one stream or request may carry", "float", minimum=0.001
     )
@@ -74,29 +97,52 @@ class ServerConfig:
     max_batch_items: int = _opt(64, "most items in one batch or validation call", "int", minimum=1)
     cache_max_entries: int = _opt(4096, "fingerprint cache: most entries", "int", minimum=1)
     cache_max_bytes: int = _opt(64 * _MIB, "fingerprint cache: most bytes", "bytes", minimum=1)
-    cache_ttl_s: float = _opt(3600.0, "fingerprint cache: time to live of an entry", "float", minimum=0.001)
-    session_store_max_entries: int = _opt(1024, "finished-session media store: most sessions", "int", minimum=1)
-    session_store_max_bytes: int = _opt(512 * _MIB, "finished-session media store: most bytes", "bytes", minimum=1)
+    cache_ttl_s: float = _opt(
+        3600.0, "fingerprint cache: time to live of an entry", "float", minimum=0.001
+    )
+    session_store_max_entries: int = _opt(
+        1024, "finished-session media store: most sessions", "int", minimum=1
+    )
+    session_store_max_bytes: int = _opt(
+        512 * _MIB, "finished-session media store: most bytes", "bytes", minimum=1
+    )
     session_store_ttl_s: float = _opt(
         900.0, "finished-session media store: how long a session is kept", "float", minimum=0.001
     )
     session_retain_max_bytes: int = _opt(
-        128 * _MIB, "largest decoded media of one session kept for validation (0: keep none)", "bytes", minimum=0
+        128 * _MIB,
+        "largest decoded media of one session kept for validation (0: keep none)",
+        "bytes",
+        minimum=0,
     )
     grace_s: float = _opt(
-        8.0, "on SIGTERM: time live calls get to finish (streams get their final update)", "float", minimum=0.0
+        8.0,
+        "on SIGTERM: time live calls get to finish (streams get their final update)",
+        "float",
+        minimum=0.0,
     )
-    retry_after_s: float = _opt(1.0, "RetryInfo delay suggested when the server is full", "float", minimum=0.0)
+    retry_after_s: float = _opt(
+        1.0, "RetryInfo delay suggested when the server is full", "float", minimum=0.0
+    )
     keepalive_s: float = _opt(
-        30.0, "interval of HTTP/2 keepalive pings that detect vanished clients", "float", minimum=1.0
+        30.0,
+        "interval of HTTP/2 keepalive pings that detect vanished clients",
+        "float",
+        minimum=1.0,
     )
-    media_root: str = _opt("", "directory MediaSource.server_path is resolved in (empty: paths refused)", "str")
+    media_root: str = _opt(
+        "", "directory MediaSource.server_path is resolved in (empty: paths refused)", "str"
+    )
     reflection: bool = _opt(True, "serve gRPC server reflection", "bool")
     admin: bool = _opt(True, "serve streamprint.v1.AdminService (cache stats and clear)", "bool")
     metrics_port: int | None = _opt(
-        None, "serve Prometheus metrics on this port (unset: no metrics; 0: any free port)", "optional_port"
+        None,
+        "serve Prometheus metrics on this port (unset: no metrics; 0: any free port)",
+        "optional_port",
     )
-    log_level: str = _opt("info", "log level", "choice", choices=("debug", "info", "warning", "error"))
+    log_level: str = _opt(
+        "info", "log level", "choice", choices=("debug", "info", "warning", "error")
+    )
 
     @property
     def effective_workers(self) -> int:
@@ -124,10 +170,16 @@ class ServerConfig:
             help_text = f"{meta['help']} [env {env_name(f.name)}; default {_show(f.default)}]"
             if meta["kind"] == "bool":
                 parser.add_argument(
-                    flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text
+                    flag,
+                    dest=f.name,
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=help_text,
                 )
             elif meta["kind"] == "choice":
-                parser.add_argument(flag, dest=f.name, choices=meta["choices"], default=None, help=help_text)
+                parser.add_argument(
+                    flag, dest=f.name, choices=meta["choices"], default=None, help=help_text
+                )
             else:
                 parser.add_argument(
                     flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text

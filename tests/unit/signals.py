@@ -82,7 +82,7 @@ def silence_then_tone(
     )
 
 
-def click_times(bpm: float, seconds: float, *, offset_s: float = 0.0) -> F64:
+def click_times(bpm: float, seconds: float, *, offset_s: float = 0.25) -> F64:
     """Start times (s) of the clicks of :func:`click_track`: ``offset_s + k * 60 / bpm``."""
     period = 60.0 / bpm
     count = int(np.floor((seconds - offset_s) / period - 1e-9)) + 1

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from streamprint.engine import dims
+from streamprint.engine import dims, validation
 from streamprint.engine.validation import (
     DimensionVerdict,
     ValidationReport,
@@ -212,9 +212,10 @@ def test_unrelated_to_the_reference_fails() -> None:
 
 
 def test_centring_maps_the_range_to_plus_minus_one() -> None:
-    assert centred("tempo_bpm", 30.0) == -1.0
-    assert centred("tempo_bpm", 300.0) == 1.0
-    assert centred("tempo_bpm", 165.0) == 0.0
+    tempo = dims.get("tempo_bpm")
+    assert centred("tempo_bpm", tempo.low) == -1.0
+    assert centred("tempo_bpm", tempo.high) == 1.0
+    assert centred("tempo_bpm", (tempo.low + tempo.high) / 2) == 0.0
     assert centred("stereo_width", 2.0) == 1.0  # clipped
 
 
@@ -224,14 +225,22 @@ def test_mid_range_fingerprints_compare_sensibly() -> None:
     assert validate(middle, {"stereo_width": 0.9, "harmonic_ratio": 0.9}).similarity == 0.0
 
 
-def test_zero_tolerance_reference() -> None:
-    # tempo 0 (no pulse found) has a zero relative tolerance
-    same = validate({"tempo_bpm": 0.0}, {"tempo_bpm": 0.0})
-    assert verdict_of(same, "tempo_bpm").verdict is Verdict.PASS
-    differs = validate({"tempo_bpm": 0.0}, {"tempo_bpm": 90.0})
-    assert verdict_of(differs, "tempo_bpm").verdict is Verdict.FAIL
-    assert verdict_of(differs, "tempo_bpm").error_tolerance_units == math.inf
-    encoded = json.dumps(differs.to_json_dict(), allow_nan=False)
+def test_no_pulse_tempo_is_compared_without_octaves() -> None:
+    # tempo 0 means "no pulse"; the relative tolerance then rests on the registry's floor
+    assert verdict_of(validate({"tempo_bpm": 0.0}, {"tempo_bpm": 0.0}), "tempo_bpm").verdict \
+        is Verdict.PASS
+    differs = verdict_of(validate({"tempo_bpm": 0.0}, {"tempo_bpm": 90.0}), "tempo_bpm")
+    assert differs.verdict is Verdict.FAIL
+    assert differs.tolerance == dims.get("tempo_bpm").tolerance_for(0.0)
+    lost = verdict_of(validate({"tempo_bpm": 120.0}, {"tempo_bpm": 0.0}), "tempo_bpm")
+    assert lost.verdict is Verdict.FAIL
+
+
+def test_zero_tolerance_gives_infinite_error_and_json_null() -> None:
+    assert validation._error_units(0.0, 0.0) == 0.0
+    assert validation._error_units(1.0, 0.0) == math.inf
+    verdict = DimensionVerdict("crest_db", 0.0, 1.0, math.inf, 0.0, Verdict.FAIL, False)
+    encoded = json.dumps(verdict.to_json_dict(), allow_nan=False)
     assert '"error_tolerance_units": null' in encoded
 
 

@@ -7,6 +7,7 @@ InvalidInputError              INVALID_ARGUMENT        ErrorInfo, BadRequest (fi
  └ MediaDecodeError            INVALID_ARGUMENT        ErrorInfo, BadRequest
 ResourceLimitError             RESOURCE_EXHAUSTED      ErrorInfo{limit}, RetryInfo if retryable
  (time limits: idle, length)   DEADLINE_EXCEEDED       ErrorInfo{limit}
+ (limit "draining")            UNAVAILABLE             ErrorInfo{limit}, RetryInfo
 NotFoundError                  NOT_FOUND               ErrorInfo, ResourceInfo if known
 SessionStateError              FAILED_PRECONDITION     ErrorInfo
 ModelError                     FAILED_PRECONDITION     ErrorInfo
@@ -45,6 +46,8 @@ DETAILS_KEY = "grpc-status-details-bin"
 
 #: Limits about time rather than capacity: they end a call with DEADLINE_EXCEEDED.
 TIME_LIMITS = frozenset({"idle_timeout", "session_duration"})
+#: The server is shutting down: UNAVAILABLE, so clients retry elsewhere.
+UNAVAILABLE_LIMITS = frozenset({"draining"})
 
 log = logging.getLogger("streamprint.api")
 
@@ -56,6 +59,8 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, ResourceLimitError):
         if exc.limit in TIME_LIMITS:
             return grpc.StatusCode.DEADLINE_EXCEEDED
+        if exc.limit in UNAVAILABLE_LIMITS:
+            return grpc.StatusCode.UNAVAILABLE
         return grpc.StatusCode.RESOURCE_EXHAUSTED
     if isinstance(exc, NotFoundError):
         return grpc.StatusCode.NOT_FOUND
@@ -75,12 +80,15 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=int(whole), nanos=int(round((seconds - whole) * 1e9)))
 
 
-def rpc_status(exc: BaseException, *, media_field: str | None = None) -> status_pb2.Status:
+def rpc_status(
+    exc: BaseException, *, media_field: str | None = None, field_prefix: str = ""
+) -> status_pb2.Status:
     """The google.rpc.Status (code, message, details) describing ``exc``.
 
     ``media_field`` names the request field that carried the media (e.g. ``"chunk.data"``);
     an :class:`InvalidInputError` without field violations (typically undecodable media) gets
     one violation for that field, so clients always see *which* field was bad.
+    ``field_prefix`` (e.g. ``"items[2]."``) is put before every violation's field.
     Unexpected exceptions are logged with their traceback and described generically.
     """
     code = grpc_code(exc)
@@ -115,13 +123,17 @@ def rpc_status(exc: BaseException, *, media_field: str | None = None) -> status_
         bad = error_details_pb2.BadRequest()
         for v in violations:
             description = v.description + (f" (allowed: {v.allowed})" if v.allowed else "")
-            bad.field_violations.add(field=v.field, description=description, reason=exc.reason)
+            bad.field_violations.add(
+                field=field_prefix + v.field, description=description, reason=exc.reason
+            )
         if not violations and media_field:
-            bad.field_violations.add(field=media_field, description=exc.message, reason=exc.reason)
+            bad.field_violations.add(
+                field=field_prefix + media_field, description=exc.message, reason=exc.reason
+            )
         if bad.field_violations:
             status.details.append(_pack(bad))
     elif isinstance(exc, ResourceLimitError):
-        if exc.retry_after_s is not None and code is grpc.StatusCode.RESOURCE_EXHAUSTED:
+        if exc.retry_after_s is not None and code is not grpc.StatusCode.DEADLINE_EXCEEDED:
             status.details.append(
                 _pack(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after_s)))
             )
@@ -141,11 +153,13 @@ def rpc_status(exc: BaseException, *, media_field: str | None = None) -> status_
     return status
 
 
-def item_status(exc: BaseException | None, *, media_field: str | None = None) -> media_pb2.ItemStatus:
+def item_status(
+    exc: BaseException | None, *, media_field: str | None = None, field_prefix: str = ""
+) -> media_pb2.ItemStatus:
     """Per-item status of a batch call (code 0 when ``exc`` is ``None``)."""
     if exc is None:
         return media_pb2.ItemStatus(code=code_pb2.OK)
-    status = rpc_status(exc, media_field=media_field)
+    status = rpc_status(exc, media_field=media_field, field_prefix=field_prefix)
     return media_pb2.ItemStatus(code=status.code, message=status.message, details=status.details)
 
 

@@ -21,7 +21,7 @@ def samples_sha256(buffer: AudioBuffer) -> str:
     samples = np.ascontiguousarray(buffer.samples, dtype=np.float32)
     digest = hashlib.sha256()
     digest.update(f"pcm:f32:{buffer.sample_rate}:{samples.shape[0]}x{samples.shape[1]};".encode())
-    digest.update(memoryview(samples).cast("B"))
+    digest.update(samples.data)
     return digest.hexdigest()
 
 

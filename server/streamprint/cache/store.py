@@ -58,7 +58,7 @@ class CacheStats:
         }
 
 
-class _Backend(TTLCache):  # type: ignore[misc]  # cachetools is untyped
+class _Backend(TTLCache[Any, Any]):
     """TTLCache that reports what leaves it and why."""
 
     def __init__(
@@ -141,7 +141,7 @@ class BoundedTTLCache(Generic[K, V]):
         with self._lock:
             if key not in self._cache:
                 return None
-            value: V = self._cache.get(key)  # TTLCache.get moves to end; acceptable
+            value: V | None = self._cache.get(key)
             return value
 
     def put(self, key: K, value: V) -> bool:

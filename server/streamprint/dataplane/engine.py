@@ -160,7 +160,9 @@ class NumpyEngine:
 
         if fmt.is_pcm:
             return _PcmStreamDecoder(fmt)
-        decoder: StreamDecoder = StreamingContainerDecoder(max_seconds=max_seconds, field="chunk.data")
+        decoder: StreamDecoder = StreamingContainerDecoder(
+            max_seconds=max_seconds, field="chunk.data"
+        )
         return decoder
 
     def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
@@ -170,7 +172,9 @@ class NumpyEngine:
         if not fmt.is_pcm:
             return decode_bytes(data, max_seconds=max_seconds)
         if not data:
-            raise InvalidInputError.for_field("media.data", "empty media", "at least one sample frame")
+            raise InvalidInputError.for_field(
+                "media.data", "empty media", "at least one sample frame"
+            )
         decoder = PcmDecoder(
             PcmFormat(fmt.encoding.value, fmt.sample_rate, fmt.channels), field="media.data"
         )

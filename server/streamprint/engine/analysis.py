@@ -65,9 +65,11 @@ class NumpyFrameAnalyzer:
 
     def __init__(self) -> None:
         self._window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)  # periodic Hann
-        self._mel = filters.mel_bank()
-        self._chroma = filters.chroma_bank()
-        self._bands = filters.band_bank().astype(np.float64)
+        # Banks are kept transposed ([bands, bins]) and applied as ``bank @ power.T``:
+        # OpenBLAS's sgemm is pathologically slow (~50x) for ``power @ bank`` with few rows.
+        self._mel_t = np.ascontiguousarray(filters.mel_bank().T)
+        self._chroma_t = np.ascontiguousarray(filters.chroma_bank().T)
+        self._bands_t = np.ascontiguousarray(filters.band_bank().T, dtype=np.float64)
 
     def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
         """Descriptors of ``frames`` ``[n, 2048]`` float32."""
@@ -87,14 +89,14 @@ class NumpyFrameAnalyzer:
         power = power32.astype(np.float64)
         floored = np.maximum(power, _AMIN)
         flatness = np.exp(np.mean(np.log(floored), axis=1)) / np.mean(floored, axis=1)
-        chroma = power32 @ self._chroma
+        chroma = (self._chroma_t @ power32.T).T
         chroma_sum = chroma.sum(axis=1, dtype=np.float64)
         concentration = np.where(
             chroma_sum > 0, chroma.max(axis=1) / np.where(chroma_sum > 0, chroma_sum, 1.0), 1.0 / 12.0
         )
-        mel = power32 @ self._mel
+        mel = (self._mel_t @ power32.T).T
         mel_db = np.maximum(10.0 * np.log10(np.maximum(mel, _AMIN)), ONSET_FLOOR_DB).astype(np.float32)
-        band_power = power @ self._bands
+        band_power = np.ascontiguousarray((self._bands_t @ power.T).T)
         f0, voiced = pitch.yin(frames)
         assert magnitude.shape == (n, N_BINS)
         return FrameDescriptors(

@@ -35,8 +35,8 @@ from typing import Final, Literal, Protocol
 import av
 import numpy as np
 import soundfile as sf
+from av.audio.codeccontext import AudioCodecContext
 from numpy.typing import NDArray
-
 from streamprint.engine.fingerprint import AudioBuffer
 from streamprint.errors import (
     InvalidInputError,
@@ -65,7 +65,9 @@ MAX_PENDING_BYTES: Final = 4 * 1024 * 1024
 PCM_ENCODINGS: Final = ("s16le", "f32le")
 PcmEncoding = Literal["s16le", "f32le"]
 
-SUPPORTED_MEDIA: Final = "WAV, FLAC, Ogg Vorbis, Ogg Opus, MP3 (whole files also AIFF, AAC/M4A, ...)"
+SUPPORTED_MEDIA: Final = (
+    "WAV, FLAC, Ogg Vorbis, Ogg Opus, MP3 (whole files also AIFF, AAC/M4A, ...)"
+)
 STREAMABLE_MEDIA: Final = "WAV, FLAC, Ogg Vorbis, Ogg Opus, MP3"
 
 _RATE_ALLOWED: Final = f"{MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz"
@@ -363,12 +365,14 @@ class _AvDecoder:
     def __init__(self, codec: str, field: str, extradata: bytes | None = None) -> None:
         self._field = field
         try:
-            self._ctx = av.CodecContext.create(codec, "r")
+            ctx = av.CodecContext.create(codec, "r")
+            assert isinstance(ctx, AudioCodecContext)
             if extradata is not None:
-                self._ctx.extradata = extradata
-            self._ctx.open()
+                ctx.extradata = extradata
+            ctx.open()
         except (av.FFmpegError, ValueError) as exc:
             raise _media_error(field, f"cannot initialise the {codec} decoder: {exc}") from None
+        self._ctx = ctx
 
     def decode(self, payload: bytes | None) -> list[Samples]:
         """Decode one packet (``None`` flushes) into float32 ``[n, ch]`` blocks."""
@@ -408,6 +412,7 @@ _WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
 
 def _parse_wav_fmt(body: bytes, field: str) -> _WavFormat:
     tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", body)
+    _check_rate_channels(rate, channels, "media.")
     if tag == _WAV_EXTENSIBLE and len(body) >= 26:
         tag = struct.unpack_from("<H", body, 24)[0]
     kinds = {
@@ -422,7 +427,6 @@ def _parse_wav_fmt(body: bytes, field: str) -> _WavFormat:
     kind = kinds.get((tag, width))
     if kind is None or width * channels != block_align or bits > 8 * width:
         raise _unsupported(field, f"WAV encoding tag {tag:#x} with {bits} bits is not streamable")
-    _check_rate_channels(rate, channels, "media.")
     return _WavFormat(kind, rate, channels)
 
 
@@ -558,7 +562,7 @@ class _FlacFrameHeader:
         return self.number + (self.blocksize if self.variable else 1)
 
 
-def _utf8_number(buf: bytearray, pos: int) -> tuple[int, int] | None | str:
+def _utf8_number(buf: bytearray, pos: int) -> tuple[int, int] | str | None:
     """FLAC's UTF-8-like coded frame / sample number at ``pos``: (value, n_bytes)."""
     if pos >= len(buf):
         return _NEED_MORE
@@ -580,9 +584,7 @@ def _utf8_number(buf: bytearray, pos: int) -> tuple[int, int] | None | str:
     return value, n
 
 
-def _flac_frame_header(
-    buf: bytearray, pos: int, info: _FlacInfo
-) -> _FlacFrameHeader | None | str:
+def _flac_frame_header(buf: bytearray, pos: int, info: _FlacInfo) -> _FlacFrameHeader | str | None:
     """Parse and verify (CRC-8, stream parameters) a FLAC frame header at ``pos``."""
     if pos + 4 > len(buf):
         return _NEED_MORE
@@ -713,7 +715,7 @@ class _FlacDemuxer:
                     if final and not _strip_trailer(bytes(data)):
                         data.clear()
                         return
-                    raise _media_error(self._out.field, "lost FLAC frame sync")
+                    raise _media_error(self._out.field, "truncated or corrupt FLAC frame")
                 self._current, self._search_from = head, head.length
             end = self._find_next_frame(final=final)
             if end is None:
@@ -776,29 +778,37 @@ class _OggLink:
         self._preskip = 0
         self._emitted = 0
 
-    def page(self, flags: int, granule: int, lacing: bytes, body: memoryview) -> None:
+    def page(self, flags: int, granule: int, lacing: bytes, body: bytes) -> None:
         """Process one page: assemble packets, decode, trim at end-of-stream."""
+        skipping = bool(flags & 1) and self._partial is None  # tail of a lost packet
         if not flags & 1:
-            self._partial = None  # a packet cut by lost pages is dropped
+            self._partial = None  # a packet cut short by a lost page is dropped
         blocks: list[Samples] = []
         offset = 0
         for lace in lacing:
-            if self._partial is not None or not flags & 1 or offset:
-                if self._partial is None:
-                    self._partial = bytearray()
-                if self._packets != 1:  # the comment header is not kept
-                    self._partial += body[offset : offset + lace]
-                if len(self._partial) > MAX_PENDING_BYTES:
-                    raise _media_error(self._out.field, "Ogg packet too large")
+            segment = body[offset : offset + lace]
             offset += lace
-            if lace < 255 and self._partial is not None:
-                blocks += self._packet(bytes(self._partial))
-                self._partial = None
+            if skipping:
+                skipping = lace == 255
+                continue
+            blocks += self._segment(segment, complete=lace < 255)
         if flags & 4:
             blocks = self._end(blocks, granule)
         for block in blocks:
             self._emitted += block.shape[0]
             self._out.add(block)
+
+    def _segment(self, segment: bytes, *, complete: bool) -> list[Samples]:
+        if self._partial is None:
+            self._partial = bytearray()
+        if self._packets != 1:  # the comment header is not kept (it may hold cover art)
+            self._partial += segment
+            if len(self._partial) > MAX_PENDING_BYTES:
+                raise _media_error(self._out.field, "Ogg packet too large")
+        if not complete:
+            return []
+        packet, self._partial = bytes(self._partial), None
+        return self._packet(packet)
 
     def _packet(self, packet: bytes) -> list[Samples]:
         index = self._packets
@@ -844,8 +854,8 @@ class _OggLink:
         return kept
 
 
-def _ogg_codec(first_packet: memoryview) -> str | None:
-    head = bytes(first_packet[:8])
+def _ogg_codec(first_packet: bytes) -> str | None:
+    head = first_packet[:8]
     if head.startswith(b"\x01vorbis"):
         return "vorbis"
     return "opus" if head == b"OpusHead" else None
@@ -890,9 +900,9 @@ class _OggDemuxer:
         if len(data) < size:
             return False
         flags, granule, serial = struct.unpack_from("<BqI", data, 5)
-        with memoryview(data) as view:
-            self._page(flags, granule, serial, lacing, view[27 + nseg : size])
+        body = bytes(data[27 + nseg : size])
         self._buf.drop(size)
+        self._page(flags, granule, serial, lacing, body)
         self._junk = 0
         return True
 
@@ -906,9 +916,7 @@ class _OggDemuxer:
         self._buf.drop(skipped)
         return found >= 0
 
-    def _page(
-        self, flags: int, granule: int, serial: int, lacing: bytes, body: memoryview
-    ) -> None:
+    def _page(self, flags: int, granule: int, serial: int, lacing: bytes, body: bytes) -> None:
         link = self._link
         if flags & 2:  # beginning of a logical stream
             codec = _ogg_codec(body)
@@ -940,7 +948,6 @@ class _Mp3Header:
     channels: int
     length: int
     samples: int
-    crc: bool
 
     @property
     def key(self) -> tuple[int, int, int]:
@@ -960,17 +967,17 @@ def _mp3_header(data: bytearray | bytes, pos: int) -> _Mp3Header | None:
     kbps = _MP3_KBPS[3 if version == 3 else 2][br_index]
     samples = 1152 if version == 3 else 576
     length = samples // 8 * 1000 * kbps // rate + ((b2 >> 1) & 1)
-    return _Mp3Header(version, rate, 1 if b3 >> 6 == 3 else 2, length, samples, not b1 & 1)
+    return _Mp3Header(version, rate, 1 if b3 >> 6 == 3 else 2, length, samples)
 
 
-def _mp3_confirm(data: bytearray, pos: int, final: bool) -> bool | None:
+def _mp3_confirm(data: bytearray | bytes, pos: int, final: bool) -> bool | None:
     """True if three consistent frames start at ``pos`` (or frames reach the end).
 
     None: not decidable yet (needs more bytes and ``final`` is false).
     """
     first = _mp3_header(data, pos)
     if first is None:
-        return None if False else False
+        return False
     end, frames = pos, 0
     while frames < 3:
         if end + 4 > len(data):
@@ -984,7 +991,7 @@ def _mp3_confirm(data: bytearray, pos: int, final: bool) -> bool | None:
     return True
 
 
-def _mp3_find_sync(data: bytearray, start: int, final: bool) -> tuple[str, int]:
+def _mp3_find_sync(data: bytearray | bytes, start: int, final: bool) -> tuple[str, int]:
     """Look for a confirmed MP3 frame sync from ``start``.
 
     Returns ("found", pos), ("more", pos) when the candidate at ``pos`` needs more bytes
@@ -1013,20 +1020,20 @@ class _Mp3Trim:
     discard_to: int = 0
 
     def cut(self, block: Samples, first_index: int) -> Samples:
-        """Keep samples with index in [start, discard_from) or >= discard_to."""
+        """Keep the samples whose index is in [start, discard_from) or >= discard_to."""
         n = block.shape[0]
-        keep = np.ones(n, bool)
-        idx = np.arange(first_index, first_index + n)
-        keep &= idx >= self.start
-        if self.discard_from is not None:
-            keep &= (idx < self.discard_from) | (idx >= self.discard_to)
-        return block if keep.all() else block[keep]
+        lo = min(max(self.start - first_index, 0), n)
+        if self.discard_from is None:
+            return block[lo:]
+        a = min(max(self.discard_from - first_index, lo), n)
+        b = min(max(self.discard_to - first_index, a), n)
+        return block[lo:] if a == b else np.concatenate([block[lo:a], block[b:]])
 
 
 def _mp3_info_tag(frame: bytes, head: _Mp3Header) -> _Mp3Trim | None:
     """Parse a Xing/Info (with LAME extension) or VBRI tag frame; None if not a tag."""
-    side = (32 if head.channels == 2 else 17) if head.version == 3 else (17 if head.channels == 2 else 9)
-    off = 4 + side
+    stereo = head.channels == 2
+    off = 4 + ((32 if stereo else 17) if head.version == 3 else (17 if stereo else 9))
     if frame[36:40] == b"VBRI":
         return _Mp3Trim()
     if frame[off : off + 4] not in (b"Xing", b"Info"):
@@ -1144,15 +1151,16 @@ def _detect(data: bytearray | bytes, start: int, final: bool) -> tuple[str, int]
         for byte in head[6:10]:
             size = (size << 7) | (byte & 0x7F)
         return "id3", 10 + size + (10 if head[5] & 0x10 else 0)
-    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav", 0
+    if head[:4] in (b"RIFF", b"RF64"):
+        return ("wav", 0) if head[8:12] == b"WAVE" else ("unknown", 0)
     if head.startswith(b"fLaC"):
         return "flac", 0
     if head.startswith(b"OggS"):
         return "ogg", 0
     if head[:4] in _OTHER_MAGIC or head[:5] in _OTHER_MAGIC or head[4:8] == b"ftyp":
         return "unknown", 0
-    status, pos = _mp3_find_sync(bytearray(data[:PROBE_BYTES]), start, final)
+    window = data if len(data) <= PROBE_BYTES else data[:PROBE_BYTES]
+    status, pos = _mp3_find_sync(window, start, final)
     if status == "found":
         return "mp3", pos
     if status == "more" and len(data) < PROBE_BYTES and not final:
@@ -1196,7 +1204,9 @@ class StreamingContainerDecoder:
     are not verified. After an error the decoder is finished.
     """
 
-    def __init__(self, *, max_seconds: float = DEFAULT_MAX_SECONDS, field: str = "chunk.data") -> None:
+    def __init__(
+        self, *, max_seconds: float = DEFAULT_MAX_SECONDS, field: str = "chunk.data"
+    ) -> None:
         """Create a decoder; ``field`` names the input bytes in error reports."""
         self._out = _Output(field, max_seconds)
         self._probe = _Buffer()
@@ -1227,12 +1237,15 @@ class StreamingContainerDecoder:
             raise SessionStateError("StreamingContainerDecoder.feed() after finish() or an error")
         if len(data) == 0:
             raise InvalidInputError.for_field(self._out.field, "empty chunk", "at least 1 byte")
-        with self._failing():
+        try:
             if self._demuxer is None:
                 self._probe_feed(data, final=False)
             else:
                 self._demuxer.push(data)
             return self._out.take()
+        except BaseException:
+            self._finished = True
+            raise
 
     def finish(self) -> Samples:
         """End of stream: return the remaining samples ``[n, channels]``.
@@ -1242,19 +1255,15 @@ class StreamingContainerDecoder:
         """
         if self._finished:
             raise SessionStateError("StreamingContainerDecoder.finish() called twice")
-        with self._failing():
-            if self._demuxer is None:
-                self._probe_feed(b"", final=True)
-            assert self._demuxer is not None
-            self._demuxer.close()
-            self._finished = True
-            tail = self._out.take()
-            if self._out.total == 0:
-                raise _media_error(self._out.field, "media contains no audio samples")
-            return tail
-
-    def _failing(self) -> _FailGuard:
-        return _FailGuard(self)
+        self._finished = True
+        if self._demuxer is None:
+            self._probe_feed(b"", final=True)
+        assert self._demuxer is not None
+        self._demuxer.close()
+        tail = self._out.take()
+        if self._out.total == 0:
+            raise _media_error(self._out.field, "media contains no audio samples")
+        return tail
 
     def _probe_feed(self, data: ByteData, *, final: bool) -> None:
         probe = self._probe
@@ -1270,27 +1279,13 @@ class StreamingContainerDecoder:
                 return
             if kind == "unknown":
                 if not probe.data and final:
-                    raise _media_error(self._out.field, "no media bytes after the ID3 tag")
+                    raise _media_error(self._out.field, "no media bytes")
                 raise _unsupported(self._out.field, "unrecognised or unsupported media format")
             self.format = kind
             self._demuxer = _DEMUXERS[kind](self._out)
             self._demuxer.push(bytes(probe.data[n:]))
             self._probe = _Buffer()
             return
-
-
-class _FailGuard:
-    """Marks a StreamingContainerDecoder finished when an error escapes."""
-
-    def __init__(self, decoder: StreamingContainerDecoder) -> None:
-        self._decoder = decoder
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
-        if exc_type is not None:
-            self._decoder._finished = True
 
 
 # --------------------------------------------------------------------------- whole media
@@ -1326,7 +1321,9 @@ def decode_bytes(data: ByteData, *, max_seconds: float = DEFAULT_MAX_SECONDS) ->
     return _decode_fallbacks(lambda: io.BytesIO(view), max_seconds)
 
 
-def decode_file(path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS) -> AudioBuffer:
+def decode_file(
+    path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS
+) -> AudioBuffer:
     """Decode a whole audio file from disk; same formats, result and errors as
     :func:`decode_bytes`, plus :class:`InvalidInputError` on field ``path`` when the file
     does not exist or cannot be read. Ogg / MP3 are streamed from disk in 1 MiB chunks.
@@ -1391,12 +1388,11 @@ _Source = Callable[[], "io.BytesIO | str"]
 
 def _decode_fallbacks(source: _Source, max_seconds: float) -> AudioBuffer:
     """soundfile first, then PyAV; our own validation errors propagate unchanged."""
-    failures: list[str] = []
     for backend in (_decode_soundfile, _decode_pyav):
         try:
             return backend(source(), max_seconds)
-        except _BackendFailedError as exc:
-            failures.append(str(exc))
+        except _BackendFailedError:
+            continue
     raise _media_error("media", "unrecognised, corrupt or truncated media")
 
 
@@ -1417,7 +1413,9 @@ def _decode_soundfile(source: io.BytesIO | str, max_seconds: float) -> AudioBuff
                 if block.shape[0] == 0:
                     break
                 out.add(np.ascontiguousarray(block))
-    except (sf.SoundFileError, RuntimeError, TypeError) as exc:
+    except StreamprintError:
+        raise
+    except Exception as exc:  # libsndfile reports every failure differently
         raise _BackendFailedError(f"soundfile: {exc}") from None
     return _finish_buffer(out)
 
@@ -1432,7 +1430,9 @@ def _decode_pyav(source: io.BytesIO | str, max_seconds: float) -> AudioBuffer:
             for frame in container.decode(stream):
                 out.set_format(int(frame.sample_rate), len(frame.layout.channels))
                 out.add(_frame_to_float(frame))
-    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:
+    except StreamprintError:
+        raise
+    except Exception as exc:  # FFmpeg / PyAV: any failure means "cannot read this"
         raise _BackendFailedError(f"PyAV: {exc}") from None
     return _finish_buffer(out)
 
@@ -1448,7 +1448,6 @@ __all__ = [
     "PcmEncoding",
     "PcmFormat",
     "StreamingContainerDecoder",
-    "StreamprintError",
     "decode_bytes",
     "decode_file",
 ]

@@ -174,6 +174,11 @@ class _SegmentReducer:
         self._partial = np.array(tail, dtype=np.float64)
         return closed
 
+    @property
+    def partial(self) -> F64:
+        """Reduction ``[width]`` of the open segment so far (the identity when empty)."""
+        return self._partial
+
 
 class _BatchMoments:
     """Count, mean vector and co-moment matrix of per-batch vectors (Chan's merge).
@@ -361,10 +366,18 @@ class _ExactBlocks:
             return
         self._parts.append(energy.copy())
 
-    def gated_loudness(self, threshold: float) -> float | None:
-        """Loudness (LUFS) of the blocks louder than ``threshold``; ``None`` if none are."""
+    def energies(self) -> F64:
+        """The kept block energies ``[N]`` in arrival order (empty once overflowed)."""
         energy = np.concatenate(self._parts) if self._parts else np.empty(0)
         self._parts = [energy]
+        return energy
+
+    def gated_loudness(self, threshold: float, extra: F64) -> float | None:
+        """Loudness (LUFS) of the kept and ``extra`` blocks louder than ``threshold``.
+
+        ``None`` if no block is louder.
+        """
+        energy = np.concatenate((self.energies(), extra))
         kept = energy[_loudness(energy) > threshold]
         if kept.shape[0] == 0:
             return None
@@ -384,9 +397,13 @@ class IntegratedLoudness:
       square over ``0.4 * rate`` samples, loudness ``-0.691 + 10 log10(energy)``;
     * absolute gate -70 LUFS, relative gate 10 LU below the absolutely gated mean.
 
-    Only complete 100 ms sub-blocks count: a trailing partial block is left out, whereas
-    pyloudnorm sometimes counts one padded with nothing (``round`` in its block count);
-    that changes one block of a signal and is far below 0.01 LU beyond a few seconds.
+    The end of the media follows pyloudnorm's block layout: when its block count
+    ``round((T - 0.4) / 0.1) + 1`` (``T`` the duration so far in seconds) exceeds the
+    complete blocks, it also counts the last, incomplete block as if zero-padded to
+    400 ms; :meth:`values` adds that block to its snapshot (never to the state), so the
+    result still does not depend on chunking. BS.1770-4 counts complete blocks only,
+    which ``strict_blocks=True`` selects. The two differ by one block: 0.24 LU on a
+    20.07 s test mix whose last seconds are loud, well under 0.01 LU on long media.
 
     Bounded state: the energies of the blocks that pass the absolute gate are kept
     exactly up to ``exact_blocks`` of them (default :data:`EXACT_BLOCKS`, one hour of
@@ -427,15 +444,23 @@ class IntegratedLoudness:
     names: tuple[str, ...] = ("integrated_lufs",)
 
     def __init__(
-        self, sample_rate: int, channels: int, *, exact_blocks: int = EXACT_BLOCKS
+        self,
+        sample_rate: int,
+        channels: int,
+        *,
+        exact_blocks: int = EXACT_BLOCKS,
+        strict_blocks: bool = False,
     ) -> None:
         """Meter for float32 ``[n_samples, channels]`` input at ``sample_rate`` Hz.
 
-        ``exact_blocks`` bounds the gated block energies kept for exact gating.
+        ``exact_blocks`` bounds the gated block energies kept for exact gating;
+        ``strict_blocks`` drops pyloudnorm's zero-padded last block (see class docs).
         """
         _check_config(sample_rate, channels)
         self.sample_rate = sample_rate
         self.channels = channels
+        self.strict_blocks = strict_blocks
+        self._samples = 0
         self._sos = k_weighting_sos(sample_rate)
         self._zi: F64 = np.zeros((self._sos.shape[0], channels, 2))
         self._weights = channel_weights(channels)
@@ -450,6 +475,7 @@ class IntegratedLoudness:
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate."""
         for part in _slices(_as_block(samples, self.channels)):
+            self._samples += part.shape[1]
             filtered, self._zi = scipy.signal.sosfilt(self._sos, part, axis=1, zi=self._zi)
             energy = self._weights @ (filtered * filtered)
             closed = self._sub_blocks.push(energy[np.newaxis, :])[0]
@@ -487,26 +513,49 @@ class IntegratedLoudness:
         filled = counts[:done] > 0
         self._groups.add(sums[:done][filled] / counts[:done][filled])
 
-    def _relative_threshold(self) -> float | None:
-        """The relative gate in LUFS, or ``None`` when no block passed the absolute gate."""
-        count = float(self._blocks.counts.sum())
+    def _tail_block(self) -> F64:
+        """Energy ``[0 or 1]`` of pyloudnorm's zero-padded last block, if counted and gated."""
+        keep = _SUB_BLOCKS_PER_BLOCK - 1
+        if self.strict_blocks or self._recent.shape[0] < keep:
+            return np.empty(0)
+        seconds = self._samples / self.sample_rate
+        counted = round((seconds - 0.4) / (0.4 * 0.25)) + 1  # pyloudnorm's expression
+        if counted <= self._block_count:
+            return np.empty(0)
+        total = float(self._recent.sum() + self._sub_blocks.partial[0])
+        energy = np.array([total / (0.4 * self.sample_rate)])
+        return energy[_loudness(energy) >= _ABSOLUTE_GATE]
+
+    def _relative_threshold(self, extra: F64 | None = None) -> float | None:
+        """The relative gate in LUFS counting ``extra`` blocks too; ``None`` if no blocks."""
+        extra = np.empty(0) if extra is None else extra
+        count = float(self._blocks.counts.sum()) + extra.shape[0]
         if count == 0.0:
             return None
-        mean_energy = float(self._blocks.sums[0].sum()) / count
+        mean_energy = (float(self._blocks.sums[0].sum()) + float(extra.sum())) / count
         return _LOUDNESS_OFFSET + 10.0 * math.log10(mean_energy) + _RELATIVE_GATE
+
+    def _binned_loudness(self, threshold: float, extra: F64) -> float | None:
+        """Histogram estimate of the loudness of the blocks louder than ``threshold``."""
+        count, sums = self._blocks.above(threshold)
+        kept = extra[_loudness(extra) > threshold]
+        count += kept.shape[0]
+        if count <= 0.0:  # cannot happen: the mean block is above the threshold
+            return None
+        mean_energy = (float(sums[0]) + float(kept.sum())) / count
+        return _LOUDNESS_OFFSET + 10.0 * math.log10(mean_energy)
 
     def values(self) -> dict[str, float]:
         """``{"integrated_lufs": LUFS}``; -70.0 until a block reaches -70 LUFS."""
-        threshold = self._relative_threshold()
+        tail = self._tail_block()
+        threshold = self._relative_threshold(tail)
         if threshold is None:
             return {"integrated_lufs": SILENCE_LUFS}
-        if not self._exact.overflowed:
-            exact = self._exact.gated_loudness(threshold)
-            return {"integrated_lufs": SILENCE_LUFS if exact is None else exact}
-        count, sums = self._blocks.above(threshold)
-        if count <= 0.0:  # cannot happen: the mean block is above the threshold
-            return {"integrated_lufs": SILENCE_LUFS}
-        return {"integrated_lufs": _LOUDNESS_OFFSET + 10.0 * math.log10(float(sums[0]) / count)}
+        if self._exact.overflowed:
+            loudness = self._binned_loudness(threshold, tail)
+        else:
+            loudness = self._exact.gated_loudness(threshold, tail)
+        return {"integrated_lufs": SILENCE_LUFS if loudness is None else loudness}
 
     def confidences(self) -> dict[str, float]:
         """``{"integrated_lufs": p}`` from the standard error of gated one-second groups."""

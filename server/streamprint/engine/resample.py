@@ -41,7 +41,8 @@ def to_mono(samples: ArrayLike) -> NDArray[np.float32]:
         raise ValueError(f"expected samples of shape [n, channels], got {arr.shape}")
     if arr.shape[1] == 1:
         return arr[:, 0].astype(np.float32, copy=False)
-    return arr.mean(axis=1, dtype=np.float32)
+    mono: NDArray[np.float32] = arr.mean(axis=1, dtype=np.float32)
+    return mono
 
 
 def _as_mono_f32(mono: ArrayLike) -> NDArray[np.float32]:

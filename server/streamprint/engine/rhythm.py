@@ -14,7 +14,8 @@
   candidate tempo on a 0.25 %-spaced grid over 30-300 BPM with period ``p`` frames scores
   ``mean_{k=1..4} r(k p)`` (linear interpolation) times a log-normal prior centred on
   120 BPM with a one-octave standard deviation (librosa's prior). The best candidate is
-  refined by a parabola through its neighbours.
+  refined by a parabola through its neighbours. When no candidate scores above 0 (no
+  periodicity at all, e.g. a single onset) the tempo is 0, as for a flat envelope.
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ class TempoTracker:
         combs /= COMB
         scores = np.maximum(combs, 0.0) * _PRIOR
         best = int(np.argmax(scores))
+        if scores[best] <= 0.0:
+            # No period has positive autocorrelation support (e.g. a single onset): there
+            # is no tempo, not the lowest candidate of the grid.
+            return 0.0, 0.0
         bpm = float(TEMPO_GRID[best])
         if 0 < best < TEMPO_GRID.shape[0] - 1:
             a, b, c = scores[best - 1], scores[best], scores[best + 1]

@@ -32,6 +32,9 @@ MAX_CHANNELS = 8
 MIN_UPDATE_INTERVAL_S = 0.1
 MAX_UPDATE_INTERVAL_S = 3600.0
 _NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"})
+#: Frames are analysed in micro-batches of up to this many (about one second of media); the
+#: batch is also drained before every snapshot, so results do not depend on the chunking.
+_ANALYSIS_BATCH_FRAMES = 43
 #: Batch sessions are fed in blocks of this many seconds to bound temporary memory.
 _BATCH_BLOCK_SECONDS = 30.0
 
@@ -102,6 +105,8 @@ class AudioSession:
         )
         self._resampler = StreamingResampler(config.sample_rate)
         self._framer = Framer()
+        self._pending: list[NDArray[np.float32]] = []
+        self._pending_frames = 0
         self._features = AudioFeatures()
         self._samples_seen = 0
         self._revision = 0
@@ -161,6 +166,7 @@ class AudioSession:
             raise SessionStateError("the session has already finished")
         tail = self._resampler.flush()
         self._process_analysis(tail)
+        self._drain()
         self._features.finish()
         self._finished = True
         return self._snapshot(final=True)
@@ -195,9 +201,22 @@ class AudioSession:
         self._features.add_samples(mono)
         frames = self._framer.push(mono)
         if frames.shape[0]:
-            self._features.add_frames(self._analyzer.analyze(frames))
+            self._pending.append(frames)
+            self._pending_frames += frames.shape[0]
+            if self._pending_frames >= _ANALYSIS_BATCH_FRAMES:
+                self._drain()
+
+    def _drain(self) -> None:
+        """Analyse the pending frames in one call and feed the accumulators."""
+        if not self._pending:
+            return
+        frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._pending.clear()
+        self._pending_frames = 0
+        self._features.add_frames(self._analyzer.analyze(frames))
 
     def _snapshot(self, *, final: bool) -> Fingerprint:
+        self._drain()
         self._revision += 1
         values = self._features.values(self.media_seconds)
         confidence = self._features.confidences(values)

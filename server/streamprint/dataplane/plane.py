@@ -1,0 +1,664 @@
+"""The data plane: live streams, whole-media jobs, validation, the caches and the limits.
+
+Async methods run on the server's event loop; every CPU-bound engine call goes to a bounded
+thread pool (one for streams, one for unary and batch work, so a long batch never holds up
+live updates). Nothing here knows about gRPC or protobuf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import platform
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+import streamprint
+from streamprint.cache import (
+    FingerprintCache,
+    FinishedSession,
+    SessionStore,
+    fingerprint_key,
+    media_sha256,
+    samples_sha256,
+)
+from streamprint.config import ServerConfig
+from streamprint.dataplane.engine import Engine, EngineSession, NumpyEngine, Samples, StreamDecoder
+from streamprint.dataplane.types import (
+    FingerprintJob,
+    FingerprintResult,
+    MediaFormat,
+    MediaInput,
+    ServerInfo,
+    StreamSpec,
+    ValidationJob,
+    ValidationOutcome,
+)
+from streamprint.engine import dims
+from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.errors import (
+    FieldViolation,
+    InvalidInputError,
+    MediaDecodeError,
+    NotFoundError,
+    ResourceLimitError,
+    SessionStateError,
+)
+
+T = TypeVar("T")
+
+log = logging.getLogger("streamprint.dataplane")
+
+#: Media this large is hashed off the event loop.
+_HASH_OFF_LOOP_BYTES = 256 * 1024
+DEFAULT_SIMILARITY_THRESHOLD = 0.95
+
+
+@dataclass
+class Counters:
+    """Monotonic counters for metrics (mutated on the event loop only)."""
+
+    streams_started: int = 0
+    streams_completed: int = 0
+    streams_failed: int = 0
+    updates_sent: int = 0
+    requests_started: int = 0
+    requests_rejected: int = 0
+    streams_rejected: int = 0
+
+
+class MediaFileNotFoundError(NotFoundError):
+    """A ``server_path`` that names no file under the media root."""
+
+    resource_type = "file"
+
+    def __init__(self, relative_path: str) -> None:
+        super().__init__(f"no file {relative_path!r} under the media root")
+        self.resource_name = relative_path
+
+
+class LiveStream:
+    """One live stream: decoder, engine session, chunk bookkeeping and kept media.
+
+    Created by :meth:`DataPlane.open_stream`; not safe for concurrent use (the servicer awaits
+    each :meth:`push` before reading the next chunk, which also gives back-pressure).
+    """
+
+    def __init__(self, plane: DataPlane, spec: StreamSpec) -> None:
+        self._plane = plane
+        config = plane.config
+        self.spec = spec
+        self.session_id = uuid.uuid4().hex
+        self.started = plane.clock()
+        self._decoder: StreamDecoder = plane.engine.new_decoder(
+            spec.format, max_seconds=config.max_media_s
+        )
+        self._session: EngineSession | None = None
+        self._sample_rate = 0
+        self._next_seq = 0
+        self._pending_bytes = 0
+        self._released = False
+        self._keep_cap = config.session_retain_max_bytes
+        self._kept: list[Samples] | None = [] if self._keep_cap > 0 else None
+        self._kept_bytes = 0
+        self._not_kept = (
+            None
+            if self._kept is not None
+            else "this server keeps no session media (--session-retain-max-bytes 0)"
+        )
+        self.last_revision = 0
+
+    # ------------------------------------------------------------------ called by the servicer
+
+    def accept_chunk(self, seq: int, size: int) -> None:
+        """Check a chunk's sequence number, size and the session's wall-clock age."""
+        config = self._plane.config
+        if seq != self._next_seq:
+            raise InvalidInputError.for_field(
+                "chunk.seq",
+                f"expected sequence number {self._next_seq}, got {seq} (chunk lost or repeated)",
+                "0 for the first chunk, then one more for each chunk",
+            )
+        if size > config.max_chunk_bytes:
+            raise ResourceLimitError(
+                f"chunk {seq} holds {size} bytes; the limit is {config.max_chunk_bytes} bytes",
+                limit="chunk_bytes",
+            )
+        self._next_seq += 1
+        self.check_duration()
+
+    def check_duration(self) -> None:
+        """Raise once the stream is older than ``--max-session-duration-s``."""
+        limit = self._plane.config.max_session_duration_s
+        if self._plane.clock() - self.started > limit:
+            raise ResourceLimitError(
+                f"the stream exceeded the maximum session duration of {limit:g} s",
+                limit="session_duration",
+            )
+
+    async def push(self, data: bytes) -> list[Fingerprint]:
+        """Decode and analyse one chunk's bytes; the updates that fell due."""
+        if not data:
+            return []
+        updates = await self._plane.run_stream_work(self._push_sync, data)
+        return self._fresh(updates)
+
+    async def finish(self) -> tuple[list[Fingerprint], Fingerprint]:
+        """End the media: remaining updates and the final fingerprint; keeps the media."""
+        updates, final, finished = await self._plane.run_stream_work(self._finish_sync)
+        store = self._plane.sessions
+        if finished is not None:
+            store.put(finished)
+        elif self._not_kept is not None:
+            store.mark_not_kept(self.session_id, self._not_kept)
+        return self._fresh(updates), final
+
+    # ------------------------------------------------------------------ worker-thread side
+
+    def _push_sync(self, data: bytes) -> list[Fingerprint]:
+        samples = self._decoder.feed(data)
+        if samples.shape[0] == 0:
+            self._pending_bytes += len(data)
+            limit = self._plane.config.max_buffered_bytes
+            if self._pending_bytes > limit:
+                raise ResourceLimitError(
+                    f"{self._pending_bytes} bytes received without decodable audio; the limit "
+                    f"of buffered media per session is {limit} bytes",
+                    limit="session_buffered_bytes",
+                )
+            return []
+        self._pending_bytes = 0
+        return self._analyse(samples)
+
+    def _analyse(self, samples: Samples) -> list[Fingerprint]:
+        if samples.shape[0] == 0:
+            return []
+        if self._session is None:
+            rate, channels = self._decoder.sample_rate, self._decoder.channels
+            if rate is None or channels is None:  # pragma: no cover - decoder contract
+                raise MediaDecodeError("decoded audio before its format was known")
+            self._sample_rate = rate
+            self._session = self._plane.engine.new_session(
+                sample_rate=rate,
+                channels=channels,
+                dimensions=self.spec.dimensions,
+                update_interval_s=self.spec.update_interval_s,
+                max_seconds=self._plane.config.max_media_s,
+            )
+        self._keep(samples)
+        return self._session.push(samples)
+
+    def _keep(self, samples: Samples) -> None:
+        kept = self._kept
+        if kept is None:
+            return
+        nbytes = int(samples.nbytes)
+        if self._kept_bytes + nbytes > self._keep_cap:
+            self._drop_kept(
+                f"its decoded media exceeds --session-retain-max-bytes ({self._keep_cap} bytes)"
+            )
+        elif not self._plane.reserve_live_media(self, nbytes):
+            self._drop_kept("the server's budget for live sessions' media was exhausted")
+        else:
+            kept.append(samples)
+
+    def _drop_kept(self, why: str) -> None:
+        self._kept = None
+        self._not_kept = why
+        self._plane.release_live_media(self, final=False)
+
+    def _finish_sync(self) -> tuple[list[Fingerprint], Fingerprint, FinishedSession | None]:
+        updates = self._analyse(self._decoder.finish())
+        if self._session is None:
+            raise MediaDecodeError(
+                "the stream ended before any audio was decoded",
+                [
+                    FieldViolation(
+                        "chunk.data", "no audio samples in the stream", "at least one sample"
+                    )
+                ],
+            )
+        final = self._session.finish()
+        finished = None
+        if self._kept:
+            media = self._kept[0] if len(self._kept) == 1 else np.concatenate(self._kept)
+            buffer = AudioBuffer(media, self._sample_rate)
+            finished = FinishedSession(
+                session_id=self.session_id,
+                media=buffer,
+                media_sha256=samples_sha256(buffer),
+                final=final,
+                finished_at=time.time(),
+            )
+        return updates, final, finished
+
+    def _fresh(self, updates: list[Fingerprint]) -> list[Fingerprint]:
+        fresh = [u for u in updates if u.revision > self.last_revision]
+        if len(fresh) != len(updates):  # pragma: no cover - engine contract
+            log.warning("session %s: engine repeated a revision; dropped", self.session_id)
+        if fresh:
+            self.last_revision = fresh[-1].revision
+        return fresh
+
+    def remaining_s(self) -> float:
+        """Wall-clock seconds left before ``--max-session-duration-s``."""
+        limit = self._plane.config.max_session_duration_s
+        return max(0.0, limit - (self._plane.clock() - self.started))
+
+    def release(self) -> None:
+        """Give the live-media budget back (the store accounts for kept media itself)."""
+        self._plane.release_live_media(self, final=True)
+        self._kept = None
+
+
+class DataPlane:
+    """Everything the servicers call. Create it inside the server's event loop."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        engine: Engine | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.engine: Engine = engine if engine is not None else NumpyEngine()
+        self.clock = clock
+        workers = config.effective_workers
+        self._stream_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-stream")
+        self._request_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-request")
+        self.cache = FingerprintCache(
+            max_entries=config.cache_max_entries,
+            max_bytes=config.cache_max_bytes,
+            ttl_s=config.cache_ttl_s,
+        )
+        self.sessions = SessionStore(
+            max_entries=config.session_store_max_entries,
+            max_bytes=config.session_store_max_bytes,
+            ttl_s=config.session_store_ttl_s,
+        )
+        self.counters = Counters()
+        self._live: dict[str, LiveStream] = {}
+        self._active_requests = 0
+        self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
+        self._live_media_lock = threading.Lock()
+        self._live_media_bytes = 0
+        self._draining = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def active_streams(self) -> int:
+        """Streams open now."""
+        return len(self._live)
+
+    @property
+    def active_requests(self) -> int:
+        """Unary and batch calls being worked on now."""
+        return self._active_requests
+
+    @property
+    def draining(self) -> bool:
+        """Whether the server is shutting down."""
+        return self._draining.is_set()
+
+    async def wait_draining(self) -> None:
+        """Return once :meth:`start_draining` has been called."""
+        await self._draining.wait()
+
+    def start_draining(self) -> None:
+        """Refuse new work; live streams see :attr:`draining` and finish early."""
+        self._draining.set()
+
+    def close(self) -> None:
+        """Stop the worker pools (running jobs finish, queued ones are dropped)."""
+        self._stream_pool.shutdown(wait=False, cancel_futures=True)
+        self._request_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _check_accepting(self) -> None:
+        if self.draining:
+            raise ResourceLimitError(
+                "the server is shutting down; retry on another instance",
+                limit="draining",
+                retry_after_s=self.config.retry_after_s,
+            )
+
+    async def run_stream_work(self, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn(*args)`` on the stream worker pool."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._stream_pool, functools.partial(fn, *args))
+
+    async def _run_request_work(self, fn: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._request_pool, functools.partial(fn, *args))
+
+    # ------------------------------------------------------------------ live-media budget
+
+    def reserve_live_media(self, stream: LiveStream, nbytes: int) -> bool:
+        """Account ``nbytes`` more media kept by a live stream; ``False`` if over budget.
+
+        Live streams together keep at most ``--session-store-max-bytes`` (each at most
+        ``--session-retain-max-bytes``), so kept media never grows without bound.
+        """
+        with self._live_media_lock:
+            if stream._released:
+                return False
+            if self._live_media_bytes + nbytes > self.config.session_store_max_bytes:
+                return False
+            self._live_media_bytes += nbytes
+            stream._kept_bytes += nbytes
+            return True
+
+    def release_live_media(self, stream: LiveStream, *, final: bool) -> None:
+        """Return everything a stream reserved; ``final`` also refuses later reservations."""
+        with self._live_media_lock:
+            self._live_media_bytes -= stream._kept_bytes
+            stream._kept_bytes = 0
+            if final:
+                stream._released = True
+
+    @property
+    def live_media_bytes(self) -> int:
+        """Bytes of media live streams keep for validation now."""
+        with self._live_media_lock:
+            return self._live_media_bytes
+
+    # ------------------------------------------------------------------ streams
+
+    @asynccontextmanager
+    async def open_stream(self, spec: StreamSpec) -> AsyncIterator[LiveStream]:
+        """Admit a stream (or raise RESOURCE_EXHAUSTED-style limits) for the ``with`` body."""
+        self._check_accepting()
+        if len(self._live) >= self.config.max_streams:
+            self.counters.streams_rejected += 1
+            raise ResourceLimitError(
+                f"the server is serving its maximum of {self.config.max_streams} streams; retry later",
+                limit="concurrent_streams",
+                retry_after_s=self.config.retry_after_s,
+            )
+        stream = LiveStream(self, spec)
+        self._live[stream.session_id] = stream
+        self.counters.streams_started += 1
+        ok = False
+        try:
+            yield stream
+            ok = True
+        finally:
+            del self._live[stream.session_id]
+            stream.release()
+            if ok:
+                self.counters.streams_completed += 1
+            else:
+                self.counters.streams_failed += 1
+
+    # ------------------------------------------------------------------ unary and batch
+
+    @asynccontextmanager
+    async def _admit_request(self) -> AsyncIterator[None]:
+        self._check_accepting()
+        if self._active_requests >= self.config.max_requests:
+            self.counters.requests_rejected += 1
+            raise ResourceLimitError(
+                f"the server is working on its maximum of {self.config.max_requests} requests; "
+                "retry later",
+                limit="concurrent_requests",
+                retry_after_s=self.config.retry_after_s,
+            )
+        self._active_requests += 1
+        self.counters.requests_started += 1
+        try:
+            yield
+        finally:
+            self._active_requests -= 1
+
+    def _check_batch(self, n: int) -> None:
+        limit = self.config.max_batch_items
+        if n == 0:
+            raise InvalidInputError.for_field("items", "no items", f"1..{limit} items")
+        if n > limit:
+            raise ResourceLimitError(
+                f"{n} items in one call; the limit is {limit}", limit="batch_items"
+            )
+
+    async def fingerprint(self, job: FingerprintJob) -> FingerprintResult:
+        """Fingerprint whole media (cached by content)."""
+        async with self._admit_request():
+            return await self._fingerprint(job)
+
+    async def fingerprint_batch(
+        self, jobs: Sequence[FingerprintJob]
+    ) -> list[FingerprintResult | BaseException]:
+        """Fingerprint many items; each result is a result or the exception of that item."""
+        self._check_batch(len(jobs))
+        async with self._admit_request():
+            return await self._gather([functools.partial(self._fingerprint, j) for j in jobs])
+
+    async def validate(
+        self, jobs: Sequence[ValidationJob], similarity_threshold: float | None
+    ) -> list[ValidationOutcome | BaseException]:
+        """Validate many items; each result is an outcome or the exception of that item."""
+        self._check_batch(len(jobs))
+        threshold = (
+            DEFAULT_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
+        )
+        async with self._admit_request():
+            return await self._gather(
+                [functools.partial(self._validate, j, threshold) for j in jobs]
+            )
+
+    async def _gather(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | BaseException]:
+        limit = asyncio.Semaphore(self.config.effective_workers)
+
+        async def one(call: Callable[[], Awaitable[T]]) -> T:
+            async with limit:
+                return await call()
+
+        results: list[T | BaseException] = await asyncio.gather(
+            *(one(c) for c in calls), return_exceptions=True
+        )
+        for r in results:
+            if isinstance(r, asyncio.CancelledError):
+                raise r
+        return results
+
+    async def _fingerprint(self, job: FingerprintJob) -> FingerprintResult:
+        data = await self._load(job.media)
+        digest = await self._digest(data)
+        key = self._key(digest, job.media.format.cache_params(), job.dimensions)
+        hit = self.cache.get(key)
+        if hit is not None:
+            return FingerprintResult(hit, True, digest)
+        fingerprint = await self._single_flight(
+            key,
+            lambda: self._run_request_work(self._compute, data, job.media.format, job.dimensions),
+        )
+        return FingerprintResult(fingerprint, False, digest)
+
+    def _compute(self, data: bytes, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
+        buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
+        return self.engine.fingerprint(buffer, dimensions)
+
+    def _key(self, digest: str, params: dict[str, object], dimensions: tuple[str, ...]) -> str:
+        model = self.engine.models()[0]
+        return fingerprint_key(
+            digest,
+            modality=dims.Modality.AUDIO.value,
+            params={**params, "dimensions": list(dimensions)},
+            algorithm=dims.algorithm_for(dimensions),
+            model=model.name,
+            model_version=model.version,
+        )
+
+    async def _single_flight(
+        self, key: str, compute: Callable[[], Awaitable[Fingerprint]]
+    ) -> Fingerprint:
+        """Compute once per key at a time; the result goes into the cache."""
+        task = self._inflight.get(key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._inflight[key] = task
+
+            def done(t: asyncio.Task[Fingerprint]) -> None:
+                self._inflight.pop(key, None)
+                if not t.cancelled() and t.exception() is None:
+                    self.cache.put(key, t.result())
+
+            task.add_done_callback(done)
+        return await asyncio.shield(task)
+
+    async def _digest(self, data: bytes) -> str:
+        if len(data) >= _HASH_OFF_LOOP_BYTES:
+            return await asyncio.to_thread(media_sha256, data)
+        return media_sha256(data)
+
+    async def _load(self, media: MediaInput) -> bytes:
+        if media.server_path is not None:
+            path = self._resolve(media.server_path)
+            return await asyncio.to_thread(self._read_file, path)
+        if not media.data:
+            raise InvalidInputError.for_field(
+                "media.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
+            )
+        return media.data
+
+    def _resolve(self, server_path: str) -> Path:
+        if not self.config.media_root:
+            raise InvalidInputError.for_field(
+                "media.server_path",
+                "server-side paths are disabled on this server",
+                "media.data (or start the server with --media-root)",
+            )
+        root = Path(self.config.media_root).resolve()
+        path = (root / server_path).resolve()
+        if not path.is_relative_to(root):
+            raise InvalidInputError.for_field(
+                "media.server_path",
+                "the path leaves the media root",
+                "a path inside the media root",
+            )
+        return path
+
+    def _read_file(self, path: Path) -> bytes:
+        try:
+            size = path.stat().st_size
+            if not path.is_file():
+                raise InvalidInputError.for_field("media.server_path", "not a regular file")
+        except FileNotFoundError:
+            relative = str(path.relative_to(Path(self.config.media_root).resolve()))
+            raise MediaFileNotFoundError(relative) from None
+        if size > self.config.max_message_bytes:
+            raise ResourceLimitError(
+                f"the file holds {size} bytes; the limit is {self.config.max_message_bytes} bytes",
+                limit="media_bytes",
+            )
+        return path.read_bytes()
+
+    # ------------------------------------------------------------------ validation
+
+    async def _validate(self, job: ValidationJob, threshold: float) -> ValidationOutcome:
+        if job.session_id is not None:
+            if job.session_id in self._live:
+                raise SessionStateError(
+                    f"session {job.session_id!r} is still streaming; validate it after its final update"
+                )
+            finished = self.sessions.get(job.session_id)
+            candidate = dict(job.candidate) if job.candidate else dict(finished.final.values)
+            key = self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+            reference = self.cache.get(key)
+            if reference is None:
+                reference = await self._single_flight(
+                    key,
+                    lambda: self._run_request_work(
+                        self.engine.fingerprint, finished.media, dims.AUDIO_25D
+                    ),
+                )
+            digest = finished.media_sha256
+        else:
+            if job.media is None:
+                raise InvalidInputError.for_field(
+                    "reference", "neither a session id nor media", "session_id or media"
+                )
+            if not job.candidate:
+                raise InvalidInputError.for_field(
+                    "candidate",
+                    "a candidate fingerprint is required with media",
+                    "name/value pairs",
+                )
+            candidate = dict(job.candidate)
+            result = await self._fingerprint(FingerprintJob(job.media, dims.AUDIO_25D))
+            reference, digest = result.fingerprint, result.media_sha256
+        names = self._candidate_names(candidate, reference)
+        report = await self._run_request_work(
+            functools.partial(
+                self.engine.validate,
+                reference.values,
+                candidate,
+                names=names,
+                similarity_threshold=threshold,
+            )
+        )
+        return ValidationOutcome(
+            report=report,
+            similarity_threshold=threshold,
+            reference_algorithm=reference.algorithm,
+            media_sha256=digest,
+            session_id=job.session_id or "",
+        )
+
+    @staticmethod
+    def _candidate_names(candidate: dict[str, float], reference: Fingerprint) -> list[str]:
+        bad = [n for n in candidate if n not in reference.values]
+        if bad:
+            raise InvalidInputError(
+                f"candidate names not in the reference: {', '.join(bad)}",
+                [
+                    FieldViolation(
+                        "candidate",
+                        f"unknown or unsupported dimension {n!r}",
+                        ", ".join(reference.values),
+                    )
+                    for n in bad
+                ],
+            )
+        return list(dims.ordered(candidate))
+
+    # ------------------------------------------------------------------ info and admin
+
+    def info(self) -> ServerInfo:
+        """The server's description (static registry aside)."""
+        from streamprint.engine import decode, session
+
+        return ServerInfo(
+            server_version=streamprint.__version__,
+            component_versions={
+                "streamprint": streamprint.__version__,
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "platform": f"{platform.system()}-{platform.machine()}",
+                "cpus": str(os.cpu_count() or 0),
+            },
+            models=self.engine.models(),
+            container_formats=self.engine.container_formats(),
+            config=self.config,
+            min_update_interval_s=session.MIN_UPDATE_INTERVAL_S,
+            max_update_interval_s=session.MAX_UPDATE_INTERVAL_S,
+            min_sample_rate=decode.MIN_SAMPLE_RATE,
+            max_sample_rate=decode.MAX_SAMPLE_RATE,
+            max_channels=decode.MAX_CHANNELS,
+        )
+
+    def clear_cache(self, *, include_sessions: bool) -> tuple[int, int]:
+        """Empty the fingerprint cache (and the session store); counts removed."""
+        removed_sessions = self.sessions.clear() if include_sessions else 0
+        return self.cache.clear(), removed_sessions
