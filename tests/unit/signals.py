@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.fingerprint import AudioBuffer
 
 F32 = NDArray[np.float32]

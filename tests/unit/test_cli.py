@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from signals import music_like
+
 from streamprint.cli import main
 from streamprint.engine import dims
 

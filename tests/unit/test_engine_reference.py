@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 from signals import F32, F64, buffer, click_track, music_like, sine, white_noise
+
 from streamprint.engine import dims, filters, grid, hpss, pitch, rhythm
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.session import fingerprint_buffer
@@ -144,10 +145,17 @@ def test_centroid_matches_librosa(name: str) -> None:
 def test_rolloff_matches_librosa(name: str) -> None:
     ref = librosa.feature.spectral_rolloff(S=lib_mag(name), sr=RATE, n_fft=grid.FRAME_LENGTH, roll_percent=0.85)[0]
     m = loud(name)
-    diff = np.abs(ours(name).rolloff[m] - ref[m])
-    # A float32 cumulative sum may land one bin away on a knife edge; never more.
+    got = ours(name).rolloff
+    diff = np.abs(got[m] - ref[m])
+    # Float32 cumulative sums may land one bin apart, but only on a knife edge: where the
+    # cumulative magnitude at the lower of the two bins is within rounding of 85 %.
     assert diff.max() <= BIN_HZ + 1e-9
-    assert np.mean(diff == 0.0) >= 0.99
+    mag = lib_mag(name).astype(np.float64)
+    for frame in np.flatnonzero(m & (got != ref)):
+        cumulative = np.cumsum(mag[:, frame])
+        lower = int(round(min(got[frame], ref[frame]) / BIN_HZ))
+        threshold = 0.85 * cumulative[-1]
+        assert abs(cumulative[lower] - threshold) <= 1e-5 * threshold, frame
 
 
 @pytest.mark.parametrize("name", CLIPS)
@@ -217,7 +225,7 @@ def _relation(ours_bpm: float, lib_bpm: float) -> str:
         ("clicks_140", 140.0, "same"),
         ("music", 120.0, "double"),  # librosa picks 60 BPM, the half tempo; we find 120
         ("music_100", 100.0, "same"),
-        ("music_140", 140.0, "same"),  # both find 70 BPM: a shared octave error vs the truth
+        ("music_140", 140.0, "double"),  # librosa picks 70 BPM, the half tempo; we find 140
     ],
 )
 def test_tempo_against_librosa(name: str, true_bpm: float, relation: str) -> None:
@@ -228,11 +236,8 @@ def test_tempo_against_librosa(name: str, true_bpm: float, relation: str) -> Non
     ref = float(librosa.feature.tempo(onset_envelope=env, sr=RATE, hop_length=grid.HOP_LENGTH)[0])
     assert _relation(bpm, ref) == relation, (bpm, ref)
     assert 0.0 < strength <= 1.0
-    # Against the truth: every click track and the 100/120 BPM songs within 4 %.
-    if name != "music_140":
-        assert abs(bpm - true_bpm) <= 0.04 * true_bpm, bpm
-    else:
-        assert abs(bpm - true_bpm / 2.0) <= 0.04 * true_bpm / 2.0, bpm
+    # Against the truth: within 4 % on every one of these clips.
+    assert abs(bpm - true_bpm) <= 0.04 * true_bpm, bpm
 
 
 # -- pitch --------------------------------------------------------------------------------

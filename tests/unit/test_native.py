@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
+
 from streamprint.engine import native
 from streamprint.engine.native import (
     CrestFactor,

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+
 from streamprint.engine import dims, validation
 from streamprint.engine.validation import (
     DimensionVerdict,

@@ -21,12 +21,12 @@ from streamprint.dataplane import (
     FingerprintResult,
     MediaFormat,
     MediaInput,
+    ModelDescription,
     ServerInfo,
     StreamSpec,
     ValidationJob,
     ValidationOutcome,
 )
-from streamprint.dataplane.engine import ModelDescription
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import Fingerprint
 from streamprint.engine.validation import Verdict
@@ -51,7 +51,10 @@ _VERDICT_TO_PB = {
     Verdict.OCTAVE_ERROR: m_pb.VERDICT_OCTAVE_ERROR,
     Verdict.MISSING: m_pb.VERDICT_MISSING,
 }
-_MODALITY_TO_PB = {dims.Modality.AUDIO: m_pb.MODALITY_AUDIO, dims.Modality.VIDEO: m_pb.MODALITY_VIDEO}
+_MODALITY_TO_PB = {
+    dims.Modality.AUDIO: m_pb.MODALITY_AUDIO,
+    dims.Modality.VIDEO: m_pb.MODALITY_VIDEO,
+}
 _TOLERANCE_TO_PB = {
     dims.ToleranceKind.ABSOLUTE: m_pb.TOLERANCE_KIND_ABSOLUTE,
     dims.ToleranceKind.RELATIVE: m_pb.TOLERANCE_KIND_RELATIVE,
@@ -180,7 +183,9 @@ def stream_spec(config: fs_pb.StreamConfig, limits: Limits) -> StreamSpec:
     low, high = limits.interval_range
     if not (math.isfinite(interval) and low <= interval <= high):
         out.add(
-            "config.update_interval_seconds", f"{interval:g} s is out of range", f"{low:g}..{high:g}"
+            "config.update_interval_seconds",
+            f"{interval:g} s is out of range",
+            f"{low:g}..{high:g}",
         )
     names = _dimensions(config.dimensions, "config.dimensions", out, allowed=dims.AUDIO_13D)
     if len(config.client_stream_id) > MAX_CLIENT_STREAM_ID:
@@ -207,11 +212,15 @@ def _media(src: m_pb.MediaSource, field: str, out: _Violations, limits: Limits) 
             out.add(f"{field}.server_path", "empty path", "a path under the server's media root")
         return MediaInput(fmt, server_path=src.server_path)
     if not src.data:
-        out.add(f"{field}.data", "no media bytes", "an encoded audio file, or raw PCM with its format")
+        out.add(
+            f"{field}.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
+        )
     return MediaInput(fmt, data=src.data)
 
 
-def fingerprint_job(request: fs_pb.FingerprintRequest, limits: Limits, *, prefix: str = "") -> FingerprintJob:
+def fingerprint_job(
+    request: fs_pb.FingerprintRequest, limits: Limits, *, prefix: str = ""
+) -> FingerprintJob:
     """The typed job of a FingerprintRequest; ``prefix`` goes before field paths (batch items)."""
     out = _Violations()
     _modality(request.modality, f"{prefix}modality", out)
@@ -221,11 +230,17 @@ def fingerprint_job(request: fs_pb.FingerprintRequest, limits: Limits, *, prefix
     return FingerprintJob(media, names)
 
 
-def _candidate(values: Iterable[m_pb.DimensionValue], field: str, out: _Violations) -> dict[str, float]:
+def _candidate(
+    values: Iterable[m_pb.DimensionValue], field: str, out: _Violations
+) -> dict[str, float]:
     candidate: dict[str, float] = {}
     for i, dv in enumerate(values):
         if not dims.known(dv.name):
-            out.add(f"{field}[{i}].name", f"{dv.name!r} is not a known dimension", ", ".join(dims.AUDIO_25D))
+            out.add(
+                f"{field}[{i}].name",
+                f"{dv.name!r} is not a known dimension",
+                ", ".join(dims.AUDIO_25D),
+            )
         elif dv.name in candidate:
             out.add(f"{field}[{i}].name", f"{dv.name!r} appears twice", "each name once")
         if not math.isfinite(dv.value):
@@ -234,7 +249,9 @@ def _candidate(values: Iterable[m_pb.DimensionValue], field: str, out: _Violatio
     return candidate
 
 
-def validation_job(item: fs_pb.ValidationItem, limits: Limits, *, prefix: str = "") -> ValidationJob:
+def validation_job(
+    item: fs_pb.ValidationItem, limits: Limits, *, prefix: str = ""
+) -> ValidationJob:
     """The typed job of a ValidationItem."""
     out = _Violations()
     which = item.WhichOneof("reference")
@@ -242,12 +259,18 @@ def validation_job(item: fs_pb.ValidationItem, limits: Limits, *, prefix: str = 
     job: ValidationJob
     if which == "session_id":
         if not item.session_id:
-            out.add(f"{prefix}session_id", "empty session id", "a session_id from StreamFingerprint")
+            out.add(
+                f"{prefix}session_id", "empty session id", "a session_id from StreamFingerprint"
+            )
         job = ValidationJob(session_id=item.session_id, candidate=candidate)
     elif which == "media":
         media = _media(item.media, f"{prefix}media", out, limits)
         if candidate is None:
-            out.add(f"{prefix}candidate", "a candidate fingerprint is required with media", "name/value pairs")
+            out.add(
+                f"{prefix}candidate",
+                "a candidate fingerprint is required with media",
+                "name/value pairs",
+            )
         job = ValidationJob(media=media, candidate=candidate)
     else:
         out.add(f"{prefix}reference", "neither session_id nor media is set", "session_id or media")
@@ -262,7 +285,9 @@ def similarity_threshold(request: fs_pb.ValidateFingerprintsRequest) -> float | 
         return None
     value = request.similarity_threshold
     if not (math.isfinite(value) and -1.0 <= value <= 1.0):
-        raise InvalidInputError.for_field("similarity_threshold", f"{value} is out of range", "-1..1")
+        raise InvalidInputError.for_field(
+            "similarity_threshold", f"{value} is out of range", "-1..1"
+        )
     return value
 
 
@@ -285,7 +310,9 @@ def fingerprint(fp: Fingerprint) -> m_pb.Fingerprint:
     )
 
 
-def stream_response(session_id: str, client_stream_id: str, fp: Fingerprint) -> fs_pb.StreamFingerprintResponse:
+def stream_response(
+    session_id: str, client_stream_id: str, fp: Fingerprint
+) -> fs_pb.StreamFingerprintResponse:
     """One update of a stream."""
     return fs_pb.StreamFingerprintResponse(
         session_id=session_id, client_stream_id=client_stream_id, fingerprint=fingerprint(fp)
@@ -352,9 +379,7 @@ def _dimension_info(d: dims.Dimension) -> m_pb.DimensionInfo:
 def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.GetServerInfoResponse:
     """GetServerInfo's response."""
     cfg = info.config
-    models = [
-        m_pb_model(model) for model in info.models if isinstance(model, ModelDescription)
-    ]
+    models = [model_info(model) for model in info.models]
     return fs_pb.GetServerInfoResponse(
         server_version=info.server_version,
         api_version=API_VERSION,
@@ -403,7 +428,7 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
     )
 
 
-def m_pb_model(model: ModelDescription) -> fs_pb.ModelInfo:
+def model_info(model: ModelDescription) -> fs_pb.ModelInfo:
     """A model description message."""
     return fs_pb.ModelInfo(
         name=model.name, version=model.version, backend=model.backend, precision=model.precision

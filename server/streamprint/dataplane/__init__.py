@@ -5,7 +5,7 @@ engine is reached through the :class:`~streamprint.dataplane.engine.Engine` port
 swap it.
 """
 
-from streamprint.dataplane.engine import Engine, ModelDescription, NumpyEngine
+from streamprint.dataplane.engine import Engine, NumpyEngine
 from streamprint.dataplane.plane import DataPlane, LiveStream
 from streamprint.dataplane.types import (
     Encoding,
@@ -13,6 +13,7 @@ from streamprint.dataplane.types import (
     FingerprintResult,
     MediaFormat,
     MediaInput,
+    ModelDescription,
     ServerInfo,
     StreamSpec,
     ValidationJob,

@@ -6,27 +6,16 @@ Everything here is synchronous and CPU-bound; the data plane runs it on worker t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from streamprint.dataplane.types import MediaFormat
+from streamprint.dataplane.types import MediaFormat, ModelDescription
 from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, AudioBuffer, Fingerprint
 from streamprint.engine.validation import ValidationReport
 
 Samples = NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class ModelDescription:
-    """A model doing per-frame work: id, version, backend, precision."""
-
-    name: str
-    version: str
-    backend: str
-    precision: str
 
 
 class StreamDecoder(Protocol):

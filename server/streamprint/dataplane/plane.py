@@ -57,6 +57,7 @@ from streamprint.errors import (
 )
 
 T = TypeVar("T")
+J = TypeVar("J")
 
 log = logging.getLogger("streamprint.dataplane")
 
@@ -437,15 +438,20 @@ class DataPlane:
             return await self._fingerprint(job)
 
     async def fingerprint_batch(
-        self, jobs: Sequence[FingerprintJob]
+        self, jobs: Sequence[FingerprintJob | BaseException]
     ) -> list[FingerprintResult | BaseException]:
-        """Fingerprint many items; each result is a result or the exception of that item."""
+        """Fingerprint many items; each result is a result or the exception of that item.
+
+        ``jobs`` may hold exceptions (items that failed conversion); they pass through.
+        """
         self._check_batch(len(jobs))
         async with self._admit_request():
-            return await self._gather([functools.partial(self._fingerprint, j) for j in jobs])
+            return await self._gather(jobs, self._fingerprint)
 
     async def validate(
-        self, jobs: Sequence[ValidationJob], similarity_threshold: float | None
+        self,
+        jobs: Sequence[ValidationJob | BaseException],
+        similarity_threshold: float | None,
     ) -> list[ValidationOutcome | BaseException]:
         """Validate many items; each result is an outcome or the exception of that item."""
         self._check_batch(len(jobs))
@@ -453,19 +459,24 @@ class DataPlane:
             DEFAULT_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
         )
         async with self._admit_request():
-            return await self._gather(
-                [functools.partial(self._validate, j, threshold) for j in jobs]
-            )
+            return await self._gather(jobs, functools.partial(self._validate, threshold=threshold))
 
-    async def _gather(self, calls: Sequence[Callable[[], Awaitable[T]]]) -> list[T | BaseException]:
+    async def _gather(
+        self,
+        jobs: Sequence[J | BaseException],
+        work: Callable[[J], Awaitable[T]],
+    ) -> list[T | BaseException]:
+        """Run ``work`` on every job (at most one per worker thread at a time), in order."""
         limit = asyncio.Semaphore(self.config.effective_workers)
 
-        async def one(call: Callable[[], Awaitable[T]]) -> T:
+        async def one(job: J | BaseException) -> T:
+            if isinstance(job, BaseException):
+                raise job
             async with limit:
-                return await call()
+                return await work(job)
 
         results: list[T | BaseException] = await asyncio.gather(
-            *(one(c) for c in calls), return_exceptions=True
+            *(one(j) for j in jobs), return_exceptions=True
         )
         for r in results:
             if isinstance(r, asyncio.CancelledError):
@@ -566,7 +577,7 @@ class DataPlane:
 
     # ------------------------------------------------------------------ validation
 
-    async def _validate(self, job: ValidationJob, threshold: float) -> ValidationOutcome:
+    async def _validate(self, job: ValidationJob, *, threshold: float) -> ValidationOutcome:
         if job.session_id is not None:
             if job.session_id in self._live:
                 raise SessionStateError(

@@ -100,12 +100,22 @@ class ValidationOutcome:
 
 
 @dataclass(frozen=True)
+class ModelDescription:
+    """A model doing per-frame work: id, version, backend, precision."""
+
+    name: str
+    version: str
+    backend: str
+    precision: str
+
+
+@dataclass(frozen=True)
 class ServerInfo:
     """What GetServerInfo reports (besides the static dimension registry)."""
 
     server_version: str
     component_versions: Mapping[str, str]
-    models: tuple[object, ...]
+    models: tuple[ModelDescription, ...]
     container_formats: tuple[str, ...]
     config: ServerConfig
     min_update_interval_s: float

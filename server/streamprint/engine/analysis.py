@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine import filters, pitch
 from streamprint.engine.grid import BIN_FREQUENCIES, FRAME_LENGTH, N_BINS
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import ANALYSIS_RATE, SILENCE_RMS
 from streamprint.engine.stats import Welford
 

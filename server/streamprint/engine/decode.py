@@ -37,6 +37,7 @@ import numpy as np
 import soundfile as sf
 from av.audio.codeccontext import AudioCodecContext
 from numpy.typing import NDArray
+
 from streamprint.engine.fingerprint import AudioBuffer
 from streamprint.errors import (
     InvalidInputError,
@@ -154,12 +155,20 @@ def _finite_clipped(block: Samples, field: str, error: type[InvalidInputError]) 
 
 
 def _frame_to_float(frame: av.AudioFrame) -> Samples:
-    """Convert a PyAV audio frame (any sample format) to float32 ``[n, channels]``."""
-    arr = frame.to_ndarray()
+    """Convert a PyAV audio frame (any sample format) to float32 ``[n, channels]``.
+
+    The result may be a read-only or non-contiguous view of the frame's memory; callers
+    copy it (``_Output.take`` concatenates) before changing it.
+    """
     channels = len(frame.layout.channels)
+    if frame.format.name == "flt":  # packed float: no conversion at all
+        plane = memoryview(frame.planes[0])
+        flat = np.frombuffer(plane, np.float32, count=frame.samples * channels)
+        return flat.reshape(-1, channels)
+    arr: NDArray[np.generic] = frame.to_ndarray()
     arr = arr.T if frame.format.is_planar else arr.reshape(-1, channels)
     if arr.dtype == np.float32:
-        return np.ascontiguousarray(arr)
+        return arr.astype(np.float32, copy=False)
     out = arr.astype(np.float32)
     if arr.dtype == np.int16:
         out *= np.float32(2.0**-15)
@@ -315,17 +324,18 @@ class _Output:
                 limit="max_media_seconds",
             )
         if block.shape[0]:
-            self._blocks.append(_finite_clipped(block, self.field, MediaDecodeError))
+            self._blocks.append(block)
 
     def take(self) -> Samples:
-        """Return and forget the samples collected so far, ``[n, channels]``.
+        """Return and forget the samples collected so far: a fresh ``[n, channels]`` array,
+        NaN / inf rejected, clipped to [-1, 1].
 
         Before the format is known this is an empty ``[0, 0]`` array.
         """
         blocks, self._blocks = self._blocks, []
         if not blocks:
             return np.zeros((0, self.channels or 0), np.float32)
-        return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        return _finite_clipped(np.concatenate(blocks), self.field, MediaDecodeError)
 
 
 class _Buffer:
@@ -362,13 +372,21 @@ class _Buffer:
 class _AvDecoder:
     """One FFmpeg audio decoder (PyAV codec context) fed with whole packets."""
 
-    def __init__(self, codec: str, field: str, extradata: bytes | None = None) -> None:
+    def __init__(
+        self,
+        codec: str,
+        field: str,
+        extradata: bytes | None = None,
+        options: dict[str, str] | None = None,
+    ) -> None:
         self._field = field
         try:
             ctx = av.CodecContext.create(codec, "r")
             assert isinstance(ctx, AudioCodecContext)
             if extradata is not None:
                 ctx.extradata = extradata
+            if options:
+                ctx.options = options
             ctx.open()
         except (av.FFmpegError, ValueError) as exc:
             raise _media_error(field, f"cannot initialise the {codec} decoder: {exc}") from None
@@ -1071,7 +1089,8 @@ class _Mp3Demuxer:
         self._synced = True  # the probe hands over data starting at a confirmed frame
         self._scan_from = 0
         self._junk = 0
-        self._decoder = _AvDecoder("mp3float", out.field)
+        # packed float output: no per-frame interleaving work
+        self._decoder = _AvDecoder("mp3float", out.field, options={"request_sample_fmt": "flt"})
         self._trim: _Mp3Trim | None = None
         self._frames = 0
         self._decoded = 0
@@ -1238,10 +1257,7 @@ class StreamingContainerDecoder:
         if len(data) == 0:
             raise InvalidInputError.for_field(self._out.field, "empty chunk", "at least 1 byte")
         try:
-            if self._demuxer is None:
-                self._probe_feed(data, final=False)
-            else:
-                self._demuxer.push(data)
+            self._push(data)
             return self._out.take()
         except BaseException:
             self._finished = True
@@ -1256,14 +1272,24 @@ class StreamingContainerDecoder:
         if self._finished:
             raise SessionStateError("StreamingContainerDecoder.finish() called twice")
         self._finished = True
+        self._close()
+        return self._out.take()
+
+    def _push(self, data: ByteData) -> None:
+        """Decode ``data`` into the output buffer (without taking it)."""
+        if self._demuxer is None:
+            self._probe_feed(data, final=False)
+        else:
+            self._demuxer.push(data)
+
+    def _close(self) -> None:
+        """Decode the rest into the output buffer; raise if there was no audio at all."""
         if self._demuxer is None:
             self._probe_feed(b"", final=True)
         assert self._demuxer is not None
         self._demuxer.close()
-        tail = self._out.take()
         if self._out.total == 0:
             raise _media_error(self._out.field, "media contains no audio samples")
-        return tail
 
     def _probe_feed(self, data: ByteData, *, final: bool) -> None:
         probe = self._probe
@@ -1374,12 +1400,14 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _decode_pipeline(chunks: Iterator[ByteData], max_seconds: float) -> AudioBuffer:
+    """Run the streaming pipeline over all chunks, taking the output once at the end
+    (the samples equal those of any feed()/finish() sequence: same blocks, same checks)."""
     decoder = StreamingContainerDecoder(max_seconds=max_seconds, field="media")
-    blocks = [decoder.feed(chunk) for chunk in chunks]
-    blocks.append(decoder.finish())
-    assert decoder.sample_rate is not None and decoder.channels is not None
-    blocks = [block for block in blocks if block.shape[0]]
-    samples = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+    for chunk in chunks:
+        decoder._push(chunk)
+    decoder._close()
+    samples = decoder._out.take()
+    assert decoder.sample_rate is not None
     return AudioBuffer(samples=samples, sample_rate=decoder.sample_rate)
 
 

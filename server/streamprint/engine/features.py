@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameDescriptors
 from streamprint.engine.blocks import SecondBlocks

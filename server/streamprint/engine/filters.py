@@ -12,6 +12,7 @@ from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import ANALYSIS_RATE, BIN_FREQUENCIES, FRAME_LENGTH
 
 N_MELS = 128

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine import dims
 
 #: Identifier of the numpy reference implementation of the per-frame work.

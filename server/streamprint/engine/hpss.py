@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import N_BINS
 from streamprint.engine.median import reflect_indices, sliding_median
 

@@ -22,6 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.signal
 from numpy.typing import NDArray
+
 from streamprint.engine import confidence, dims
 from streamprint.errors import InvalidInputError
 

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH
 
 F_MIN = 65.40639132514966  # C2

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import FRAME_RATE
 
 PRE_MAX = 3

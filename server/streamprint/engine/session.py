@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameAnalyzer, NumpyFrameAnalyzer
 from streamprint.engine.features import AudioFeatures

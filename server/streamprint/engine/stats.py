@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 from numpy.typing import NDArray
+
 from streamprint.engine.grid import FRAMES_PER_BLOCK
 
 

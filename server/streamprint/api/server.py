@@ -1,0 +1,143 @@
+"""Server bootstrap: a grpc.aio server with the services, health, reflection and limits.
+
+:class:`StreamprintServer` is what tests and ``streamprint serve`` start; :func:`serve` adds
+signal handling: on SIGTERM (or SIGINT) health turns NOT_SERVING, live streams finish early
+and get their final update, new calls are refused, and after at most ``--grace-s`` the
+remaining calls are cancelled and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from streamprint.api._generated import admin_service_pb2, admin_service_pb2_grpc
+from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
+from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
+from streamprint.api.health import HealthService
+from streamprint.api.servicer import AdminService, FingerprintService
+from streamprint.config import ServerConfig
+from streamprint.dataplane import DataPlane, Engine
+from streamprint.metrics import MetricsServer
+
+log = logging.getLogger("streamprint.server")
+
+FINGERPRINT_SERVICE = fs_pb.DESCRIPTOR.services_by_name["FingerprintService"].full_name
+ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+def grpc_options(config: ServerConfig) -> list[tuple[str, Any]]:
+    """Channel arguments of the server."""
+    keepalive_ms = int(config.keepalive_s * 1000)
+    return [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        # Never share a port silently with another process (and make port 0 unique in tests).
+        ("grpc.so_reuseport", 0),
+        # Ping idle connections so vanished clients are noticed and their calls cancelled.
+        ("grpc.keepalive_time_ms", keepalive_ms),
+        ("grpc.keepalive_timeout_ms", min(20_000, keepalive_ms)),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ]
+
+
+class StreamprintServer:
+    """The server: ``await start()``, then ``await stop()`` (or use :func:`serve`)."""
+
+    def __init__(self, config: ServerConfig, *, engine: Engine | None = None) -> None:
+        self.config = config
+        self._engine = engine
+        self.plane: DataPlane | None = None
+        self.health: HealthService | None = None
+        self.metrics: MetricsServer | None = None
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+        self._stopped = asyncio.Event()
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on (after :meth:`start`)."""
+        host = self.config.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{host}:{self.port}"
+
+    async def start(self) -> int:
+        """Bind, start serving, and return the bound port."""
+        config = self.config
+        plane = DataPlane(config, self._engine)
+        server = grpc.aio.server(options=grpc_options(config))
+        fs_grpc.add_FingerprintServiceServicer_to_server(FingerprintService(plane), server)  # type: ignore[no-untyped-call]
+        services = [FINGERPRINT_SERVICE]
+        if config.admin:
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(plane), server)  # type: ignore[no-untyped-call]
+            services.append(ADMIN_SERVICE)
+        health = HealthService(tuple(services))
+        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        services.append(HEALTH_SERVICE)
+        if config.reflection:
+            reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
+        port = server.add_insecure_port(config.address)
+        if port == 0:  # pragma: no cover - older grpcio returned 0 instead of raising
+            raise OSError(f"cannot listen on {config.address}")
+        await server.start()
+        self.plane, self.health, self._server, self.port = plane, health, server, port
+        if config.metrics_port is not None:
+            self.metrics = MetricsServer(plane, host=config.host, port=config.metrics_port)
+            await self.metrics.start()
+        log.info(
+            "streamprint serving on %s (streams %d, workers %d, reflection %s, admin %s%s)",
+            self.address,
+            config.max_streams,
+            config.effective_workers,
+            "on" if config.reflection else "off",
+            "on" if config.admin else "off",
+            f", metrics on :{self.metrics.port}" if self.metrics else "",
+        )
+        return port
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain and stop: NOT_SERVING, streams finish early, then stop within the grace."""
+        if self._server is None or self.plane is None or self.health is None:
+            return
+        grace = self.config.grace_s if grace_s is None else grace_s
+        log.info("draining (grace %.1f s, %d live streams)", grace, self.plane.active_streams)
+        self.health.enter_graceful_shutdown()
+        self.plane.start_draining()
+        await self._server.stop(grace)
+        self.plane.close()
+        if self.metrics is not None:
+            await self.metrics.stop()
+        self._server = None
+        self._stopped.set()
+        log.info("stopped")
+
+    async def wait_stopped(self) -> None:
+        """Return once :meth:`stop` has completed."""
+        await self._stopped.wait()
+
+
+async def serve(config: ServerConfig, *, engine: Engine | None = None) -> int:
+    """Run until SIGTERM/SIGINT, then shut down gracefully; returns the exit code (0)."""
+    server = StreamprintServer(config, engine=engine)
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+        await server.stop()
+    return 0

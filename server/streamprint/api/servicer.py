@@ -1,0 +1,284 @@
+"""The gRPC servicers: thin adapters between protobuf and the data plane.
+
+Each method converts its request (:mod:`streamprint.api.convert`), calls the
+:class:`~streamprint.dataplane.DataPlane`, converts the result back, and maps any error to a
+status with rich details (:mod:`streamprint.api.status`). Cleanup (stream slots, kept media
+budgets) lives in ``finally`` blocks of the data plane, so a cancelled call or a vanished
+client costs nothing once its handler has unwound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any, TypeVar
+
+import google.protobuf
+import grpc
+
+from streamprint.api import convert, status
+from streamprint.api._generated import admin_service_pb2 as admin_pb
+from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
+from streamprint.dataplane import (
+    DataPlane,
+    FingerprintJob,
+    FingerprintResult,
+    LiveStream,
+    ValidationJob,
+    ValidationOutcome,
+)
+from streamprint.errors import InvalidInputError, ResourceLimitError, StreamprintError
+
+log = logging.getLogger("streamprint.api")
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Context = grpc.aio.ServicerContext[Any, Any]
+
+#: Trailing metadata key saying why a stream ended early but cleanly.
+END_REASON_KEY = "streamprint-end-reason"
+
+
+async def _unary(
+    context: Context,
+    call: Callable[[], Coroutine[Any, Any, Resp]],
+    *,
+    media_field: str | None = None,
+) -> Resp:
+    """Run ``call``; any error ends the RPC with its mapped status."""
+    try:
+        return await call()
+    except Exception as exc:
+        await status.abort(context, exc, media_field=media_field)
+
+
+class FingerprintService:
+    """streamprint.v1.FingerprintService."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self._plane = plane
+        self._limits = convert.Limits.from_info(plane.info())
+
+    # ------------------------------------------------------------------ StreamFingerprint
+
+    async def StreamFingerprint(
+        self, request_iterator: AsyncIterator[fs_pb.StreamFingerprintRequest], context: Context
+    ) -> None:
+        """Bidirectional stream: config, chunks, half-close → updates, final update."""
+        del request_iterator  # the reader API (context.read) is used instead
+        try:
+            first = await self._read_first(context)
+            spec = convert.stream_spec(first.config, self._limits)
+            async with self._plane.open_stream(spec) as stream:
+                await self._pump(stream, context)
+        except Exception as exc:  # every error becomes a status (bugs: INTERNAL)
+            if isinstance(exc, StreamprintError) and not isinstance(exc, InvalidInputError):
+                log.info("stream ended: %s: %s", exc.reason, exc.message)
+            await status.abort(context, exc, media_field="chunk.data")
+
+    async def _read_first(self, context: Context) -> fs_pb.StreamFingerprintRequest:
+        idle = self._plane.config.idle_timeout_s
+        try:
+            first: object = await asyncio.wait_for(context.read(), timeout=idle)
+        except TimeoutError:
+            raise ResourceLimitError(
+                f"no config message within {idle:g} s (session idle timeout)", limit="idle_timeout"
+            ) from None
+        if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
+            raise InvalidInputError.for_field(
+                "config", "the stream ended before its config message", "a StreamConfig first"
+            )
+        if first.WhichOneof("payload") != "config":
+            raise InvalidInputError.for_field(
+                "config", "the first message must carry config", "a StreamConfig first, then chunks"
+            )
+        return first
+
+    async def _pump(self, stream: LiveStream, context: Context) -> None:
+        """Read chunks until half-close (or drain), sending updates as they fall due."""
+        config = self._plane.config
+        draining = asyncio.ensure_future(self._plane.wait_draining())
+        read: asyncio.Future[object] | None = None
+        try:
+            while not draining.done():
+                timeout = min(config.idle_timeout_s, stream.remaining_s())
+                read = asyncio.ensure_future(context.read())
+                done, _ = await asyncio.wait(
+                    {read, draining}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if read not in done:
+                    if draining in done:
+                        break
+                    stream.check_duration()
+                    raise ResourceLimitError(
+                        f"no message for {config.idle_timeout_s:g} s (session idle timeout)",
+                        limit="idle_timeout",
+                    )
+                message = read.result()
+                read = None
+                if message is grpc.aio.EOF:
+                    break
+                assert isinstance(message, fs_pb.StreamFingerprintRequest)
+                if message.WhichOneof("payload") != "chunk":
+                    raise InvalidInputError.for_field(
+                        "config" if message.HasField("config") else "chunk",
+                        "only the first message may carry config; every later one a chunk",
+                        "chunk",
+                    )
+                chunk = message.chunk
+                stream.accept_chunk(chunk.seq, len(chunk.data))
+                for update in await stream.push(chunk.data):
+                    await self._write(context, stream, update)
+            if draining.done():
+                context.set_trailing_metadata(((END_REASON_KEY, "server-shutdown"),))
+            updates, final = await stream.finish()
+            for update in (*updates, final):
+                await self._write(context, stream, update)
+        finally:
+            draining.cancel()
+            if read is not None:
+                read.cancel()
+
+    async def _write(self, context: Context, stream: LiveStream, update: Any) -> None:
+        idle = self._plane.config.idle_timeout_s
+        response = convert.stream_response(stream.session_id, stream.spec.client_stream_id, update)
+        try:
+            await asyncio.wait_for(context.write(response), timeout=idle)
+        except TimeoutError:
+            raise ResourceLimitError(
+                f"the client read no update for {idle:g} s (session idle timeout)",
+                limit="idle_timeout",
+            ) from None
+        self._plane.counters.updates_sent += 1
+
+    # ------------------------------------------------------------------ unary RPCs
+
+    async def Fingerprint(
+        self, request: fs_pb.FingerprintRequest, context: Context
+    ) -> fs_pb.FingerprintResponse:
+        """Whole media → fingerprint (cached by content)."""
+
+        async def call() -> fs_pb.FingerprintResponse:
+            job = convert.fingerprint_job(request, self._limits)
+            return convert.fingerprint_response(await self._plane.fingerprint(job))
+
+        return await _unary(context, call, media_field="media.data")
+
+    async def BatchFingerprint(
+        self, request: fs_pb.BatchFingerprintRequest, context: Context
+    ) -> fs_pb.BatchFingerprintResponse:
+        """Many items, one status each."""
+
+        async def call() -> fs_pb.BatchFingerprintResponse:
+            jobs: list[FingerprintJob | BaseException] = []
+            for i, item in enumerate(request.items):
+                try:
+                    jobs.append(convert.fingerprint_job(item, self._limits, prefix=f"items[{i}]."))
+                except InvalidInputError as exc:
+                    jobs.append(exc)
+            results = await self._plane.fingerprint_batch(jobs)
+            response = fs_pb.BatchFingerprintResponse()
+            for i, result in enumerate(results):
+                if isinstance(result, FingerprintResult):
+                    response.results.add(
+                        index=i,
+                        status=status.item_status(None),
+                        result=convert.fingerprint_response(result),
+                    )
+                else:
+                    response.results.add(index=i, status=_item_error(result, i))
+            return response
+
+        return await _unary(context, call)
+
+    async def ValidateFingerprints(
+        self, request: fs_pb.ValidateFingerprintsRequest, context: Context
+    ) -> fs_pb.ValidateFingerprintsResponse:
+        """Recompute from whole media and check candidates, one report per item."""
+
+        async def call() -> fs_pb.ValidateFingerprintsResponse:
+            threshold = convert.similarity_threshold(request)
+            jobs: list[ValidationJob | BaseException] = []
+            for i, item in enumerate(request.items):
+                try:
+                    jobs.append(convert.validation_job(item, self._limits, prefix=f"items[{i}]."))
+                except InvalidInputError as exc:
+                    jobs.append(exc)
+            results = await self._plane.validate(jobs, threshold)
+            response = fs_pb.ValidateFingerprintsResponse()
+            for i, (item, result) in enumerate(zip(request.items, results, strict=True)):
+                session_id = item.session_id if item.WhichOneof("reference") == "session_id" else ""
+                if isinstance(result, ValidationOutcome):
+                    response.results.add(
+                        index=i,
+                        status=status.item_status(None),
+                        report=convert.validation_report(result),
+                        session_id=session_id,
+                        media_sha256=result.media_sha256,
+                    )
+                else:
+                    response.results.add(
+                        index=i, status=_item_error(result, i), session_id=session_id
+                    )
+            return response
+
+        return await _unary(context, call)
+
+    async def GetServerInfo(
+        self, request: fs_pb.GetServerInfoRequest, context: Context
+    ) -> fs_pb.GetServerInfoResponse:
+        """Versions, registry, models, limits."""
+
+        async def call() -> fs_pb.GetServerInfoResponse:
+            return convert.server_info(
+                self._plane.info(),
+                {"grpcio": grpc.__version__, "protobuf": google.protobuf.__version__},
+            )
+
+        return await _unary(context, call)
+
+
+def _item_error(exc: BaseException, index: int) -> Any:
+    prefix = f"items[{index}]."
+    if isinstance(exc, InvalidInputError) and any(
+        v.field.startswith(prefix) for v in exc.violations
+    ):
+        prefix = ""  # converter errors already carry the item's path
+    return status.item_status(exc, media_field="media.data", field_prefix=prefix)
+
+
+class AdminService:
+    """streamprint.v1.AdminService."""
+
+    def __init__(self, plane: DataPlane) -> None:
+        self._plane = plane
+
+    async def GetCacheStats(
+        self, request: admin_pb.GetCacheStatsRequest, context: Context
+    ) -> admin_pb.GetCacheStatsResponse:
+        """Fingerprint cache and session store statistics."""
+
+        async def call() -> admin_pb.GetCacheStatsResponse:
+            return admin_pb.GetCacheStatsResponse(
+                fingerprints=convert.cache_stats(self._plane.cache.stats()),
+                sessions=convert.cache_stats(self._plane.sessions.stats()),
+            )
+
+        return await _unary(context, call)
+
+    async def ClearCache(
+        self, request: admin_pb.ClearCacheRequest, context: Context
+    ) -> admin_pb.ClearCacheResponse:
+        """Empty the cache (and the session store when asked)."""
+
+        async def call() -> admin_pb.ClearCacheResponse:
+            fingerprints, sessions = self._plane.clear_cache(
+                include_sessions=request.include_sessions
+            )
+            log.info("cache cleared: %d fingerprints, %d sessions", fingerprints, sessions)
+            return admin_pb.ClearCacheResponse(
+                fingerprints_removed=fingerprints, sessions_removed=sessions
+            )
+
+        return await _unary(context, call)

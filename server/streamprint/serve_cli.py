@@ -1,0 +1,78 @@
+"""``streamprint serve``: run the gRPC server.
+
+Every flag is also an environment variable (``--max-streams`` ⇔ ``STREAMPRINT_MAX_STREAMS``);
+see :mod:`streamprint.config`. Logs go to stderr; the first line says where it listens.
+Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when it cannot start (port in
+use, ...), 2 for a bad flag or environment value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any, TextIO
+
+from streamprint.config import ServerConfig
+from streamprint.errors import InvalidInputError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+DESCRIPTION = (
+    "Run the streamprint gRPC server (streamprint.v1 FingerprintService and AdminService, "
+    "grpc.health.v1 health, server reflection). Every flag can also be set as an environment "
+    "variable STREAMPRINT_<FLAG> (e.g. STREAMPRINT_PORT=50052); a flag beats the environment. "
+    "Sizes accept KiB/MiB/GiB suffixes. SIGTERM drains: health turns NOT_SERVING, live "
+    "streams get their final update, and the server exits 0 within --grace-s."
+)
+
+
+def add_serve_parser(subparsers: Any) -> None:
+    """Add the ``serve`` sub-command to ``streamprint``'s sub-parsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "serve", help="run the gRPC server", description=DESCRIPTION
+    )
+    ServerConfig.add_arguments(parser)
+    parser.set_defaults(handler=run_serve)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Handler of ``streamprint serve``: build the config once, then serve until SIGTERM."""
+    del out  # the server logs to stderr
+    try:
+        config = ServerConfig.from_sources(args)
+    except InvalidInputError as exc:
+        print(f"streamprint serve: error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.log_level)
+    from streamprint.api.server import serve
+
+    try:
+        return asyncio.run(serve(config))
+    except (OSError, RuntimeError) as exc:
+        print(f"streamprint serve: error: cannot start on {config.address}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m streamprint.serve_cli``: the same as ``streamprint serve``."""
+    parser = argparse.ArgumentParser(prog="streamprint serve", description=DESCRIPTION)
+    ServerConfig.add_arguments(parser)
+    return run_serve(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
