@@ -9,8 +9,11 @@ Shapes: mono signals are float32 ``[n]``; multichannel signals float32 ``[n, cha
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Sequence
+from typing import TypeVar
 
+import av
 import numpy as np
 import soundfile as sf
 import soxr
@@ -24,6 +27,7 @@ FORMATS: dict[str, tuple[str, str]] = {
     "wav32": ("WAV", "PCM_32"),
     "wav_float": ("WAV", "FLOAT"),
     "wav_double": ("WAV", "DOUBLE"),
+    "rf64": ("RF64", "PCM_16"),
     "flac": ("FLAC", "PCM_16"),
     "flac24": ("FLAC", "PCM_24"),
     "vorbis": ("OGG", "VORBIS"),
@@ -55,7 +59,9 @@ def stereo(left: NDArray[np.float32], right: NDArray[np.float32]) -> NDArray[np.
     return np.stack([left, right], axis=1).astype(np.float32)
 
 
-def noise(seconds: float, rate: int, channels: int = 1, *, seed: int = 0, amplitude: float = 0.3) -> NDArray[np.float32]:
+def noise(
+    seconds: float, rate: int, channels: int = 1, *, seed: int = 0, amplitude: float = 0.3
+) -> NDArray[np.float32]:
     """Uniform white noise in [-amplitude, amplitude]: float32 ``[n, channels]``."""
     rng = np.random.default_rng(seed)
     n = round(seconds * rate)
@@ -75,6 +81,25 @@ def encode(samples: NDArray[np.floating], rate: int, fmt: str) -> bytes:
         rate = 48000
     buf = io.BytesIO()
     sf.write(buf, data, rate, format=major, subtype=subtype)
+    return buf.getvalue()
+
+
+def encode_aac(samples: NDArray[np.floating], rate: int, container: str = "mp4") -> bytes:
+    """Encode ``[n, channels]`` float samples as AAC with PyAV (``container``: "mp4" or "adts")."""
+    data = np.asarray(samples, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    layout = "mono" if data.shape[1] == 1 else "stereo"
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream("aac", rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(data.T), format="fltp", layout=layout
+        )
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
     return buf.getvalue()
 
 
@@ -98,10 +123,13 @@ def peak_frequency(mono: NDArray[np.floating], rate: int) -> float:
     return float((k + offset) * rate / len(x))
 
 
-def split_at(data: bytes, cuts: Sequence[int]) -> list[bytes]:
-    """Split ``data`` at the given offsets (sorted, duplicates allowed: empty pieces)."""
+_Splittable = TypeVar("_Splittable", bytes, NDArray[np.float32])
+
+
+def split_at(data: _Splittable, cuts: Sequence[int]) -> list[_Splittable]:
+    """Split bytes or a 1-D array at the given offsets (any order; repeats give empty pieces)."""
     bounds = [0, *sorted(min(max(c, 0), len(data)) for c in cuts), len(data)]
-    return [data[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
 
 
 def random_split(data: bytes, n_cuts: int, seed: int) -> list[bytes]:

@@ -147,6 +147,10 @@ def test_white_noise_is_flat() -> None:
     width = RATE / 2.0 - 20.0
     assert noise["band_air"] == pytest.approx((RATE / 2.0 - 6_000.0) / width, abs=0.02)
     assert noise["band_mid"] == pytest.approx(1_500.0 / width, abs=0.02)
+    # The seven bands partition 20 Hz - Nyquist: their shares sum to 1.
+    bands = [name for name in dims.AUDIO_25D if name.startswith("band_")]
+    assert len(bands) == 7
+    assert sum(noise[name] for name in bands) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_silence_then_tone_silence_ratio() -> None:

@@ -9,6 +9,7 @@ frame. librosa is a test-only reference; the package never imports it.
 
 from __future__ import annotations
 
+import itertools
 import math
 from functools import cache
 
@@ -92,7 +93,7 @@ def envelope(name: str) -> F64:
     mel_db = ours(name).mel_db
     onset = rhythm.OnsetEnvelope()
     cuts = [0, 7, mel_db.shape[0] // 2, mel_db.shape[0]]
-    return np.concatenate([onset.push(mel_db[a:b]) for a, b in zip(cuts[:-1], cuts[1:], strict=True)])
+    return np.concatenate([onset.push(mel_db[a:b]) for a, b in itertools.pairwise(cuts)])
 
 
 # -- frames and spectra -------------------------------------------------------------------
@@ -153,7 +154,7 @@ def test_rolloff_matches_librosa(name: str) -> None:
     mag = lib_mag(name).astype(np.float64)
     for frame in np.flatnonzero(m & (got != ref)):
         cumulative = np.cumsum(mag[:, frame])
-        lower = int(round(min(got[frame], ref[frame]) / BIN_HZ))
+        lower = round(float(min(got[frame], ref[frame])) / BIN_HZ)
         threshold = 0.85 * cumulative[-1]
         assert abs(cumulative[lower] - threshold) <= 1e-5 * threshold, frame
 

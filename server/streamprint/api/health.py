@@ -1,4 +1,4 @@
-"""gRPC health checking (grpc.health.v1.Health: Check and Watch) that knows about draining.
+"""gRPC health checking (grpc.health.v1.Health: Check, List, Watch) that knows about draining.
 
 Like grpc_health's reference servicer, but Watch streams end by themselves once the server
 is shutting down (after sending NOT_SERVING), so health watchers never hold a graceful
@@ -56,6 +56,15 @@ class HealthService:
         if current is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
         return health_pb2.HealthCheckResponse(status=current)
+
+    async def List(  # noqa: N802
+        self, request: health_pb2.HealthListRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> health_pb2.HealthListResponse:
+        """Every known service and its status."""
+        response = health_pb2.HealthListResponse()
+        for service, current in self._status.items():
+            response.statuses[service].status = current
+        return response
 
     async def Watch(
         self, request: health_pb2.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -172,7 +172,7 @@ class BoundedTTLCache(Generic[K, V]):
             return removed
 
     def keys(self) -> list[K]:
-        """The live keys, least recently used first."""
+        """The live keys (in no particular order)."""
         with self._lock:
             self._cache.expire()
             return list(self._cache.keys())

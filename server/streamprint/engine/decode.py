@@ -335,7 +335,9 @@ class _Output:
         blocks, self._blocks = self._blocks, []
         if not blocks:
             return np.zeros((0, self.channels or 0), np.float32)
-        return _finite_clipped(np.concatenate(blocks), self.field, MediaDecodeError)
+        joined = np.empty((sum(b.shape[0] for b in blocks), self.channels or 0), np.float32)
+        np.concatenate(blocks, out=joined)  # C order even when blocks are transposed views
+        return _finite_clipped(joined, self.field, MediaDecodeError)
 
 
 class _Buffer:
@@ -681,7 +683,13 @@ class _FlacDemuxer:
             raise _media_error(self._out.field, "truncated FLAC header")
         self._split_frames(final=True)
         if len(self._buf):
-            self._decode(_strip_trailer(self._buf.pop(len(self._buf))))
+            last = _strip_trailer(self._buf.pop(len(self._buf)))
+            try:
+                self._decode(last)
+            except MediaDecodeError:
+                raise _media_error(
+                    self._out.field, "truncated or corrupt last FLAC frame"
+                ) from None
         if self._decoder is not None:
             self._emit(self._decoder.decode(None))
 
@@ -894,6 +902,7 @@ class _OggDemuxer:
         self._buf = _Buffer()
         self._link: _OggLink | None = None
         self._junk = 0
+        self._pages = 0
 
     def push(self, data: ByteData) -> None:
         self._buf.append(data)
@@ -901,6 +910,8 @@ class _OggDemuxer:
             pass
 
     def close(self) -> None:
+        if not self._pages:
+            raise _media_error(self._out.field, "truncated Ogg stream (no complete page)")
         if self._link is None:
             raise _unsupported(self._out.field, "Ogg stream without Vorbis or Opus audio")
 
@@ -920,6 +931,7 @@ class _OggDemuxer:
         flags, granule, serial = struct.unpack_from("<BqI", data, 5)
         body = bytes(data[27 + nseg : size])
         self._buf.drop(size)
+        self._pages += 1
         self._page(flags, granule, serial, lacing, body)
         self._junk = 0
         return True
@@ -1182,7 +1194,7 @@ def _detect(data: bytearray | bytes, start: int, final: bool) -> tuple[str, int]
     status, pos = _mp3_find_sync(window, start, final)
     if status == "found":
         return "mp3", pos
-    if status == "more" and len(data) < PROBE_BYTES and not final:
+    if not final and len(data) < PROBE_BYTES:
         return "more", pos
     return "unknown", 0
 
@@ -1251,7 +1263,17 @@ class StreamingContainerDecoder:
         return self._out.total
 
     def feed(self, data: ByteData) -> Samples:
-        """Take the next chunk of the stream and return newly decoded samples."""
+        """Take the next chunk of the stream (at least 1 byte, any boundary).
+
+        Returns:
+            float32 ``[n, channels]`` samples at :attr:`sample_rate` Hz that became
+            decodable with this chunk (``n`` may be 0).
+
+        Raises:
+            InvalidInputError: empty chunk. MediaDecodeError: unsupported, garbage or
+            corrupt media. ResourceLimitError: more than ``max_seconds`` decoded.
+            SessionStateError: called after :meth:`finish` or after an error.
+        """
         if self._finished:
             raise SessionStateError("StreamingContainerDecoder.feed() after finish() or an error")
         if len(data) == 0:
@@ -1266,8 +1288,10 @@ class StreamingContainerDecoder:
     def finish(self) -> Samples:
         """End of stream: return the remaining samples ``[n, channels]``.
 
-        Raises :class:`MediaDecodeError` if the stream is truncated inside a header, is
-        not a supported format, or held no audio at all.
+        Raises :class:`MediaDecodeError` if the stream is truncated inside a header or
+        inside a FLAC frame, is not a supported format, or held no audio at all (a WAV,
+        Ogg or MP3 stream cut mid-frame just loses the incomplete frame, as libsndfile,
+        libvorbisfile and mpg123 do).
         """
         if self._finished:
             raise SessionStateError("StreamingContainerDecoder.finish() called twice")

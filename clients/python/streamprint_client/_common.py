@@ -1,0 +1,173 @@
+"""What the sync and asyncio clients share: channel options, request builders, converters."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
+from streamprint_client._generated import media_pb2 as m_pb
+from streamprint_client.errors import StreamprintRpcError
+from streamprint_client.types import (
+    AudioFormat,
+    BatchItem,
+    FingerprintResult,
+    ValidationReport,
+    ValidationResult,
+)
+
+DEFAULT_SERVER = "127.0.0.1:50051"
+SERVER_ENV = "STREAMPRINT_SERVER"
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+_FS = "streamprint.v1.FingerprintService"
+_ADMIN = "streamprint.v1.AdminService"
+
+#: Unary calls are idempotent, so they retry on UNAVAILABLE (server restarting or draining).
+#: StreamFingerprint is not listed: streams never retry.
+SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": [
+                {"service": _FS, "method": "Fingerprint"},
+                {"service": _FS, "method": "BatchFingerprint"},
+                {"service": _FS, "method": "ValidateFingerprints"},
+                {"service": _FS, "method": "GetServerInfo"},
+                {"service": _ADMIN},
+            ],
+            "retryPolicy": {
+                "maxAttempts": 3,
+                "initialBackoff": "0.2s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
+
+
+def default_server() -> str:
+    """``$STREAMPRINT_SERVER`` or ``127.0.0.1:50051``."""
+    return os.environ.get(SERVER_ENV) or DEFAULT_SERVER
+
+
+def channel_options(extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str, object]]:
+    """Channel arguments: large messages, retry policy for unary calls, keepalive."""
+    return [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
+        ("grpc.keepalive_time_ms", 60_000),
+        *extra,
+    ]
+
+
+def media_source(
+    data: bytes | None = None, *, server_path: str | None = None, fmt: AudioFormat | None = None
+) -> m_pb.MediaSource:
+    """A MediaSource of bytes (default: an encoded container) or of a server-side path."""
+    fmt = fmt or AudioFormat()
+    if server_path is not None:
+        return m_pb.MediaSource(server_path=server_path, format=fmt.to_proto())
+    return m_pb.MediaSource(data=data or b"", format=fmt.to_proto())
+
+
+def stream_requests(
+    chunks: Iterable[bytes],
+    *,
+    fmt: AudioFormat | None,
+    update_interval_s: float,
+    dimensions: Sequence[str],
+    client_stream_id: str,
+) -> Iterator[fs_pb.StreamFingerprintRequest]:
+    """The config message, then one chunk message per chunk (seq 0, 1, ...)."""
+    config = fs_pb.StreamConfig(
+        modality=m_pb.MODALITY_AUDIO,
+        audio_format=(fmt or AudioFormat()).to_proto(),
+        update_interval_seconds=update_interval_s,
+        dimensions=list(dimensions),
+        client_stream_id=client_stream_id,
+    )
+    yield fs_pb.StreamFingerprintRequest(config=config)
+    for seq, data in enumerate(chunks):
+        yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=data, seq=seq))
+
+
+def fingerprint_request(
+    source: m_pb.MediaSource, dimensions: Sequence[str] = ()
+) -> fs_pb.FingerprintRequest:
+    """A FingerprintRequest."""
+    return fs_pb.FingerprintRequest(
+        media=source, modality=m_pb.MODALITY_AUDIO, dimensions=list(dimensions)
+    )
+
+
+def read_file(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes (the client never decodes: the server does)."""
+    return Path(path).read_bytes()
+
+
+def batch_items(response: fs_pb.BatchFingerprintResponse) -> list[BatchItem]:
+    """BatchFingerprintResponse → items in request order."""
+    items = []
+    for r in response.results:
+        if r.status.code == 0:
+            items.append(BatchItem(r.index, result=FingerprintResult.from_proto(r.result)))
+        else:
+            error = StreamprintRpcError.from_item_status(
+                r.status.code, r.status.message, r.status.details
+            )
+            items.append(BatchItem(r.index, error=error))
+    return items
+
+
+def validation_item(
+    *,
+    session_id: str | None = None,
+    source: m_pb.MediaSource | None = None,
+    candidate: Mapping[str, float] | None = None,
+) -> fs_pb.ValidationItem:
+    """A ValidationItem: a session id or media, and an optional candidate."""
+    item = fs_pb.ValidationItem(
+        candidate=[m_pb.DimensionValue(name=k, value=v) for k, v in (candidate or {}).items()]
+    )
+    if session_id is not None:
+        item.session_id = session_id
+    elif source is not None:
+        item.media.CopyFrom(source)
+    return item
+
+
+def validate_request(
+    items: Sequence[fs_pb.ValidationItem], similarity_threshold: float | None
+) -> fs_pb.ValidateFingerprintsRequest:
+    """A ValidateFingerprintsRequest."""
+    request = fs_pb.ValidateFingerprintsRequest(items=list(items))
+    if similarity_threshold is not None:
+        request.similarity_threshold = similarity_threshold
+    return request
+
+
+def validation_results(response: fs_pb.ValidateFingerprintsResponse) -> list[ValidationResult]:
+    """ValidateFingerprintsResponse → results in request order."""
+    results = []
+    for r in response.results:
+        if r.status.code == 0:
+            results.append(
+                ValidationResult(
+                    r.index,
+                    r.session_id,
+                    r.media_sha256,
+                    report=ValidationReport.from_proto(r.report),
+                )
+            )
+        else:
+            error = StreamprintRpcError.from_item_status(
+                r.status.code, r.status.message, r.status.details
+            )
+            results.append(ValidationResult(r.index, r.session_id, r.media_sha256, error=error))
+    return results

@@ -1,0 +1,302 @@
+"""The asyncio client (grpc.aio): the same operations as :class:`StreamprintClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from types import TracebackType
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from streamprint_client import _common
+from streamprint_client._generated import admin_service_pb2 as admin_pb
+from streamprint_client._generated import admin_service_pb2_grpc as admin_grpc
+from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
+from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
+from streamprint_client.client import DEFAULT_TIMEOUT_S
+from streamprint_client.errors import StreamprintRpcError
+from streamprint_client.media import chunk_size, probe
+from streamprint_client.types import (
+    AudioFormat,
+    BatchItem,
+    CacheStats,
+    FingerprintResult,
+    ServerInfo,
+    StreamUpdate,
+    ValidationReport,
+    ValidationResult,
+)
+
+
+class AsyncUpdateStream:
+    """Async iterator over a stream's updates; :meth:`cancel` ends the call early."""
+
+    def __init__(self, call: Any) -> None:
+        self._call = call
+        self._responses: AsyncIterator[fs_pb.StreamFingerprintResponse] = call.__aiter__()
+        self.session_id = ""
+
+    def __aiter__(self) -> AsyncUpdateStream:
+        return self
+
+    async def __anext__(self) -> StreamUpdate:
+        try:
+            response = await self._responses.__anext__()
+        except grpc.aio.AioRpcError as exc:
+            raise StreamprintRpcError.from_rpc_error(exc) from None
+        update = StreamUpdate.from_proto(response)
+        self.session_id = update.session_id
+        return update
+
+    def cancel(self) -> None:
+        """Cancel the call (the server cleans the session up)."""
+        self._call.cancel()
+
+    async def trailing_metadata(self) -> dict[str, str]:
+        """Trailing metadata once the call has ended."""
+        metadata = await self._call.trailing_metadata()
+        return {k: v for k, v in (metadata or ()) if isinstance(v, str)}
+
+
+async def _paced(
+    data: bytes,
+    chunk_bytes: int,
+    s_per_chunk: float | None,
+    on_chunk: Callable[[int], None] | None,
+) -> AsyncIterator[bytes]:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    for k, offset in enumerate(range(0, len(data), chunk_bytes)):
+        if s_per_chunk is not None:
+            delay = start + k * s_per_chunk - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        chunk = data[offset : offset + chunk_bytes]
+        yield chunk
+        sent += len(chunk)
+        if on_chunk is not None:
+            on_chunk(sent)
+
+
+class AsyncStreamprintClient:
+    """Asyncio client. Use ``async with``, or await :meth:`close`."""
+
+    def __init__(
+        self,
+        target: str | None = None,
+        *,
+        timeout_s: float | None = DEFAULT_TIMEOUT_S,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, object]] = (),
+    ) -> None:
+        self.target = target or _common.default_server()
+        self.timeout_s = timeout_s
+        opts = _common.channel_options(options)
+        self._channel = (
+            grpc.aio.secure_channel(self.target, credentials, options=opts)
+            if credentials is not None
+            else grpc.aio.insecure_channel(self.target, options=opts)
+        )
+        self._stub = fs_grpc.FingerprintServiceStub(self._channel)  # type: ignore[no-untyped-call]
+        self._admin = admin_grpc.AdminServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def __aenter__(self) -> AsyncStreamprintClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def wait_ready(self, timeout_s: float = 10.0) -> None:
+        """Wait until the channel is connected."""
+        await asyncio.wait_for(self._channel.channel_ready(), timeout=timeout_s)
+
+    async def _unary(
+        self, method: Callable[..., Awaitable[Any]], request: Any, timeout_s: float | None
+    ) -> Any:
+        try:
+            return await method(
+                request, timeout=timeout_s if timeout_s is not None else self.timeout_s
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise StreamprintRpcError.from_rpc_error(exc) from None
+
+    # ------------------------------------------------------------------ streaming
+
+    def stream(
+        self,
+        chunks: Iterable[bytes] | AsyncIterable[bytes],
+        *,
+        fmt: AudioFormat | None = None,
+        update_interval_s: float = 0.0,
+        dimensions: Sequence[str] = (),
+        client_stream_id: str = "",
+        timeout_s: float | None = None,
+    ) -> AsyncUpdateStream:
+        """Stream ``chunks`` (sync or async iterable) and iterate the updates asynchronously."""
+
+        async def requests() -> AsyncIterator[fs_pb.StreamFingerprintRequest]:
+            async def chunk_source() -> AsyncIterator[bytes]:
+                if isinstance(chunks, AsyncIterable):
+                    async for c in chunks:
+                        yield c
+                else:
+                    for c in chunks:
+                        yield c
+
+            config, *_ = _common.stream_requests(
+                (),
+                fmt=fmt,
+                update_interval_s=update_interval_s,
+                dimensions=dimensions,
+                client_stream_id=client_stream_id,
+            )
+            yield config
+            seq = 0
+            async for data in chunk_source():
+                yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=data, seq=seq))
+                seq += 1
+
+        return AsyncUpdateStream(self._stub.StreamFingerprint(requests(), timeout=timeout_s))
+
+    def stream_file(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        chunk_ms: int = 100,
+        realtime: bool = False,
+        on_progress: Callable[[int, int], None] | None = None,
+        **kwargs: Any,
+    ) -> AsyncUpdateStream:
+        """Stream a file's encoded bytes in chunks of about ``chunk_ms`` ms of media."""
+        data = _common.read_file(path)
+        total = len(data)
+        chunks = _paced(
+            data,
+            chunk_size(probe(data), chunk_ms),
+            chunk_ms / 1000.0 if realtime else None,
+            (lambda sent: on_progress(sent, total)) if on_progress else None,
+        )
+        return self.stream(chunks, **kwargs)
+
+    # ------------------------------------------------------------------ unary
+
+    async def fingerprint(
+        self,
+        data: bytes | None = None,
+        *,
+        server_path: str | None = None,
+        fmt: AudioFormat | None = None,
+        dimensions: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> FingerprintResult:
+        """Fingerprint whole media (bytes, or a path on the server)."""
+        source = _common.media_source(data, server_path=server_path, fmt=fmt)
+        response: fs_pb.FingerprintResponse = await self._unary(
+            self._stub.Fingerprint, _common.fingerprint_request(source, dimensions), timeout_s
+        )
+        return FingerprintResult.from_proto(response)
+
+    async def fingerprint_file(
+        self, path: str | os.PathLike[str], **kwargs: Any
+    ) -> FingerprintResult:
+        """Fingerprint a local file (its bytes are sent)."""
+        return await self.fingerprint(_common.read_file(path), **kwargs)
+
+    async def batch(
+        self,
+        media: Sequence[bytes],
+        *,
+        dimensions: Sequence[str] = (),
+        timeout_s: float | None = None,
+    ) -> list[BatchItem]:
+        """Fingerprint many media items; each item has a result or an error."""
+        request = fs_pb.BatchFingerprintRequest(
+            items=[_common.fingerprint_request(_common.media_source(d), dimensions) for d in media]
+        )
+        response: fs_pb.BatchFingerprintResponse = await self._unary(
+            self._stub.BatchFingerprint, request, timeout_s
+        )
+        return _common.batch_items(response)
+
+    async def validate(
+        self,
+        items: Sequence[fs_pb.ValidationItem],
+        *,
+        similarity_threshold: float | None = None,
+        timeout_s: float | None = None,
+    ) -> list[ValidationResult]:
+        """Validate items built with :func:`streamprint_client.validation_item`."""
+        request = _common.validate_request(items, similarity_threshold)
+        response: fs_pb.ValidateFingerprintsResponse = await self._unary(
+            self._stub.ValidateFingerprints, request, timeout_s
+        )
+        return _common.validation_results(response)
+
+    async def validate_session(
+        self,
+        session_id: str,
+        candidate: Mapping[str, float] | None = None,
+        *,
+        similarity_threshold: float | None = None,
+    ) -> ValidationReport:
+        """Validate a finished session (default candidate: its final streamed fingerprint)."""
+        (result,) = await self.validate(
+            [_common.validation_item(session_id=session_id, candidate=candidate)],
+            similarity_threshold=similarity_threshold,
+        )
+        if result.error is not None:
+            raise result.error
+        assert result.report is not None
+        return result.report
+
+    async def server_info(self, *, timeout_s: float | None = None) -> ServerInfo:
+        """Versions, dimension registry, models, limits."""
+        response: fs_pb.GetServerInfoResponse = await self._unary(
+            self._stub.GetServerInfo, fs_pb.GetServerInfoRequest(), timeout_s
+        )
+        return ServerInfo.from_proto(response)
+
+    async def cache_stats(self, *, timeout_s: float | None = None) -> dict[str, CacheStats]:
+        """``{"fingerprints": ..., "sessions": ...}``."""
+        response: admin_pb.GetCacheStatsResponse = await self._unary(
+            self._admin.GetCacheStats, admin_pb.GetCacheStatsRequest(), timeout_s
+        )
+        return {
+            "fingerprints": CacheStats.from_proto(response.fingerprints),
+            "sessions": CacheStats.from_proto(response.sessions),
+        }
+
+    async def clear_cache(
+        self, *, include_sessions: bool = False, timeout_s: float | None = None
+    ) -> dict[str, int]:
+        """Empty the server's cache."""
+        response: admin_pb.ClearCacheResponse = await self._unary(
+            self._admin.ClearCache,
+            admin_pb.ClearCacheRequest(include_sessions=include_sessions),
+            timeout_s,
+        )
+        return {
+            "fingerprints_removed": response.fingerprints_removed,
+            "sessions_removed": response.sessions_removed,
+        }
