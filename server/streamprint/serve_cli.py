@@ -15,7 +15,7 @@ import sys
 from typing import Any, TextIO
 
 from streamprint.config import ServerConfig
-from streamprint.errors import InvalidInputError
+from streamprint.errors import InvalidInputError, StreamprintError
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -62,6 +62,9 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
     try:
         return asyncio.run(serve(config))
+    except StreamprintError as exc:
+        print(f"streamprint serve: error: {exc.reason}: {exc.message}", file=sys.stderr)
+        return EXIT_ERROR
     except (OSError, RuntimeError) as exc:
         print(f"streamprint serve: error: cannot start on {config.address}: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -87,7 +87,7 @@ def click_times(bpm: float, seconds: float, *, offset_s: float = 0.25) -> F64:
     """Start times (s) of the clicks of :func:`click_track`: ``offset_s + k * 60 / bpm``."""
     period = 60.0 / bpm
     count = int(np.floor((seconds - offset_s) / period - 1e-9)) + 1
-    times: F64 = offset_s + period * np.arange(max(count, 0))
+    times: F64 = offset_s + period * np.arange(max(count, 0), dtype=np.float64)
     return times[times < seconds]
 
 
@@ -166,8 +166,10 @@ def music_like(
         for note in notes:
             f0 = _midi_hz(note)
             for k in range(1, 5):
-                chords[start:stop] += (0.25 / k) * envelope * np.sin(
-                    2 * np.pi * f0 * k * tt + rng.uniform(0, 2 * np.pi)
+                chords[start:stop] += (
+                    (0.25 / k)
+                    * envelope
+                    * np.sin(2 * np.pi * f0 * k * tt + rng.uniform(0, 2 * np.pi))
                 )
         bass[start:stop] += 0.35 * envelope * np.sin(2 * np.pi * _midi_hz(notes[0] - 12) * tt)
 

@@ -28,8 +28,12 @@ class FakeClock:
         return self.now
 
 
-def _cache(clock: FakeClock, *, max_size: int = 3, max_bytes: int = 1000, ttl: float = 10.0) -> BoundedTTLCache[str, bytes]:
-    return BoundedTTLCache(max_size=max_size, max_bytes=max_bytes, ttl_s=ttl, sizeof=len, timer=clock)
+def _cache(
+    clock: FakeClock, *, max_size: int = 3, max_bytes: int = 1000, ttl: float = 10.0
+) -> BoundedTTLCache[str, bytes]:
+    return BoundedTTLCache(
+        max_size=max_size, max_bytes=max_bytes, ttl_s=ttl, sizeof=len, timer=clock
+    )
 
 
 def test_lru_eviction_by_entries_counts_evictions() -> None:
@@ -70,7 +74,13 @@ def test_ttl_expiry_counts_expirations_and_misses() -> None:
     clock.now += 0.2
     assert cache.get("a") is None
     stats = cache.stats()
-    assert (stats.hits, stats.misses, stats.expirations, stats.evictions, stats.size) == (1, 1, 1, 0, 0)
+    assert (stats.hits, stats.misses, stats.expirations, stats.evictions, stats.size) == (
+        1,
+        1,
+        1,
+        0,
+        0,
+    )
     assert stats.hit_rate == pytest.approx(0.5)
 
 
@@ -90,7 +100,9 @@ def test_hit_rate_zero_before_lookups() -> None:
 
 def _fp(n: int = 25) -> Fingerprint:
     names = [f"d{i}" for i in range(n)]
-    return Fingerprint("audio-25d/1", dict.fromkeys(names, 1.0), dict.fromkeys(names, 1.0), 1, 1.0, True)
+    return Fingerprint(
+        "audio-25d/1", dict.fromkeys(names, 1.0), dict.fromkeys(names, 1.0), 1, 1.0, True
+    )
 
 
 def test_fingerprint_cache_bounded_by_bytes() -> None:
@@ -109,8 +121,12 @@ def test_fingerprint_key_is_content_and_parameters_only() -> None:
     k2 = fingerprint_key(digest, params={"b": [1, 2], "a": 1}, **base)
     assert k1 == k2 and len(k1) == 64
     assert k1 != fingerprint_key(media_sha256(b"other"), params={"a": 1, "b": [1, 2]}, **base)
-    assert k1 != fingerprint_key(digest, params={"a": 1, "b": [1, 2]}, **{**base, "model_version": "2"})
-    assert k1 != fingerprint_key(digest, params={"a": 1, "b": [1, 2]}, **{**base, "algorithm": "audio-13d/1"})
+    assert k1 != fingerprint_key(
+        digest, params={"a": 1, "b": [1, 2]}, **{**base, "model_version": "2"}
+    )
+    assert k1 != fingerprint_key(
+        digest, params={"a": 1, "b": [1, 2]}, **{**base, "algorithm": "audio-13d/1"}
+    )
     assert k1 != fingerprint_key(digest, params={"a": 2, "b": [1, 2]}, **base)
 
 

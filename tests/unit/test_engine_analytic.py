@@ -52,12 +52,18 @@ def fingerprint(name: str) -> Fingerprint:
 def _fast_chirp(seconds: float = 2.0, f_start: float = 100.0, octaves_per_s: float = 2.0) -> F32:
     """Exponential sweep rising ``octaves_per_s`` (2 oct/s = 55 cents per 23.2 ms hop)."""
     t = np.arange(round(RATE * seconds)) / RATE
-    phase = 2.0 * np.pi * f_start * (2.0 ** (octaves_per_s * t) - 1.0) / (octaves_per_s * math.log(2.0))
+    phase = (
+        2.0 * np.pi * f_start * (2.0 ** (octaves_per_s * t) - 1.0) / (octaves_per_s * math.log(2.0))
+    )
     return (0.5 * np.sin(phase)).astype(np.float32)[:, np.newaxis]
 
 
 def _frames(n_samples: int) -> int:
-    return 0 if n_samples < grid.FRAME_LENGTH else 1 + (n_samples - grid.FRAME_LENGTH) // grid.HOP_LENGTH
+    return (
+        0
+        if n_samples < grid.FRAME_LENGTH
+        else 1 + (n_samples - grid.FRAME_LENGTH) // grid.HOP_LENGTH
+    )
 
 
 # -- sine ---------------------------------------------------------------------------------

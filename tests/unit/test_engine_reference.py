@@ -61,7 +61,9 @@ def clip(name: str) -> F32:
 @cache
 def frames(name: str) -> F32:
     """librosa's frames of :func:`clip` ``[n_frames, 2048]``."""
-    framed = librosa.util.frame(clip(name), frame_length=grid.FRAME_LENGTH, hop_length=grid.HOP_LENGTH, axis=0)
+    framed = librosa.util.frame(
+        clip(name), frame_length=grid.FRAME_LENGTH, hop_length=grid.HOP_LENGTH, axis=0
+    )
     return np.ascontiguousarray(framed, dtype=np.float32)
 
 
@@ -144,7 +146,9 @@ def test_centroid_matches_librosa(name: str) -> None:
 
 @pytest.mark.parametrize("name", CLIPS)
 def test_rolloff_matches_librosa(name: str) -> None:
-    ref = librosa.feature.spectral_rolloff(S=lib_mag(name), sr=RATE, n_fft=grid.FRAME_LENGTH, roll_percent=0.85)[0]
+    ref = librosa.feature.spectral_rolloff(
+        S=lib_mag(name), sr=RATE, n_fft=grid.FRAME_LENGTH, roll_percent=0.85
+    )[0]
     m = loud(name)
     got = ours(name).rolloff
     diff = np.abs(got[m] - ref[m])
@@ -197,7 +201,9 @@ def test_onset_picking_matches_librosa_peak_pick(name: str) -> None:
     env = envelope(name)
     picker = rhythm.OnsetPicker()
     got = picker.push(env[:100]) + picker.push(env[100:]) + picker.finish()
-    ref = librosa.util.peak_pick(env, pre_max=3, post_max=4, pre_avg=10, post_avg=4, delta=rhythm.ONSET_DELTA, wait=3)
+    ref = librosa.util.peak_pick(
+        env, pre_max=3, post_max=4, pre_avg=10, post_avg=4, delta=rhythm.ONSET_DELTA, wait=3
+    )
     # librosa and we cut the windows differently at the very ends; compare the interior.
     lo, hi = rhythm.PRE_AVG, env.shape[0] - rhythm.POST_MAX - 1
     interior_got = [t for t in got if lo <= t < hi]
@@ -210,7 +216,7 @@ def test_onset_picking_matches_librosa_peak_pick(name: str) -> None:
 
 
 def _relation(ours_bpm: float, lib_bpm: float) -> str:
-    """"same" (within 4 %), "double"/"half" (ours is 2x / 0.5x librosa within 4 %), else "miss"."""
+    """Tempo relation: same (within 4 %), double / half (ours is 2x / 0.5x librosa's), or miss."""
     for label, factor in (("same", 1.0), ("double", 2.0), ("half", 0.5)):
         if abs(ours_bpm - factor * lib_bpm) <= 0.04 * factor * lib_bpm:
             return label
@@ -246,7 +252,14 @@ def test_tempo_against_librosa(name: str, true_bpm: float, relation: str) -> Non
 
 @pytest.mark.parametrize("name", ["music", "chirp", "sine", "noise", "clicks"])
 def test_yin_matches_librosa(name: str) -> None:
-    ref = librosa.yin(clip(name), fmin=pitch.F_MIN, fmax=pitch.F_MAX, sr=RATE, frame_length=grid.FRAME_LENGTH, center=False)
+    ref = librosa.yin(
+        clip(name),
+        fmin=pitch.F_MIN,
+        fmax=pitch.F_MAX,
+        sr=RATE,
+        frame_length=grid.FRAME_LENGTH,
+        center=False,
+    )
     got = ours(name).f0
     assert got.shape == ref.shape
     cents = np.abs(1200.0 * np.log2(got / ref))
@@ -280,7 +293,9 @@ def lib_hpss_energies(name: str, n_frames: int) -> tuple[F64, F64]:
     n_frames=st.sampled_from([1, 9, 20, 40, 200]),
     sizes=st.lists(st.integers(0, 60), max_size=12),
 )
-def test_hpss_matches_librosa_in_random_chunkings(name: str, n_frames: int, sizes: list[int]) -> None:
+def test_hpss_matches_librosa_in_random_chunkings(
+    name: str, n_frames: int, sizes: list[int]
+) -> None:
     mags = ours(name).magnitude[:n_frames]
     sep = hpss.HarmonicPercussive()
     h_parts: list[F64] = []
@@ -311,7 +326,9 @@ def test_fingerprint_means_match_librosa_features() -> None:
     name = "music"
     fp = fingerprint_buffer(buffer(clip(name)[:, np.newaxis]), dims.AUDIO_25D).values
     mag = lib_mag(name).astype(np.float64)
-    rms = librosa.feature.rms(y=clip(name), frame_length=grid.FRAME_LENGTH, hop_length=grid.HOP_LENGTH, center=False)[0]
+    rms = librosa.feature.rms(
+        y=clip(name), frame_length=grid.FRAME_LENGTH, hop_length=grid.HOP_LENGTH, center=False
+    )[0]
     m = rms >= grid.SILENCE_RMS
     centroid = librosa.feature.spectral_centroid(S=mag, sr=RATE)[0]
     rolloff = librosa.feature.spectral_rolloff(S=mag, sr=RATE)[0]
@@ -329,7 +346,9 @@ def test_fingerprint_means_match_librosa_features() -> None:
     assert rel("spectral_centroid", float(centroid[m].mean())) < 1e-5
     assert rel("spectral_rolloff", float(rolloff[m].mean())) < 1e-3
     assert abs(fp["spectral_flatness"] - float(flatness[m].mean())) < 1e-6
-    assert abs(fp["chroma_energy"] - float((chroma.max(axis=0) / chroma.sum(axis=0))[m].mean())) < 1e-6
+    assert (
+        abs(fp["chroma_energy"] - float((chroma.max(axis=0) / chroma.sum(axis=0))[m].mean())) < 1e-6
+    )
     assert abs(fp["harmonic_ratio"] - float(h.sum() / (h + p).sum())) < 1e-5
     assert fp["silence_ratio"] == pytest.approx(float(np.mean(~m)), abs=1e-12)
     assert abs(fp["loudness_variation_std"] - float(level.std())) < 1e-4

@@ -34,11 +34,12 @@ INTERVAL_S = 1.0
 #: Final streamed value vs batch: relative, or absolute near zero (the issue's bound).
 REL_TOL = 1e-3
 ABS_TOL = 1e-6
-#: The same update index across chunkings: identical up to the last bits of float64 sums
-#: (measured: bitwise equal for the 13 streamed dimensions, <= 8e-16 relative for the
-#: native-rate ones).
-SAME_REL = 1e-12
-SAME_ABS = 1e-15
+#: The same update index across chunkings: equal up to float rounding. Per-frame mel/chroma
+#: powers come from float32 sgemm, whose result for a frame changes (<= 6e-7 relative) with
+#: the number of frames analysed in one call, and that batching follows the chunking (see
+#: the xfail below); so the bound is float32 rounding, not bitwise equality.
+SAME_REL = 1e-6
+SAME_ABS = 1e-9
 
 
 @cache
@@ -52,10 +53,13 @@ def batch() -> Fingerprint:
     return fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D)
 
 
-def stream(samples: F32, sizes: Sequence[int], *, rate: int = RATE,
-           interval: float | None = INTERVAL_S) -> list[Fingerprint]:
+def stream(
+    samples: F32, sizes: Sequence[int], *, rate: int = RATE, interval: float | None = INTERVAL_S
+) -> list[Fingerprint]:
     """Feed ``samples`` in chunks of ``sizes`` (the rest in one last chunk); every update."""
-    session = AudioSession(SessionConfig(rate, samples.shape[1], dims.AUDIO_25D, update_interval_s=interval))
+    session = AudioSession(
+        SessionConfig(rate, samples.shape[1], dims.AUDIO_25D, update_interval_s=interval)
+    )
     updates: list[Fingerprint] = []
     start = 0
     for size in sizes:
@@ -101,13 +105,22 @@ def assert_update_schedule(updates: Sequence[Fingerprint], seconds: float, inter
 
 
 chunk_size = st.one_of(
-    st.just(0), st.just(1), st.integers(2, 700), st.integers(700, 20_000), st.integers(20_000, 120_000)
+    st.just(0),
+    st.just(1),
+    st.integers(2, 700),
+    st.integers(700, 20_000),
+    st.integers(20_000, 120_000),
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(sizes=st.lists(chunk_size, max_size=40))
-@example(sizes=[1] * 30 + [0, 0] + [44_100 - 30, 0, 1])  # one-sample chunks, then exactly at an update
+# one-sample chunks, then exactly up to an update, an empty chunk and one sample more
+@example(sizes=[1] * 30 + [0, 0] + [44_100 - 30, 0, 1])
 @example(sizes=[0] * 5 + [512] * 30)
 @example(sizes=[264_599, 1, 0])  # everything but the last sample, then one sample
 def test_streaming_equals_batch_in_any_chunking(sizes: list[int]) -> None:
@@ -122,20 +135,23 @@ def test_streaming_equals_batch_in_any_chunking(sizes: list[int]) -> None:
         assert got.media_seconds == ref.media_seconds
         assert_same_values(got, ref, SAME_REL, SAME_ABS)
         for name in ref.confidence:
-            assert abs(got.confidence[name] - ref.confidence[name]) <= 1e-12, name
+            assert abs(got.confidence[name] - ref.confidence[name]) <= 1e-6, name
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Bitwise-identical updates hold for the 13 streamed dimensions (0 differences over "
-    "60 random chunkings) but not for the native-rate ones: native.py's float64 sums depend on "
-    "the chunk boundaries, so stereo_width, phase_correlation and crest_db differ by up to "
-    "8e-16 relative at the same update index. Equality within 1e-12 is asserted above.",
+    reason="Updates are not bitwise identical across chunkings. With chunks of "
+    "[2, 22472, 120000, 120000] samples, updates 6 and 7 differ from the one-push run: "
+    "chroma_energy by 5.7e-10 relative, tempo_bpm by 7.5e-13, harmonic_ratio and band_mid "
+    "by ~3e-16 (session.py drains frames for analysis when >= 43 are pending, so the "
+    "batches follow the chunking, and float32 sgemm rounds a frame's mel/chroma powers "
+    "differently with the batch size), and crest_db (update 1), stereo_width and "
+    "phase_correlation by <= 8e-16 (native.py's float64 sums follow the chunk boundaries). "
+    "Equality within float32 rounding (1e-6) is asserted by the hypothesis test.",
 )
 def test_updates_are_bit_identical_across_chunkings() -> None:
-    updates = stream(clip(), [1_000] * 60)
+    updates = stream(clip(), [2, 22_472, 120_000, 120_000])
     for got, ref in zip(updates, reference_updates(), strict=True):
-        assert {n: got.values[n] for n in dims.AUDIO_13D} == {n: ref.values[n] for n in dims.AUDIO_13D}
         assert got.values == ref.values
 
 
@@ -143,7 +159,7 @@ def test_streaming_difference_per_dimension_is_tiny() -> None:
     """Deterministic chunkings, measured per dimension (the hypothesis test bounds it)."""
     rng = np.random.default_rng(3)
     worst: dict[str, float] = dict.fromkeys(dims.AUDIO_25D, 0.0)
-    for sizes in ([1] * 200 + [0] * 3, list(rng.integers(0, 30_000, 30)), [4_410] * 60):
+    for sizes in ([1] * 60 + [0] * 3, list(rng.integers(0, 30_000, 30)), [4_410] * 60):
         final = stream(clip(), sizes)[-1]
         for name, ref in batch().values.items():
             diff = abs(final.values[name] - ref) / max(abs(ref), 1e-12)
@@ -298,7 +314,9 @@ def test_frame_statistics_are_exact_in_any_chunking(sizes: list[int], seed: int)
         assert ratio.value == pytest.approx(float(x[mask].mean()), rel=1e-12)
         assert std.value == pytest.approx(float(x[mask].std()), rel=1e-9, abs=1e-12)
         assert welford.mean == pytest.approx(float(x[mask].mean()), rel=1e-12)
-        assert welford.variance == pytest.approx(float(x[mask].var()) if mask.sum() > 1 else 0.0, rel=1e-9, abs=1e-12)
+        assert welford.variance == pytest.approx(
+            float(x[mask].var()) if mask.sum() > 1 else 0.0, rel=1e-9, abs=1e-12
+        )
     else:
         assert ratio.value == -1.0
         assert std.value == 0.0
@@ -335,6 +353,8 @@ def test_second_blocks_are_exact_in_any_chunking(sizes: list[int], seed: int) ->
     assert blocks.dynamic_range_variation == pytest.approx(expected_drv, rel=1e-9, abs=1e-9)
     if loud.sum() >= 2:
         cv = float(peak[loud].std() / peak[loud].mean())
-        assert blocks.peak_consistency == pytest.approx(min(1.0, max(0.0, 1.0 - cv)), rel=1e-9, abs=1e-12)
+        assert blocks.peak_consistency == pytest.approx(
+            min(1.0, max(0.0, 1.0 - cv)), rel=1e-9, abs=1e-12
+        )
     else:
         assert blocks.peak_consistency == 1.0

@@ -214,3 +214,20 @@ class NumpyEngine:
         return validate(
             reference, candidate, names=names, similarity_threshold=similarity_threshold
         )
+
+
+def engine_for(backend: str, precision: str) -> Engine:
+    """The engine for ``--backend`` / ``--precision``.
+
+    Only the numpy reference (fp32) exists in this build: ``auto`` picks it, and asking for a
+    backend or precision that is not available fails loudly instead of silently using numpy.
+    """
+    from streamprint.errors import ModelError
+
+    if backend not in ("auto", "numpy"):
+        raise ModelError(f"backend {backend!r} is not available in this build (available: numpy)")
+    if precision not in ("auto", "fp32"):
+        raise ModelError(
+            f"precision {precision!r} is not available with the numpy backend (available: fp32)"
+        )
+    return NumpyEngine()

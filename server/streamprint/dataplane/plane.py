@@ -34,7 +34,13 @@ from streamprint.cache import (
     samples_sha256,
 )
 from streamprint.config import ServerConfig
-from streamprint.dataplane.engine import Engine, EngineSession, NumpyEngine, Samples, StreamDecoder
+from streamprint.dataplane.engine import (
+    Engine,
+    EngineSession,
+    Samples,
+    StreamDecoder,
+    engine_for,
+)
 from streamprint.dataplane.types import (
     FingerprintJob,
     FingerprintResult,
@@ -274,7 +280,9 @@ class DataPlane:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
-        self.engine: Engine = engine if engine is not None else NumpyEngine()
+        self.engine: Engine = (
+            engine if engine is not None else engine_for(config.backend, config.precision)
+        )
         self.clock = clock
         workers = config.effective_workers
         self._stream_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-stream")

@@ -1,0 +1,395 @@
+"""INT8 versions of the spectral model, calibrated on the corpus, and the accuracy gate.
+
+Given the FP32 export of ``scripts/export_models.py`` (``models/spectral/<version>/``), this:
+
+1. builds (or reuses) the generated corpus with ``scripts/make_corpus.py``
+   (``build_corpus(out_dir, n_clips, seconds, seed)``);
+2. collects a calibration set: power spectra of evenly spaced frames of every
+   ``--calibration-every``-th clip, exactly what the runtime feeds the model;
+3. ONNX Runtime INT8: static quantization in QDQ format, per-channel int8 weights, uint8
+   activations, MinMax calibration, MatMul nodes only (``int8-qdq/model.onnx``);
+4. OpenVINO INT8: NNCF post-training quantization of the FP32 IR with the same calibration
+   set, the same nodes (``openvino-int8/model.xml``). NNCF directly rather than
+   optimum-intel: optimum-intel wraps NNCF for Hugging Face models (it needs a
+   transformers config, a model class and torch); our graph is a plain ONNX / OpenVINO
+   model with nothing of that, and ``nncf.quantize(ov_model, nncf.Dataset(...))`` is the
+   API optimum-intel itself calls;
+5. measures every variant (both runtimes x FP32 / INT8) against the numpy reference at the
+   fingerprint level: for each corpus clip, ``fingerprint_buffer`` (all 25 dimensions)
+   with the variant and with the reference, and each dimension's error in units of its
+   registry tolerance. The **accuracy gate**: every dimension within tolerance on at least
+   99 % of the clips. A variant that fails is never chosen by ``--backend auto``, and the
+   manifest says which dimensions failed;
+6. measures speed (frames per second of the analyzer, one thread, 43-frame batches);
+7. writes it all into the manifest (files + sha256, quantization settings, calibration set,
+   per-dimension accuracy, gate, speed).
+
+``--exclude NODE`` keeps a node in float (ORT ``nodes_to_exclude``, NNCF ``IgnoredScope``);
+the defaults are what the gate measurements justified (see docs/benchmarks.md).
+
+Usage::
+
+    python scripts/quantize.py [--models models] [--corpus .cache/corpus] [--clips 60]
+                               [--seconds 20-30] [--seed 0] [--exclude mel_projection ...]
+                               [--no-eval] [--eval-clips N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+from numpy.typing import NDArray  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import export_models  # noqa: E402
+from make_corpus import CorpusItem, build_corpus, parse_seconds  # noqa: E402
+
+from streamprint.engine import dims  # noqa: E402
+from streamprint.engine.analysis import FrameAnalyzer  # noqa: E402
+from streamprint.engine.decode import decode_file  # noqa: E402
+from streamprint.engine.fingerprint import AudioBuffer  # noqa: E402
+from streamprint.engine.grid import FRAME_LENGTH, Framer  # noqa: E402
+from streamprint.engine.resample import StreamingResampler, to_mono  # noqa: E402
+from streamprint.engine.session import fingerprint_buffer  # noqa: E402
+from streamprint.runtime.base import LoadOptions, get_backend  # noqa: E402
+from streamprint.runtime.manifest import (  # noqa: E402
+    MANIFEST_NAME,
+    SPECTRAL_MODEL,
+    SPECTRAL_VERSION,
+    sha256_file,
+    write_manifest,
+)
+from streamprint.runtime.registry import ensure_registered  # noqa: E402
+
+DEFAULT_CORPUS = ROOT / ".cache" / "corpus"
+INT8_ONNX = "int8-qdq/model.onnx"
+INT8_OV_XML = "openvino-int8/model.xml"
+INT8_OV_BIN = "openvino-int8/model.bin"
+#: Nodes kept in float by default. The mel projection feeds the onset envelope in dB down
+#: to -50 dB; uint8 activations of a power spectrum keep only ~24 dB below each frame's
+#: peak, so its INT8 version moves onsets and tempo (measured: see docs/benchmarks.md).
+DEFAULT_EXCLUDE: tuple[str, ...] = (export_models.MEL_NODE,)
+GATE_SHARE = 0.99
+BATCH = 43
+VARIANTS = ("onnxruntime/fp32", "onnxruntime/int8", "openvino/fp32", "openvino/int8")
+
+log = logging.getLogger("quantize")
+
+
+# -- corpus and calibration ------------------------------------------------------------
+
+
+def analysis_frames(buffer: AudioBuffer) -> NDArray[np.float32]:
+    """All analysis frames ``[n, 2048]`` of a decoded buffer (mono, 22,050 Hz)."""
+    resampler = StreamingResampler(buffer.sample_rate)
+    mono = np.concatenate((resampler.push(to_mono(buffer.samples)), resampler.flush()))
+    return Framer().push(mono)
+
+
+def power_spectra(frames: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The model input for ``frames``: ``|rfft(hann * x)|^2`` float32 ``[n, 1025]``."""
+    window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)
+    spectrum = np.fft.rfft(frames * window, axis=1)
+    return np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).astype(np.float32))
+
+
+def calibration_set(
+    items: Sequence[CorpusItem], *, every: int, frames_per_clip: int
+) -> tuple[list[NDArray[np.float32]], dict[str, Any]]:
+    """Batches of power spectra (``BATCH`` frames each) and a description for the manifest."""
+    chosen = list(items[::every])
+    rows: list[NDArray[np.float32]] = []
+    for item in chosen:
+        frames = analysis_frames(decode_file(item.path))
+        if frames.shape[0] == 0:
+            continue
+        idx = np.unique(np.linspace(0, frames.shape[0] - 1, frames_per_clip).round().astype(int))
+        rows.append(power_spectra(frames[idx]))
+    data = np.concatenate(rows)
+    batches = [data[i : i + BATCH] for i in range(0, data.shape[0], BATCH)]
+    described = {
+        "clips": [item.file for item in chosen],
+        "kinds": sorted({item.kind for item in chosen}),
+        "frames": int(data.shape[0]),
+        "frames_per_clip": frames_per_clip,
+        "selection": f"every {every}th corpus clip, {frames_per_clip} evenly spaced frames each",
+        "input": "power spectra |rfft(hann * x)|^2 as the runtime feeds the model",
+    }
+    return batches, described
+
+
+# -- quantizers ---------------------------------------------------------------------------
+
+
+def quantize_onnxruntime(
+    fp32: Path, out: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str]
+) -> dict[str, Any]:
+    """ORT static QDQ quantization; returns the settings for the manifest."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._it: Iterator[dict[str, NDArray[np.float32]]] = iter({"power": b} for b in batches)
+
+        def get_next(self) -> dict[str, NDArray[np.float32]] | None:
+            return next(self._it, None)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    logging.getLogger().setLevel(logging.ERROR)  # ORT's "consider pre-processing" warnings
+    quantize_static(
+        str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"], nodes_to_exclude=list(exclude),
+        calibrate_method=CalibrationMethod.MinMax,
+    )
+    logging.getLogger().setLevel(logging.INFO)
+    import onnx
+
+    model = onnx.load(str(out))
+    quantized = sorted(
+        {n.name for n in model.graph.node if n.op_type == "MatMul"} - set(exclude)
+    )
+    out.write_bytes(model.SerializeToString(deterministic=True))
+    return {
+        "method": "onnxruntime.quantization.quantize_static",
+        "format": "QDQ", "per_channel": True, "weights": "int8 (symmetric, per output channel)",
+        "activations": "uint8 (asymmetric, per tensor)", "calibration_method": "MinMax",
+        "op_types": ["MatMul"], "quantized_nodes": quantized, "float_nodes": sorted(exclude),
+    }
+
+
+def quantize_openvino(
+    fp32_xml: Path, out_xml: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str]
+) -> dict[str, Any]:
+    """NNCF post-training INT8 quantization of the FP32 IR; returns the settings."""
+    import nncf
+    import openvino as ov
+
+    core = ov.Core()
+    model = core.read_model(str(fp32_xml))
+    # Quantize the projection MatMuls only, as the ORT variant does; elementwise ops stay float.
+    names = [op.get_friendly_name() for op in model.get_ops()]
+    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+    ignored = [n for n in names if n not in matmuls or n in exclude]
+    quantized = nncf.quantize(
+        model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.MIXED,
+        subset_size=len(batches), fast_bias_correction=False,
+        ignored_scope=nncf.IgnoredScope(names=ignored, validate=False),
+    )
+    export_models.strip_rt_info(quantized)
+    for key in list(quantized.get_rt_info().keys()):
+        if key == "nncf":
+            del quantized.get_rt_info()[key]
+    out_xml.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(quantized, str(out_xml), compress_to_fp16=False)
+    export_models.drop_runtime_version(out_xml)
+    fq = sorted(op.get_friendly_name() for op in quantized.get_ops() if op.get_type_name() == "FakeQuantize")
+    return {
+        "method": "nncf.quantize (post-training, OpenVINO backend)",
+        "preset": "MIXED (symmetric int8 weights per output channel, asymmetric activations)",
+        "quantized_nodes": sorted(set(matmuls) - set(exclude)), "float_nodes": sorted(exclude),
+        "fake_quantize_ops": fq, "subset_size": len(batches), "fast_bias_correction": False,
+    }
+
+
+# -- evaluation ---------------------------------------------------------------------------
+
+
+def load_analyzers(models_dir: Path, keys: Sequence[str]) -> dict[str, FrameAnalyzer]:
+    """``numpy`` plus each ``runtime/precision`` variant in ``keys``, one thread each."""
+    ensure_registered()
+    options = LoadOptions(models_dir=models_dir, threads=1)
+    out: dict[str, FrameAnalyzer] = {"numpy": get_backend("numpy").load("fp32", options)}
+    for key in keys:
+        runtime, precision = key.split("/")
+        out[key] = get_backend(runtime).load(precision, options)
+    return out
+
+
+def evaluate(
+    items: Sequence[CorpusItem], analyzers: dict[str, FrameAnalyzer]
+) -> dict[str, dict[str, list[float]]]:
+    """Per variant, per dimension: the error of each clip in tolerance units vs numpy."""
+    errors: dict[str, dict[str, list[float]]] = {
+        k: {d: [] for d in dims.AUDIO_25D} for k in analyzers if k != "numpy"
+    }
+    for i, item in enumerate(items):
+        buffer = decode_file(item.path)
+        ref = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzers["numpy"])
+        for key, analyzer in analyzers.items():
+            if key == "numpy":
+                continue
+            fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzer)
+            for name in dims.AUDIO_25D:
+                reference = ref.values[name]
+                tol = dims.get(name).tolerance_for(reference)
+                diff = abs(fp.values[name] - reference)
+                errors[key][name].append(diff / tol if tol > 0 else (0.0 if diff == 0 else math.inf))
+        log.info("evaluated %d/%d %s", i + 1, len(items), item.file)
+    return errors
+
+
+def accuracy_and_gate(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The manifest's ``accuracy`` (per dimension) and ``gate`` entries of one variant."""
+    accuracy: dict[str, Any] = {}
+    shares: dict[str, float] = {}
+    for name, errs in per_dim.items():
+        a = np.asarray(errs)
+        share = float(np.mean(a <= 1.0))
+        shares[name] = round(share, 4)
+        accuracy[name] = {
+            "share_within_tolerance": round(share, 4),
+            "max_error_tolerance_units": float(f"{float(a.max()):.3g}"),
+            "p99_error_tolerance_units": float(f"{float(np.quantile(a, 0.99)):.3g}"),
+            "mean_error_tolerance_units": float(f"{float(a.mean()):.3g}"),
+        }
+    failed = {n: s for n, s in shares.items() if s < GATE_SHARE}
+    if failed:
+        reason = "; ".join(
+            f"{n} within tolerance on {100 * s:.1f} % of {clips} clips (< {100 * GATE_SHARE:.0f} %)"
+            for n, s in sorted(failed.items(), key=lambda kv: kv[1])
+        )
+    else:
+        reason = (
+            f"all {len(shares)} dimensions within tolerance of the numpy reference on "
+            f">= {100 * GATE_SHARE:.0f} % of {clips} corpus clips"
+        )
+    gate = {"passed": not failed, "reason": reason, "required_share": GATE_SHARE,
+            "clips": clips, "share_within": shares}
+    return accuracy, gate
+
+
+def measure_speed(analyzer: FrameAnalyzer, batches: list[NDArray[np.float32]], rounds: int = 3) -> dict[str, Any]:
+    """Frames per second of ``analyzer.analyze`` over ``batches`` of frames (best round)."""
+    analyzer.analyze(batches[0])
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for batch in batches:
+            analyzer.analyze(batch)
+        best = min(best, time.perf_counter() - start)
+    frames = sum(b.shape[0] for b in batches)
+    return {"frames_per_second": round(frames / best, 1), "batch_frames": BATCH, "threads": 1,
+            "measured_frames": frames, "note": "analyze() incl. the numpy DFT, RMS and YIN"}
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Everything in the module docstring; returns the manifest path."""
+    models: Path = args.models
+    root = models / SPECTRAL_MODEL / SPECTRAL_VERSION
+    if not (root / MANIFEST_NAME).exists() or not (root / export_models.FP32_ONNX).exists():
+        export_models.export(models)
+    items = build_corpus(args.corpus, args.clips, args.seconds, args.seed)
+    log.info("corpus: %d clips in %s", len(items), args.corpus)
+    batches, calibration = calibration_set(
+        items, every=args.calibration_every, frames_per_clip=args.calibration_frames
+    )
+    calibration["corpus"] = {"clips": args.clips, "seconds": args.seconds, "seed": args.seed,
+                             "generator": "scripts/make_corpus.py build_corpus"}
+    log.info("calibration: %d frames from %d clips", calibration["frames"], len(calibration["clips"]))
+    exclude = tuple(args.exclude)
+    ort_info = quantize_onnxruntime(root / export_models.FP32_ONNX, root / INT8_ONNX, batches, exclude)
+    ov_info = quantize_openvino(root / export_models.FP32_OV_XML, root / INT8_OV_XML, batches, exclude)
+    data = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
+    for rel in (INT8_ONNX, INT8_OV_XML, INT8_OV_BIN):
+        data["files"][rel] = sha256_file(root / rel)
+    data["variants"]["onnxruntime/int8"] = {
+        "files": {"onnx": INT8_ONNX}, "precision": "int8", "made_by": "scripts/quantize.py",
+        "quantization": ort_info,
+    }
+    data["variants"]["openvino/int8"] = {
+        "files": {"xml": INT8_OV_XML, "bin": INT8_OV_BIN}, "precision": "int8",
+        "made_by": "scripts/quantize.py", "quantization": ov_info,
+    }
+    data["calibration"] = calibration
+    data["gate_policy"] = {
+        "required_share": GATE_SHARE,
+        "rule": "every dimension of the 25D fingerprint within its registry tolerance of the "
+        "numpy reference (fingerprint_buffer on the same clip) on at least 99 % of the "
+        "corpus clips; --backend auto never picks a variant that fails",
+    }
+    write_manifest(root, data)
+    if args.no_eval:
+        return root / MANIFEST_NAME
+    keys = [k for k in VARIANTS if k in data["variants"]]
+    analyzers = load_analyzers(models, keys)
+    eval_items = list(items[: args.eval_clips] if args.eval_clips else items)
+    errors = evaluate(eval_items, analyzers)
+    speed_batches = speed_set(eval_items)
+    speeds = {k: measure_speed(a, speed_batches) for k, a in analyzers.items()}
+    for key in keys:
+        accuracy, gate = accuracy_and_gate(errors[key], len(eval_items))
+        entry = data["variants"][key]
+        entry["accuracy"] = {"reference": "numpy (NumpyFrameAnalyzer)", "clips": len(eval_items),
+                             "per_dimension": accuracy}
+        entry["gate"] = gate
+        entry["speed"] = speeds[key]
+        log.info("%s: gate %s (%s); %.0f frames/s", key, "passed" if gate["passed"] else "FAILED",
+                 gate["reason"], speeds[key]["frames_per_second"])
+    data["reference_speed"] = {"numpy": speeds["numpy"]}
+    write_manifest(root, data)
+    return root / MANIFEST_NAME
+
+
+def speed_set(items: Sequence[CorpusItem], n_batches: int = 40) -> list[NDArray[np.float32]]:
+    """``n_batches`` batches of ``BATCH`` consecutive analysis frames from the first clips."""
+    out: list[NDArray[np.float32]] = []
+    for item in items:
+        frames = analysis_frames(decode_file(item.path))
+        for i in range(0, frames.shape[0] - BATCH + 1, BATCH):
+            out.append(frames[i : i + BATCH])
+            if len(out) == n_batches:
+                return out
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=Path, default=export_models.DEFAULT_OUT)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--clips", type=int, default=60)
+    parser.add_argument("--seconds", type=parse_seconds, default=(20.0, 30.0))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--calibration-every", type=int, default=3,
+                        help="use every Nth corpus clip for calibration (default 3)")
+    parser.add_argument("--calibration-frames", type=int, default=64,
+                        help="evenly spaced frames per calibration clip (default 64)")
+    parser.add_argument("--exclude", nargs="*", default=list(DEFAULT_EXCLUDE),
+                        help=f"nodes kept in float (default: {' '.join(DEFAULT_EXCLUDE)})")
+    parser.add_argument("--no-eval", action="store_true", help="skip the accuracy / speed measurement")
+    parser.add_argument("--eval-clips", type=int, default=0, help="evaluate only the first N clips")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", force=True)
+    start = time.perf_counter()
+    path = run(args)
+    print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Runtime backends for the per-frame work (numpy reference, ONNX Runtime, OpenVINO)."""

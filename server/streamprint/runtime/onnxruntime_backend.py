@@ -1,0 +1,81 @@
+"""The ``onnxruntime`` backend: the spectral model on ONNX Runtime.
+
+Uses ``CUDAExecutionProvider`` when the installed onnxruntime (``onnxruntime-gpu``) offers
+it, else ``CPUExecutionProvider``. FP32 runs ``fp32/model.onnx``; INT8 runs the static QDQ
+model (per-channel weights) that ``scripts/quantize.py`` calibrated on the corpus. Every
+file is sha256-checked against the manifest before it is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamprint.errors import ModelError
+from streamprint.runtime.base import LoadOptions
+from streamprint.runtime.graph import OUTPUT_NAMES, GraphFrameAnalyzer
+from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def _ort() -> Any:
+    return importlib.import_module("onnxruntime")
+
+
+class OnnxRuntimeBackend:
+    """See module docstring."""
+
+    name = "onnxruntime"
+
+    def unavailable_reason(self) -> str | None:
+        try:
+            _ort()
+        except ImportError:
+            return "onnxruntime is not installed (pip install 'streamprint[cpu]' or '[gpu]')"
+        return None
+
+    def precisions(self) -> tuple[str, ...]:
+        return ("fp32", "int8")
+
+    def devices(self) -> tuple[str, ...]:
+        available = set(_ort().get_available_providers())
+        return tuple(p for p in (CUDA, CPU) if p in available) or (CPU,)
+
+    def load(self, precision: str, options: LoadOptions) -> GraphFrameAnalyzer:
+        start = time.perf_counter()
+        manifest = load_manifest(SPECTRAL_MODEL, SPECTRAL_VERSION, models_dir=options.models_dir)
+        variant = manifest.variant(self.name, precision)
+        manifest.verify_variant(variant)
+        path = manifest.path(variant.files["onnx"])
+        ort = _ort()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, options.threads)
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        providers = [options.device] if options.device else list(self.devices())
+        if CPU not in providers:
+            providers.append(CPU)
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"model {manifest.model_id}: onnxruntime cannot load {path}: {exc}") from exc
+        device = str(session.get_providers()[0])
+
+        def run(power: NDArray[np.float32]) -> Mapping[str, NDArray[np.float32]]:
+            outputs = session.run(list(OUTPUT_NAMES), {"power": power})
+            return dict(zip(OUTPUT_NAMES, outputs, strict=True))
+
+        return GraphFrameAnalyzer(
+            run, model=manifest.name, version=manifest.version, backend=self.name,
+            precision=precision, device=device, load_seconds=time.perf_counter() - start,
+        )

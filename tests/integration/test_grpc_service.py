@@ -1,0 +1,510 @@
+"""The gRPC service end to end: a real grpc.aio server on 127.0.0.1:0 and the Python client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from grpc_harness import ServerThread, encode, music
+
+from streamprint.engine import dims
+from streamprint_client import (
+    AsyncStreamprintClient,
+    AudioFormat,
+    Encoding,
+    StreamprintClient,
+    StreamprintRpcError,
+    StreamUpdate,
+    validation_item,
+)
+from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
+from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
+from streamprint_client._generated import media_pb2 as m_pb
+
+
+@pytest.fixture
+def client(server: ServerThread) -> Iterator[StreamprintClient]:
+    with StreamprintClient(server.address, timeout_s=60) as c:
+        yield c
+
+
+def _wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+# ---------------------------------------------------------------------------- streaming
+
+
+def test_stream_updates_then_final(client: StreamprintClient, media_dir: Path) -> None:
+    updates = list(client.stream_file(media_dir / "clip.wav", chunk_ms=100, client_stream_id="t1"))
+    assert len(updates) >= 3
+    revisions = [u.revision for u in updates]
+    assert revisions == sorted(set(revisions)), "revisions strictly increase"
+    assert [u.final for u in updates] == [False] * (len(updates) - 1) + [True]
+    assert len({u.session_id for u in updates}) == 1 and updates[0].client_stream_id == "t1"
+    final = updates[-1].fingerprint
+    assert (
+        list(final.values) == list(dims.AUDIO_13D) and final.algorithm == dims.ALGORITHM_AUDIO_13D
+    )
+    assert final.media_seconds == pytest.approx(4.0, abs=0.01)
+    assert updates[0].fingerprint.media_seconds <= 1.5, "first update within 1.5 s of media"
+    assert all(0.0 <= c <= 1.0 for c in final.confidence.values())
+
+
+def test_stream_final_equals_offline_cli(client: StreamprintClient, media_dir: Path) -> None:
+    path = media_dir / "clip.flac"
+    streamed = list(client.stream_file(path, chunk_ms=37))[-1].fingerprint
+    offline = subprocess.run(
+        [sys.executable, "-m", "streamprint", "fingerprint", str(path), "--stream", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    final = json.loads(offline.stdout.strip().splitlines()[-1])
+    assert final["final"] is True
+    assert set(final["values"]) == set(streamed.values)
+    for name, value in final["values"].items():
+        assert streamed.values[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_stream_raw_pcm(client: StreamprintClient) -> None:
+    samples = music(2.0, rate=16000, channels=1)
+    pcm = (samples[:, 0] * 32767).astype("<i2").tobytes()
+    chunks = [pcm[i : i + 3001] for i in range(0, len(pcm), 3001)]  # cut inside sample frames
+    updates = list(
+        client.stream(
+            chunks,
+            fmt=AudioFormat(Encoding.PCM_S16LE, 16000, 1),
+            update_interval_s=0.5,
+            dimensions=["tempo_bpm"],
+        )
+    )
+    assert updates[-1].final and list(updates[-1].fingerprint.values) == ["tempo_bpm"]
+    assert updates[-1].fingerprint.media_seconds == pytest.approx(2.0)
+    assert len(updates) >= 4
+
+
+def test_fifty_concurrent_streams(server: ServerThread, media_dir: Path) -> None:
+    async def one(client: AsyncStreamprintClient, i: int) -> list[StreamUpdate]:
+        return [
+            u
+            async for u in client.stream_file(
+                media_dir / "short.wav", chunk_ms=50, client_stream_id=str(i)
+            )
+        ]
+
+    async def run() -> list[list[StreamUpdate]]:
+        async with AsyncStreamprintClient(server.address) as client:
+            return await asyncio.gather(*(one(client, i) for i in range(50)))
+
+    started = time.monotonic()
+    results = asyncio.run(run())
+    elapsed = time.monotonic() - started
+    finals = [r[-1] for r in results]
+    assert all(f.final for f in finals)
+    assert len({f.session_id for f in finals}) == 50
+    assert {f.client_stream_id for f in finals} == {str(i) for i in range(50)}
+    first = finals[0].fingerprint.values
+    for f in finals[1:]:
+        assert f.fingerprint.values == first, "same media, same fingerprint"
+    assert elapsed < 60
+    assert _wait_for(lambda: server.plane.active_streams == 0)
+
+
+def test_client_cancellation_frees_the_session(server: ServerThread, media_dir: Path) -> None:
+    with StreamprintClient(server.address) as client:
+        stream = client.stream_file(media_dir / "clip.wav", chunk_ms=100, realtime=True)
+        first = next(stream)
+        assert not first.final
+        assert server.plane.active_streams >= 1
+        stream.cancel()
+        with pytest.raises(StreamprintRpcError) as info:
+            list(stream)
+        assert info.value.code is grpc.StatusCode.CANCELLED
+    assert _wait_for(lambda: server.plane.active_streams == 0)
+    assert server.plane.live_media_bytes == 0
+
+
+def test_vanished_client_frees_the_session(server: ServerThread, media_dir: Path) -> None:
+    channel = grpc.insecure_channel(server.address)
+    stub = fs_grpc.FingerprintServiceStub(channel)
+    gate = threading.Event()
+
+    def requests() -> Iterator[fs_pb.StreamFingerprintRequest]:
+        yield fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig())
+        yield fs_pb.StreamFingerprintRequest(
+            chunk=fs_pb.MediaChunk(data=(media_dir / "clip.wav").read_bytes()[:50000], seq=0)
+        )
+        gate.wait(10)
+
+    call = stub.StreamFingerprint(requests())
+    assert _wait_for(lambda: server.plane.active_streams >= 1)
+    channel.close()  # the client goes away without half-closing
+    gate.set()
+    assert _wait_for(lambda: server.plane.active_streams == 0)
+    del call
+
+
+# ---------------------------------------------------------------------------- errors and limits
+
+
+def _raw_stream(
+    address: str, messages: list[fs_pb.StreamFingerprintRequest]
+) -> StreamprintRpcError:
+    with StreamprintClient(address) as client:
+        stub = fs_grpc.FingerprintServiceStub(client._channel)
+        with pytest.raises(grpc.RpcError) as info:
+            list(stub.StreamFingerprint(iter(messages)))
+    return StreamprintRpcError.from_rpc_error(info.value)
+
+
+def test_bad_config_is_invalid_argument_with_field_violations(server: ServerThread) -> None:
+    config = fs_pb.StreamConfig(
+        audio_format=m_pb.AudioFormat(
+            encoding=m_pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=5, channels=99
+        ),
+        dimensions=["band_bass"],
+    )
+    error = _raw_stream(server.address, [fs_pb.StreamFingerprintRequest(config=config)])
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert {v.field for v in error.field_violations} == {
+        "config.audio_format.sample_rate_hz",
+        "config.audio_format.channels",
+        "config.dimensions[0]",
+    }
+    assert error.reason == "INVALID_INPUT"
+
+
+def test_first_message_must_be_config(server: ServerThread) -> None:
+    error = _raw_stream(
+        server.address, [fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=b"x"))]
+    )
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in error.field_violations] == ["config"]
+
+
+def test_sequence_gap_is_invalid_argument(server: ServerThread, media_dir: Path) -> None:
+    data = (media_dir / "clip.wav").read_bytes()
+    error = _raw_stream(
+        server.address,
+        [
+            fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig()),
+            fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=data[:1000], seq=0)),
+            fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=data[1000:2000], seq=2)),
+        ],
+    )
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in error.field_violations] == ["chunk.seq"]
+
+
+def test_garbage_media_is_invalid_argument(client: StreamprintClient, media_dir: Path) -> None:
+    with pytest.raises(StreamprintRpcError) as info:
+        list(client.stream_file(media_dir / "garbage.bin"))
+    assert info.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.reason == "MEDIA_UNDECODABLE"
+    assert [v.field for v in info.value.field_violations] == ["chunk.data"]
+    with pytest.raises(StreamprintRpcError) as unary:
+        client.fingerprint_file(media_dir / "garbage.bin")
+    assert unary.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert unary.value.field_violations
+
+
+def test_oversize_message_is_resource_exhausted(make_server: Callable[..., ServerThread]) -> None:
+    srv = make_server(max_message_bytes=64 * 1024)
+    with StreamprintClient(srv.address) as client, pytest.raises(StreamprintRpcError) as info:
+        client.fingerprint(b"\0" * 200_000)
+    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_oversize_chunk_is_resource_exhausted(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(max_chunk_bytes=1000)
+    with StreamprintClient(srv.address) as client, pytest.raises(StreamprintRpcError) as info:
+        list(client.stream([(media_dir / "clip.wav").read_bytes()[:5000]]))
+    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.error_info_metadata["limit"] == "chunk_bytes"
+
+
+def test_too_many_streams_is_resource_exhausted_with_retry_info(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(max_streams=1, retry_after_s=2.0)
+    with StreamprintClient(srv.address) as client:
+        first = client.stream_file(media_dir / "clip.wav", realtime=True)
+        next(first)
+        with pytest.raises(StreamprintRpcError) as info:
+            list(client.stream_file(media_dir / "short.wav"))
+        first.cancel()
+    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.retry_after_s == pytest.approx(2.0)
+    assert info.value.error_info_metadata["limit"] == "concurrent_streams"
+
+
+def test_idle_timeout_ends_the_stream(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(idle_timeout_s=0.3)
+    data = (media_dir / "clip.wav").read_bytes()
+
+    def slow() -> Iterator[bytes]:
+        yield data[:20000]
+        time.sleep(1.5)
+        yield data[20000:40000]
+
+    started = time.monotonic()
+    with StreamprintClient(srv.address) as client, pytest.raises(StreamprintRpcError) as info:
+        list(client.stream(slow()))
+    assert info.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert info.value.error_info_metadata["limit"] == "idle_timeout"
+    assert "idle" in info.value.message
+    assert time.monotonic() - started < 5
+    assert _wait_for(lambda: srv.plane.active_streams == 0)
+
+
+def test_buffered_media_limit(make_server: Callable[..., ServerThread]) -> None:
+    srv = make_server(max_buffered_bytes=30_000)
+    # a WAV header announcing a huge fmt chunk: valid-looking bytes that never decode
+    head = b"RIFF\xff\xff\xff\xffWAVE" + b"LIST" + (10**6).to_bytes(4, "little")
+    chunks = [head] + [b"\0" * 10_000] * 5
+    with StreamprintClient(srv.address) as client, pytest.raises(StreamprintRpcError) as info:
+        list(client.stream(chunks))
+    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.error_info_metadata["limit"] == "session_buffered_bytes"
+
+
+def test_session_length_limit(make_server: Callable[..., ServerThread], media_dir: Path) -> None:
+    srv = make_server(max_media_s=1.0)
+    with StreamprintClient(srv.address) as client, pytest.raises(StreamprintRpcError) as info:
+        list(client.stream_file(media_dir / "clip.wav"))
+    assert info.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert info.value.error_info_metadata["limit"] == "max_media_seconds"
+
+
+# ---------------------------------------------------------------------------- unary, batch, cache
+
+
+def test_fingerprint_is_25d_and_second_call_hits_the_cache(
+    server: ServerThread, media_dir: Path
+) -> None:
+    data = (media_dir / "short.wav").read_bytes()
+    with StreamprintClient(server.address) as client:
+        client.clear_cache()
+        before = client.cache_stats()["fingerprints"]
+        first = client.fingerprint(data)
+        second = client.fingerprint(data)
+        after = client.cache_stats()["fingerprints"]
+    assert (first.cached, second.cached) == (False, True)
+    assert list(first.fingerprint.values) == list(dims.AUDIO_25D)
+    assert first.fingerprint == second.fingerprint and first.fingerprint.final
+    assert after.hits == before.hits + 1 and after.misses == before.misses + 1
+    assert after.size >= 1 and 0 < after.hit_rate <= 1
+
+
+def test_stream_final_matches_unary_on_streamed_dimensions(
+    client: StreamprintClient, media_dir: Path
+) -> None:
+    path = media_dir / "clip.wav"
+    streamed = list(client.stream_file(path))[-1].fingerprint.values
+    whole = client.fingerprint_file(path).fingerprint.values
+    for name, value in streamed.items():
+        assert whole[name] == pytest.approx(value, rel=1e-6, abs=1e-9), name
+
+
+def test_batch_gives_a_status_per_item(client: StreamprintClient, media_dir: Path) -> None:
+    items = client.batch(
+        [
+            (media_dir / "short.wav").read_bytes(),
+            b"garbage" * 100,
+            (media_dir / "clip.flac").read_bytes(),
+        ]
+    )
+    assert [i.index for i in items] == [0, 1, 2]
+    assert items[0].result is not None and items[2].result is not None
+    assert items[1].error is not None and items[1].error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in items[1].error.field_violations] == ["items[1].media"]
+    assert items[1].to_json_dict()["error"]["code"] == "INVALID_ARGUMENT"  # type: ignore[index]
+
+
+def test_server_path_needs_a_media_root(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(media_root=str(media_dir))
+    with StreamprintClient(srv.address) as client:
+        result = client.fingerprint(server_path="short.wav")
+        assert result.fingerprint.final
+        with pytest.raises(StreamprintRpcError) as escape:
+            client.fingerprint(server_path="../../etc/passwd")
+        assert escape.value.code is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(StreamprintRpcError) as missing:
+            client.fingerprint(server_path="nope.wav")
+        assert missing.value.code is grpc.StatusCode.NOT_FOUND
+
+
+# ---------------------------------------------------------------------------- validation
+
+
+def test_validation_passes_on_an_honest_session_and_names_tampered_dimensions(
+    client: StreamprintClient, media_dir: Path
+) -> None:
+    updates = list(client.stream_file(media_dir / "clip.wav"))
+    session_id = updates[-1].session_id
+    honest = client.validate_session(session_id)
+    assert honest.passed and honest.failed_dimensions == []
+    assert [d.name for d in honest.dimensions] == list(dims.AUDIO_13D)
+    assert all(d.within_tolerance for d in honest.dimensions)
+
+    tampered = dict(updates[-1].fingerprint.values)
+    tampered["spectral_centroid"] *= 1.5
+    tampered["silence_ratio"] = min(1.0, tampered["silence_ratio"] + 0.5)
+    (result,) = client.validate([validation_item(session_id=session_id, candidate=tampered)])
+    assert result.report is not None and not result.passed
+    assert set(result.report.failed_dimensions) == {"spectral_centroid", "silence_ratio"}
+    verdicts = {d.name: d for d in result.report.dimensions}
+    assert (
+        verdicts["spectral_centroid"].verdict == "FAIL"
+        and not verdicts["spectral_centroid"].within_tolerance
+    )
+    assert verdicts["spectral_centroid"].error_tolerance_units is not None
+    assert verdicts["spectral_centroid"].error_tolerance_units > 1
+    line = result.to_json_dict()
+    assert line["passed"] is False and line["session_id"] == session_id
+
+
+def test_validation_with_media_bytes_and_unknown_session(
+    client: StreamprintClient, media_dir: Path
+) -> None:
+    data = (media_dir / "short.wav").read_bytes()
+    reference = client.fingerprint(data).fingerprint.values
+    from streamprint_client._common import media_source
+
+    results = client.validate(
+        [
+            validation_item(source=media_source(data), candidate=reference),
+            validation_item(session_id="no-such-session"),
+            validation_item(
+                source=media_source(data), candidate={"tempo_bpm": reference["tempo_bpm"] * 2}
+            ),
+        ]
+    )
+    assert results[0].passed
+    assert results[1].error is not None and results[1].error.code is grpc.StatusCode.NOT_FOUND
+    assert "no-such-session" in results[1].error.message
+    assert results[2].report is not None and results[2].report.octave_errors == ["tempo_bpm"]
+
+
+def test_validation_of_expired_session_is_not_found(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(session_store_ttl_s=0.3)
+    with StreamprintClient(srv.address) as client:
+        session_id = list(client.stream_file(media_dir / "short.wav"))[-1].session_id
+        time.sleep(0.5)
+        with pytest.raises(StreamprintRpcError) as info:
+            client.validate_session(session_id)
+    assert info.value.code is grpc.StatusCode.NOT_FOUND
+    assert "expired" in info.value.message
+
+
+# ---------------------------------------------------------------------------- info, health, metrics
+
+
+def test_server_info(client: StreamprintClient) -> None:
+    info = client.server_info()
+    assert info.api_version == "streamprint.v1"
+    assert [d.name for d in info.dimensions] == list(dims.AUDIO_25D)
+    assert info.models and info.models[0]["backend"]
+    assert int(info.limits["max_concurrent_streams"]) == 512
+    assert "grpcio" in info.component_versions
+
+
+def test_health_check_and_watch(server: ServerThread) -> None:
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(server.address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "streamprint.v1.FingerprintService", "streamprint.v1.AdminService"):
+            assert (
+                stub.Check(health_pb2.HealthCheckRequest(service=service)).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Check(health_pb2.HealthCheckRequest(service="nope"))
+        assert info.value.code() is grpc.StatusCode.NOT_FOUND
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service=""))
+        assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
+        watch.cancel()
+
+
+def test_metrics_gauge_follows_streams(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    srv = make_server(metrics_port=0)
+    url = f"http://127.0.0.1:{srv.server.metrics.port}/metrics"
+
+    def gauge() -> float:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        (line,) = [ln for ln in text.splitlines() if ln.startswith("streamprint_active_streams ")]
+        return float(line.split()[1])
+
+    assert gauge() == 0
+    with StreamprintClient(srv.address) as client:
+        stream = client.stream_file(media_dir / "clip.wav", realtime=True)
+        next(stream)
+        assert _wait_for(lambda: gauge() == 1, 1.0)
+        stream.cancel()
+    assert _wait_for(lambda: gauge() == 0, 1.0)
+
+
+def test_json_values_are_finite(client: StreamprintClient, media_dir: Path) -> None:
+    result = client.fingerprint_file(media_dir / "clip.flac")
+    assert all(math.isfinite(v) for v in result.fingerprint.values.values())
+    json.dumps(result.to_json_dict(), allow_nan=False)
+
+
+def test_silent_audio_streams(client: StreamprintClient) -> None:
+    data = encode(np.zeros((22050, 1), np.float32), 22050)
+    final = list(client.stream([data]))[-1]
+    assert final.final and final.fingerprint.values["silence_ratio"] == pytest.approx(1.0)
+
+
+def test_client_that_never_reads_is_cut_off(make_server: Callable[..., ServerThread]) -> None:
+    srv = make_server(idle_timeout_s=0.5)
+    pcm = (music(60.0, rate=8000, channels=1)[:, 0] * 32767).astype("<i2").tobytes()
+    config = fs_pb.StreamConfig(
+        audio_format=m_pb.AudioFormat(
+            encoding=m_pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=8000, channels=1
+        ),
+        update_interval_seconds=0.1,
+    )
+    messages = [fs_pb.StreamFingerprintRequest(config=config)] + [
+        fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=pcm[i : i + 16000], seq=k))
+        for k, i in enumerate(range(0, len(pcm), 16000))
+    ]
+    channel = grpc.insecure_channel(srv.address, options=[("grpc.http2.bdp_probe", 0)])
+    call = fs_grpc.FingerprintServiceStub(channel).StreamFingerprint(iter(messages))
+    assert _wait_for(lambda: srv.plane.counters.updates_sent > 0)
+    # ~600 updates are due, but nobody reads them: flow control stalls the writes, and the
+    # idle timeout ends the session instead of letting it hold memory.
+    assert _wait_for(lambda: srv.plane.active_streams == 0, 10.0)
+    assert srv.plane.counters.streams_failed == 1
+    assert srv.plane.counters.updates_sent < 600
+    call.cancel()
+    channel.close()

@@ -1,0 +1,175 @@
+"""`streamprint serve` as a process: SERVING quickly, and a graceful SIGTERM with live streams."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from streamprint_client import StreamprintClient, StreamUpdate
+
+_LISTEN_RE = re.compile(r"serving on \S+:(\d+)")
+
+
+class ServeProcess:
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "STREAMPRINT_LOG_LEVEL": "info"}
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamprint", "serve", "--port", "0", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        self.log: list[str] = []
+        self.port = self._wait_port()
+        self._drain = threading.Thread(target=self._read_rest, daemon=True)
+        self._drain.start()
+
+    def _wait_port(self) -> int:
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log.append(line)
+            match = _LISTEN_RE.search(line)
+            if match:
+                return int(match.group(1))
+        self.proc.kill()
+        raise AssertionError("server did not start:\n" + "".join(self.log))
+
+    def _read_rest(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def serve_process() -> Iterator[type[ServeProcess]]:
+    started: list[ServeProcess] = []
+
+    class Tracked(ServeProcess):
+        def __init__(self, *args: str) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    yield Tracked
+    for p in started:
+        p.close()
+
+
+def test_sigterm_drains_live_streams_with_a_final_update(
+    serve_process: type[ServeProcess], media_dir: Path
+) -> None:
+    server = serve_process("--grace-s", "5")
+    channel = grpc.insecure_channel(server.address)
+    health = health_pb2_grpc.HealthStub(channel)
+    # SERVING within 10 s of start
+    status = health.Check(health_pb2.HealthCheckRequest(), timeout=10, wait_for_ready=True).status
+    assert status == health_pb2.HealthCheckResponse.SERVING
+    assert time.monotonic() - server.started < 10
+
+    watched: list[int] = []
+    watch = health.Watch(health_pb2.HealthCheckRequest())
+
+    def watcher() -> None:
+        try:
+            for response in watch:
+                watched.append(response.status)
+        except grpc.RpcError:
+            pass
+
+    watch_thread = threading.Thread(target=watcher, daemon=True)
+    watch_thread.start()
+
+    results: dict[int, list[StreamUpdate]] = {}
+    errors: list[BaseException] = []
+    first_updates = threading.Barrier(4)
+
+    def stream(i: int) -> None:
+        updates: list[StreamUpdate] = []
+        try:
+            with StreamprintClient(server.address) as client:
+                call = client.stream_file(media_dir / "clip.wav", chunk_ms=100, realtime=True)
+                for update in call:
+                    updates.append(update)
+                    if len(updates) == 1:
+                        first_updates.wait(10)
+                results[i] = updates
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stream, args=(i,), daemon=True) for i in range(3)]
+    for t in threads:
+        t.start()
+    first_updates.wait(15)
+
+    sigterm_at = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.proc.wait(10)
+    exit_s = time.monotonic() - sigterm_at
+    for t in threads:
+        t.join(10)
+    watch_thread.join(5)
+    channel.close()
+
+    assert code == 0, "".join(server.log)
+    assert exit_s < 10
+    assert not errors, errors
+    assert len(results) == 3
+    for updates in results.values():
+        assert updates[-1].final, "each live stream got its final update"
+        assert updates[-1].fingerprint.media_seconds < 4.0, (
+            "finished early, not at the end of the media"
+        )
+        revisions = [u.revision for u in updates]
+        assert revisions == sorted(set(revisions))
+    assert watched[0] == health_pb2.HealthCheckResponse.SERVING
+    assert health_pb2.HealthCheckResponse.NOT_SERVING in watched
+    assert any("draining" in line for line in server.log)
+
+
+def test_idle_server_exits_promptly_on_sigterm(serve_process: type[ServeProcess]) -> None:
+    server = serve_process("--grace-s", "8")
+    with StreamprintClient(server.address) as client:
+        client.wait_ready(10)
+        assert client.server_info().api_version == "streamprint.v1"
+    sigterm_at = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(10) == 0
+    assert time.monotonic() - sigterm_at < 3, "nothing to drain: no need to wait for the grace"
+
+
+def test_bad_flag_exits_2(serve_process: type[ServeProcess]) -> None:
+    del serve_process
+    result = subprocess.run(
+        [sys.executable, "-m", "streamprint", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "STREAMPRINT_MAX_STREAMS": "lots"},
+    )
+    assert result.returncode == 2
+    assert "STREAMPRINT_MAX_STREAMS" in result.stderr

@@ -1,0 +1,291 @@
+"""The data plane with a fake engine: limits, kept media budget, single flight, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from streamprint.config import ServerConfig
+from streamprint.dataplane import (
+    DataPlane,
+    FingerprintJob,
+    MediaFormat,
+    MediaInput,
+    ModelDescription,
+    StreamSpec,
+    ValidationJob,
+)
+from streamprint.engine import dims
+from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.validation import validate
+from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
+
+RATE = 1000  # fake engine: one byte = one sample at 1 kHz, mono
+
+
+class FakeDecoder:
+    def __init__(self, header: int) -> None:
+        self._header = header  # bytes swallowed before any sample comes out
+        self.sample_rate: int | None = None
+        self.channels: int | None = None
+
+    def feed(self, data: bytes) -> NDArray[np.float32]:
+        if self._header:
+            taken = min(self._header, len(data))
+            self._header -= taken
+            data = data[taken:]
+            if self._header:
+                return np.zeros((0, 0), np.float32)
+        self.sample_rate, self.channels = RATE, 1
+        return (np.frombuffer(data, np.uint8).astype(np.float32) / 255.0)[:, None]
+
+    def finish(self) -> NDArray[np.float32]:
+        return np.zeros((0, 1), np.float32)
+
+
+class FakeSession:
+    def __init__(self, dimensions: tuple[str, ...], interval: float) -> None:
+        self._dims = dimensions
+        self._every = int(interval * RATE)
+        self._seen = 0
+        self._revision = 0
+        self._sum = 0.0
+
+    def _fp(self, final: bool) -> Fingerprint:
+        self._revision += 1
+        mean = self._sum / max(1, self._seen)
+        return Fingerprint(
+            dims.algorithm_for(self._dims),
+            dict.fromkeys(self._dims, mean),
+            dict.fromkeys(self._dims, 1.0),
+            self._revision,
+            self._seen / RATE,
+            final,
+        )
+
+    def push(self, samples: NDArray[np.float32]) -> list[Fingerprint]:
+        updates = []
+        for value in samples[:, 0]:
+            self._seen += 1
+            self._sum += float(value)
+            if self._seen % self._every == 0:
+                updates.append(self._fp(False))
+        return updates
+
+    def finish(self) -> Fingerprint:
+        return self._fp(True)
+
+
+class FakeEngine:
+    def __init__(self, header: int = 0, compute_delay: float = 0.0) -> None:
+        self.header = header
+        self.compute_delay = compute_delay
+        self.fingerprints = 0
+        self._lock = threading.Lock()
+
+    def models(self) -> tuple[ModelDescription, ...]:
+        return (ModelDescription("fake", "1", "none", "fp32"),)
+
+    def container_formats(self) -> tuple[str, ...]:
+        return ("fake",)
+
+    def new_decoder(self, fmt: MediaFormat, *, max_seconds: float) -> FakeDecoder:
+        return FakeDecoder(self.header)
+
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
+        return AudioBuffer(
+            (np.frombuffer(data, np.uint8).astype(np.float32) / 255.0)[:, None], RATE
+        )
+
+    def new_session(
+        self,
+        *,
+        sample_rate: int,
+        channels: int,
+        dimensions: tuple[str, ...],
+        update_interval_s: float,
+        max_seconds: float,
+    ) -> FakeSession:
+        return FakeSession(dimensions, update_interval_s)
+
+    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
+        with self._lock:
+            self.fingerprints += 1
+        time.sleep(self.compute_delay)
+        session = FakeSession(dimensions, 1e9)
+        session.push(buffer.samples)
+        return session.finish()
+
+    def validate(
+        self,
+        reference: Mapping[str, float],
+        candidate: Mapping[str, float],
+        *,
+        names: Sequence[str],
+        similarity_threshold: float,
+    ) -> Any:
+        return validate(
+            reference, candidate, names=names, similarity_threshold=similarity_threshold
+        )
+
+
+CONFIG = ServerConfig(workers=2, max_streams=2, max_requests=1, session_retain_max_bytes=10**6)
+SPEC = StreamSpec(MediaFormat(), dims.AUDIO_13D, 0.5)
+
+
+def _plane(engine: FakeEngine | None = None, **overrides: Any) -> DataPlane:
+    return DataPlane(dataclasses.replace(CONFIG, **overrides), engine or FakeEngine())  # type: ignore[arg-type]
+
+
+def test_stream_updates_final_and_kept_media() -> None:
+    async def run() -> None:
+        plane = _plane()
+        async with plane.open_stream(SPEC) as stream:
+            stream.accept_chunk(0, 800)
+            updates = await stream.push(bytes(range(200)) * 4)
+            stream.accept_chunk(1, 400)
+            updates += await stream.push(b"\x10" * 400)
+            tail, final = await stream.finish()
+        assert [u.revision for u in updates] == [1, 2] and tail == []
+        assert final.final and final.revision == 3 and final.media_seconds == pytest.approx(1.2)
+        kept = plane.sessions.get(stream.session_id)
+        assert kept.media.samples.shape == (1200, 1) and kept.final == final
+        assert plane.live_media_bytes == 0 and plane.active_streams == 0
+        outcome = (await plane.validate([ValidationJob(session_id=stream.session_id)], None))[0]
+        assert not isinstance(outcome, BaseException) and outcome.report.passed
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_chunk_checks() -> None:
+    async def run() -> None:
+        plane = _plane(max_chunk_bytes=10)
+        async with plane.open_stream(SPEC) as stream:
+            with pytest.raises(InvalidInputError) as seq:
+                stream.accept_chunk(1, 5)
+            assert seq.value.violations[0].field == "chunk.seq"
+            with pytest.raises(ResourceLimitError) as size:
+                stream.accept_chunk(0, 11)
+            assert size.value.limit == "chunk_bytes"
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_stream_admission_and_draining() -> None:
+    async def run() -> None:
+        plane = _plane()
+        async with plane.open_stream(SPEC), plane.open_stream(SPEC):
+            with pytest.raises(ResourceLimitError) as full:
+                async with plane.open_stream(SPEC):
+                    pass
+            assert full.value.limit == "concurrent_streams" and full.value.retry_after_s == 1.0
+        plane.start_draining()
+        with pytest.raises(ResourceLimitError) as draining:
+            async with plane.open_stream(SPEC):
+                pass
+        assert draining.value.limit == "draining"
+        assert plane.counters.streams_rejected == 1
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_undecodable_input_is_bounded() -> None:
+    async def run() -> None:
+        plane = _plane(FakeEngine(header=10**9), max_buffered_bytes=1000)
+        async with plane.open_stream(SPEC) as stream:
+            await stream.push(b"\0" * 600)
+            with pytest.raises(ResourceLimitError) as info:
+                await stream.push(b"\0" * 600)
+        assert info.value.limit == "session_buffered_bytes"
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_media_over_the_keep_cap_is_not_kept() -> None:
+    async def run() -> None:
+        plane = _plane(session_retain_max_bytes=2000)  # 500 float32 samples
+        async with plane.open_stream(SPEC) as stream:
+            await stream.push(b"\1" * 400)
+            assert plane.live_media_bytes == 1600
+            await stream.push(b"\1" * 400)
+            assert plane.live_media_bytes == 0
+            await stream.finish()
+        with pytest.raises(SessionStateError, match="retain"):
+            plane.sessions.get(stream.session_id)
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_live_media_budget_is_shared() -> None:
+    async def run() -> None:
+        plane = _plane(session_store_max_bytes=3000, session_retain_max_bytes=3000)
+        async with plane.open_stream(SPEC) as a, plane.open_stream(SPEC) as b:
+            await a.push(b"\1" * 500)  # 2000 bytes kept
+            await b.push(b"\1" * 500)  # would exceed 3000: b stops keeping
+            assert plane.live_media_bytes == 2000
+            await b.finish()
+            with pytest.raises(SessionStateError, match="budget"):
+                plane.sessions.get(b.session_id)
+        assert plane.live_media_bytes == 0
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_still_streaming_session_cannot_be_validated() -> None:
+    async def run() -> None:
+        plane = _plane()
+        async with plane.open_stream(SPEC) as stream:
+            (result,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        assert isinstance(result, SessionStateError)
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_identical_concurrent_requests_compute_once_then_hit_the_cache() -> None:
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.2)
+        plane = _plane(engine, max_requests=4)
+        job = FingerprintJob(MediaInput(data=b"\5" * 100), dims.AUDIO_25D)
+        a, b = await asyncio.gather(plane.fingerprint(job), plane.fingerprint(job))
+        assert engine.fingerprints == 1 and a.fingerprint == b.fingerprint
+        c = await plane.fingerprint(job)
+        assert c.cached and engine.fingerprints == 1
+        assert plane.cache.stats().hits == 1
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_request_admission_and_batch_limits() -> None:
+    async def run() -> None:
+        plane = _plane(FakeEngine(compute_delay=0.3), max_batch_items=2)
+        job = FingerprintJob(MediaInput(data=b"\5" * 100), dims.AUDIO_25D)
+        slow = asyncio.ensure_future(plane.fingerprint(job))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ResourceLimitError) as busy:
+            await plane.fingerprint(FingerprintJob(MediaInput(data=b"\6" * 10), dims.AUDIO_25D))
+        assert busy.value.limit == "concurrent_requests"
+        await slow
+        with pytest.raises(ResourceLimitError, match="limit is 2"):
+            await plane.fingerprint_batch([job, job, job])
+        bad = InvalidInputError("bad item")
+        results = await plane.fingerprint_batch([bad, job])
+        assert results[0] is bad and not isinstance(results[1], BaseException)
+        plane.close()
+
+    asyncio.run(run())
