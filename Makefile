@@ -10,12 +10,12 @@ STAMP := $(VENV)/.setup-stamp
 DEB_PACKAGES := espeak-ng sox
 PYTEST_ARGS ?=
 
-.PHONY: help setup run test check lint typecheck bench calibrate demo clean
+.PHONY: help setup run demo test check lint typecheck protos bench calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -24,12 +24,15 @@ $(STAMP): pyproject.toml
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install the project, dev tools and Debian packages (idempotent)
 
-run: setup ## set up if needed, then run the main job
+run: setup ## start the gRPC server on 127.0.0.1:50051 (SIGTERM/Ctrl-C drains and stops)
+	$(PY) -m streamprint serve
+
+demo: setup ## stream a generated demo clip through the offline CLI
 	$(PY) -m streamprint fingerprint --stream --json $$($(PY) scripts/make_demo_clip.py)
 
 test: setup ## set up if needed, then run the test suite
@@ -38,8 +41,13 @@ test: setup ## set up if needed, then run the test suite
 lint: setup ## ruff
 	$(VENV)/bin/ruff check server clients scripts tests
 
-typecheck: setup ## mypy --strict on the package
+typecheck: setup ## mypy --strict on the server and the client
 	$(VENV)/bin/mypy
+	cd clients/python && ../../$(VENV)/bin/mypy
+
+protos: setup ## regenerate gRPC stubs from protos/ and buf-lint them
+	$(PY) scripts/gen_protos.py
+	npx --yes @bufbuild/buf lint protos
 
 check: lint typecheck test ## ruff, mypy and the tests (what CI runs)
 

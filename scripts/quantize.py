@@ -162,6 +162,9 @@ def quantize_onnxruntime(
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul"], nodes_to_exclude=list(exclude),
         calibrate_method=CalibrationMethod.MinMax,
+        # Quantize the MatMul inputs only: the outputs feed float post-processing (dB, ratios),
+        # and an 8-bit output would quantize the band powers and chroma a second time.
+        extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul"]},
     )
     logging.getLogger().setLevel(logging.INFO)
     import onnx
@@ -175,7 +178,7 @@ def quantize_onnxruntime(
         "method": "onnxruntime.quantization.quantize_static",
         "format": "QDQ", "per_channel": True, "weights": "int8 (symmetric, per output channel)",
         "activations": "uint8 (asymmetric, per tensor)", "calibration_method": "MinMax",
-        "op_types": ["MatMul"], "quantized_nodes": quantized, "float_nodes": sorted(exclude),
+        "op_types": ["MatMul"], "outputs": "float (no output QDQ)", "quantized_nodes": quantized, "float_nodes": sorted(exclude),
     }
 
 
