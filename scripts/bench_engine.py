@@ -20,7 +20,7 @@ seconds). The issue's target is a ratio of at least 2 with the numpy engine.
 
 Usage::
 
-    python scripts/bench_engine.py [--minutes 10] [--json] [--write-docs] [--core 0]
+    python scripts/bench_engine.py [--minutes 10] [--repeat 1] [--json] [--write-docs] [--core N]
 
 ``--json`` prints one JSON object as the last line (keys ``engine_batch_rtf``,
 ``engine_stream_rtf``, ``librosa_rtf``, ``speedup_batch_vs_librosa``,
@@ -299,6 +299,16 @@ def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     return result
 
 
+def combine(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One measurement from repeats: the run with the median time, the largest peak RSS,
+    and every run's seconds under ``runs_seconds``."""
+    ordered = sorted(measurements, key=lambda m: float(m["seconds"]))
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["peak_rss_mib"] = max(float(m["peak_rss_mib"]) for m in measurements)
+    median["runs_seconds"] = [round(float(m["seconds"]), 3) for m in measurements]
+    return median
+
+
 # --------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------
@@ -323,6 +333,8 @@ def summarise(results: dict[str, dict[str, Any]], info: dict[str, Any]) -> dict[
         "librosa_steps": results["librosa"]["steps"],
         "engine_batch_steps": results["engine_batch"]["steps"],
         "core": results["engine_batch"]["cpu_affinity"],
+        "repeats": len(results["engine_batch"]["runs_seconds"]),
+        "runs_seconds": {mode: results[mode]["runs_seconds"] for mode in MODES},
         "machine": info,
     }
     return out
@@ -342,7 +354,10 @@ def render_markdown(summary: dict[str, Any], command: str) -> str:
         f"Command: `{command}`",
         "",
         machine_line(summary["machine"]) + f" Each measurement runs in its own process pinned to core "
-        f"{summary['core']} with one BLAS/OpenMP thread, after a {WARMUP_SECONDS:g} s warm-up call.",
+        f"{summary['core']} with one BLAS/OpenMP thread, after a {WARMUP_SECONDS:g} s warm-up call; "
+        f"{summary['repeats']} run(s) each, interleaved, median time reported (all runs, s: "
+        + "; ".join(f"{m} " + ", ".join(f"{x:.2f}" for x in v) for m, v in summary["runs_seconds"].items())
+        + ").",
         "",
         f"Input: {media / 60:.1f} minutes of generated music-like audio, 44.1 kHz stereo 16-bit WAV "
         f"(`scripts/bench_engine.py` makes it from `make_corpus.music_mix`).",
@@ -389,6 +404,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--core", type=int, default=None,
                         help="CPU to pin the measurements to (default: the last one this process may use)")
     parser.add_argument("--audio", type=Path, default=None, help="benchmark this file instead")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="fresh processes per measurement; the median time is reported")
     parser.add_argument("--worker", choices=MODES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -396,17 +413,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.minutes <= 0:
         parser.error("--minutes must be positive")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     core = args.core
     if core is None and hasattr(os, "sched_getaffinity"):
         core = max(os.sched_getaffinity(0))
     path = args.audio or bench_file(args.minutes)
-    results = {mode: run_isolated(mode, path, core) for mode in MODES}
+    runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in MODES}
+    for _ in range(args.repeat):  # interleaved, so slow spells of the machine hit every mode
+        for mode in MODES:
+            runs[mode].append(run_isolated(mode, path, core))
+    results = {mode: combine(measurements) for mode, measurements in runs.items()}
     summary = summarise(results, machine_info())
     if not args.json:
         print_table(summary)
     if args.write_docs:
         command = "python scripts/bench_engine.py --write-docs" + (
-            f" --minutes {args.minutes:g}" if args.minutes != 10.0 else "")
+            f" --minutes {args.minutes:g}" if args.minutes != 10.0 else "") + (
+            f" --repeat {args.repeat}" if args.repeat != 1 else "")
         write_doc_section(ENGINE_SECTION, render_markdown(summary, command))
     if args.json:
         print(json.dumps(summary))

@@ -81,7 +81,9 @@ CHUNK_SECONDS = 0.1
 UPDATE_SECONDS = 1.0
 #: Deciles with fewer updates than this are left out of the "max gap".
 MIN_BIN_COUNT = 20
-_K_GRID = np.geomspace(0.05, 20.0, 241)
+#: Inflations tried. Below 0.2 a standard error would be overstated five-fold: the fit then
+#: says the standard error carries no information, and we keep it from saying so.
+_K_GRID = np.geomspace(0.2, 20.0, 185)
 
 
 # --------------------------------------------------------------------------------------
@@ -125,7 +127,8 @@ class Records:
             for key in _ARRAYS:
                 column = getattr(part, key)
                 arrays[key].append(column + offset if key == "clip" else column)
-        return Records(files, kinds, **{k: np.concatenate(v) if v else np.zeros(0) for k, v in arrays.items()})
+        joined: dict[str, Any] = {k: np.concatenate(v) if v else np.zeros(0) for k, v in arrays.items()}
+        return Records(files, kinds, **joined)
 
     def select(self, mask: NDArray[np.bool_]) -> Records:
         """The rows where ``mask`` is true (clip list unchanged)."""
@@ -339,7 +342,7 @@ def fit_dimension(z: F64, within: NDArray[np.bool_]) -> tuple[float, float, floa
     """``(k, cap, base rate)`` for one standard-error dimension from TRAIN rows.
 
     Rows with ``z == 0`` (no standard error yet) give the base rate (``None`` if there are
-    none); the others give ``k`` on a log grid (0.05-20) and, for each ``k``, the cap that
+    none); the others give ``k`` on a log grid (0.2-20) and, for each ``k``, the cap that
     minimises the Brier score in closed form (``sum(w e) / sum(e^2)``, clipped to [0, 1]).
     """
     w = within.astype(np.float64)
@@ -597,14 +600,16 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     cal = result["calibration"]
-    for name in DIMENSIONS:
+    present = [n for n in DIMENSIONS if n in before["per_dimension"] and n in after["per_dimension"]]
+    for name in present:
         b, a = before["per_dimension"][name], after["per_dimension"][name]
         if name == TEMPO:
             t = cal["tempo"]
             fitted = f"logistic ({t['w0']:+.2f}, {t['w_strength']:+.2f} s, {t['w_beats']:+.2f} ln(1+beats)) | | " \
                      f"{t['no_pulse']:.2f} (no pulse)"
         else:
-            fitted = f"{cal['inflation'][name]:.3f} | {cal['cap'][name]:.3f} | {cal['undefined'][name]:.2f}"
+            fitted = (f"{cal['inflation'].get(name, math.nan):.3f} | {cal['cap'].get(name, math.nan):.3f} | "
+                      f"{cal['undefined'].get(name, math.nan):.2f}")
         lines.append(f"| {name} | {fitted} | {b['ece']:.3f} | {a['ece']:.3f} | {b['max_gap']:.3f} | {a['max_gap']:.3f} |")
     lines += [
         "",
@@ -614,7 +619,7 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
         "| dimension | " + " | ".join(f"{i / 10:.1f}" for i in range(10)) + " |",
         "|---|" + "---:|" * 10,
     ]
-    for name in DIMENSIONS:
+    for name in present:
         table = after["per_dimension"][name]["table"]
         lines.append(f"| {name} | " + " | ".join(_cell(b) for b in table) + " |")
     lines += [
@@ -623,6 +628,18 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
             f"{k} ece {v['ece']:.3f} (stated {v['stated']:.2f}, observed {v['observed']:.2f})"
             for k, v in after["per_kind"].items()) + ".",
     ]
+    length = result.get("length_check")
+    if length is not None:
+        lb, la = length["before"], length["after"]
+        lines += [
+            "",
+            f"Stream length: the same fitted numbers on {length['clips']} other clips of "
+            f"{length['seconds']:g} s (seed {length['seed']}, {length['updates']} pairs): calibration error "
+            f"before {lb['ece']:.3f}, after {la['ece']:.3f}; largest decile gap before {lb['max_gap']:.3f}, "
+            f"after {la['max_gap']:.3f}. Deciles after: "
+            + ", ".join(f"{b.low:.1f}-{b.high:.1f}: {b.observed:.2f} observed for {b.stated:.2f} stated (n {b.count})"
+                        for b in la["table"] if b.count) + ".",
+        ]
     check = result.get("engine_check")
     if check is not None:
         off = [n for n, d in check.items() if d > 1e-6]
@@ -647,7 +664,7 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"ece {before['ece']:.3f} -> {after['ece']:.3f}; max gap {before['max_gap']:.3f} -> {after['max_gap']:.3f}")
     print(f"{'dimension':24s} {'k':>7s} {'cap':>6s} {'base':>5s}  ece b/a        max gap b/a")
     cal = result["calibration"]
-    for name in DIMENSIONS:
+    for name in [n for n in DIMENSIONS if n in after["per_dimension"]]:
         b, a = before["per_dimension"][name], after["per_dimension"][name]
         k = cal["inflation"].get(name, math.nan)
         cap = cal["cap"].get(name, math.nan)
@@ -657,6 +674,14 @@ def print_report(result: dict[str, Any]) -> None:
     print(f"tempo: {cal['tempo']}")
     for kind, v in after["per_kind"].items():
         print(f"  {kind:14s} ece {v['ece']:.3f} max gap {v['max_gap']:.3f} stated {v['stated']:.2f} observed {v['observed']:.2f}")
+    length = result.get("length_check")
+    if length is not None:
+        print(f"length check ({length['clips']} clips of {length['seconds']:g} s): ece "
+              f"{length['before']['ece']:.3f} -> {length['after']['ece']:.3f}, max gap "
+              f"{length['before']['max_gap']:.3f} -> {length['after']['max_gap']:.3f}")
+        for b in length["after"]["table"]:
+            if b.count:
+                print(f"  {b.low:.1f}-{b.high:.1f} n {b.count:6d} stated {b.stated:.3f} observed {b.observed:.3f}")
     if result.get("engine_check") is not None:
         off = {n: round(d, 4) for n, d in result["engine_check"].items() if d > 1e-6}
         print("engine check:", "calibrated everywhere" if not off else f"not calibrated yet: {off}")
@@ -670,8 +695,15 @@ def run(
     corpus_dir: Path,
     jobs: int,
     check: bool = True,
+    long_clips: int = 0,
+    long_seconds: float = 90.0,
 ) -> tuple[dict[str, Any], Calibration, Records]:
-    """Build the corpus, collect, fit on TRAIN, evaluate on TEST; return the result."""
+    """Build the corpus, collect, fit on TRAIN, evaluate on TEST; return the result.
+
+    With ``long_clips`` > 0, also evaluate the fitted calibration on a second corpus of
+    that many clips of ``long_seconds`` s (seed + 1): how much the calibration depends on
+    the stream length it was fitted for.
+    """
     start = time.perf_counter()
     items = build_corpus(corpus_dir, clips, seconds, seed)
     built = time.perf_counter()
@@ -690,6 +722,17 @@ def run(
     kinds: dict[str, int] = {}
     for item in items:
         kinds[item.kind] = kinds.get(item.kind, 0) + 1
+    length_check = None
+    if long_clips > 0:
+        long_items = build_corpus(corpus_dir.with_name(corpus_dir.name + "-long"), long_clips, long_seconds,
+                                  seed + 1)
+        long_rec = collect(long_items, jobs=jobs)
+        length_check = {
+            "clips": len(long_items), "seconds": long_seconds, "seed": seed + 1,
+            "updates": len(long_rec),
+            "before": evaluate(long_rec, legacy_confidences(long_rec)),
+            "after": evaluate(long_rec, calibrated_confidences(long_rec, cal)),
+        }
     result: dict[str, Any] = {
         "corpus": {"clips": len(items), "seconds": "-".join(f"{s:g}" for s in seconds) if isinstance(seconds, tuple)
                    else f"{seconds:g}", "seed": seed, "kinds": kinds,
@@ -698,6 +741,7 @@ def run(
         "before": before, "after": after,
         "calibration": cal.to_json(),
         "engine_check": engine_check,
+        "length_check": length_check,
         "timing_s": {"corpus": built - start, "collect": collected - built, "total": time.perf_counter() - start},
         "machine": machine_info(),
     }
@@ -718,16 +762,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write-factors", action="store_true",
                         help="store the fitted numbers in engine/confidence.py")
     parser.add_argument("--no-engine-check", action="store_true", help="skip the uninstrumented engine check")
+    parser.add_argument("--long-clips", type=int, default=0,
+                        help="also test the fitted numbers on this many longer clips (0: skip)")
+    parser.add_argument("--long-seconds", type=float, default=90.0, help="duration of those clips (s)")
     args = parser.parse_args(argv)
     if args.clips < 2:
         parser.error("--clips must be at least 2 (one to fit, one to test)")
     result, cal, _ = run(clips=args.clips, seconds=args.seconds, seed=args.seed, corpus_dir=args.corpus,
-                         jobs=args.jobs, check=not args.no_engine_check)
+                         jobs=args.jobs, check=not args.no_engine_check, long_clips=args.long_clips,
+                         long_seconds=args.long_seconds)
     command = "python scripts/calibrate_confidence.py"
     defaults = {"--clips": (args.clips, 120), "--seconds": (args.seconds, (20.0, 30.0)), "--seed": (args.seed, 0)}
     for flag, (value, default) in defaults.items():
         if value != default:
             command += f" {flag} {result['corpus']['seconds'] if flag == '--seconds' else value}"
+    if args.long_clips:
+        command += f" --long-clips {args.long_clips} --long-seconds {args.long_seconds:g}"
     if args.write_factors:
         after = result["after"]
         write_factors(cal, command + " --write-factors",
@@ -738,6 +788,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_report(result)
     if args.json:
         out = {**result, "before": _evaluation_json(result["before"]), "after": _evaluation_json(result["after"])}
+        if result["length_check"] is not None:
+            lc = result["length_check"]
+            out["length_check"] = {**lc, "before": _evaluation_json(lc["before"]), "after": _evaluation_json(lc["after"])}
         print(json.dumps(out, default=float))
     return 0
 

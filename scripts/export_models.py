@@ -166,11 +166,12 @@ def build_spectral_model() -> onnx.ModelProto:
         n("ReduceMean", ["pf"], ["p_mean"], name="power_mean", axes=[1], keepdims=0),
         n("Exp", ["log_mean"], ["g_mean"], name="geometric_mean"),
         n("Div", ["g_mean", "p_mean"], ["flatness"], name="flatness"),
-        # the projections read their own copy of pn: quantizing it (INT8) must not touch
-        # the centroid / roll-off branch above
-        n("Identity", ["pn"], ["pn_projection"], name="projection_input"),
+        # each projection reads its own copy of pn, so quantizing one projection's input
+        # (INT8) touches neither the other nor the centroid / roll-off branch above
+        n("Identity", ["pn"], ["pn_chroma_band"], name="chroma_band_input"),
+        n("Identity", ["pn"], ["pn_mel"], name="mel_input"),
         # chroma concentration and band power (one projection)
-        n("MatMul", ["pn_projection", "W_chroma_band"], ["cb"], name=CHROMA_BAND_NODE),
+        n("MatMul", ["pn_chroma_band", "W_chroma_band"], ["cb"], name=CHROMA_BAND_NODE),
         n("Split", ["cb", "split_chroma_band"], ["chroma", "bands_n"], name="split_chroma_band", axis=1),
         n("ReduceMax", ["chroma"], ["c_max"], name="chroma_max", axes=[1], keepdims=0),
         n("ReduceSum", ["chroma", "axis1"], ["c_sum"], name="chroma_sum", keepdims=0),
@@ -180,7 +181,7 @@ def build_spectral_model() -> onnx.ModelProto:
         n("Where", ["c_pos", "c_ratio", "inv_chroma"], ["chroma_concentration"], name="chroma_concentration"),
         n("Mul", ["bands_n", "pscale"], ["band_power"], name="band_power"),
         # mel spectrum in dB
-        n("MatMul", ["pn_projection", "W_mel"], ["mel_n"], name=MEL_NODE),
+        n("MatMul", ["pn_mel", "W_mel"], ["mel_n"], name=MEL_NODE),
         n("Mul", ["mel_n", "pscale"], ["mel"], name="mel_power"),
         n("Max", ["mel", "amin"], ["mel_f"], name="mel_floor"),
         n("Log", ["mel_f"], ["mel_ln"], name="mel_log"),

@@ -126,7 +126,45 @@ AUDIO_DIMENSIONS: tuple[Dimension, ...] = (
 ALGORITHM_AUDIO_13D = "audio-13d/1"
 ALGORITHM_AUDIO_25D = "audio-25d/1"
 
-_BY_NAME: dict[str, Dimension] = {d.name: d for d in AUDIO_DIMENSIONS}
+_V = Modality.VIDEO
+
+#: The 13 video dimensions (all streamed; unary and batch give the same 13). Luma is
+#: BT.601 from full-range RGB at the analysis size, 0-255 "levels"; exact rules and the
+#: reason for every tolerance are in docs/fingerprint.md ("Video 13D").
+VIDEO_DIMENSIONS: tuple[Dimension, ...] = (
+    Dimension("brightness_mean", _V, "tone", "ratio", 0.0, 1.0, 0.02, _ABS, True, True,
+              "Mean luma / 255 over analysed frames"),
+    Dimension("brightness_variation", _V, "tone", "ratio", 0.0, 0.5, 0.02, _ABS, True, False,
+              "Standard deviation over analysed frames of the frame mean luma / 255"),
+    Dimension("contrast", _V, "tone", "ratio", 0.0, 0.5, 0.02, _ABS, True, False,
+              "Mean over analysed frames of the RMS contrast (luma std / 255)"),
+    Dimension("saturation_mean", _V, "colour", "ratio", 0.0, 1.0, 0.03, _ABS, True, False,
+              "Mean HSV saturation (max - min) / max over pixels and analysed frames"),
+    Dimension("colorfulness", _V, "colour", "M", 0.0, 200.0, 3.0, _ABS, True, True,
+              "Mean Hasler-Suesstrunk colourfulness M (RGB 0-255) over analysed frames"),
+    Dimension("sharpness", _V, "detail", "log10 level^2", 0.0, 5.0, 0.1, _ABS, True, False,
+              "Mean log10(1 + Laplacian variance of luma) over non-black analysed frames"),
+    Dimension("edge_density", _V, "detail", "ratio", 0.0, 1.0, 0.02, _ABS, True, False,
+              "Mean share of pixels whose Sobel gradient magnitude exceeds 10 % of full scale"),
+    Dimension("spatial_information", _V, "detail", "level", 0.0, 250.0, 0.05, _REL, True, True,
+              "ITU-T P.910 SI per analysed frame (std of the Sobel magnitude), mean over frames",
+              tolerance_floor=20.0),
+    Dimension("temporal_information", _V, "motion", "level", 0.0, 150.0, 0.10, _REL, True, False,
+              "ITU-T P.910 TI per analysed frame pair (std of the luma difference), mean over pairs",
+              tolerance_floor=5.0),
+    Dimension("motion_intensity", _V, "motion", "level", 0.0, 100.0, 1.0, _ABS, True, False,
+              "Mean absolute luma difference of consecutive analysed frames, cuts excluded"),
+    Dimension("motion_stability", _V, "motion", "ratio", 0.0, 1.0, 0.05, _ABS, True, False,
+              "1 - coefficient of variation of the per-pair motion (clipped to 0-1)"),
+    Dimension("scene_cut_rate", _V, "structure", "1/min", 0.0, 60.0, 0.20, _REL, True, False,
+              "Hard cuts per minute of media", tolerance_floor=10.0),
+    Dimension("black_frame_ratio", _V, "structure", "ratio", 0.0, 1.0, 0.02, _ABS, True, False,
+              "Share of analysed frames with >= 98 % of pixels at luma <= 10 % of full scale"),
+)
+
+ALGORITHM_VIDEO_13D = "video-13d/1"
+
+_BY_NAME: dict[str, Dimension] = {d.name: d for d in AUDIO_DIMENSIONS + VIDEO_DIMENSIONS}
 
 
 def get(name: str) -> Dimension:
@@ -150,11 +188,14 @@ def names(modality: Modality = Modality.AUDIO, *, streamed_only: bool = False) -
 
 AUDIO_13D: tuple[str, ...] = names(Modality.AUDIO, streamed_only=True)
 AUDIO_25D: tuple[str, ...] = names(Modality.AUDIO)
+VIDEO_13D: tuple[str, ...] = names(Modality.VIDEO, streamed_only=True)
 
 
 def algorithm_for(dimension_names: Iterable[str]) -> str:
     """Algorithm id of a fingerprint carrying ``dimension_names``."""
     wanted = set(dimension_names)
+    if wanted and wanted <= set(VIDEO_13D):
+        return ALGORITHM_VIDEO_13D
     return ALGORITHM_AUDIO_25D if wanted - set(AUDIO_13D) else ALGORITHM_AUDIO_13D
 
 

@@ -36,6 +36,9 @@ ONSET_DELTA = 1.0
 
 #: Envelope variance (dB^2) below which there is no rhythm to measure (steady tones, silence).
 MIN_ENVELOPE_VARIANCE = 1e-4
+#: Comb score below which the envelope has no pulse (white noise scores ~0.02, a perfect
+#: click track ~0.47, music-like mixes 0.43-0.65 in the tests).
+MIN_PULSE_STRENGTH = 0.1
 MIN_BPM = 30.0
 MAX_BPM = 300.0
 COMB = 4
@@ -185,9 +188,10 @@ class TempoTracker:
         combs /= COMB
         scores = np.maximum(combs, 0.0) * _PRIOR
         best = int(np.argmax(scores))
-        if scores[best] <= 0.0:
-            # No period has positive autocorrelation support (e.g. a single onset): there
-            # is no tempo, not the lowest candidate of the grid.
+        if combs[best] < MIN_PULSE_STRENGTH or best in (0, TEMPO_GRID.shape[0] - 1):
+            # No period has real autocorrelation support (a single onset, noise), or the
+            # winner is pinned at the edge of the range (a sweep): there is no tempo, not
+            # the lowest or highest candidate of the grid.
             return 0.0, 0.0
         bpm = float(TEMPO_GRID[best])
         if 0 < best < TEMPO_GRID.shape[0] - 1:

@@ -108,20 +108,24 @@ class AudioSession:
         self._framer = Framer()
         self._pending: list[NDArray[np.float32]] = []
         self._pending_frames = 0
+        self._frames_analysed = 0
         self._features = AudioFeatures()
         self._samples_seen = 0
         self._revision = 0
         self._finished = False
-        self._interval_samples = (
-            None
-            if config.update_interval_s is None
-            else max(1, round(config.update_interval_s * config.sample_rate))
-        )
-        self._next_update = self._interval_samples
+        self._updates_scheduled = 1
+        self._next_update = self._update_position(1)
         self._max_samples = (
             None if config.max_media_seconds is None
             else int(config.max_media_seconds * config.sample_rate)
         )
+
+    def _update_position(self, k: int) -> int | None:
+        """Native sample index at which update ``k`` (1-based) falls due; no rounding drift."""
+        interval = self.config.update_interval_s
+        if interval is None:
+            return None
+        return max(k, round(k * interval * self.config.sample_rate))
 
     @property
     def media_seconds(self) -> float:
@@ -153,8 +157,8 @@ class AudioSession:
             pos += take
             if self._next_update is not None and self._samples_seen >= self._next_update:
                 updates.append(self._snapshot(final=False))
-                assert self._interval_samples is not None
-                self._next_update += self._interval_samples
+                self._updates_scheduled += 1
+                self._next_update = self._update_position(self._updates_scheduled)
         return updates
 
     def snapshot(self) -> Fingerprint:
@@ -204,17 +208,32 @@ class AudioSession:
         if frames.shape[0]:
             self._pending.append(frames)
             self._pending_frames += frames.shape[0]
-            if self._pending_frames >= _ANALYSIS_BATCH_FRAMES:
-                self._drain()
+            self._drain(complete_batches_only=True)
 
-    def _drain(self) -> None:
-        """Analyse the pending frames in one call and feed the accumulators."""
+    def _drain(self, *, complete_batches_only: bool = False) -> None:
+        """Analyse pending frames and feed the accumulators.
+
+        Batches are cut at fixed frame positions (multiples of ``_ANALYSIS_BATCH_FRAMES``
+        from the first frame), so the same frames are analysed together whatever the
+        chunking; ``complete_batches_only`` keeps a trailing partial batch pending.
+        """
         if not self._pending:
             return
         frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-        self._pending.clear()
-        self._pending_frames = 0
-        self._features.add_frames(self._analyzer.analyze(frames))
+        first = self._frames_analysed
+        stop = frames.shape[0]
+        if complete_batches_only:
+            boundary = (first + stop) // _ANALYSIS_BATCH_FRAMES * _ANALYSIS_BATCH_FRAMES
+            stop = max(0, boundary - first)
+        start = 0
+        while start < stop:
+            end = min(stop, start + _ANALYSIS_BATCH_FRAMES - (first + start) % _ANALYSIS_BATCH_FRAMES)
+            self._features.add_frames(self._analyzer.analyze(frames[start:end]))
+            start = end
+        self._frames_analysed += stop
+        rest = frames[stop:]
+        self._pending = [rest] if rest.shape[0] else []
+        self._pending_frames = int(rest.shape[0])
 
     def _snapshot(self, *, final: bool) -> Fingerprint:
         self._drain()

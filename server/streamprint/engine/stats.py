@@ -3,7 +3,7 @@
 All accumulators here are fed arrays in any chunking and give the same value as one pass
 (up to float64 rounding). Standard errors use *batch means*: frames are grouped into
 fixed blocks of :data:`~streamprint.engine.grid.FRAMES_PER_BLOCK` frames (about one
-second), and the spread of the block statistics, not of the strongly correlated frames,
+second of audio; ``block_frames`` overrides it, e.g. 10 frames for the 10 fps video grid), and the spread of the block statistics, not of the strongly correlated frames,
 gives the uncertainty.
 """
 
@@ -83,8 +83,9 @@ class Welford:
 class _Blocks:
     """Assigns consecutive frames to fixed blocks and sums per-frame columns per block."""
 
-    def __init__(self, columns: int) -> None:
+    def __init__(self, columns: int, block_frames: int = FRAMES_PER_BLOCK) -> None:
         self.frames = 0
+        self.block_frames = block_frames
         self._partial = np.zeros(columns)
 
     def add(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -92,13 +93,13 @@ class _Blocks:
         n = data.shape[0]
         if n == 0:
             return np.zeros((0, self._partial.shape[0]))
-        ids = (self.frames + np.arange(n)) // FRAMES_PER_BLOCK
-        first = self.frames // FRAMES_PER_BLOCK
+        ids = (self.frames + np.arange(n)) // self.block_frames
+        first = self.frames // self.block_frames
         sums = np.zeros((int(ids[-1]) - first + 1, data.shape[1]))
         np.add.at(sums, ids - first, data)
         sums[0] += self._partial
         self.frames += n
-        complete = self.frames // FRAMES_PER_BLOCK - first
+        complete = self.frames // self.block_frames - first
         self._partial = sums[complete].copy() if complete < sums.shape[0] else np.zeros_like(self._partial)
         return sums[:complete]
 
@@ -110,11 +111,11 @@ class RatioOfSums:
     energy share (``num = part energy``, ``den = total energy``).
     """
 
-    def __init__(self, *, empty_value: float = 0.0) -> None:
+    def __init__(self, *, empty_value: float = 0.0, block_frames: int = FRAMES_PER_BLOCK) -> None:
         self.num = 0.0
         self.den = 0.0
         self.empty_value = empty_value
-        self._blocks = _Blocks(2)
+        self._blocks = _Blocks(2, block_frames)
         self._block_values = Welford()
 
     def add(self, num: NDArray[np.float64], den: NDArray[np.float64]) -> None:
@@ -145,9 +146,9 @@ class MaskedStd:
     covariance of per-block means of ``x`` and ``x^2``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, block_frames: int = FRAMES_PER_BLOCK) -> None:
         self._all = Welford()
-        self._blocks = _Blocks(3)
+        self._blocks = _Blocks(3, block_frames)
         self._cov = _Covariance()
 
     def add(self, values: NDArray[np.float64], mask: NDArray[np.bool_]) -> None:
