@@ -365,7 +365,7 @@ def _tempo_features(strength: F64, beats: F64) -> F64:
     return np.stack((np.ones_like(strength), np.clip(strength, 0.0, 1.0), np.log1p(np.maximum(beats, 0.0))), axis=1)
 
 
-def fit_logistic(x: F64, y: NDArray[np.bool_], *, ridge: float = 1e-3, iterations: int = 50) -> F64:
+def fit_logistic(x: F64, y: NDArray[np.bool_], *, ridge: float = 1e-4, iterations: int = 50) -> F64:
     """Weights of ``P(y) = 1 / (1 + exp(-x @ w))`` by Newton's method (tiny ridge, no penalty on w0)."""
     w = np.zeros(x.shape[1])
     yf = y.astype(np.float64)
