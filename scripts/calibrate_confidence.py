@@ -643,11 +643,13 @@ def render_markdown(result: dict[str, Any], command: str) -> str:
     check = result.get("engine_check")
     if check is not None:
         off = [n for n, d in check.items() if d > 1e-6]
-        lines += ["", "Engine check (one clip streamed without instrumentation): "
-                  + ("every dimension states exactly the calibrated confidence." if not off else
-                     f"{len(off)} dimension(s) do not state the calibrated confidence yet "
-                     f"(call sites not switched to `confidence.calibrated` / `tempo_confidence`): "
-                     + ", ".join(off) + ".")]
+        held = ("no fitted numbers yet, so this cannot tell `calibrated` from `within_tolerance` call sites"
+                if result.get("engine_check_basis") == "uncalibrated" else "fitted numbers")
+        lines += ["", "Engine check (one TEST clip streamed without instrumentation, compared with the "
+                  f"numbers `engine/confidence.py` held when this run started: {held}): "
+                  f"{len(check) - len(off)} of {len(check)} dimensions state exactly those confidences"
+                  + (f"; not: {', '.join(off)} (call site not on `confidence.calibrated` / "
+                     "`confidence.tempo_confidence`)" if off else "") + "."]
     return "\n".join(lines)
 
 
@@ -716,9 +718,11 @@ def run(
     before = evaluate(test, legacy_confidences(test))
     after = evaluate(test, calibrated_confidences(test, cal))
     engine_check = None
+    basis = Calibration.current()
+    check_basis = "fitted" if (basis.inflation or basis.cap or basis.undefined) else "uncalibrated"
     if check:
         first_test = int(np.flatnonzero(~train_clips)[0]) if (~train_clips).any() else 0
-        engine_check = check_engine(items[first_test], rec.select(rec.clip == first_test), Calibration.current())
+        engine_check = check_engine(items[first_test], rec.select(rec.clip == first_test), basis)
     kinds: dict[str, int] = {}
     for item in items:
         kinds[item.kind] = kinds.get(item.kind, 0) + 1
@@ -741,6 +745,7 @@ def run(
         "before": before, "after": after,
         "calibration": cal.to_json(),
         "engine_check": engine_check,
+        "engine_check_basis": check_basis,
         "length_check": length_check,
         "timing_s": {"corpus": built - start, "collect": collected - built, "total": time.perf_counter() - start},
         "machine": machine_info(),

@@ -50,8 +50,8 @@ from typing import Any
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -230,26 +230,50 @@ def load_analyzers(models_dir: Path, keys: Sequence[str]) -> dict[str, FrameAnal
     return out
 
 
+_WORKER: dict[str, FrameAnalyzer] = {}
+
+
+def _init_worker(models_dir: Path, keys: Sequence[str]) -> None:
+    _WORKER.update(load_analyzers(models_dir, keys))
+
+
+def clip_errors(path: Path, analyzers: dict[str, FrameAnalyzer] | None = None) -> dict[str, dict[str, float]]:
+    """One clip: per variant, per dimension, the error in tolerance units vs numpy."""
+    use = analyzers if analyzers is not None else _WORKER
+    buffer = decode_file(path)
+    ref = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=use["numpy"])
+    out: dict[str, dict[str, float]] = {}
+    for key, analyzer in use.items():
+        if key == "numpy":
+            continue
+        fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzer)
+        out[key] = {}
+        for name in dims.AUDIO_25D:
+            reference = ref.values[name]
+            tol = dims.get(name).tolerance_for(reference)
+            diff = abs(fp.values[name] - reference)
+            out[key][name] = diff / tol if tol > 0 else (0.0 if diff == 0 else math.inf)
+    return out
+
+
 def evaluate(
-    items: Sequence[CorpusItem], analyzers: dict[str, FrameAnalyzer]
+    items: Sequence[CorpusItem], models_dir: Path, keys: Sequence[str], *, jobs: int
 ) -> dict[str, dict[str, list[float]]]:
     """Per variant, per dimension: the error of each clip in tolerance units vs numpy."""
-    errors: dict[str, dict[str, list[float]]] = {
-        k: {d: [] for d in dims.AUDIO_25D} for k in analyzers if k != "numpy"
-    }
-    for i, item in enumerate(items):
-        buffer = decode_file(item.path)
-        ref = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzers["numpy"])
-        for key, analyzer in analyzers.items():
-            if key == "numpy":
-                continue
-            fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzer)
-            for name in dims.AUDIO_25D:
-                reference = ref.values[name]
-                tol = dims.get(name).tolerance_for(reference)
-                diff = abs(fp.values[name] - reference)
-                errors[key][name].append(diff / tol if tol > 0 else (0.0 if diff == 0 else math.inf))
-        log.info("evaluated %d/%d %s", i + 1, len(items), item.file)
+    errors: dict[str, dict[str, list[float]]] = {k: {d: [] for d in dims.AUDIO_25D} for k in keys}
+    paths = [item.path for item in items]
+    if jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(models_dir, keys)) as pool:
+            results = list(pool.map(clip_errors, paths))
+    else:
+        analyzers = load_analyzers(models_dir, keys)
+        results = [clip_errors(p, analyzers) for p in paths]
+    for result in results:
+        for key, per_dim in result.items():
+            for name, err in per_dim.items():
+                errors[key][name].append(err)
     return errors
 
 
@@ -339,9 +363,10 @@ def run(args: argparse.Namespace) -> Path:
     if args.no_eval:
         return root / MANIFEST_NAME
     keys = [k for k in VARIANTS if k in data["variants"]]
-    analyzers = load_analyzers(models, keys)
     eval_items = list(items[: args.eval_clips] if args.eval_clips else items)
-    errors = evaluate(eval_items, analyzers)
+    log.info("evaluating %d clips x %d variants (%d jobs)", len(eval_items), len(keys), args.jobs)
+    errors = evaluate(eval_items, models, keys, jobs=args.jobs)
+    analyzers = load_analyzers(models, keys)
     speed_batches = speed_set(eval_items)
     speeds = {k: measure_speed(a, speed_batches) for k, a in analyzers.items()}
     for key in keys:
@@ -386,6 +411,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"nodes kept in float (default: {' '.join(DEFAULT_EXCLUDE)})")
     parser.add_argument("--no-eval", action="store_true", help="skip the accuracy / speed measurement")
     parser.add_argument("--eval-clips", type=int, default=0, help="evaluate only the first N clips")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes for the evaluation (default: one per CPU)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", force=True)
     start = time.perf_counter()

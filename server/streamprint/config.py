@@ -143,6 +143,12 @@ class ServerConfig:
     log_level: str = _opt(
         "info", "log level", "choice", choices=("debug", "info", "warning", "error")
     )
+    log_format: str = _opt(
+        "text",
+        "log line format on stderr: text, or json (one object per line, with session ids)",
+        "choice",
+        choices=("text", "json"),
+    )
 
     @property
     def effective_workers(self) -> int:

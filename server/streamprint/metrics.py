@@ -16,7 +16,7 @@ Two kinds of series:
   around the engine's frame analyzer), RPCs and errors by status code (fed by the api
   layer's interceptor), and stream totals.
 
-The full list with meanings is in docs/metrics.md.
+The full list with meanings is in docs/observability.md.
 """
 
 from __future__ import annotations
@@ -50,6 +50,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 FIRST_UPDATE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
 #: Media seconds a stream had sent when its first update left (target: <= 1.5 s).
 FIRST_UPDATE_MEDIA_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+#: Seconds per RPC (streams last as long as their media).
+RPC_BUCKETS = (
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+)  # fmt: skip
 #: Frames per analyzer call.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 #: Seconds per analyzer call.
@@ -96,7 +100,9 @@ class SessionStats:
             "updates": self.updates_sent,
             "media_seconds": round(self.media_seconds, 6),
             "duration_s": round(self.duration_s(), 6),
-            "first_update_s": None if self.first_update_s is None else round(self.first_update_s, 6),
+            "first_update_s": None
+            if self.first_update_s is None
+            else round(self.first_update_s, 6),
             "last_revision": self.last_revision,
         }
 
@@ -156,7 +162,7 @@ class ServerMetrics:
             "streamprint_rpc_duration_seconds",
             "Wall-clock duration of RPCs by method.",
             ["method"],
-            buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            buckets=RPC_BUCKETS,
             registry=r,
         )
         self.stream_chunks = Counter(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from typing import Any, TextIO
 
@@ -39,14 +38,11 @@ def add_serve_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run_serve)
 
 
-def configure_logging(level: str) -> None:
-    """One line per record on stderr."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+def configure_logging(level: str, fmt: str = "text") -> None:
+    """One line per record on stderr (``fmt``: ``text`` or ``json``)."""
+    from streamprint.session_log import configure_logging as configure
+
+    configure(level, fmt)
 
 
 def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -57,7 +53,7 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
     except InvalidInputError as exc:
         print(f"streamprint serve: error: {exc.message}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     from streamprint.api.server import serve
 
     try:

@@ -429,7 +429,7 @@ def test_validation_of_expired_session_is_not_found(
 def test_server_info(client: StreamprintClient) -> None:
     info = client.server_info()
     assert info.api_version == "streamprint.v1"
-    assert [d.name for d in info.dimensions] == list(dims.AUDIO_25D)
+    assert [d.name for d in info.dimensions] == [*dims.AUDIO_25D, *dims.VIDEO_13D]
     assert info.models and info.models[0]["backend"]
     assert int(info.limits["max_concurrent_streams"]) == 512
     assert "grpcio" in info.component_versions

@@ -48,7 +48,7 @@ def test_pcm_stream_config() -> None:
 
 def test_bad_stream_config_reports_every_field() -> None:
     config = fs_pb.StreamConfig(
-        modality=m_pb.MODALITY_VIDEO,
+        modality=99,  # type: ignore[arg-type]  # an unknown modality
         audio_format=m_pb.AudioFormat(
             encoding=m_pb.AUDIO_ENCODING_PCM_F32LE, sample_rate_hz=7, channels=0
         ),

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
 from streamprint_client._generated import media_pb2 as m_pb
@@ -67,13 +68,27 @@ def channel_options(extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str,
 
 
 def media_source(
-    data: bytes | None = None, *, server_path: str | None = None, fmt: AudioFormat | None = None
+    data: bytes | None = None,
+    *,
+    server_path: str | None = None,
+    fmt: AudioFormat | None = None,
+    modality: str = "audio",
 ) -> m_pb.MediaSource:
-    """A MediaSource of bytes (default: an encoded container) or of a server-side path."""
-    fmt = fmt or AudioFormat()
+    """A MediaSource of bytes (default: an encoded container) or of a server-side path.
+
+    Video (``modality="video"``) sends encoded containers only, so no audio format is set.
+    """
+    audio = None if modality == "video" else (fmt or AudioFormat()).to_proto()
     if server_path is not None:
-        return m_pb.MediaSource(server_path=server_path, format=fmt.to_proto())
-    return m_pb.MediaSource(data=data or b"", format=fmt.to_proto())
+        return m_pb.MediaSource(server_path=server_path, format=audio)
+    return m_pb.MediaSource(data=data or b"", format=audio)
+
+
+def modality_proto(modality: str) -> Any:
+    """``"audio"`` / ``"video"`` as the protobuf enum value."""
+    if modality not in ("audio", "video"):
+        raise ValueError(f"modality must be 'audio' or 'video', not {modality!r}")
+    return m_pb.MODALITY_VIDEO if modality == "video" else m_pb.MODALITY_AUDIO
 
 
 def stream_requests(
@@ -83,11 +98,12 @@ def stream_requests(
     update_interval_s: float,
     dimensions: Sequence[str],
     client_stream_id: str,
+    modality: str = "audio",
 ) -> Iterator[fs_pb.StreamFingerprintRequest]:
     """The config message, then one chunk message per chunk (seq 0, 1, ...)."""
     config = fs_pb.StreamConfig(
-        modality=m_pb.MODALITY_AUDIO,
-        audio_format=(fmt or AudioFormat()).to_proto(),
+        modality=modality_proto(modality),
+        audio_format=None if modality == "video" else (fmt or AudioFormat()).to_proto(),
         update_interval_seconds=update_interval_s,
         dimensions=list(dimensions),
         client_stream_id=client_stream_id,
@@ -98,11 +114,11 @@ def stream_requests(
 
 
 def fingerprint_request(
-    source: m_pb.MediaSource, dimensions: Sequence[str] = ()
+    source: m_pb.MediaSource, dimensions: Sequence[str] = (), *, modality: str = "audio"
 ) -> fs_pb.FingerprintRequest:
     """A FingerprintRequest."""
     return fs_pb.FingerprintRequest(
-        media=source, modality=m_pb.MODALITY_AUDIO, dimensions=list(dimensions)
+        media=source, modality=modality_proto(modality), dimensions=list(dimensions)
     )
 
 

@@ -86,9 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         _cmd_stream,
     )
     p.add_argument(
-        "path", help="media file (WAV, FLAC, Ogg Vorbis/Opus, MP3); the server decodes it"
+        "path",
+        help="media file (WAV, FLAC, Ogg Vorbis/Opus, MP3; video: MPEG-TS, fragmented MP4, "
+        "WebM, MKV); the server decodes it",
     )
-    p.add_argument("--realtime", action="store_true", help="pace chunks at media time")
+    p.add_argument(
+        "--realtime", action="store_true",
+        help="pace chunks at media time (video: by the container's timestamps)",
+    )
+    p.add_argument(
+        "--modality", choices=("auto", "audio", "video"), default="auto",
+        help="audio or video (default auto: video for MPEG-TS, MP4 and Matroska/WebM files)",
+    )
     p.add_argument(
         "--chunk-ms",
         type=_positive_int,
@@ -105,10 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "fingerprint",
-        "fingerprint a whole file (25 dimensions; cached by content)",
+        "fingerprint a whole file (25 audio / 13 video dimensions; cached by content)",
         _cmd_fingerprint,
     )
     p.add_argument("path", help="media file")
+    p.add_argument(
+        "--modality", choices=("auto", "audio", "video"), default="auto",
+        help="audio or video (default auto: video for MPEG-TS, MP4 and Matroska/WebM files)",
+    )
 
     p = command("batch", "fingerprint many files in one call (a status per item)", _cmd_batch)
     p.add_argument("paths", nargs="+", metavar="PATH", help="media files")
@@ -203,6 +216,7 @@ def _cmd_stream(client: StreamprintClient, args: argparse.Namespace, out: TextIO
         on_progress=live.progress if live else None,
         update_interval_s=args.update_interval or 0.0,
         client_stream_id=args.client_stream_id,
+        modality=None if args.modality == "auto" else args.modality,
     )
     try:
         for update in stream:
@@ -233,7 +247,9 @@ def _cmd_stream(client: StreamprintClient, args: argparse.Namespace, out: TextIO
 
 
 def _cmd_fingerprint(client: StreamprintClient, args: argparse.Namespace, out: TextIO) -> int:
-    result = client.fingerprint_file(args.path)
+    result = client.fingerprint_file(
+        args.path, modality=None if args.modality == "auto" else args.modality
+    )
     if args.json:
         _emit({**result.to_json_dict(), "path": args.path}, out)
     else:

@@ -26,6 +26,7 @@ from streamprint_client.types import (
     ValidationReport,
     ValidationResult,
 )
+from streamprint_client.video_media import detect_video, timed_chunks, timeline
 
 DEFAULT_TIMEOUT_S = 120.0
 
@@ -119,11 +120,13 @@ class StreamprintClient:
         dimensions: Sequence[str] = (),
         client_stream_id: str = "",
         timeout_s: float | None = None,
+        modality: str = "audio",
     ) -> UpdateStream:
         """Stream ``chunks`` (encoded container bytes by default) and iterate the updates.
 
-        ``update_interval_s`` 0 means the server's default (1 s of media). Streams are never
-        retried.
+        ``update_interval_s`` 0 means the server's default (1 s of media). ``modality``
+        ``"video"`` streams a video container (MPEG-TS, fragmented MP4, WebM, MKV). Streams
+        are never retried.
         """
         requests = _common.stream_requests(
             chunks,
@@ -131,6 +134,7 @@ class StreamprintClient:
             update_interval_s=update_interval_s,
             dimensions=dimensions,
             client_stream_id=client_stream_id,
+            modality=modality,
         )
         return UpdateStream(self._stub.StreamFingerprint(requests, timeout=timeout_s))
 
@@ -141,16 +145,28 @@ class StreamprintClient:
         chunk_ms: int = 100,
         realtime: bool = False,
         on_progress: Callable[[int, int], None] | None = None,
+        modality: str | None = None,
         **kwargs: Any,
     ) -> UpdateStream:
         """Stream a file's encoded bytes in chunks of about ``chunk_ms`` ms of media.
 
-        ``realtime`` paces the chunks at media time; ``on_progress(bytes_sent, total)`` is
-        called after every chunk. Other keywords go to :meth:`stream`.
+        ``realtime`` paces the chunks at media time (video: by the container's timestamps);
+        ``on_progress(bytes_sent, total)`` is called after every chunk; ``modality`` ``None``
+        detects video containers from the bytes. Other keywords go to :meth:`stream`.
         """
         data = _common.read_file(path)
-        media = probe(data)
         total = len(data)
+        kind = detect_video(data)
+        if modality == "video" or (modality is None and kind is not None):
+            video_chunks = timed_chunks(
+                data,
+                timeline(data, kind),
+                chunk_ms,
+                realtime=realtime,
+                on_chunk=(lambda sent: on_progress(sent, total)) if on_progress else None,
+            )
+            return self.stream(video_chunks, modality="video", **kwargs)
+        media = probe(data)
         chunks = iter_chunks(
             data,
             chunk_size(media, chunk_ms),
@@ -169,17 +185,22 @@ class StreamprintClient:
         fmt: AudioFormat | None = None,
         dimensions: Sequence[str] = (),
         timeout_s: float | None = None,
+        modality: str = "audio",
     ) -> FingerprintResult:
-        """Fingerprint whole media (bytes, or a path on the server)."""
-        source = _common.media_source(data, server_path=server_path, fmt=fmt)
-        response: fs_pb.FingerprintResponse = self._unary(
-            self._stub.Fingerprint, _common.fingerprint_request(source, dimensions), timeout_s
-        )
+        """Fingerprint whole media (bytes, or a path on the server); ``modality`` audio or video."""
+        source = _common.media_source(data, server_path=server_path, fmt=fmt, modality=modality)
+        request = _common.fingerprint_request(source, dimensions, modality=modality)
+        response: fs_pb.FingerprintResponse = self._unary(self._stub.Fingerprint, request, timeout_s)
         return FingerprintResult.from_proto(response)
 
-    def fingerprint_file(self, path: str | os.PathLike[str], **kwargs: Any) -> FingerprintResult:
-        """Fingerprint a local file (its bytes are sent)."""
-        return self.fingerprint(_common.read_file(path), **kwargs)
+    def fingerprint_file(
+        self, path: str | os.PathLike[str], *, modality: str | None = None, **kwargs: Any
+    ) -> FingerprintResult:
+        """Fingerprint a local file (its bytes are sent); ``modality`` ``None`` detects video."""
+        data = _common.read_file(path)
+        if modality is None:
+            modality = "video" if detect_video(data) else "audio"
+        return self.fingerprint(data, modality=modality, **kwargs)
 
     def batch(
         self,

@@ -27,9 +27,11 @@ from streamprint.dataplane import (
     ValidationJob,
     ValidationOutcome,
 )
+from streamprint.dataplane.types import VideoInput
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import Fingerprint
 from streamprint.engine.validation import Verdict
+from streamprint.engine.video.grid import PixelFormat, RawVideoFormat
 from streamprint.errors import FieldViolation, InvalidInputError
 
 API_VERSION = "streamprint.v1"
@@ -82,13 +84,57 @@ class _Violations:
 # ---------------------------------------------------------------------------- requests
 
 
-def _modality(value: int, field: str, out: _Violations) -> None:
+def _modality(value: int, field: str, out: _Violations) -> dims.Modality:
     if value in (m_pb.MODALITY_UNSPECIFIED, m_pb.MODALITY_AUDIO):
-        return
+        return dims.Modality.AUDIO
     if value == m_pb.MODALITY_VIDEO:
-        out.add(field, "video is not supported by this server", "MODALITY_AUDIO")
-    else:
-        out.add(field, f"unknown modality {value}", "MODALITY_AUDIO")
+        return dims.Modality.VIDEO
+    out.add(field, f"unknown modality {value}", "MODALITY_AUDIO, MODALITY_VIDEO")
+    return dims.Modality.AUDIO
+
+
+_PIXEL_FORMATS = {
+    m_pb.PIXEL_FORMAT_RGB24: PixelFormat.RGB24,
+    m_pb.PIXEL_FORMAT_GRAY8: PixelFormat.GRAY8,
+    m_pb.PIXEL_FORMAT_I420: PixelFormat.I420,
+}
+
+
+def _video_format(
+    fmt: m_pb.VideoFormat, field: str, out: _Violations, *, modality: dims.Modality, unary: bool
+) -> VideoInput:
+    """The typed video encoding; only video requests may set one."""
+    if modality is not dims.Modality.VIDEO:
+        if fmt.ByteSize():
+            out.add(field, "only MODALITY_VIDEO takes a video format", "unset for audio")
+        return VideoInput()
+    if fmt.pixel_format == m_pb.PIXEL_FORMAT_UNSPECIFIED:
+        hint = "0 (containers carry their own), or set pixel_format for raw frames"
+        for name in ("width", "height", "frame_rate"):
+            if getattr(fmt, name):
+                out.add(f"{field}.{name}", "only raw frames take a geometry", hint)
+        return VideoInput()
+    pixel = _PIXEL_FORMATS.get(fmt.pixel_format)
+    if pixel is None:
+        out.add(f"{field}.pixel_format", f"unknown pixel format {fmt.pixel_format}",
+                "PIXEL_FORMAT_RGB24, PIXEL_FORMAT_GRAY8, PIXEL_FORMAT_I420")
+        return VideoInput()
+    raw = RawVideoFormat(pixel, fmt.width, fmt.height)
+    try:
+        raw.validate(prefix=f"{field}.")
+    except InvalidInputError as exc:
+        out.items.extend(exc.violations)
+    rate = fmt.frame_rate
+    if rate != 0 and not (math.isfinite(rate) and 0.1 <= rate <= 1000.0):
+        out.add(f"{field}.frame_rate", f"{rate:g} fps is out of range", "0.1..1000")
+    elif unary and rate == 0:
+        out.add(f"{field}.frame_rate", "raw frames in a unary call need a frame rate", "0.1..1000")
+    return VideoInput(raw, rate)
+
+
+def _audio_format_unset(fmt: m_pb.AudioFormat, field: str, out: _Violations) -> None:
+    if fmt.ByteSize():
+        out.add(field, "only MODALITY_AUDIO takes an audio format", "unset for video (use video_format)")
 
 
 def _format(
@@ -171,14 +217,21 @@ class Limits:
 def stream_spec(config: fs_pb.StreamConfig, limits: Limits) -> StreamSpec:
     """The typed spec of a stream's first message (all bad fields reported at once)."""
     out = _Violations()
-    _modality(config.modality, "config.modality", out)
-    fmt = _format(
-        config.audio_format,
-        "config.audio_format",
-        out,
-        rate_range=limits.rate_range,
-        max_channels=limits.max_channels,
+    modality = _modality(config.modality, "config.modality", out)
+    video = _video_format(
+        config.video_format, "config.video_format", out, modality=modality, unary=False
     )
+    if modality is dims.Modality.VIDEO:
+        _audio_format_unset(config.audio_format, "config.audio_format", out)
+        fmt = MediaFormat()
+    else:
+        fmt = _format(
+            config.audio_format,
+            "config.audio_format",
+            out,
+            rate_range=limits.rate_range,
+            max_channels=limits.max_channels,
+        )
     interval = config.update_interval_seconds or DEFAULT_UPDATE_INTERVAL_S
     low, high = limits.interval_range
     if not (math.isfinite(interval) and low <= interval <= high):
@@ -187,7 +240,8 @@ def stream_spec(config: fs_pb.StreamConfig, limits: Limits) -> StreamSpec:
             f"{interval:g} s is out of range",
             f"{low:g}..{high:g}",
         )
-    names = _dimensions(config.dimensions, "config.dimensions", out, allowed=dims.AUDIO_13D)
+    streamed = dims.VIDEO_13D if modality is dims.Modality.VIDEO else dims.AUDIO_13D
+    names = _dimensions(config.dimensions, "config.dimensions", out, allowed=streamed)
     if len(config.client_stream_id) > MAX_CLIENT_STREAM_ID:
         out.add(
             "config.client_stream_id",
@@ -195,27 +249,41 @@ def stream_spec(config: fs_pb.StreamConfig, limits: Limits) -> StreamSpec:
             f"at most {MAX_CLIENT_STREAM_ID}",
         )
     out.raise_if_any()
-    return StreamSpec(fmt, names, interval, config.client_stream_id)
+    return StreamSpec(fmt, names, interval, config.client_stream_id, modality, video)
 
 
-def _media(src: m_pb.MediaSource, field: str, out: _Violations, limits: Limits) -> MediaInput:
-    fmt = _format(
-        src.format,
-        f"{field}.format",
-        out,
-        rate_range=limits.rate_range,
-        max_channels=limits.max_channels,
+def _media(
+    src: m_pb.MediaSource,
+    field: str,
+    out: _Violations,
+    limits: Limits,
+    *,
+    modality: dims.Modality = dims.Modality.AUDIO,
+) -> MediaInput:
+    video = _video_format(
+        src.video_format, f"{field}.video_format", out, modality=modality, unary=True
     )
+    if modality is dims.Modality.VIDEO:
+        _audio_format_unset(src.format, f"{field}.format", out)
+        fmt = MediaFormat()
+    else:
+        fmt = _format(
+            src.format,
+            f"{field}.format",
+            out,
+            rate_range=limits.rate_range,
+            max_channels=limits.max_channels,
+        )
     which = src.WhichOneof("source")
     if which == "server_path":
         if not src.server_path:
             out.add(f"{field}.server_path", "empty path", "a path under the server's media root")
-        return MediaInput(fmt, server_path=src.server_path)
+        return MediaInput(fmt, server_path=src.server_path, video=video)
     if not src.data:
         out.add(
             f"{field}.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
         )
-    return MediaInput(fmt, data=src.data)
+    return MediaInput(fmt, data=src.data, video=video)
 
 
 def fingerprint_job(
@@ -223,11 +291,12 @@ def fingerprint_job(
 ) -> FingerprintJob:
     """The typed job of a FingerprintRequest; ``prefix`` goes before field paths (batch items)."""
     out = _Violations()
-    _modality(request.modality, f"{prefix}modality", out)
-    media = _media(request.media, f"{prefix}media", out, limits)
-    names = _dimensions(request.dimensions, f"{prefix}dimensions", out, allowed=dims.AUDIO_25D)
+    modality = _modality(request.modality, f"{prefix}modality", out)
+    media = _media(request.media, f"{prefix}media", out, limits, modality=modality)
+    every = dims.VIDEO_13D if modality is dims.Modality.VIDEO else dims.AUDIO_25D
+    names = _dimensions(request.dimensions, f"{prefix}dimensions", out, allowed=every)
     out.raise_if_any()
-    return FingerprintJob(media, names)
+    return FingerprintJob(media, names, modality)
 
 
 def _candidate(
@@ -264,7 +333,14 @@ def validation_job(
             )
         job = ValidationJob(session_id=item.session_id, candidate=candidate)
     elif which == "media":
-        media = _media(item.media, f"{prefix}media", out, limits)
+        video = candidate is not None and all(n in dims.VIDEO_13D for n in candidate)
+        media = _media(
+            item.media,
+            f"{prefix}media",
+            out,
+            limits,
+            modality=dims.Modality.VIDEO if video else dims.Modality.AUDIO,
+        )
         if candidate is None:
             out.add(
                 f"{prefix}candidate",
@@ -384,7 +460,10 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
         server_version=info.server_version,
         api_version=API_VERSION,
         component_versions={**info.component_versions, **extra_versions},
-        dimensions=[_dimension_info(dims.get(n)) for n in dims.names(dims.Modality.AUDIO)],
+        dimensions=[
+            _dimension_info(dims.get(n))
+            for n in (*dims.names(dims.Modality.AUDIO), *dims.names(dims.Modality.VIDEO))
+        ],
         algorithms=[
             fs_pb.AlgorithmInfo(
                 id=dims.ALGORITHM_AUDIO_13D,
@@ -398,11 +477,17 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
                 dimensions=dims.AUDIO_25D,
                 streamed=False,
             ),
+            fs_pb.AlgorithmInfo(
+                id=dims.ALGORITHM_VIDEO_13D,
+                modality=m_pb.MODALITY_VIDEO,
+                dimensions=dims.VIDEO_13D,
+                streamed=True,
+            ),
         ],
         models=models,
         requested_backend=cfg.backend,
         requested_precision=cfg.precision,
-        modalities=[m_pb.MODALITY_AUDIO],
+        modalities=[m_pb.MODALITY_AUDIO, m_pb.MODALITY_VIDEO],
         audio_encodings=list(_ENCODING_TO_PB.values()),
         container_formats=info.container_formats,
         limits=fs_pb.ServerLimits(

@@ -21,6 +21,7 @@ from streamprint.api._generated import admin_service_pb2, admin_service_pb2_grpc
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
 from streamprint.api.health import HealthService
+from streamprint.api.interceptor import MetricsInterceptor
 from streamprint.api.servicer import AdminService, FingerprintService
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
@@ -75,7 +76,9 @@ class StreamprintServer:
         """Bind, start serving, and return the bound port."""
         config = self.config
         plane = DataPlane(config, self._engine)
-        server = grpc.aio.server(options=grpc_options(config))
+        server = grpc.aio.server(
+            options=grpc_options(config), interceptors=[MetricsInterceptor(plane.metrics)]
+        )
         fs_grpc.add_FingerprintServiceServicer_to_server(FingerprintService(plane), server)  # type: ignore[no-untyped-call]
         services = [FINGERPRINT_SERVICE]
         if config.admin:

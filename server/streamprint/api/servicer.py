@@ -29,6 +29,7 @@ from streamprint.dataplane import (
     ValidationOutcome,
 )
 from streamprint.errors import InvalidInputError, ResourceLimitError, StreamprintError
+from streamprint.session_log import session_ended, session_started
 
 log = logging.getLogger("streamprint.api")
 
@@ -67,15 +68,26 @@ class FingerprintService:
     ) -> None:
         """Bidirectional stream: config, chunks, half-close → updates, final update."""
         del request_iterator  # the reader API (context.read) is used instead
+        stream: LiveStream | None = None
+        code = "OK"
         try:
             first = await self._read_first(context)
             spec = convert.stream_spec(first.config, self._limits)
             async with self._plane.open_stream(spec) as stream:
+                session_started(stream, context.peer())
                 await self._pump(stream, context)
+        except asyncio.CancelledError:
+            code = "CANCELLED"
+            raise
         except Exception as exc:  # every error becomes a status (bugs: INTERNAL)
+            code = status.grpc_code(exc).name
             if isinstance(exc, StreamprintError) and not isinstance(exc, InvalidInputError):
                 log.info("stream ended: %s: %s", exc.reason, exc.message)
             await status.abort(context, exc, media_field="chunk.data")
+        finally:
+            if stream is not None:
+                self._plane.metrics.session_ended(stream.stats, code)
+                session_ended(stream, code)
 
     async def _read_first(self, context: Context) -> fs_pb.StreamFingerprintRequest:
         idle = self._plane.config.idle_timeout_s
@@ -127,11 +139,13 @@ class FingerprintService:
                         "chunk",
                     )
                 chunk = message.chunk
+                self._plane.metrics.chunk_received(stream.stats, len(chunk.data))
                 stream.accept_chunk(chunk.seq, len(chunk.data))
-                for update in await stream.push(chunk.data):
+                for update in await stream.push(chunk.data, chunk.timestamps_seconds):
                     await self._write(context, stream, update)
             if draining.done():
                 context.set_trailing_metadata(((END_REASON_KEY, "server-shutdown"),))
+            stream.stats.input_ended()
             updates, final = await stream.finish()
             for update in (*updates, final):
                 await self._write(context, stream, update)
@@ -151,6 +165,7 @@ class FingerprintService:
                 limit="idle_timeout",
             ) from None
         self._plane.counters.updates_sent += 1
+        self._plane.metrics.update_sent(stream.stats, update)
 
     # ------------------------------------------------------------------ unary RPCs
 

@@ -6,7 +6,7 @@ Everything here is synchronous and CPU-bound; the data plane runs it on worker t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,9 @@ from numpy.typing import NDArray
 from streamprint.dataplane.types import MediaFormat, ModelDescription
 from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, AudioBuffer, Fingerprint
 from streamprint.engine.validation import ValidationReport
+
+if TYPE_CHECKING:
+    from streamprint.engine.analysis import FrameAnalyzer
 
 Samples = NDArray[np.float32]
 
@@ -129,6 +132,11 @@ class _PcmStreamDecoder:
 class NumpyEngine:
     """The real engine (numpy reference analyzer) behind the :class:`Engine` port."""
 
+    def __init__(self) -> None:
+        #: The frame analyzer sessions use (``None``: the process-wide reference); the
+        #: metrics replace it with an instrumented wrapper (:mod:`streamprint.metrics`).
+        self.analyzer: FrameAnalyzer | None = None
+
     def models(self) -> tuple[ModelDescription, ...]:
         from streamprint.engine.session import default_analyzer
 
@@ -193,13 +201,14 @@ class NumpyEngine:
                 dimensions=dimensions,
                 update_interval_s=update_interval_s,
                 max_media_seconds=max_seconds,
-            )
+            ),
+            analyzer=self.analyzer,
         )
 
     def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
         from streamprint.engine.session import fingerprint_buffer
 
-        return fingerprint_buffer(buffer, dimensions)
+        return fingerprint_buffer(buffer, dimensions, analyzer=self.analyzer)
 
     def validate(
         self,

@@ -61,6 +61,7 @@ from streamprint.errors import (
     ResourceLimitError,
     SessionStateError,
 )
+from streamprint.metrics import ServerMetrics, SessionStats
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -125,6 +126,7 @@ class LiveStream:
             else "this server keeps no session media (--session-retain-max-bytes 0)"
         )
         self.last_revision = 0
+        self.stats = SessionStats()
 
     # ------------------------------------------------------------------ called by the servicer
 
@@ -154,11 +156,21 @@ class LiveStream:
                 limit="session_duration",
             )
 
-    async def push(self, data: bytes) -> list[Fingerprint]:
-        """Decode and analyse one chunk's bytes; the updates that fell due."""
+    async def push(self, data: bytes, timestamps: Sequence[float] = ()) -> list[Fingerprint]:
+        """Decode and analyse one chunk's bytes; the updates that fell due.
+
+        ``timestamps`` (seconds, one per frame) only for raw video frames.
+        """
         if not data:
             return []
-        updates = await self._plane.run_stream_work(self._push_sync, data)
+        if timestamps:
+            if self.spec.modality is not dims.Modality.VIDEO:
+                raise InvalidInputError.for_field(
+                    "chunk.timestamps_seconds", "only raw video frames take timestamps", "none"
+                )
+            updates = await self._plane.run_stream_work(self._push_sync, data, tuple(timestamps))
+        else:
+            updates = await self._plane.run_stream_work(self._push_sync, data)
         return self._fresh(updates)
 
     async def finish(self) -> tuple[list[Fingerprint], Fingerprint]:
@@ -298,6 +310,8 @@ class DataPlane:
             ttl_s=config.session_store_ttl_s,
         )
         self.counters = Counters()
+        self.metrics = ServerMetrics(self)
+        self.metrics.instrument(self.engine)
         self._live: dict[str, LiveStream] = {}
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
@@ -396,7 +410,13 @@ class DataPlane:
                 limit="concurrent_streams",
                 retry_after_s=self.config.retry_after_s,
             )
-        stream = LiveStream(self, spec)
+        stream: LiveStream
+        if spec.modality is dims.Modality.VIDEO:
+            from streamprint.dataplane.video import VideoLiveStream
+
+            stream = VideoLiveStream(self, spec)
+        else:
+            stream = LiveStream(self, spec)
         self._live[stream.session_id] = stream
         self.counters.streams_started += 1
         ok = False
@@ -494,29 +514,50 @@ class DataPlane:
     async def _fingerprint(self, job: FingerprintJob) -> FingerprintResult:
         data = await self._load(job.media)
         digest = await self._digest(data)
-        key = self._key(digest, job.media.format.cache_params(), job.dimensions)
+        if job.modality is dims.Modality.VIDEO:
+            from streamprint.dataplane import video
+
+            key = self._key(
+                digest, job.media.video.cache_params(), job.dimensions, modality=job.modality
+            )
+            work = functools.partial(
+                video.compute, job.media, data, job.dimensions, self.config.max_media_s
+            )
+        else:
+            key = self._key(digest, job.media.format.cache_params(), job.dimensions)
+            work = functools.partial(self._compute, data, job.media.format, job.dimensions)
         hit = self.cache.get(key)
         if hit is not None:
             return FingerprintResult(hit, True, digest)
-        fingerprint = await self._single_flight(
-            key,
-            lambda: self._run_request_work(self._compute, data, job.media.format, job.dimensions),
-        )
+        fingerprint = await self._single_flight(key, lambda: self._run_request_work(work))
         return FingerprintResult(fingerprint, False, digest)
 
     def _compute(self, data: bytes, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
         buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
         return self.engine.fingerprint(buffer, dimensions)
 
-    def _key(self, digest: str, params: dict[str, object], dimensions: tuple[str, ...]) -> str:
-        model = self.engine.models()[0]
+    def _key(
+        self,
+        digest: str,
+        params: dict[str, object],
+        dimensions: tuple[str, ...],
+        *,
+        modality: dims.Modality = dims.Modality.AUDIO,
+    ) -> str:
+        if modality is dims.Modality.VIDEO:
+            from streamprint.dataplane.video import VIDEO_MODEL
+
+            name, version = VIDEO_MODEL
+        else:
+            model = self.engine.models()[0]
+            name, version = model.name, model.version
         return fingerprint_key(
             digest,
-            modality=dims.Modality.AUDIO.value,
+            modality=modality.value,
             params={**params, "dimensions": list(dimensions)},
             algorithm=dims.algorithm_for(dimensions),
-            model=model.name,
-            model_version=model.version,
+            model=name,
+            model_version=version,
         )
 
     async def _single_flight(
@@ -615,7 +656,14 @@ class DataPlane:
                     "name/value pairs",
                 )
             candidate = dict(job.candidate)
-            result = await self._fingerprint(FingerprintJob(job.media, dims.AUDIO_25D))
+            from streamprint.dataplane.video import is_video_candidate
+
+            reference_job = (
+                FingerprintJob(job.media, dims.VIDEO_13D, dims.Modality.VIDEO)
+                if is_video_candidate(list(candidate))
+                else FingerprintJob(job.media, dims.AUDIO_25D)
+            )
+            result = await self._fingerprint(reference_job)
             reference, digest = result.fingerprint, result.media_sha256
         names = self._candidate_names(candidate, reference)
         report = await self._run_request_work(

@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from streamprint.config import ServerConfig
+from streamprint.engine.dims import Modality
 from streamprint.engine.fingerprint import Fingerprint
 from streamprint.engine.validation import ValidationReport
+from streamprint.engine.video.grid import RawVideoFormat
 
 
 class Encoding(StrEnum):
@@ -44,30 +46,62 @@ class MediaFormat:
 
 
 @dataclass(frozen=True)
+class VideoInput:
+    """Encoding of video bytes: ``raw`` frame geometry (``None``: an encoded container).
+
+    ``frame_rate`` (frames per second) times raw frames that carry no timestamps.
+    """
+
+    raw: RawVideoFormat | None = None
+    frame_rate: float = 0.0
+
+    def cache_params(self) -> dict[str, object]:
+        """What of the format changes a result (for cache keys)."""
+        if self.raw is None:
+            return {"video": "container"}
+        return {
+            "video": self.raw.pixel_format.value,
+            "width": self.raw.width,
+            "height": self.raw.height,
+            "frame_rate": self.frame_rate,
+        }
+
+
+@dataclass(frozen=True)
 class StreamSpec:
-    """A validated stream config: media format, dimensions, update interval (media seconds)."""
+    """A validated stream config: media format, dimensions, update interval (media seconds).
+
+    ``modality`` says which engine runs; ``video`` is the video encoding (video streams only).
+    """
 
     format: MediaFormat
     dimensions: tuple[str, ...]
     update_interval_s: float
     client_stream_id: str = ""
+    modality: Modality = Modality.AUDIO
+    video: VideoInput = field(default_factory=VideoInput)
 
 
 @dataclass(frozen=True)
 class MediaInput:
-    """Whole media: ``data`` bytes or a ``server_path`` under the server's media root."""
+    """Whole media: ``data`` bytes or a ``server_path`` under the server's media root.
+
+    ``video`` is the video encoding (read for video jobs only).
+    """
 
     format: MediaFormat = field(default_factory=MediaFormat)
     data: bytes | None = None
     server_path: str | None = None
+    video: VideoInput = field(default_factory=VideoInput)
 
 
 @dataclass(frozen=True)
 class FingerprintJob:
-    """Fingerprint whole media; ``dimensions`` in registry order."""
+    """Fingerprint whole media; ``dimensions`` in registry order, of ``modality``."""
 
     media: MediaInput
     dimensions: tuple[str, ...]
+    modality: Modality = Modality.AUDIO
 
 
 @dataclass(frozen=True)

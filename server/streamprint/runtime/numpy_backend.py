@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from numpy.typing import NDArray
 
-import numpy as np
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION
 from streamprint.errors import ModelError

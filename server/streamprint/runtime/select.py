@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -40,7 +40,12 @@ from streamprint.engine.analysis import FrameDescriptors
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, SILENCE_RMS
 from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime.base import BACKEND_NAMES, LoadedAnalyzer, LoadOptions, get_backend
-from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
+from streamprint.runtime.manifest import (
+    SPECTRAL_MODEL,
+    SPECTRAL_VERSION,
+    default_models_dir,
+    load_manifest,
+)
 from streamprint.runtime.registry import ensure_registered
 
 log = logging.getLogger("streamprint.runtime")
@@ -124,6 +129,8 @@ def select_analyzer(
     file is missing or corrupt.
     """
     opts = options or LoadOptions()
+    if opts.models_dir is None:  # resolve now: $STREAMPRINT_MODELS_DIR may change between calls
+        opts = replace(opts, models_dir=default_models_dir())
     key = (backend, precision, opts)
     with _LOCK:
         if cached and key in _CACHE:
@@ -252,7 +259,9 @@ def check_frames() -> NDArray[np.float32]:
     rng = np.random.default_rng(20240601)
     n = FRAME_LENGTH + 42 * HOP_LENGTH
     t = np.arange(n) / ANALYSIS_RATE
-    tone = sum(0.3 / k * np.sin(2 * np.pi * 220.0 * k * t) for k in range(1, 8))
+    tone = np.zeros(n)
+    for k in range(1, 8):
+        tone += 0.3 / k * np.sin(2 * np.pi * 220.0 * k * t)
     noise = 0.05 * rng.standard_normal(n)
     quiet = 0.003 * np.sin(2 * np.pi * 3_000.0 * t)
     signal = np.concatenate((tone[: n // 3] + noise[: n // 3], noise[n // 3 : 2 * n // 3] * 4.0,

@@ -8,26 +8,30 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class StreamConfig(_message.Message):
-    __slots__ = ("modality", "audio_format", "update_interval_seconds", "dimensions", "client_stream_id")
+    __slots__ = ("modality", "audio_format", "update_interval_seconds", "dimensions", "client_stream_id", "video_format")
     MODALITY_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     UPDATE_INTERVAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     DIMENSIONS_FIELD_NUMBER: _ClassVar[int]
     CLIENT_STREAM_ID_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     modality: _media_pb2.Modality
     audio_format: _media_pb2.AudioFormat
     update_interval_seconds: float
     dimensions: _containers.RepeatedScalarFieldContainer[str]
     client_stream_id: str
-    def __init__(self, modality: _Optional[_Union[_media_pb2.Modality, str]] = ..., audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., update_interval_seconds: _Optional[float] = ..., dimensions: _Optional[_Iterable[str]] = ..., client_stream_id: _Optional[str] = ...) -> None: ...
+    video_format: _media_pb2.VideoFormat
+    def __init__(self, modality: _Optional[_Union[_media_pb2.Modality, str]] = ..., audio_format: _Optional[_Union[_media_pb2.AudioFormat, _Mapping]] = ..., update_interval_seconds: _Optional[float] = ..., dimensions: _Optional[_Iterable[str]] = ..., client_stream_id: _Optional[str] = ..., video_format: _Optional[_Union[_media_pb2.VideoFormat, _Mapping]] = ...) -> None: ...
 
 class MediaChunk(_message.Message):
-    __slots__ = ("data", "seq")
+    __slots__ = ("data", "seq", "timestamps_seconds")
     DATA_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_SECONDS_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     seq: int
-    def __init__(self, data: _Optional[bytes] = ..., seq: _Optional[int] = ...) -> None: ...
+    timestamps_seconds: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, data: _Optional[bytes] = ..., seq: _Optional[int] = ..., timestamps_seconds: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class StreamFingerprintRequest(_message.Message):
     __slots__ = ("config", "chunk")

@@ -25,35 +25,39 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astreamprint/v1/media.proto\x12\x0estreamprint.v1\x1a\x19google/protobuf/any.proto\"h\n\x0b\x41udioFormat\x12/\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1d.streamprint.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\r\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\"k\n\x0bMediaSource\x12\x0e\n\x04\x64\x61ta\x18\x01 \x01(\x0cH\x00\x12\x15\n\x0bserver_path\x18\x02 \x01(\tH\x00\x12+\n\x06\x66ormat\x18\x03 \x01(\x0b\x32\x1b.streamprint.v1.AudioFormatB\x08\n\x06source\"A\n\x0e\x44imensionValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\nconfidence\x18\x03 \x01(\x01\"\xb2\x01\n\x0b\x46ingerprint\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12\x32\n\ndimensions\x18\x02 \x03(\x0b\x32\x1e.streamprint.v1.DimensionValue\x12\x10\n\x08revision\x18\x03 \x01(\x04\x12\x15\n\rmedia_seconds\x18\x04 \x01(\x01\x12\r\n\x05\x66inal\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\"R\n\nItemStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"\x9d\x02\n\rDimensionInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x08modality\x18\x02 \x01(\x0e\x32\x18.streamprint.v1.Modality\x12\r\n\x05group\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0b\n\x03low\x18\x05 \x01(\x01\x12\x0c\n\x04high\x18\x06 \x01(\x01\x12\x11\n\ttolerance\x18\x07 \x01(\x01\x12\x35\n\x0etolerance_kind\x18\x08 \x01(\x0e\x32\x1d.streamprint.v1.ToleranceKind\x12\x17\n\x0ftolerance_floor\x18\t \x01(\x01\x12\x10\n\x08streamed\x18\n \x01(\x08\x12\x10\n\x08\x63ritical\x18\x0b \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\"\xae\x02\n\x10\x44imensionVerdict\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\x01\x12\x16\n\tcandidate\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15\x65rror_tolerance_units\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x11\n\ttolerance\x18\x05 \x01(\x01\x12(\n\x07verdict\x18\x06 \x01(\x0e\x32\x17.streamprint.v1.Verdict\x12\x18\n\x10within_tolerance\x18\x07 \x01(\x08\x12\x10\n\x08\x63ritical\x18\x08 \x01(\x08\x12\x1a\n\roctave_factor\x18\t \x01(\x01H\x02\x88\x01\x01\x42\x0c\n\n_candidateB\x18\n\x16_error_tolerance_unitsB\x10\n\x0e_octave_factor\"\xd9\x01\n\x10ValidationReport\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x1c\n\x14similarity_threshold\x18\x03 \x01(\x01\x12\x34\n\ndimensions\x18\x04 \x03(\x0b\x32 .streamprint.v1.DimensionVerdict\x12\x19\n\x11\x66\x61iled_dimensions\x18\x05 \x03(\t\x12\x15\n\roctave_errors\x18\x06 \x03(\t\x12\x1b\n\x13reference_algorithm\x18\x07 \x01(\t*L\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODALITY_AUDIO\x10\x01\x12\x12\n\x0eMODALITY_VIDEO\x10\x02*\x89\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41UDIO_ENCODING_CONTAINER\x10\x01\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x02\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_F32LE\x10\x03*i\n\rToleranceKind\x12\x1e\n\x1aTOLERANCE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TOLERANCE_KIND_ABSOLUTE\x10\x01\x12\x1b\n\x17TOLERANCE_KIND_RELATIVE\x10\x02*u\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_PASS\x10\x01\x12\x10\n\x0cVERDICT_FAIL\x10\x02\x12\x18\n\x14VERDICT_OCTAVE_ERROR\x10\x03\x12\x13\n\x0fVERDICT_MISSING\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astreamprint/v1/media.proto\x12\x0estreamprint.v1\x1a\x19google/protobuf/any.proto\"s\n\x0bVideoFormat\x12\x31\n\x0cpixel_format\x18\x01 \x01(\x0e\x32\x1b.streamprint.v1.PixelFormat\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0e\n\x06height\x18\x03 \x01(\r\x12\x12\n\nframe_rate\x18\x04 \x01(\x01\"h\n\x0b\x41udioFormat\x12/\n\x08\x65ncoding\x18\x01 \x01(\x0e\x32\x1d.streamprint.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x02 \x01(\r\x12\x10\n\x08\x63hannels\x18\x03 \x01(\r\"\x9e\x01\n\x0bMediaSource\x12\x0e\n\x04\x64\x61ta\x18\x01 \x01(\x0cH\x00\x12\x15\n\x0bserver_path\x18\x02 \x01(\tH\x00\x12+\n\x06\x66ormat\x18\x03 \x01(\x0b\x32\x1b.streamprint.v1.AudioFormat\x12\x31\n\x0cvideo_format\x18\x04 \x01(\x0b\x32\x1b.streamprint.v1.VideoFormatB\x08\n\x06source\"A\n\x0e\x44imensionValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\x12\x12\n\nconfidence\x18\x03 \x01(\x01\"\xb2\x01\n\x0b\x46ingerprint\x12\x11\n\talgorithm\x18\x01 \x01(\t\x12\x32\n\ndimensions\x18\x02 \x03(\x0b\x32\x1e.streamprint.v1.DimensionValue\x12\x10\n\x08revision\x18\x03 \x01(\x04\x12\x15\n\rmedia_seconds\x18\x04 \x01(\x01\x12\r\n\x05\x66inal\x18\x05 \x01(\x08\x12\r\n\x05model\x18\x06 \x01(\t\x12\x15\n\rmodel_version\x18\x07 \x01(\t\"R\n\nItemStatus\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any\"\x9d\x02\n\rDimensionInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\x08modality\x18\x02 \x01(\x0e\x32\x18.streamprint.v1.Modality\x12\r\n\x05group\x18\x03 \x01(\t\x12\x0c\n\x04unit\x18\x04 \x01(\t\x12\x0b\n\x03low\x18\x05 \x01(\x01\x12\x0c\n\x04high\x18\x06 \x01(\x01\x12\x11\n\ttolerance\x18\x07 \x01(\x01\x12\x35\n\x0etolerance_kind\x18\x08 \x01(\x0e\x32\x1d.streamprint.v1.ToleranceKind\x12\x17\n\x0ftolerance_floor\x18\t \x01(\x01\x12\x10\n\x08streamed\x18\n \x01(\x08\x12\x10\n\x08\x63ritical\x18\x0b \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\x0c \x01(\t\"\xae\x02\n\x10\x44imensionVerdict\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\treference\x18\x02 \x01(\x01\x12\x16\n\tcandidate\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\"\n\x15\x65rror_tolerance_units\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x11\n\ttolerance\x18\x05 \x01(\x01\x12(\n\x07verdict\x18\x06 \x01(\x0e\x32\x17.streamprint.v1.Verdict\x12\x18\n\x10within_tolerance\x18\x07 \x01(\x08\x12\x10\n\x08\x63ritical\x18\x08 \x01(\x08\x12\x1a\n\roctave_factor\x18\t \x01(\x01H\x02\x88\x01\x01\x42\x0c\n\n_candidateB\x18\n\x16_error_tolerance_unitsB\x10\n\x0e_octave_factor\"\xd9\x01\n\x10ValidationReport\x12\x0e\n\x06passed\x18\x01 \x01(\x08\x12\x12\n\nsimilarity\x18\x02 \x01(\x01\x12\x1c\n\x14similarity_threshold\x18\x03 \x01(\x01\x12\x34\n\ndimensions\x18\x04 \x03(\x0b\x32 .streamprint.v1.DimensionVerdict\x12\x19\n\x11\x66\x61iled_dimensions\x18\x05 \x03(\t\x12\x15\n\roctave_errors\x18\x06 \x03(\t\x12\x1b\n\x13reference_algorithm\x18\x07 \x01(\t*L\n\x08Modality\x12\x18\n\x14MODALITY_UNSPECIFIED\x10\x00\x12\x12\n\x0eMODALITY_AUDIO\x10\x01\x12\x12\n\x0eMODALITY_VIDEO\x10\x02*\x89\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x41UDIO_ENCODING_CONTAINER\x10\x01\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x02\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_F32LE\x10\x03*r\n\x0bPixelFormat\x12\x1c\n\x18PIXEL_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12PIXEL_FORMAT_RGB24\x10\x01\x12\x16\n\x12PIXEL_FORMAT_GRAY8\x10\x02\x12\x15\n\x11PIXEL_FORMAT_I420\x10\x03*i\n\rToleranceKind\x12\x1e\n\x1aTOLERANCE_KIND_UNSPECIFIED\x10\x00\x12\x1b\n\x17TOLERANCE_KIND_ABSOLUTE\x10\x01\x12\x1b\n\x17TOLERANCE_KIND_RELATIVE\x10\x02*u\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x10\n\x0cVERDICT_PASS\x10\x01\x12\x10\n\x0cVERDICT_FAIL\x10\x02\x12\x18\n\x14VERDICT_OCTAVE_ERROR\x10\x03\x12\x13\n\x0fVERDICT_MISSING\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'streamprint.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODALITY']._serialized_start=1433
-  _globals['_MODALITY']._serialized_end=1509
-  _globals['_AUDIOENCODING']._serialized_start=1512
-  _globals['_AUDIOENCODING']._serialized_end=1649
-  _globals['_TOLERANCEKIND']._serialized_start=1651
-  _globals['_TOLERANCEKIND']._serialized_end=1756
-  _globals['_VERDICT']._serialized_start=1758
-  _globals['_VERDICT']._serialized_end=1875
-  _globals['_AUDIOFORMAT']._serialized_start=73
-  _globals['_AUDIOFORMAT']._serialized_end=177
-  _globals['_MEDIASOURCE']._serialized_start=179
-  _globals['_MEDIASOURCE']._serialized_end=286
-  _globals['_DIMENSIONVALUE']._serialized_start=288
-  _globals['_DIMENSIONVALUE']._serialized_end=353
-  _globals['_FINGERPRINT']._serialized_start=356
-  _globals['_FINGERPRINT']._serialized_end=534
-  _globals['_ITEMSTATUS']._serialized_start=536
-  _globals['_ITEMSTATUS']._serialized_end=618
-  _globals['_DIMENSIONINFO']._serialized_start=621
-  _globals['_DIMENSIONINFO']._serialized_end=906
-  _globals['_DIMENSIONVERDICT']._serialized_start=909
-  _globals['_DIMENSIONVERDICT']._serialized_end=1211
-  _globals['_VALIDATIONREPORT']._serialized_start=1214
-  _globals['_VALIDATIONREPORT']._serialized_end=1431
+  _globals['_MODALITY']._serialized_start=1602
+  _globals['_MODALITY']._serialized_end=1678
+  _globals['_AUDIOENCODING']._serialized_start=1681
+  _globals['_AUDIOENCODING']._serialized_end=1818
+  _globals['_PIXELFORMAT']._serialized_start=1820
+  _globals['_PIXELFORMAT']._serialized_end=1934
+  _globals['_TOLERANCEKIND']._serialized_start=1936
+  _globals['_TOLERANCEKIND']._serialized_end=2041
+  _globals['_VERDICT']._serialized_start=2043
+  _globals['_VERDICT']._serialized_end=2160
+  _globals['_VIDEOFORMAT']._serialized_start=73
+  _globals['_VIDEOFORMAT']._serialized_end=188
+  _globals['_AUDIOFORMAT']._serialized_start=190
+  _globals['_AUDIOFORMAT']._serialized_end=294
+  _globals['_MEDIASOURCE']._serialized_start=297
+  _globals['_MEDIASOURCE']._serialized_end=455
+  _globals['_DIMENSIONVALUE']._serialized_start=457
+  _globals['_DIMENSIONVALUE']._serialized_end=522
+  _globals['_FINGERPRINT']._serialized_start=525
+  _globals['_FINGERPRINT']._serialized_end=703
+  _globals['_ITEMSTATUS']._serialized_start=705
+  _globals['_ITEMSTATUS']._serialized_end=787
+  _globals['_DIMENSIONINFO']._serialized_start=790
+  _globals['_DIMENSIONINFO']._serialized_end=1075
+  _globals['_DIMENSIONVERDICT']._serialized_start=1078
+  _globals['_DIMENSIONVERDICT']._serialized_end=1380
+  _globals['_VALIDATIONREPORT']._serialized_start=1383
+  _globals['_VALIDATIONREPORT']._serialized_end=1600
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,13 @@ class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AUDIO_ENCODING_PCM_S16LE: _ClassVar[AudioEncoding]
     AUDIO_ENCODING_PCM_F32LE: _ClassVar[AudioEncoding]
 
+class PixelFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PIXEL_FORMAT_UNSPECIFIED: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_RGB24: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_GRAY8: _ClassVar[PixelFormat]
+    PIXEL_FORMAT_I420: _ClassVar[PixelFormat]
+
 class ToleranceKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TOLERANCE_KIND_UNSPECIFIED: _ClassVar[ToleranceKind]
@@ -41,6 +48,10 @@ AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_CONTAINER: AudioEncoding
 AUDIO_ENCODING_PCM_S16LE: AudioEncoding
 AUDIO_ENCODING_PCM_F32LE: AudioEncoding
+PIXEL_FORMAT_UNSPECIFIED: PixelFormat
+PIXEL_FORMAT_RGB24: PixelFormat
+PIXEL_FORMAT_GRAY8: PixelFormat
+PIXEL_FORMAT_I420: PixelFormat
 TOLERANCE_KIND_UNSPECIFIED: ToleranceKind
 TOLERANCE_KIND_ABSOLUTE: ToleranceKind
 TOLERANCE_KIND_RELATIVE: ToleranceKind
@@ -49,6 +60,18 @@ VERDICT_PASS: Verdict
 VERDICT_FAIL: Verdict
 VERDICT_OCTAVE_ERROR: Verdict
 VERDICT_MISSING: Verdict
+
+class VideoFormat(_message.Message):
+    __slots__ = ("pixel_format", "width", "height", "frame_rate")
+    PIXEL_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    FRAME_RATE_FIELD_NUMBER: _ClassVar[int]
+    pixel_format: PixelFormat
+    width: int
+    height: int
+    frame_rate: float
+    def __init__(self, pixel_format: _Optional[_Union[PixelFormat, str]] = ..., width: _Optional[int] = ..., height: _Optional[int] = ..., frame_rate: _Optional[float] = ...) -> None: ...
 
 class AudioFormat(_message.Message):
     __slots__ = ("encoding", "sample_rate_hz", "channels")
@@ -61,14 +84,16 @@ class AudioFormat(_message.Message):
     def __init__(self, encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., channels: _Optional[int] = ...) -> None: ...
 
 class MediaSource(_message.Message):
-    __slots__ = ("data", "server_path", "format")
+    __slots__ = ("data", "server_path", "format", "video_format")
     DATA_FIELD_NUMBER: _ClassVar[int]
     SERVER_PATH_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FORMAT_FIELD_NUMBER: _ClassVar[int]
     data: bytes
     server_path: str
     format: AudioFormat
-    def __init__(self, data: _Optional[bytes] = ..., server_path: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, _Mapping]] = ...) -> None: ...
+    video_format: VideoFormat
+    def __init__(self, data: _Optional[bytes] = ..., server_path: _Optional[str] = ..., format: _Optional[_Union[AudioFormat, _Mapping]] = ..., video_format: _Optional[_Union[VideoFormat, _Mapping]] = ...) -> None: ...
 
 class DimensionValue(_message.Message):
     __slots__ = ("name", "value", "confidence")

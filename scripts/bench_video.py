@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Video engine speed: 720p30 H.264, decode included, realtime factor per core.
+
+Makes a synthetic 720p30 H.264 clip (x264 ``veryfast``, CRF 23, B-frames on: moving
+texture, a cut, some noise so the bitrate is realistic), then measures on one core:
+
+* decode only (PyAV, one decoder thread), every frame;
+* the whole engine, batch (``fingerprint_video``: decode + 10 fps sampling + scaling to
+  256 px + descriptors);
+* the whole engine, streaming (``VideoContainerSession`` fed MPEG-TS in 100 ms chunks);
+* how many realtime 720p30 streams the machine holds: ``--procs`` processes (default: CPU
+  count) stream the clip back to back; aggregate media seconds per wall second.
+
+Realtime factor = media seconds / CPU seconds of the process (decode is single-threaded).
+
+Usage::
+
+    python scripts/bench_video.py                 # print
+    python scripts/bench_video.py --write-docs    # and replace the docs/benchmarks.md section
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "server"))
+
+from streamprint.engine.video import (  # noqa: E402
+    VideoContainerSession,
+    VideoSessionConfig,
+    fingerprint_video,
+)
+
+BEGIN, END = "<!-- video-speed:begin -->", "<!-- video-speed:end -->"
+W, H, FPS = 1280, 720, 30
+
+
+def make_clip(seconds: float, container: str, seed: int = 0) -> bytes:
+    """A 720p30 H.264 clip: a textured pan, a cut at half time, light noise."""
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 255, (H // 8, (W + 2 * FPS * 10) // 8, 3), dtype=np.uint8)
+    texture = np.repeat(np.repeat(texture, 8, axis=0), 8, axis=1)
+    gx = np.linspace(0, 255, W, dtype=np.float32)[None, :, None]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format=container) as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        assert isinstance(stream, av.VideoStream)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.codec_context.options = {"preset": "veryfast", "crf": "23"}
+        n = round(seconds * FPS)
+        for i in range(n):
+            x = (i * 4) % (2 * FPS * 10)
+            img = texture[:, x : x + W].astype(np.float32)
+            if i >= n // 2:
+                img = 0.5 * img + 0.5 * gx
+            img += rng.normal(0, 4, (H, W, 1)).astype(np.float32)
+            frame = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def decode_only(data: bytes) -> int:
+    frames = 0
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        stream.thread_type = "SLICE"
+        for _ in container.decode(stream):
+            frames += 1
+    return frames
+
+
+def stream_once(data: bytes, chunk: int) -> float:
+    session = VideoContainerSession(VideoSessionConfig())
+    try:
+        for i in range(0, len(data), chunk):
+            session.push(data[i : i + chunk])
+        _, final = session.finish()
+    finally:
+        session.close()
+    return final.media_seconds
+
+
+def timed(fn, *args):  # type: ignore[no-untyped-def]
+    c0, w0 = time.process_time(), time.perf_counter()
+    result = fn(*args)
+    return result, time.process_time() - c0, time.perf_counter() - w0
+
+
+def _worker(args: tuple[bytes, int, float]) -> float:
+    data, chunk, until = args
+    media = 0.0
+    while time.perf_counter() < until:
+        media += stream_once(data, chunk)
+    return media
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=10.0, help="clip length (default 10)")
+    parser.add_argument("--repeat", type=int, default=3, help="best of N (default 3)")
+    parser.add_argument("--procs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--concurrency-seconds", type=float, default=15.0)
+    parser.add_argument("--write-docs", action="store_true")
+    args = parser.parse_args()
+
+    ts = make_clip(args.seconds, "mpegts")
+    mp4 = make_clip(args.seconds, "mp4")
+    media = args.seconds
+    kbps = len(ts) * 8 / media / 1000
+    chunk = max(1, round(len(ts) / media * 0.1))  # 100 ms of media
+
+    rows: list[tuple[str, float, float]] = []
+
+    def best(label: str, fn, *fargs) -> None:  # type: ignore[no-untyped-def]
+        runs = [timed(fn, *fargs) for _ in range(args.repeat)]
+        cpu = min(r[1] for r in runs)
+        wall = min(r[2] for r in runs)
+        rows.append((label, media / cpu, media / wall))
+        print(f"{label:<48} {media / cpu:8.1f}x per core  {media / wall:8.1f}x wall", flush=True)
+
+    best("decode only (H.264 720p30, MPEG-TS)", decode_only, ts)
+    best("engine batch, MP4 (decode + 10 fps analysis)", fingerprint_video, mp4)
+    best("engine streaming, MPEG-TS in 100 ms chunks", stream_once, ts, chunk)
+
+    until = time.perf_counter() + args.concurrency_seconds
+    start = time.perf_counter()
+    with mp.get_context("spawn").Pool(args.procs) as pool:
+        totals = pool.map(_worker, [(ts, chunk, until)] * args.procs)
+    elapsed = time.perf_counter() - start
+    streams = sum(totals) / elapsed
+    print(f"concurrent realtime 720p30 streams ({args.procs} processes): {streams:.1f}", flush=True)
+
+    if args.write_docs:
+        lines = [
+            BEGIN,
+            "Command: `python scripts/bench_video.py --write-docs`",
+            "",
+            f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
+            f"Python {platform.python_version()}, PyAV {av.__version__} (FFmpeg "
+            f"{'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec), numpy {np.__version__}.",
+            "",
+            f"Clip: {args.seconds:g} s synthetic 1280x720 30 fps H.264 (x264 veryfast, CRF 23, "
+            f"B-frames), {kbps:.0f} kbit/s; textured pan, one cut, light noise. Realtime factor = "
+            "media seconds / CPU seconds of the process (one decoder thread); best of "
+            f"{args.repeat}. Target: >= 10x per core, decode included.",
+            "",
+            "| what | realtime factor per core | wall |",
+            "|---|---:|---:|",
+            *[f"| {label} | {cpu:.1f}x | {wall:.1f}x |" for label, cpu, wall in rows],
+            "",
+            f"Concurrent realtime 720p30 streams the machine holds (engine only, no gRPC; "
+            f"{args.procs} processes streaming back to back for {args.concurrency_seconds:g} s): "
+            f"**{streams:.1f}**.",
+            END,
+        ]
+        path = ROOT / "docs" / "benchmarks.md"
+        text = path.read_text()
+        section = "\n".join(lines)
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            text = head + section + tail
+        else:
+            text = text.rstrip("\n") + "\n\n## Video engine speed\n\n" + section + "\n"
+        path.write_text(text)
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Video in the data plane: live video streams and whole-media video jobs.
+
+The audio engine sits behind the :class:`~streamprint.dataplane.engine.Engine` port; video
+runs the one video engine (:mod:`streamprint.engine.video`) directly, on the same worker
+pools, caches, limits and validation as audio. Video sessions keep no media for
+session-id validation (decoded frames are too large to keep); ValidateFingerprints takes
+the media bytes instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from streamprint.dataplane.plane import LiveStream
+from streamprint.dataplane.types import MediaInput, StreamSpec, VideoInput
+from streamprint.engine import dims
+from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, Fingerprint
+from streamprint.engine.video import (
+    VideoContainerSession,
+    VideoSession,
+    VideoSessionConfig,
+    fingerprint_raw,
+    fingerprint_video,
+)
+from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL
+from streamprint.errors import InvalidInputError, MediaDecodeError
+
+if TYPE_CHECKING:
+    from streamprint.dataplane.plane import DataPlane
+
+#: Why a video session id cannot be validated.
+NOT_KEPT = "video sessions keep no media for validation; validate with the media bytes instead"
+#: (model, version) of the video per-frame work, part of video cache keys.
+VIDEO_MODEL = (VIDEO_REFERENCE_MODEL, REFERENCE_MODEL_VERSION)
+
+
+def _timestamps(video: VideoInput, start_index: int, n: int, field: str) -> list[float]:
+    if video.frame_rate <= 0:
+        raise InvalidInputError.for_field(
+            field, "raw frames need timestamps or a frame rate", "one timestamp per frame"
+        )
+    return [(start_index + i) / video.frame_rate for i in range(n)]
+
+
+class VideoLiveStream(LiveStream):
+    """A live video stream: container bytes decoded incrementally, or raw frames."""
+
+    def __init__(self, plane: DataPlane, spec: StreamSpec) -> None:
+        super().__init__(plane, spec)
+        self._drop_kept(NOT_KEPT)
+        self._raw_frames = 0
+        config = VideoSessionConfig(
+            raw=spec.video.raw,
+            dimensions=spec.dimensions,
+            update_interval_s=spec.update_interval_s,
+            max_media_seconds=plane.config.max_media_s,
+        )
+        self._container: VideoContainerSession | None = None
+        self._raw: VideoSession | None = None
+        if spec.video.raw is None:
+            self._container = VideoContainerSession(config)
+        else:
+            self._raw = VideoSession(config)
+
+    def _push_sync(self, data: bytes, timestamps: Sequence[float] = ()) -> list[Fingerprint]:
+        if self._container is not None:
+            if timestamps:
+                raise InvalidInputError.for_field(
+                    "chunk.timestamps_seconds", "containers carry their own timestamps", "none"
+                )
+            return self._container.push(data)
+        assert self._raw is not None and self.spec.video.raw is not None
+        size = self.spec.video.raw.frame_bytes
+        if not timestamps:
+            if len(data) % size:
+                raise InvalidInputError.for_field(
+                    "chunk.data", f"{len(data)} bytes are not whole frames of {size} bytes",
+                    f"a multiple of {size} bytes",
+                )
+            timestamps = _timestamps(self.spec.video, self._raw_frames, len(data) // size, "chunk.timestamps_seconds")
+        updates = self._raw.push_raw(data, timestamps)
+        self._raw_frames += len(timestamps)
+        return updates
+
+    def _finish_sync(self) -> tuple[list[Fingerprint], Fingerprint, None]:
+        if self._container is not None:
+            updates, final = self._container.finish()
+            return updates, final, None
+        assert self._raw is not None
+        if self._raw.frames_seen == 0:
+            raise MediaDecodeError.for_field("chunk.data", "the stream ended before any frame", "at least one frame")
+        return self._raw.take_updates(), self._raw.finish(), None
+
+    def release(self) -> None:
+        if self._container is not None:
+            self._container.close(wait=False)
+        super().release()
+
+
+def compute(media: MediaInput, data: bytes, dimensions: tuple[str, ...], max_seconds: float) -> Fingerprint:
+    """Whole-media video fingerprint of ``data`` encoded as ``media.video`` says."""
+    raw = media.video.raw
+    if raw is None:
+        return fingerprint_video(data, dimensions, max_media_seconds=max_seconds)
+    if len(data) % raw.frame_bytes:
+        raise InvalidInputError.for_field(
+            "media.data", f"{len(data)} bytes are not whole frames of {raw.frame_bytes} bytes",
+            f"a multiple of {raw.frame_bytes} bytes",
+        )
+    n = len(data) // raw.frame_bytes
+    fp = fingerprint_raw(data, raw, _timestamps(media.video, 0, n, "media.video_format.frame_rate"), dimensions)
+    return fp
+
+
+def is_video_candidate(names: Sequence[str]) -> bool:
+    """Whether a candidate fingerprint's names are video dimensions."""
+    return bool(names) and all(n in dims.VIDEO_13D for n in names)

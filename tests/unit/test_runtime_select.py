@@ -1,0 +1,238 @@
+"""Backend registry, ``auto`` selection (accuracy gate, start-up check, reasons), device
+choice, and the CLI's ``--backend`` / ``--precision`` flags."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from runtime_helpers import MODELS, require_runtime
+from signals import buffer, sine
+
+from streamprint import cli
+from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
+from streamprint.errors import InvalidInputError, ModelError
+from streamprint.runtime import (
+    LoadOptions,
+    backend_names,
+    get_backend,
+    load_manifest,
+    register_backend,
+    select_analyzer,
+)
+from streamprint.runtime.registry import ensure_registered
+from streamprint.runtime.select import check_frames, startup_check
+
+OPTS = LoadOptions(models_dir=MODELS)
+
+
+def test_registry_has_the_three_backends_and_rejects_unknown_names() -> None:
+    ensure_registered()
+    assert {"numpy", "onnxruntime", "openvino"} <= set(backend_names())
+    with pytest.raises(ModelError, match="unknown backend"):
+        get_backend("tensorflow")
+    with pytest.raises(InvalidInputError, match="backend"):
+        select_analyzer("tensorflow", "auto", OPTS, cached=False)
+    with pytest.raises(InvalidInputError, match="precision"):
+        select_analyzer("auto", "int4", OPTS, cached=False)
+
+
+def test_auto_picks_a_gate_passing_variant_and_says_why() -> None:
+    require_runtime("onnxruntime")
+    require_runtime("openvino")
+    selection = select_analyzer("auto", "auto", OPTS, cached=False)
+    manifest = load_manifest(models_dir=MODELS)
+    if selection.backend != "numpy":
+        gate = manifest.variant(selection.backend, selection.precision).gate
+        assert gate is not None and gate.passed
+    timed = [c for c in selection.candidates if c.ms_per_batch is not None]
+    assert {(c.backend, c.precision) for c in timed} >= {("numpy", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")}
+    chosen = [c for c in selection.candidates if c.status == "chosen"]
+    assert len(chosen) == 1 and chosen[0].ms_per_batch == min(c.ms_per_batch or 1e9 for c in timed)
+    assert selection.reason.startswith(f"{selection.backend}/{selection.precision}")
+    for key, variant in manifest.variants.items():
+        if variant.gate is not None and not variant.gate.passed:
+            status = {f"{c.backend}/{c.precision}": c.status for c in selection.candidates}[key]
+            assert status == "gate-failed"
+            assert f"skipped {key}: its accuracy gate failed" in selection.reason
+    assert json.dumps(selection.to_json_dict())
+
+
+def test_numpy_backend_runs_fp32_only() -> None:
+    selection = select_analyzer("numpy", "auto", OPTS, cached=False)
+    assert (selection.backend, selection.precision, selection.analyzer.name) == ("numpy", "fp32", "numpy")
+    with pytest.raises(ModelError, match=r"fp32 only|cannot run int8"):
+        select_analyzer("numpy", "int8", OPTS, cached=False)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_explicit_int8_runs_even_when_its_gate_failed_with_a_warning(runtime: str) -> None:
+    require_runtime(runtime)
+    selection = select_analyzer(runtime, "int8", OPTS, cached=False)
+    assert (selection.backend, selection.precision) == (runtime, "int8")
+    gate = load_manifest(models_dir=MODELS).variant(runtime, "int8").gate
+    assert gate is not None
+    if not gate.passed:
+        assert "was asked for although its accuracy gate failed" in selection.reason
+
+
+class _Broken:
+    """A fake backend whose analyzer returns garbage centroids (the start-up check's prey)."""
+
+    name = "broken"
+
+    def unavailable_reason(self) -> str | None:
+        return None
+
+    def precisions(self) -> tuple[str, ...]:
+        return ("fp32",)
+
+    def devices(self) -> tuple[str, ...]:
+        return ("CPU",)
+
+    def load(self, precision: str, options: LoadOptions) -> Any:
+        inner = NumpyFrameAnalyzer()
+
+        class Analyzer:
+            name = "broken"
+            version = "1"
+            backend = "broken"
+            device = "CPU"
+            load_seconds = 0.0
+
+            def __init__(self) -> None:
+                self.precision = precision
+
+            def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
+                d = inner.analyze(frames)
+                return FrameDescriptors(**{**d.__dict__, "centroid": d.centroid * 2.0})
+
+        return Analyzer()
+
+
+def test_startup_check_catches_a_backend_that_computes_garbage() -> None:
+    frames = check_frames()
+    ref = NumpyFrameAnalyzer().analyze(frames)
+    assert startup_check(ref, ref) is None
+    broken = _Broken().load("fp32", OPTS).analyze(frames)
+    problem = startup_check(broken, ref)
+    assert problem is not None and "centroid" in problem
+
+
+def test_unavailable_backend_is_skipped_by_auto_and_refused_when_explicit(monkeypatch: pytest.MonkeyPatch) -> None:
+    ensure_registered()
+    from streamprint.runtime.openvino_backend import OpenVinoBackend
+
+    class Missing(OpenVinoBackend):
+        def unavailable_reason(self) -> str | None:
+            return "openvino is not installed"
+
+    register_backend("openvino", Missing)
+    try:
+        selection = select_analyzer("auto", "fp32", OPTS, cached=False)
+        assert selection.backend != "openvino"
+        assert "skipped openvino/-: openvino is not installed" in selection.reason
+        with pytest.raises(ModelError, match="unavailable"):
+            select_analyzer("openvino", "fp32", OPTS, cached=False)
+    finally:
+        register_backend("openvino", OpenVinoBackend)
+
+
+def test_gpu_devices_are_preferred_when_present(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_runtime("onnxruntime")
+    require_runtime("openvino")
+    import onnxruntime
+    import openvino
+
+    from streamprint.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from streamprint.runtime.openvino_backend import OpenVinoBackend
+
+    monkeypatch.setattr(
+        onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert OnnxRuntimeBackend().devices() == ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+    class FakeCore:
+        available_devices = ("CPU", "GPU.0", "GPU.1")
+
+    monkeypatch.setattr(openvino, "Core", FakeCore)
+    assert OpenVinoBackend().devices() == ("GPU.0", "CPU")
+
+
+def test_this_machine_runs_on_cpu() -> None:
+    require_runtime("onnxruntime")
+    selection = select_analyzer("onnxruntime", "fp32", OPTS, cached=False)
+    assert selection.device in ("CPUExecutionProvider", "CUDAExecutionProvider")
+
+
+def _wav(tmp_path: Path) -> Path:
+    import soundfile as sf
+
+    path = tmp_path / "tone.wav"
+    sf.write(path, buffer(sine(440.0, 2.0)).samples, 22_050, subtype="PCM_16")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("backend", "precision"),
+    [("numpy", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32"), ("onnxruntime", "int8"), ("auto", "auto")],
+)
+def test_cli_fingerprint_reports_backend_and_precision(tmp_path: Path, backend: str, precision: str) -> None:
+    if backend != "auto" and backend != "numpy":
+        require_runtime(backend)
+    out = io.StringIO()
+    code = cli.main(["fingerprint", str(_wav(tmp_path)), "--json", "--backend", backend, "--precision", precision], out=out)
+    assert code == 0
+    line = json.loads(out.getvalue().splitlines()[-1])
+    assert line["backend"] in ("numpy", "onnxruntime", "openvino")
+    assert line["precision"] in ("fp32", "int8")
+    if backend != "auto":
+        assert (line["backend"], line["precision"]) == (backend, precision)
+    assert 418 < line["values"]["spectral_centroid"] < 462
+
+
+def test_cli_stream_uses_the_selected_backend(tmp_path: Path) -> None:
+    require_runtime("openvino")
+    out = io.StringIO()
+    code = cli.main(["fingerprint", str(_wav(tmp_path)), "--json", "--stream", "--backend", "openvino",
+                     "--precision", "fp32"], out=out)
+    assert code == 0
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert lines[-1]["final"] is True
+    assert all((x["backend"], x["precision"], x["model"]) == ("openvino", "fp32", "spectral-openvino-fp32")
+               for x in lines)
+
+
+def test_cli_model_error_is_one_line_on_stderr(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    require_runtime("onnxruntime")
+    monkeypatch.setenv("STREAMPRINT_MODELS_DIR", str(tmp_path / "nowhere"))
+    code = cli.main(["fingerprint", str(_wav(tmp_path)), "--backend", "onnxruntime", "--precision", "fp32"],
+                    out=io.StringIO())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "MODEL_UNAVAILABLE" in err[0] and "make models" in err[0]
+
+
+def test_cli_rejects_unknown_backend(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["fingerprint", "x.wav", "--backend", "cuda"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_runtime_package_imports_no_grpc() -> None:
+    import subprocess
+
+    code = (
+        "import sys, streamprint.runtime as r; r.ensure_registered(); "
+        "r.select_analyzer('numpy','fp32'); "
+        "bad=[m for m in sys.modules if m.startswith(('grpc','torch','nncf','onnx.'))]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

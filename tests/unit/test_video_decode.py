@@ -1,0 +1,106 @@
+"""Video container decoding: incremental streams equal whole-media decoding; bad media."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import video_clips as vc
+
+from streamprint.engine import dims
+from streamprint.engine.video import (
+    VideoContainerSession,
+    VideoSessionConfig,
+    fingerprint_video,
+    has_video_stream,
+)
+from streamprint.errors import MediaDecodeError
+
+
+def _stream(data: bytes, seed: int, max_chunk: int) -> tuple[int, dict[str, float]]:
+    pick = random.Random(seed)
+    session = VideoContainerSession(VideoSessionConfig(update_interval_s=1.0))
+    try:
+        updates = 0
+        pos = 0
+        while pos < len(data):
+            n = pick.randint(1, max_chunk)
+            updates += len(session.push(data[pos : pos + n]))
+            pos += n
+        more, final = session.finish()
+    finally:
+        session.close()
+    return updates + len(more), final.values
+
+
+@pytest.mark.parametrize("container", ["ts", "fmp4", "mkv", "webm", "mp4"])
+def test_streaming_equals_batch_in_random_chunkings(container: str) -> None:
+    data = vc.encode(vc.moving_with_cut(1.5), seconds=3.0, container=container)
+    assert has_video_stream(data)
+    batch = fingerprint_video(data).values
+    for seed, max_chunk in ((0, 700), (1, 9000)):
+        updates, values = _stream(data, seed, max_chunk)
+        assert updates >= 2
+        for name in dims.VIDEO_13D:
+            assert values[name] == pytest.approx(batch[name], rel=1e-9, abs=1e-9), (container, name)
+
+
+def test_plain_mp4_with_index_at_end_is_unary_only() -> None:
+    # larger than the demuxer's probe buffer (1 MiB), so the index arrives too late to seek back
+    data = vc.encode(vc.noise(), seconds=7.0, container="mp4-moov-end")
+    assert len(data) > 1 << 20
+    assert fingerprint_video(data).values["edge_density"] > 0.3
+    session = VideoContainerSession(VideoSessionConfig())
+    with pytest.raises(MediaDecodeError) as info:
+        for i in range(0, len(data), 4096):
+            session.push(data[i : i + 4096])
+        session.finish()
+    session.close()
+    assert "moov" in info.value.message
+
+
+@pytest.mark.parametrize("bad", [b"", b"hello, this is not video" * 100, bytes(range(256)) * 64])
+def test_non_video_bytes(bad: bytes) -> None:
+    assert not has_video_stream(bad)
+    with pytest.raises(MediaDecodeError):
+        fingerprint_video(bad)
+    session = VideoContainerSession(VideoSessionConfig())
+    with pytest.raises(MediaDecodeError) as info:
+        session.push(bad)
+        session.finish()
+    session.close()
+    assert info.value.violations[0].field == "chunk.data"
+
+
+def test_truncated_mp4() -> None:
+    data = vc.encode(vc.noise(), seconds=2.0, container="mp4")
+    with pytest.raises(MediaDecodeError):
+        fingerprint_video(data[: len(data) // 2])
+    with pytest.raises(MediaDecodeError):
+        fingerprint_video(data[:200])
+
+
+def test_audio_only_container_is_not_video() -> None:
+    import io
+
+    import av
+    import numpy as np
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 8000), np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    assert not has_video_stream(buf.getvalue())
+    with pytest.raises(MediaDecodeError, match="no video stream"):
+        fingerprint_video(buf.getvalue())
+
+
+def test_abandoned_stream_closes_cleanly() -> None:
+    data = vc.encode(vc.bars(), seconds=1.0, container="ts")
+    session = VideoContainerSession(VideoSessionConfig())
+    session.push(data[:1000])
+    session.close()
+    session.close()
