@@ -8,9 +8,13 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 # Debian packages the scripts use to generate test media (speech for the corpus, sox for checks).
 DEB_PACKAGES := espeak-ng sox
+# The C++ example client (clients/cpp) builds from Debian's gRPC.
+DEB_PACKAGES += cmake g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+NODE_STAMP := clients/node/node_modules/.package-lock.json
+BUF_STAMP := scripts/buf/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test check lint typecheck protos bench calibrate clean
+.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client bench calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,7 +31,15 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]' -e clients/python
 	touch $(STAMP)
 
-setup: $(STAMP) ## create .venv and install the project, dev tools and Debian packages (idempotent)
+setup: $(STAMP) node-deps ## create .venv and install the project, dev tools, Debian and npm packages (idempotent)
+
+$(NODE_STAMP): clients/node/package-lock.json
+	npm ci --prefix clients/node --no-audit --no-fund --loglevel=error
+
+$(BUF_STAMP): scripts/buf/package-lock.json
+	npm ci --prefix scripts/buf --no-audit --no-fund --loglevel=error
+
+node-deps: $(NODE_STAMP) $(BUF_STAMP) ## npm ci for clients/node and scripts/buf (skipped when up to date)
 
 run: setup ## start the gRPC server on 127.0.0.1:50051 (SIGTERM/Ctrl-C drains and stops)
 	$(PY) -m streamprint serve
@@ -45,11 +57,18 @@ typecheck: setup ## mypy --strict on the server and the client
 	$(VENV)/bin/mypy
 	cd clients/python && ../../$(VENV)/bin/mypy
 
-protos: setup ## regenerate gRPC stubs from protos/ and buf-lint them
+protos: setup node-deps ## regenerate gRPC stubs from protos/, then buf lint + breaking
 	$(PY) scripts/gen_protos.py
-	npx --yes @bufbuild/buf lint protos
+	scripts/check_protos.sh
 
-check: lint typecheck test ## ruff, mypy and the tests (what CI runs)
+protos-check: node-deps ## buf lint + buf breaking against the previous version of protos/
+	scripts/check_protos.sh
+
+cpp-client: setup ## build the C++ streaming example into build/cpp (incremental)
+	cmake -S clients/cpp -B build/cpp -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build/cpp -j2
+
+check: lint typecheck protos-check test ## ruff, mypy, buf and the tests (what CI runs)
 
 bench: setup ## engine benchmark against librosa (writes numbers to stdout; see docs/benchmarks.md)
 	$(PY) scripts/bench_engine.py
@@ -58,4 +77,5 @@ calibrate: setup ## confidence calibration table over a generated corpus
 	$(PY) scripts/calibrate_confidence.py
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
+	  clients/node/node_modules scripts/buf/node_modules build/cpp

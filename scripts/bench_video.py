@@ -28,7 +28,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
@@ -42,6 +44,7 @@ from streamprint.engine.video import (  # noqa: E402
     fingerprint_video,
 )
 
+T = TypeVar("T")
 BEGIN, END = "<!-- video-speed:begin -->", "<!-- video-speed:end -->"
 W, H, FPS = 1280, 720, 30
 
@@ -76,7 +79,7 @@ def make_clip(seconds: float, container: str, seed: int = 0) -> bytes:
 
 def decode_only(data: bytes) -> int:
     frames = 0
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = 1
         stream.thread_type = "SLICE"
@@ -96,7 +99,8 @@ def stream_once(data: bytes, chunk: int) -> float:
     return final.media_seconds
 
 
-def timed(fn, *args):  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: object) -> tuple[T, float, float]:
+    """``fn(*args)``, its CPU seconds and its wall seconds."""
     c0, w0 = time.process_time(), time.perf_counter()
     result = fn(*args)
     return result, time.process_time() - c0, time.perf_counter() - w0
@@ -119,6 +123,7 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]
     ts = make_clip(args.seconds, "mpegts")
     mp4 = make_clip(args.seconds, "mp4")
     media = args.seconds
@@ -127,7 +132,7 @@ def main() -> int:
 
     rows: list[tuple[str, float, float]] = []
 
-    def best(label: str, fn, *fargs) -> None:  # type: ignore[no-untyped-def]
+    def best(label: str, fn: Callable[..., object], *fargs: object) -> None:
         runs = [timed(fn, *fargs) for _ in range(args.repeat)]
         cpu = min(r[1] for r in runs)
         wall = min(r[2] for r in runs)
@@ -146,6 +151,8 @@ def main() -> int:
     streams = sum(totals) / elapsed
     print(f"concurrent realtime 720p30 streams ({args.procs} processes): {streams:.1f}", flush=True)
 
+    load_after = os.getloadavg()[0]
+    print(f"1-minute load average: {load_before:.1f} before, {load_after:.1f} after", flush=True)
     if args.write_docs:
         lines = [
             BEGIN,
@@ -158,7 +165,9 @@ def main() -> int:
             f"Clip: {args.seconds:g} s synthetic 1280x720 30 fps H.264 (x264 veryfast, CRF 23, "
             f"B-frames), {kbps:.0f} kbit/s; textured pan, one cut, light noise. Realtime factor = "
             "media seconds / CPU seconds of the process (one decoder thread); best of "
-            f"{args.repeat}. Target: >= 10x per core, decode included.",
+            f"{args.repeat}. Target: >= 10x per core, decode included. 1-minute load average "
+            f"{load_before:.1f} before and {load_after:.1f} after the run (on a shared machine the "
+            "wall column and the stream count drop with the load; the per-core column much less).",
             "",
             "| what | realtime factor per core | wall |",
             "|---|---:|---:|",

@@ -77,7 +77,7 @@ def test_grpcurl_example(name: str, body: str, server: ServerThread, workdir: Pa
     if name == "StreamFingerprint":
         messages = [json.loads(m) for m in re.split(r"(?<=\})\n(?=\{)", out.strip())]
         assert messages[-1]["fingerprint"]["final"] is True
-        assert {m["clientStreamId"] for m in messages} == {"doc"}
+        assert {m["client_stream_id"] for m in messages} == {"doc"}
         assert len(messages) >= 3
     elif name == "Fingerprint":
         names = [d["name"] for d in json.loads(out)["fingerprint"]["dimensions"]]
@@ -89,7 +89,7 @@ def test_grpcurl_example(name: str, body: str, server: ServerThread, workdir: Pa
         report = json.loads(out)["results"][0]["report"]
         assert {d["name"] for d in report["dimensions"]} == {"tempo_bpm", "silence_ratio"}
     elif name == "GetServerInfo":
-        assert json.loads(out)["apiVersion"] == "streamprint.v1"
+        assert json.loads(out)["api_version"] == "streamprint.v1"
     elif name == "GetCacheStats":
         assert set(json.loads(out)) <= {"fingerprints", "sessions"}
     elif name == "Health":
@@ -97,7 +97,7 @@ def test_grpcurl_example(name: str, body: str, server: ServerThread, workdir: Pa
     elif name == "Reflection":
         assert "message StreamConfig" in out
     elif name == "Errors":
-        assert "exit 1" in out and "InvalidArgument" in result.stderr
+        assert "exit 67" in out and "InvalidArgument" in result.stderr
         assert "google.rpc.BadRequest" in result.stderr
 
 
@@ -127,7 +127,7 @@ def test_python_example(name: str, body: str, server: ServerThread, workdir: Pat
     elif name == "Fingerprint":
         assert lines[-1] == "True"
     elif name == "BatchFingerprint":
-        assert lines == ["0 audio-25d/1", "1 INVALID_ARGUMENT"] or lines[1] == "1 INVALID_ARGUMENT"
+        assert lines[0].startswith("0 audio-") and lines[1] == "1 INVALID_ARGUMENT"
     elif name == "ValidateFingerprints":
         assert lines[0].startswith("True ") and "spectral_centroid" in lines[1]
     elif name == "Errors":

@@ -78,7 +78,8 @@ def test_stream_container_equals_unary(stub: fs_grpc.FingerprintServiceStub, cli
         fs_pb.ValidateFingerprintsRequest(items=[fs_pb.ValidationItem(session_id=responses[0].session_id)]),
         timeout=60,
     )
-    assert by_id.results[0].status.code != 0
+    assert by_id.results[0].status.code == 9  # FAILED_PRECONDITION: no media kept
+    assert "video sessions keep no media" in by_id.results[0].status.message
 
 
 def test_stream_raw_frames_with_timestamps(stub: fs_grpc.FingerprintServiceStub) -> None:

@@ -16,7 +16,7 @@ For every candidate (backend x precision) the selection:
    reference within the registry tolerances (this catches a runtime or device that
    computes garbage, e.g. FP16 on a GPU); a failure skips the candidate, or, for an
    explicit ``--precision``, is a warning;
-5. times it (best of several calls on a 43-frame batch, the size sessions use).
+5. times it (best of several calls on a 43-frame batch, the size sessions use, in CPU time).
 
 ``auto`` then takes the fastest candidate left; the :class:`Selection` records why, and the
 reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
@@ -54,7 +54,7 @@ BACKEND_CHOICES = ("auto", *BACKEND_NAMES)
 PRECISION_CHOICES = ("auto", "fp32", "int8")
 #: Mean |mel dB difference| allowed by the start-up check (the onset envelope's input).
 MEL_DB_CHECK = 0.5
-_TIMING_CALLS = 5
+_TIMING_CALLS = 7
 
 
 @dataclass(frozen=True)
@@ -299,11 +299,16 @@ def startup_check(got: FrameDescriptors, ref: FrameDescriptors) -> str | None:
 
 
 def time_analyzer(analyzer: LoadedAnalyzer, frames: NDArray[np.float32]) -> float:
-    """Best of a few ``analyze`` calls on ``frames``, in milliseconds (after a warm-up)."""
+    """Best of a few ``analyze`` calls on ``frames``, in CPU milliseconds (after a warm-up).
+
+    CPU time of the process (all threads, so a runtime's worker threads count too), not
+    wall time: on a busy machine wall time mostly measures the neighbours, and ``auto``
+    would flip between candidates from run to run.
+    """
     analyzer.analyze(frames)
     best = math.inf
     for _ in range(_TIMING_CALLS):
-        start = time.perf_counter()
+        start = time.process_time()
         analyzer.analyze(frames)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best * 1e3

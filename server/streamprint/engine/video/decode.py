@@ -31,8 +31,8 @@ from streamprint.errors import MediaDecodeError, StreamprintError
 PROBE_BYTES = 1 << 20
 ANALYZE_US = 1_000_000
 _OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": str(ANALYZE_US)}
-#: libav's IO buffer for the streaming pipe (bytes).
-_IO_BUFFER = 32_768
+#: AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is only cover art (MP3, FLAC, M4A).
+_ATTACHED_PIC = 0x0400
 
 FrameSink = Callable[[av.VideoFrame, float], None]
 
@@ -126,9 +126,7 @@ def has_video_stream(source: bytes | str | Path) -> bool:
     src: object = str(source) if isinstance(source, Path | str) else io.BytesIO(source)
     try:
         with av.open(src, mode="r", options=_OPTIONS) as container:
-            return any(
-                not (s.disposition & av.stream.Disposition.attached_pic) for s in container.streams.video
-            )
+            return any(not int(s.disposition) & _ATTACHED_PIC for s in container.streams.video)
     except (av.error.FFmpegError, ValueError, OSError):
         return False
 

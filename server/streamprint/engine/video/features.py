@@ -85,8 +85,9 @@ def describe(rgb: NDArray[np.uint8], prev: tuple[Luma, NDArray[np.float64]] | No
     mean_y, std_y = _mean_std(y)
     row[_C["luma_mean"]] = mean_y
     row[_C["luma_std"]] = std_y
-    mx = rgb.max(axis=2)
-    mn = rgb.min(axis=2)
+    r8, g8, b8 = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    mx = np.maximum(np.maximum(r8, g8), b8)
+    mn = np.minimum(np.minimum(r8, g8), b8)
     chroma = (mx - mn).astype(np.float32)
     row[_C["saturation"]] = float(np.mean(chroma / np.maximum(mx, 1).astype(np.float32), dtype=np.float64))
     rg = r - g
