@@ -65,7 +65,6 @@ from bench_engine import machine_info, machine_line, write_doc_section
 from make_corpus import CorpusItem, build_corpus, parse_seconds
 
 from streamprint.engine import confidence, dims
-from streamprint.engine.grid import FRAME_RATE
 from streamprint.engine.session import AudioSession, SessionConfig
 
 F64 = NDArray[np.float64]
@@ -171,14 +170,10 @@ def z_from_confidence(c: F64) -> F64:
 def tempo_evidence(session: AudioSession) -> tuple[float, float, float]:
     """``(bpm, strength, beats)`` behind the session's current tempo confidence.
 
-    Reads the session's tempo tracker (engine internals: ``AudioFeatures._tempo``);
     beats = frames seen / frame rate x bpm / 60, as the engine computes them.
     """
-    tracker = getattr(getattr(session, "_features", None), "_tempo", None)
-    if tracker is None:
-        raise RuntimeError("the engine's tempo tracker moved; update tempo_evidence()")
-    bpm, strength = tracker.estimate()
-    return float(bpm), float(strength), float(tracker.frames / FRAME_RATE * bpm / 60.0)
+    bpm, strength, beats = session.tempo_evidence()
+    return float(bpm), float(strength), float(beats)
 
 
 def _read(item: CorpusItem) -> tuple[NDArray[np.float32], int]:

@@ -105,6 +105,14 @@ def test_stream_raw_frames_with_timestamps(stub: fs_grpc.FingerprintServiceStub)
 
 
 def test_bad_video_inputs(stub: fs_grpc.FingerprintServiceStub) -> None:
+    mp4 = vc.encode(vc.noise(), seconds=1.0, container="mp4")
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Fingerprint(
+            fs_pb.FingerprintRequest(media=m_pb.MediaSource(data=mp4[: len(mp4) // 2]), modality=m_pb.MODALITY_VIDEO),
+            timeout=30,
+        )
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "media.data" in (info.value.details() or "")
     with pytest.raises(grpc.RpcError) as info:
         stub.Fingerprint(
             fs_pb.FingerprintRequest(media=m_pb.MediaSource(data=b"not a video" * 100), modality=m_pb.MODALITY_VIDEO),

@@ -75,3 +75,20 @@ def test_fingerprint_detects_video(server: ServerThread, clips: dict[str, Path])
     garbage.write_bytes(b"\x47" + b"x" * 5000)
     bad = _run("stream", str(garbage), "--modality", "video", server=server)
     assert bad.returncode != 0 and "INVALID_ARGUMENT" in bad.stderr
+
+
+def test_async_client_streams_video(server: ServerThread, clips: dict[str, Path]) -> None:
+    import asyncio
+
+    from streamprint_client import AsyncStreamprintClient
+
+    async def run() -> list[object]:
+        async with AsyncStreamprintClient(server.address, timeout_s=60) as client:
+            updates = [u async for u in client.stream_file(clips["mkv"], chunk_ms=200)]
+            result = await client.fingerprint_file(clips["mkv"])
+            assert result.fingerprint.algorithm == "video-13d/1"
+            return list(updates)
+
+    updates = asyncio.run(run())
+    assert updates and updates[-1].final  # type: ignore[attr-defined]
+    assert updates[-1].fingerprint.algorithm == "video-13d/1"  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from streamprint.engine import native
+from streamprint.engine import confidence, native
 from streamprint.engine.native import (
     CrestFactor,
     IntegratedLoudness,
@@ -133,11 +133,21 @@ def test_k_weighting_matches_pyloudnorm_design() -> None:
             np.testing.assert_allclose(row[3:], stage.a, rtol=1e-12)
 
 
+def undefined(name: str) -> float:
+    """The calibrated confidence of a dimension whose standard error is not defined yet."""
+    return confidence.calibrated(name, 1.0, math.inf)
+
+
 def test_silence_reads_the_registry_floor() -> None:
     meter = IntegratedLoudness(44100, 2)
     measure(meter, np.zeros((44100 * 3, 2), dtype=np.float32))
     assert meter.values() == {"integrated_lufs": -70.0}
-    assert meter.confidences() == {"integrated_lufs": 0.0}
+    # No gated block: the standard error is undefined, so the confidence is the calibrated
+    # base rate for "not enough data yet" (engine/confidence.py), not a computed value.
+    assert math.isinf(meter.standard_error())
+    assert meter.confidences() == {
+        "integrated_lufs": confidence.calibrated("integrated_lufs", 0.5, math.inf)
+    }
 
 
 def test_relative_gate_drops_quiet_passages() -> None:
@@ -159,11 +169,13 @@ def test_loudness_confidence_grows_with_steady_audio() -> None:
     meter.push(samples[: int(1.5 * rate)])
     early = meter.confidences()["integrated_lufs"]
     meter.push(samples[int(1.5 * rate) :])
-    assert early == 0.0  # under two gated seconds
+    assert early == undefined("integrated_lufs")  # under two gated seconds: base rate
     assert 0.0 < meter.confidences()["integrated_lufs"] <= 1.0
     steady = IntegratedLoudness(rate, 1)
     measure(steady, sine(rate, 10.0, 1))
-    assert steady.confidences()["integrated_lufs"] > 0.99
+    assert steady.confidences()["integrated_lufs"] > 0.99 * confidence.CAP_BY_DIMENSION.get(
+        "integrated_lufs", 1.0
+    )
 
 
 # ------------------------------------------------------------------ stereo image
@@ -201,7 +213,10 @@ def test_mono_and_silence_conventions() -> None:
     silent = StereoImage(22050, 2)
     measure(silent, np.zeros((22050 * 3, 2), dtype=np.float32))
     assert silent.values() == {"stereo_width": 0.0, "phase_correlation": 1.0}
-    assert silent.confidences() == {"stereo_width": 0.0, "phase_correlation": 0.0}
+    assert silent.confidences() == {
+        "stereo_width": undefined("stereo_width"),
+        "phase_correlation": undefined("phase_correlation"),
+    }
     one_sided = sine(22050, 1.0, 2)
     one_sided[:, 1] = 0.0
     assert measure(StereoImage(22050, 2), one_sided)["phase_correlation"] == 0.0
@@ -228,16 +243,16 @@ def test_crest_counts_all_channels_and_silence() -> None:
     silent = CrestFactor(44100, 1)
     measure(silent, np.zeros((44100, 1), dtype=np.float32))
     assert silent.values() == {"crest_db": 0.0}
-    assert silent.confidences() == {"crest_db": 0.0}
+    assert silent.confidences() == {"crest_db": undefined("crest_db")}
 
 
 def test_crest_confidence_from_per_second_spread() -> None:
     steady = CrestFactor(22050, 1)
     measure(steady, sine(22050, 5.0, 1))
-    assert steady.confidences()["crest_db"] > 0.99
+    assert steady.confidences()["crest_db"] > 0.99 * confidence.CAP_BY_DIMENSION.get("crest_db", 1.0)
     short = CrestFactor(22050, 1)
     measure(short, sine(22050, 1.5, 1))
-    assert short.confidences()["crest_db"] == 0.0
+    assert short.confidences()["crest_db"] == undefined("crest_db")
 
 
 # ------------------------------------------------------------------ streaming == batch

@@ -236,3 +236,18 @@ def test_runtime_package_imports_no_grpc() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_both_onnxruntime_packages_installed_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    require_runtime("onnxruntime")
+    import importlib.metadata
+
+    from streamprint.runtime import onnxruntime_backend
+
+    monkeypatch.setattr(importlib.metadata, "version", lambda name: "1.0")
+    assert onnxruntime_backend.installed_distributions() == ["onnxruntime", "onnxruntime-gpu"]
+    with caplog.at_level("WARNING", logger="streamprint.runtime"):
+        assert onnxruntime_backend.OnnxRuntimeBackend().unavailable_reason() is None
+    assert "both onnxruntime and onnxruntime-gpu" in caplog.text

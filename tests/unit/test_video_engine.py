@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import numpy as np
@@ -15,6 +16,7 @@ from streamprint.engine.video import (
     VideoSession,
     VideoSessionConfig,
     analysis_size,
+    calibration,
     fingerprint_raw,
     fingerprint_video,
 )
@@ -56,7 +58,8 @@ def test_black_clip() -> None:
     assert fp.algorithm == "video-13d/1" and fp.final
     assert fp.values["black_frame_ratio"] == 1.0
     assert fp.values["brightness_mean"] < 0.01
-    assert fp.confidence["black_frame_ratio"] > 0.99
+    # constant content: zero standard error, so the dimension's calibrated maximum (its cap)
+    assert fp.confidence["black_frame_ratio"] == pytest.approx(calibration.CAP.get("black_frame_ratio", 1.0))
 
 
 def test_flat_grey_has_known_brightness_and_no_contrast() -> None:
@@ -176,4 +179,9 @@ def test_raw_streaming_equals_batch_in_random_chunkings() -> None:
 def test_confidence_grows_on_a_steady_clip(cut_clip: bytes) -> None:
     fp = fingerprint_video(vc.encode(vc.noise(3), seconds=4.0))
     assert all(0.0 <= c <= 1.0 for c in fp.confidence.values())
-    assert fp.confidence["brightness_mean"] > 0.9
+    cap = calibration.CAP.get("brightness_mean", 1.0)
+    assert fp.confidence["brightness_mean"] == pytest.approx(cap, abs=0.02)  # steady: near its cap
+    assert calibration.confidence("brightness_mean", 0.02, math.inf) == calibration.UNDEFINED.get(
+        "brightness_mean", 0.0
+    )
+    assert calibration.confidence("brightness_mean", 0.02, 1.0) < 0.1

@@ -37,6 +37,7 @@ from streamprint_client.types import (
     ValidationReport,
     ValidationResult,
 )
+from streamprint_client.video_media import Timeline, detect_video, timed_chunks, timeline
 
 
 class AsyncUpdateStream:
@@ -67,6 +68,28 @@ class AsyncUpdateStream:
         """Trailing metadata once the call has ended."""
         metadata = await self._call.trailing_metadata()
         return {k: v for k, v in (metadata or ()) if isinstance(v, str)}
+
+
+async def _paced_by_timeline(
+    data: bytes,
+    line: Timeline,
+    chunk_ms: int,
+    realtime: bool,
+    on_chunk: Callable[[int], None] | None,
+) -> AsyncIterator[bytes]:
+    """Video chunks cut by the container timeline; with ``realtime`` paced by its timestamps."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    offset = 0
+    for chunk in timed_chunks(data, line, chunk_ms):
+        if realtime:
+            delay = start + line.time_at(offset) - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        yield chunk
+        offset += len(chunk)
+        if on_chunk is not None:
+            on_chunk(offset)
 
 
 async def _paced(
@@ -152,8 +175,12 @@ class AsyncStreamprintClient:
         dimensions: Sequence[str] = (),
         client_stream_id: str = "",
         timeout_s: float | None = None,
+        modality: str = "audio",
     ) -> AsyncUpdateStream:
-        """Stream ``chunks`` (sync or async iterable) and iterate the updates asynchronously."""
+        """Stream ``chunks`` (sync or async iterable) and iterate the updates asynchronously.
+
+        ``modality`` ``"video"`` streams a video container.
+        """
 
         async def requests() -> AsyncIterator[fs_pb.StreamFingerprintRequest]:
             async def chunk_source() -> AsyncIterator[bytes]:
@@ -170,6 +197,7 @@ class AsyncStreamprintClient:
                 update_interval_s=update_interval_s,
                 dimensions=dimensions,
                 client_stream_id=client_stream_id,
+                modality=modality,
             )
             yield config
             seq = 0
@@ -186,11 +214,27 @@ class AsyncStreamprintClient:
         chunk_ms: int = 100,
         realtime: bool = False,
         on_progress: Callable[[int, int], None] | None = None,
+        modality: str | None = None,
         **kwargs: Any,
     ) -> AsyncUpdateStream:
-        """Stream a file's encoded bytes in chunks of about ``chunk_ms`` ms of media."""
+        """Stream a file's encoded bytes in chunks of about ``chunk_ms`` ms of media.
+
+        ``modality`` ``None`` detects video containers; video is cut and paced by the
+        container's timestamps.
+        """
         data = _common.read_file(path)
         total = len(data)
+        kind = detect_video(data)
+        if modality == "video" or (modality is None and kind is not None):
+            line = timeline(data, kind)
+            video_chunks = _paced_by_timeline(
+                data,
+                line,
+                chunk_ms,
+                realtime,
+                (lambda sent: on_progress(sent, total)) if on_progress else None,
+            )
+            return self.stream(video_chunks, modality="video", **kwargs)
         chunks = _paced(
             data,
             chunk_size(probe(data), chunk_ms),
@@ -209,19 +253,24 @@ class AsyncStreamprintClient:
         fmt: AudioFormat | None = None,
         dimensions: Sequence[str] = (),
         timeout_s: float | None = None,
+        modality: str = "audio",
     ) -> FingerprintResult:
-        """Fingerprint whole media (bytes, or a path on the server)."""
-        source = _common.media_source(data, server_path=server_path, fmt=fmt)
+        """Fingerprint whole media (bytes, or a path on the server); ``modality`` audio or video."""
+        source = _common.media_source(data, server_path=server_path, fmt=fmt, modality=modality)
+        request = _common.fingerprint_request(source, dimensions, modality=modality)
         response: fs_pb.FingerprintResponse = await self._unary(
-            self._stub.Fingerprint, _common.fingerprint_request(source, dimensions), timeout_s
+            self._stub.Fingerprint, request, timeout_s
         )
         return FingerprintResult.from_proto(response)
 
     async def fingerprint_file(
-        self, path: str | os.PathLike[str], **kwargs: Any
+        self, path: str | os.PathLike[str], *, modality: str | None = None, **kwargs: Any
     ) -> FingerprintResult:
-        """Fingerprint a local file (its bytes are sent)."""
-        return await self.fingerprint(_common.read_file(path), **kwargs)
+        """Fingerprint a local file (its bytes are sent); ``modality`` ``None`` detects video."""
+        data = _common.read_file(path)
+        if modality is None:
+            modality = "video" if detect_video(data) else "audio"
+        return await self.fingerprint(data, modality=modality, **kwargs)
 
     async def batch(
         self,

@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameDescriptors
 from streamprint.engine.blocks import SecondBlocks
-from streamprint.engine.confidence import within_tolerance
+from streamprint.engine.confidence import calibrated, tempo_confidence
 from streamprint.engine.filters import BANDS
 from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
 from streamprint.engine.hpss import HarmonicPercussive
@@ -159,7 +159,7 @@ class AudioFeatures:
             bass_mid_ratio=self._bass_mid_se(),
         )
         out = {
-            name: within_tolerance(dims.get(name).tolerance_for(values[name]), err)
+            name: calibrated(name, dims.get(name).tolerance_for(values[name]), err)
             for name, err in se.items()
         }
         out["tempo_bpm"] = self._tempo_confidence()
@@ -184,14 +184,14 @@ class AudioFeatures:
         rel = math.hypot(bass.std_error() / bass.value, mid.std_error() / mid.value)
         return 10.0 / math.log(10.0) * rel
 
-    def _tempo_confidence(self) -> float:
-        """Probability that the tempo estimate is final, from the autocorrelation evidence.
-
-        ``strength`` (the comb score of the winning period, 0-1) measures how periodic the
-        onset envelope is; the number of beats seen measures how much evidence backs it.
-        """
+    def tempo_evidence(self) -> tuple[float, float, float]:
+        """``(bpm, strength, beats)``: the tempo, the comb score of its period (0-1), and
+        how many beats of that tempo the envelope holds so far."""
         bpm, strength = self._tempo.estimate()
-        if bpm <= 0:
-            return 0.0
         beats = self._tempo.frames / FRAME_RATE * bpm / 60.0
-        return float(np.clip(strength, 0.0, 1.0) * (1.0 - math.exp(-beats / 8.0)))
+        return bpm, strength, beats
+
+    def _tempo_confidence(self) -> float:
+        """Calibrated probability that the tempo is final, from the autocorrelation evidence
+        (see :func:`~streamprint.engine.confidence.tempo_confidence`)."""
+        return tempo_confidence(*self.tempo_evidence())

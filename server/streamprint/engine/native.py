@@ -219,7 +219,7 @@ class _BatchMoments:
 
 def _confidence(name: str, standard_error: float) -> float:
     """Confidence of dimension ``name`` from a standard error in its unit."""
-    return confidence.within_tolerance(dims.get(name).tolerance, standard_error)
+    return confidence.calibrated(name, dims.get(name).tolerance, standard_error)
 
 
 # --------------------------------------------------------------------------------------

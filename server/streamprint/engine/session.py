@@ -161,6 +161,11 @@ class AudioSession:
                 self._next_update = self._update_position(self._updates_scheduled)
         return updates
 
+    def tempo_evidence(self) -> tuple[float, float, float]:
+        """``(bpm, strength, beats)`` behind the current tempo and its confidence."""
+        self._drain()
+        return self._features.tempo_evidence()
+
     def snapshot(self) -> Fingerprint:
         """A snapshot of everything seen so far (counts as a revision)."""
         return self._snapshot(final=self._finished)

@@ -9,6 +9,8 @@ file is sha256-checked against the manifest before it is loaded.
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -25,8 +27,23 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
+log = logging.getLogger("streamprint.runtime")
+
+
 def _ort() -> Any:
     return importlib.import_module("onnxruntime")
+
+
+def installed_distributions() -> list[str]:
+    """Which of ``onnxruntime`` / ``onnxruntime-gpu`` are installed (never both, ideally)."""
+    found = []
+    for dist in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        found.append(dist)
+    return found
 
 
 class OnnxRuntimeBackend:
@@ -39,6 +56,11 @@ class OnnxRuntimeBackend:
             _ort()
         except ImportError:
             return "onnxruntime is not installed (pip install 'streamprint[cpu]' or '[gpu]')"
+        if len(installed_distributions()) > 1:
+            log.warning(
+                "runtime: both onnxruntime and onnxruntime-gpu are installed; they share one "
+                "import name and break each other: keep one (extras cpu or gpu, docs/runtime.md)"
+            )
         return None
 
     def precisions(self) -> tuple[str, ...]:

@@ -9,7 +9,8 @@
   go to a callback (on the worker thread, while the caller waits), so nothing but the
   session's state grows. Works for MPEG-TS, fragmented MP4, WebM / MKV and MP4 whose
   ``moov`` comes first; plain MP4 with ``moov`` at the end cannot stream (the index is
-  needed before the first frame) and fails with :class:`MediaDecodeError` at the end.
+  needed before the first frame, and only the first :data:`PROBE_BYTES` can be sought back
+  to) and fails with :class:`MediaDecodeError` saying so.
 
 Streams and whole media use the same demuxer options and the first video stream, so they
 decode the same frames. Only video is decoded; audio tracks are skipped.
@@ -51,10 +52,15 @@ def _timestamp(frame: av.VideoFrame, stream: av.video.stream.VideoStream, index:
     return index / float(rate) if rate else index / 30.0
 
 
-def _decode_container(
-    container: av.container.InputContainer, sink: FrameSink, field: str, *, check_complete: bool
-) -> int:
-    """Decode the first video stream of ``container`` into ``sink``; frames decoded."""
+def _frames(
+    container: av.container.InputContainer, field: str
+) -> Iterator[tuple[av.VideoFrame, float]]:
+    """Decode the first video stream of ``container``: ``(frame, timestamp_s)`` in order.
+
+    One decoder thread (per-core cost, deterministic). Raises :class:`MediaDecodeError` for
+    no video stream, corrupt data, no frame at all, or (containers that index their frames,
+    such as MP4) fewer frames than indexed.
+    """
     if not container.streams.video:
         raise _media_error(field, "the media has no video stream")
     stream = container.streams.video[0]
@@ -64,16 +70,14 @@ def _decode_container(
     try:
         for packet in container.demux(stream):
             for frame in packet.decode():
-                sink(frame, _timestamp(frame, stream, count))
+                yield frame, _timestamp(frame, stream, count)
                 count += 1
     except av.error.FFmpegError as exc:
         raise _media_error(field, f"the video stream is corrupt or truncated ({exc.strerror})") from exc
     if count == 0:
         raise _media_error(field, "no video frame could be decoded")
-    expected = stream.frames
-    if check_complete and expected and count < expected:
-        raise _media_error(field, f"truncated: {count} of {expected} indexed frames decoded")
-    return count
+    if stream.frames and count < stream.frames:
+        raise _media_error(field, f"truncated: {count} of {stream.frames} indexed frames decoded")
 
 
 def _open(source: object, field: str) -> av.container.InputContainer:
@@ -90,35 +94,13 @@ def _open(source: object, field: str) -> av.container.InputContainer:
 def iter_frames(
     source: bytes | memoryview | str | Path, *, field: str = "media.data"
 ) -> Iterator[tuple[av.VideoFrame, float]]:
-    """Decode whole media; yields ``(frame, timestamp_s)`` in presentation order.
+    """Decode whole media from a seekable source; ``(frame, timestamp_s)`` in presentation order.
 
-    Raises :class:`MediaDecodeError` for non-video bytes, no video stream, corrupt data, or
-    (containers with a frame index, such as MP4) fewer frames than indexed.
+    Frames are produced one packet at a time (memory stays bounded). Errors as :func:`_frames`.
     """
     src: object = str(source) if isinstance(source, Path | str) else io.BytesIO(bytes(source))
-    frames: list[tuple[av.VideoFrame, float]] = []
-    container = _open(src, field)
-    with container:
-        # A generator cannot be driven from the sink; decode into a bounded hand-off list.
-        if not container.streams.video:
-            raise _media_error(field, "the media has no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "SLICE"
-        stream.codec_context.thread_count = 1
-        count = 0
-        try:
-            for packet in container.demux(stream):
-                for frame in packet.decode():
-                    frames.append((frame, _timestamp(frame, stream, count)))
-                    count += 1
-                yield from frames
-                frames.clear()
-        except av.error.FFmpegError as exc:
-            raise _media_error(field, f"the video stream is corrupt or truncated ({exc.strerror})") from exc
-        if count == 0:
-            raise _media_error(field, "no video frame could be decoded")
-        if stream.frames and count < stream.frames:
-            raise _media_error(field, f"truncated: {count} of {stream.frames} indexed frames decoded")
+    with _open(src, field) as container:
+        yield from _frames(container, field)
 
 
 def has_video_stream(source: bytes | str | Path) -> bool:
@@ -249,9 +231,9 @@ class StreamingVideoDecoder:
 
     def _run(self) -> None:
         try:
-            container = _open(_Pipe(self), self._field)
-            with container:
-                _decode_container(container, self._sink_counted, self._field, check_complete=True)
+            with _open(_Pipe(self), self._field) as container:
+                for frame, timestamp_s in _frames(container, self._field):
+                    self._sink_counted(frame, timestamp_s)
         except _Aborted:
             pass
         except StreamprintError as exc:

@@ -15,9 +15,9 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from streamprint.engine import confidence as conf
 from streamprint.engine import dims
 from streamprint.engine.stats import MaskedStd, RatioOfSums
+from streamprint.engine.video import calibration
 from streamprint.engine.video.grid import FRAMES_PER_BLOCK
 
 #: A pixel is dark when its luma is at most this (10 % of full scale, ffmpeg blackdetect).
@@ -190,9 +190,9 @@ class VideoFeatures:
         return {k: v for k, (v, _) in self.values_and_errors(media_seconds).items()}
 
     def confidences(self, media_seconds: float) -> dict[str, float]:
-        """Calibrated confidence (0-1) of every video dimension (see :mod:`confidence`)."""
+        """Calibrated confidence (0-1) of every video dimension (see :mod:`.calibration`)."""
         out: dict[str, float] = {}
         for name, (value, se) in self.values_and_errors(media_seconds).items():
             tol = dims.get(name).tolerance_for(value)
-            out[name] = conf.calibrated(name, tol, se)
+            out[name] = calibration.confidence(name, tol, se)
         return out
