@@ -319,10 +319,19 @@ def render_markdown(results: list[dict[str, Any]], dft: dict[str, Any] | None, i
                 f"- {runtime}: INT8 {a['model_fps']:,.0f} vs FP32 {b['model_fps']:,.0f} frames/s "
                 f"(x{a['model_fps'] / b['model_fps']:.2f}); whole analyze x{a['analyze_fps'] / b['analyze_fps']:.2f}."
             )
+    numpy_rss = by.get("numpy/fp32", {}).get("rss_mib")
+    if numpy_rss:
+        extra = ", ".join(
+            f"{r['variant']} +{r['rss_mib'] - numpy_rss:.0f}" for r in results if r["variant"] != "numpy/fp32"
+        )
+        lines += ["", f"Peak RSS includes the decoded file and its frames (the numpy row); what the runtime "
+                  f"itself adds (MiB): {extra}."]
+    first = auto["reason"].split(";")[0]
+    detail = first.split(": ", 1)[1] if ": " in first else first
     lines += [
         "",
-        f"`--backend auto --precision auto` on this machine: **{auto['backend']}/{auto['precision']}** "
-        f"({auto['reason'].split(';')[0]}).",
+        f"`--backend auto --precision auto` on this machine: **{auto['backend']}/{auto['precision']}**, "
+        f"{detail}.",
     ]
     if dft:
         lines += [
@@ -338,6 +347,16 @@ def render_markdown(results: list[dict[str, Any]], dft: dict[str, Any] | None, i
             f"{dft['openvino_matmul_fp32_ms']:.2f} | {dft['openvino_matmul_int8_ms']:.2f} |",
         ]
     lines += ["", *EXPLANATION]
+    if dft:
+        lines.append(
+            f"- The DFT stays in numpy: pocketfft takes {dft['numpy_rfft_ms']:.2f} ms for 43 frames, the "
+            f"DFT operator {dft['ort_dft_op_ms'] / dft['numpy_rfft_ms']:.0f}x (ONNX Runtime) and "
+            f"{dft['openvino_dft_op_ms'] / dft['numpy_rfft_ms']:.0f}x (OpenVINO) that, a DFT matmul "
+            f"{dft['ort_matmul_fp32_ms'] / dft['numpy_rfft_ms']:.0f}x in FP32; INT8 makes that matmul "
+            f"x{dft['ort_matmul_fp32_ms'] / dft['ort_matmul_int8_ms']:.2f} as fast on ONNX Runtime and "
+            f"x{dft['openvino_matmul_fp32_ms'] / dft['openvino_matmul_int8_ms']:.2f} on OpenVINO, so even "
+            "the biggest matmul of the pipeline gains little or nothing from INT8 without VNNI."
+        )
     return "\n".join(lines)
 
 
@@ -351,9 +370,8 @@ EXPLANATION = [
     "- INT8 on this CPU (AVX2, no AVX-512 VNNI / AVX-VNNI): integer dot products go through "
     "`vpmaddubsw` + `vpmaddwd`, at best about twice the multiply-adds per instruction of FP32 "
     "FMA, and the projections here are small (1025 x 148 per frame), so quantizing and "
-    "dequantizing the activations costs about what the integer matmul saves. Even the large "
-    "2048 x 2050 DFT matmul, where INT8 does pay off, stays several times slower than "
-    "pocketfft's O(n log n) FFT.",
+    "dequantizing the activations costs about what the integer matmul saves (OpenVINO's CPU "
+    "plugin is slower still in INT8 here).",
     "- INT8 accuracy: the model input is the power spectrum divided by each frame's strongest "
     "bin, and a uint8 activation steps in 1/255 of that, so it resolves only ~24 dB (power) "
     "below the peak; weaker bins round to zero or to one step. Band shares sum hundreds of such "
@@ -405,6 +423,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("dft ms per 43 frames: " + ", ".join(f"{k} {v:.2f}" for k, v in dft.items()), flush=True)
     auto = run_isolated(["--worker", "auto"], core)
     print(f"auto: {auto['reason']}")
+    bench_engine.CACHE.mkdir(parents=True, exist_ok=True)
+    (bench_engine.CACHE / "runtime.json").write_text(
+        json.dumps({"variants": results, "dft": dft, "auto": auto, "minutes": args.minutes})
+    )
     if args.write_docs:
         command = "python scripts/bench_runtime.py" + (f" --minutes {args.minutes:g}" if args.minutes != 10 else "")
         body = render_markdown(results, dft, bench_engine.machine_info(), command, auto)

@@ -1,7 +1,7 @@
 """The ``streamprint`` command line: offline fingerprints and the server.
 
-``streamprint fingerprint PATH [--json] [--stream --chunk-ms N] [--backend B] [--precision P]``
-prints a file's fingerprint (JSON lines carry the ``backend`` and ``precision`` that ran);
+``streamprint fingerprint PATH [--json] [--stream --chunk-ms N] [--modality M] [--backend B]
+[--precision P]`` prints a file's fingerprint (video 13D when the file has a video stream) (JSON lines carry the ``backend`` and ``precision`` that ran);
 ``streamprint serve`` runs the gRPC server. Errors print one line on stderr and exit non-zero.
 """
 
@@ -55,10 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     fp = sub.add_parser(
         "fingerprint",
-        help="fingerprint a media file (25D audio; 13D live updates with --stream)",
-        description="Fingerprint a media file. Without --stream: the 25D batch fingerprint. "
-        "With --stream: feed the file through a streaming session in chunks of --chunk-ms "
-        "of media and print every update (13D); the last has final=true.",
+        help="fingerprint a media file (audio 25D, 13D live updates with --stream; video 13D)",
+        description="Fingerprint a media file. Without --stream: the 25D batch fingerprint "
+        "(video: 13D). With --stream: feed the file through a streaming session in chunks of "
+        "--chunk-ms of media and print every update (13D); the last has final=true. Files "
+        "with a video stream get the video fingerprint unless --modality audio.",
     )
     fp.add_argument(
         "path",

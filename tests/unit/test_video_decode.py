@@ -104,3 +104,14 @@ def test_abandoned_stream_closes_cleanly() -> None:
     session.push(data[:1000])
     session.close()
     session.close()
+
+
+def test_live_ts_joined_mid_gop() -> None:
+    """A receiver that joins a broadcast mid-GOP (even mid-packet) starts at the next keyframe."""
+    data = vc.encode(vc.moving_with_cut(5.0), seconds=6.0, container="ts", gop=15)
+    joined = data[len(data) // 4 + 50 :]
+    batch = fingerprint_video(joined)
+    assert 0.5 < batch.media_seconds < 6.0
+    updates, values = _stream(joined, 3, 1500)
+    assert updates >= 1
+    assert values == batch.values

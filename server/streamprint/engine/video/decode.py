@@ -32,6 +32,10 @@ from streamprint.errors import MediaDecodeError, StreamprintError
 PROBE_BYTES = 1 << 20
 ANALYZE_US = 1_000_000
 _OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": str(ANALYZE_US)}
+#: Undecodable packets skipped before the first frame (a live stream joined mid-GOP) ...
+MAX_LEADING_BAD_PACKETS = 600
+#: ... and in a row after it (a damaged stretch); more is a corrupt stream.
+MAX_CONSECUTIVE_BAD_PACKETS = 60
 #: AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is only cover art (MP3, FLAC, M4A).
 _ATTACHED_PIC = 0x0400
 
@@ -67,9 +71,24 @@ def _frames(
     stream.thread_type = "SLICE"
     stream.codec_context.thread_count = 1
     count = 0
+    failures = 0  # consecutive packets the decoder rejected
     try:
         for packet in container.demux(stream):
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                # A live stream joined mid-GOP starts with packets that reference frames never
+                # seen; a damaged packet may follow. Skip them, but not without end.
+                failures += 1
+                limit = MAX_LEADING_BAD_PACKETS if count == 0 else MAX_CONSECUTIVE_BAD_PACKETS
+                if failures > limit:
+                    raise _media_error(
+                        field, f"the video stream is corrupt ({failures} undecodable packets in a row: "
+                        f"{exc.strerror})"
+                    ) from exc
+                continue
+            failures = 0
+            for frame in frames:
                 yield frame, _timestamp(frame, stream, count)
                 count += 1
     except av.error.FFmpegError as exc:
