@@ -257,8 +257,8 @@ def main() -> int:
                     "End to end over gRPC (`--grpc-streams`): a real server (`python -m streamprint "
                     "serve`, default workers) and N client threads streaming the MPEG-TS clip paced by "
                     "its timestamps in 100 ms chunks, one update per second. Lag = update arrival minus "
-                    "the wall-clock moment its media time was sent (includes the demuxer's 1 s probe "
-                    "before the first frame).",
+                    "the wall-clock moment its media time was sent (chunking, demuxer probe and decoder delay "
+                    "included).",
                     "",
                     "| streams | update lag p50 | p99 | final |",
                     "|---:|---:|---:|---:|",

@@ -20,7 +20,8 @@ For every candidate (backend x precision) the selection:
 
 ``auto`` then takes the fastest candidate left; the :class:`Selection` records why, and the
 reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
-without runtimes (or models) still works.
+without the runtime packages still works; with a runtime installed, a missing or corrupt
+model is an error (``make models``), not a reason to fall back.
 """
 
 from __future__ import annotations

@@ -1,0 +1,179 @@
+"""Whole media from memory or disk: :func:`decode_bytes` and :func:`decode_file`."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Final
+
+import av
+import numpy as np
+import soundfile as sf
+
+from streamprint.engine.decode.common import (
+    DEFAULT_MAX_SECONDS,
+    PROBE_BYTES,
+    SUPPORTED_MEDIA,
+    ByteData,
+    _BackendFailedError,
+    _media_error,
+    _UnsupportedStreamError,
+)
+from streamprint.engine.decode.convert import _frame_to_float
+from streamprint.engine.decode.demux import _Output
+from streamprint.engine.decode.probe import _detect
+from streamprint.engine.decode.streaming import StreamingContainerDecoder
+from streamprint.engine.fingerprint import AudioBuffer
+from streamprint.errors import InvalidInputError, StreamprintError
+
+_STREAM_CHUNK: Final = 1024 * 1024
+
+
+def decode_bytes(data: ByteData, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> AudioBuffer:
+    """Decode a whole encoded audio file held in memory.
+
+    Args:
+        data: the file's bytes (WAV, FLAC, Ogg Vorbis/Opus, MP3, AIFF, AAC/M4A, ...).
+        max_seconds: cap on the decoded duration.
+
+    Returns:
+        :class:`AudioBuffer` with float32 ``[n, channels]`` samples in [-1, 1] at the
+        native rate (Opus: 48 kHz).
+
+    Raises:
+        InvalidInputError: empty input (field ``media``).
+        MediaDecodeError: unrecognised, corrupt or truncated media, unsupported sample
+            rate (field ``media.sample_rate``) or channel count (``media.channels``),
+            NaN / inf samples, no audio samples.
+        ResourceLimitError: more than ``max_seconds`` of audio (``max_media_seconds``).
+    """
+    if len(data) == 0:
+        raise InvalidInputError.for_field("media", "empty media", SUPPORTED_MEDIA)
+    view = memoryview(data)
+    kind = _detect_at(lambda offset, size: bytes(view[offset : offset + size]))
+    if kind in ("ogg", "mp3"):
+        try:
+            return _decode_pipeline(_chunks_of(view), max_seconds)
+        except _UnsupportedStreamError:
+            pass
+    return _decode_fallbacks(lambda: io.BytesIO(view), max_seconds)
+
+
+def decode_file(
+    path: str | os.PathLike[str], *, max_seconds: float = DEFAULT_MAX_SECONDS
+) -> AudioBuffer:
+    """Decode a whole audio file from disk; same formats, result and errors as
+    :func:`decode_bytes`, plus :class:`InvalidInputError` on field ``path`` when the file
+    does not exist or cannot be read. Ogg / MP3 are streamed from disk in 1 MiB chunks.
+    """
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise InvalidInputError.for_field("path", "no such file", "an existing regular file")
+        if p.stat().st_size == 0:
+            raise InvalidInputError.for_field("media", "empty media", SUPPORTED_MEDIA)
+        with p.open("rb") as fh:
+            kind = _detect_at(lambda offset, size: _read_at(fh, offset, size))
+        if kind in ("ogg", "mp3"):
+            try:
+                return _decode_pipeline(_file_chunks(p), max_seconds)
+            except _UnsupportedStreamError:
+                pass
+    except OSError as exc:
+        raise InvalidInputError.for_field("path", f"cannot read file: {exc.strerror}") from None
+    return _decode_fallbacks(lambda: str(p), max_seconds)
+
+
+def _read_at(fh: io.BufferedReader, offset: int, size: int) -> bytes:
+    fh.seek(offset)
+    return fh.read(size)
+
+
+def _detect_at(read_at: Callable[[int, int], bytes]) -> str:
+    """Run :func:`_detect` over random-access data, skipping ID3v2 tags."""
+    offset = 0
+    while True:
+        head = read_at(offset, PROBE_BYTES)
+        kind, n = _detect(head, 0, final=True)
+        if kind != "id3":
+            return kind
+        offset += n
+
+
+def _chunks_of(view: memoryview) -> Iterator[memoryview]:
+    for start in range(0, len(view), _STREAM_CHUNK):
+        yield view[start : start + _STREAM_CHUNK]
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(_STREAM_CHUNK):
+            yield chunk
+
+
+def _decode_pipeline(chunks: Iterator[ByteData], max_seconds: float) -> AudioBuffer:
+    """Run the streaming pipeline over all chunks, taking the output once at the end
+    (the samples equal those of any feed()/finish() sequence: same blocks, same checks)."""
+    decoder = StreamingContainerDecoder(max_seconds=max_seconds, field="media")
+    for chunk in chunks:
+        decoder._push(chunk)
+    decoder._close()
+    samples = decoder._out.take()
+    assert decoder.sample_rate is not None
+    return AudioBuffer(samples=samples, sample_rate=decoder.sample_rate)
+
+
+_Source = Callable[[], "io.BytesIO | str"]
+
+
+def _decode_fallbacks(source: _Source, max_seconds: float) -> AudioBuffer:
+    """soundfile first, then PyAV; our own validation errors propagate unchanged."""
+    for backend in (_decode_soundfile, _decode_pyav):
+        try:
+            return backend(source(), max_seconds)
+        except _BackendFailedError:
+            continue
+    raise _media_error("media", "unrecognised, corrupt or truncated media")
+
+
+def _finish_buffer(out: _Output) -> AudioBuffer:
+    samples = out.take()
+    if samples.shape[0] == 0 or out.sample_rate is None:
+        raise _media_error("media", "media contains no audio samples")
+    return AudioBuffer(samples=samples, sample_rate=out.sample_rate)
+
+
+def _decode_soundfile(source: io.BytesIO | str, max_seconds: float) -> AudioBuffer:
+    out = _Output("media", max_seconds)
+    try:
+        with sf.SoundFile(source) as f:
+            out.set_format(int(f.samplerate), int(f.channels))
+            while True:
+                block = f.read(1 << 20, dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                out.add(np.ascontiguousarray(block))
+    except StreamprintError:
+        raise
+    except Exception as exc:  # libsndfile reports every failure differently
+        raise _BackendFailedError(f"soundfile: {exc}") from None
+    return _finish_buffer(out)
+
+
+def _decode_pyav(source: io.BytesIO | str, max_seconds: float) -> AudioBuffer:
+    out = _Output("media", max_seconds)
+    try:
+        with av.open(source, "r") as container:
+            if not container.streams.audio:
+                raise _BackendFailedError("PyAV: no audio stream")
+            stream = container.streams.audio[0]
+            for frame in container.decode(stream):
+                out.set_format(int(frame.sample_rate), len(frame.layout.channels))
+                out.add(_frame_to_float(frame))
+    except StreamprintError:
+        raise
+    except Exception as exc:  # FFmpeg / PyAV: any failure means "cannot read this"
+        raise _BackendFailedError(f"PyAV: {exc}") from None
+    return _finish_buffer(out)
