@@ -14,7 +14,7 @@ NODE_STAMP := clients/node/node_modules/.package-lock.json
 BUF_STAMP := scripts/buf/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client bench calibrate clean
+.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client bench bench-video calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ check: lint typecheck protos-check test ## ruff, mypy, buf and the tests (what C
 
 bench: setup ## engine benchmark against librosa (writes numbers to stdout; see docs/benchmarks.md)
 	$(PY) scripts/bench_engine.py
+
+bench-video: setup ## video engine benchmark (720p30 H.264, decode included)
+	$(PY) scripts/bench_video.py
 
 calibrate: setup ## confidence calibration table over a generated corpus
 	$(PY) scripts/calibrate_confidence.py
