@@ -14,7 +14,7 @@ NODE_STAMP := clients/node/node_modules/.package-lock.json
 BUF_STAMP := scripts/buf/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client bench bench-video calibrate clean
+.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client models bench bench-runtime bench-video calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,10 +28,11 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	fi
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]' -e clients/python
+	$(PY) -m pip install -q -e '.[dev,models]' -e clients/python
 	touch $(STAMP)
 
-setup: $(STAMP) node-deps ## create .venv and install the project, dev tools, Debian and npm packages (idempotent)
+setup: $(STAMP) node-deps ## create .venv, install the project, dev tools, Debian and npm packages; verify the models (idempotent)
+	@$(PY) scripts/export_models.py --verify >/dev/null || $(MAKE) --no-print-directory models
 
 $(NODE_STAMP): clients/node/package-lock.json
 	npm ci --prefix clients/node --no-audit --no-fund --loglevel=error
@@ -72,6 +73,13 @@ check: lint typecheck protos-check test ## ruff, mypy, buf and the tests (what C
 
 bench: setup ## engine benchmark against librosa (writes numbers to stdout; see docs/benchmarks.md)
 	$(PY) scripts/bench_engine.py
+
+models: $(STAMP) ## rebuild the models: FP32 export, INT8 quantization, accuracy gate (~2-5 min)
+	$(PY) scripts/export_models.py
+	$(PY) scripts/quantize.py
+
+bench-runtime: setup ## runtime backends x precisions (writes docs/benchmarks.md "Runtime backends")
+	$(PY) scripts/bench_runtime.py --write-docs
 
 bench-video: setup ## video engine benchmark (720p30 H.264, decode included)
 	$(PY) scripts/bench_video.py

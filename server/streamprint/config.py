@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -130,6 +131,34 @@ class ServerConfig:
         "float",
         minimum=1.0,
     )
+    max_streams_per_token: int = _opt(
+        0,
+        "streams one auth token may hold open at once (more: RESOURCE_EXHAUSTED + RetryInfo; "
+        "0: no per-token quota)",
+        "int",
+        minimum=0,
+    )
+    max_chunk_rate: float = _opt(
+        0.0,
+        "chunks per second one stream may send, sustained (bursts of 2 s allowed; more: "
+        "RESOURCE_EXHAUSTED + RetryInfo; 0: no limit)",
+        "float",
+        minimum=0.0,
+    )
+    tls_cert: str = _opt("", "PEM certificate chain of the server (with --tls-key: TLS)", "str")
+    tls_key: str = _opt("", "PEM private key of --tls-cert", "str")
+    tls_client_ca: str = _opt(
+        "", "PEM CA bundle client certificates must chain to (mutual TLS; needs --tls-cert)", "str"
+    )
+    auth_tokens: str = _opt(
+        "",
+        "file of lines 'TOKEN ROLE' (role user or admin); every RPC but health and reflection "
+        "then needs 'authorization: Bearer TOKEN'",
+        "str",
+    )
+    insecure: bool = _opt(
+        False, "allow a non-loopback --host without TLS and tokens (never in production)", "bool"
+    )
     media_root: str = _opt(
         "", "directory MediaSource.server_path is resolved in (empty: paths refused)", "str"
     )
@@ -160,6 +189,37 @@ class ServerConfig:
         """``host:port`` to bind (IPv6 hosts bracketed)."""
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         return f"{host}:{self.port}"
+
+    @property
+    def tls(self) -> bool:
+        """Whether the server listens with TLS."""
+        return bool(self.tls_cert or self.tls_key)
+
+    def security_problems(self) -> list[str]:
+        """Why this config must not start (empty: it may).
+
+        TLS needs both a certificate and a key, mutual TLS needs TLS, and a non-loopback
+        ``--host`` needs TLS and tokens unless ``--insecure`` is given.
+        """
+        problems: list[str] = []
+        if bool(self.tls_cert) != bool(self.tls_key):
+            problems.append("--tls-cert and --tls-key go together (give both or neither)")
+        if self.tls_client_ca and not self.tls:
+            problems.append("--tls-client-ca (mutual TLS) needs --tls-cert and --tls-key")
+        if not self.insecure and not is_loopback(self.host):
+            missing = [
+                what
+                for what, ok in (("TLS (--tls-cert/--tls-key)", self.tls),
+                                 ("tokens (--auth-tokens)", bool(self.auth_tokens)))
+                if not ok
+            ]
+            if missing:
+                problems.append(
+                    f"refusing to listen on the non-loopback address {self.host!r} without "
+                    f"{' and '.join(missing)}; give them, listen on 127.0.0.1, or pass "
+                    "--insecure (STREAMPRINT_INSECURE=1) to accept the risk"
+                )
+        return problems
 
     def to_json_dict(self) -> dict[str, object]:
         """Every field, JSON-ready."""
@@ -230,6 +290,17 @@ class ServerConfig:
                 [fv for v in violations for fv in v.violations],
             )
         return cls(**values)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine (``localhost``, 127/8, ::1)."""
+    name = host.strip().strip("[]")
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a host name or a wildcard: assume it is reachable from outside
 
 
 def option_flag(name: str) -> str:

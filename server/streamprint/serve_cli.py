@@ -3,7 +3,9 @@
 Every flag is also an environment variable (``--max-streams`` ⇔ ``STREAMPRINT_MAX_STREAMS``);
 see :mod:`streamprint.config`. Logs go to stderr; the first line says where it listens.
 Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT), 1 when it cannot start (port in
-use, ...), 2 for a bad flag or environment value.
+use, unreadable TLS or token file, ...), 2 for a bad flag or environment value, or an unsafe
+combination (a non-loopback ``--host`` without TLS and ``--auth-tokens`` and without
+``--insecure``; ``--tls-cert`` without ``--tls-key``).
 """
 
 from __future__ import annotations
@@ -52,6 +54,11 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
         config = ServerConfig.from_sources(args)
     except InvalidInputError as exc:
         print(f"streamprint serve: error: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    problems = config.security_problems()
+    if problems:
+        for problem in problems:
+            print(f"streamprint serve: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log_level, config.log_format)
     from streamprint.api.server import serve

@@ -516,7 +516,12 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
 def model_info(model: ModelDescription) -> fs_pb.ModelInfo:
     """A model description message."""
     return fs_pb.ModelInfo(
-        name=model.name, version=model.version, backend=model.backend, precision=model.precision
+        name=model.name,
+        version=model.version,
+        backend=model.backend,
+        precision=model.precision,
+        device=model.device,
+        selection_reason=model.selection_reason,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,11 +21,13 @@ from grpc_reflection.v1alpha import reflection
 from streamprint.api._generated import admin_service_pb2, admin_service_pb2_grpc
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
+from streamprint.api.auth import AuthInterceptor, TokenFileError, TokenTable
 from streamprint.api.health import HealthService
 from streamprint.api.interceptor import MetricsInterceptor
 from streamprint.api.servicer import AdminService, FingerprintService
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
+from streamprint.errors import StreamprintError
 from streamprint.metrics import MetricsServer
 
 log = logging.getLogger("streamprint.server")
@@ -32,6 +35,41 @@ log = logging.getLogger("streamprint.server")
 FINGERPRINT_SERVICE = fs_pb.DESCRIPTOR.services_by_name["FingerprintService"].full_name
 ADMIN_SERVICE = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+
+
+class StartupRefusedError(StreamprintError):
+    """The config must not start: TLS or token files unusable, or insecure on a public host."""
+
+    reason = "STARTUP_REFUSED"
+
+
+def _read_pem(path: str, flag: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise StartupRefusedError(f"cannot read {flag} {path!r}: {exc.strerror}") from None
+
+
+def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    """TLS (and, with ``--tls-client-ca``, mutual TLS) credentials; ``None`` without TLS."""
+    if not config.tls:
+        return None
+    cert = _read_pem(config.tls_cert, "--tls-cert")
+    key = _read_pem(config.tls_key, "--tls-key")
+    client_ca = _read_pem(config.tls_client_ca, "--tls-client-ca") if config.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def load_tokens(config: ServerConfig) -> TokenTable | None:
+    """The ``--auth-tokens`` table (``None``: no token auth)."""
+    if not config.auth_tokens:
+        return None
+    try:
+        return TokenTable.load(config.auth_tokens)
+    except TokenFileError as exc:
+        raise StartupRefusedError(str(exc)) from None
 
 
 def grpc_options(config: ServerConfig) -> list[tuple[str, Any]]:
@@ -75,11 +113,17 @@ class StreamprintServer:
     async def start(self) -> int:
         """Bind, start serving, and return the bound port."""
         config = self.config
+        problems = config.security_problems()
+        if problems:
+            raise StartupRefusedError("; ".join(problems))
+        credentials = server_credentials(config)
+        tokens = load_tokens(config)
         plane = DataPlane(config, self._engine)
-        server = grpc.aio.server(
-            options=grpc_options(config), interceptors=[MetricsInterceptor(plane.metrics)]
-        )
-        fs_grpc.add_FingerprintServiceServicer_to_server(FingerprintService(plane), server)  # type: ignore[no-untyped-call]
+        interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(plane.metrics)]
+        if tokens is not None:
+            interceptors.append(AuthInterceptor(tokens))
+        server = grpc.aio.server(options=grpc_options(config), interceptors=interceptors)
+        fs_grpc.add_FingerprintServiceServicer_to_server(FingerprintService(plane, tokens), server)  # type: ignore[no-untyped-call]
         services = [FINGERPRINT_SERVICE]
         if config.admin:
             admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(plane), server)  # type: ignore[no-untyped-call]
@@ -89,7 +133,10 @@ class StreamprintServer:
         services.append(HEALTH_SERVICE)
         if config.reflection:
             reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)
-        port = server.add_insecure_port(config.address)
+        if credentials is not None:
+            port = server.add_secure_port(config.address, credentials)
+        else:
+            port = server.add_insecure_port(config.address)
         if port == 0:  # pragma: no cover - older grpcio returned 0 instead of raising
             raise OSError(f"cannot listen on {config.address}")
         await server.start()
@@ -98,8 +145,10 @@ class StreamprintServer:
             self.metrics = MetricsServer(plane, host=config.host, port=config.metrics_port)
             await self.metrics.start()
         log.info(
-            "streamprint serving on %s (streams %d, workers %d, reflection %s, admin %s%s)",
+            "streamprint serving on %s (%s, %s, streams %d, workers %d, reflection %s, admin %s%s)",
             self.address,
+            ("mutual TLS" if config.tls_client_ca else "TLS") if config.tls else "plaintext",
+            f"{len(tokens)} auth tokens" if tokens is not None else "no auth",
             config.max_streams,
             config.effective_workers,
             "on" if config.reflection else "off",

@@ -20,6 +20,7 @@ import grpc
 from streamprint.api import convert, status
 from streamprint.api._generated import admin_service_pb2 as admin_pb
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
+from streamprint.api.auth import TokenTable
 from streamprint.dataplane import (
     DataPlane,
     FingerprintJob,
@@ -57,9 +58,17 @@ async def _unary(
 class FingerprintService:
     """streamprint.v1.FingerprintService."""
 
-    def __init__(self, plane: DataPlane) -> None:
+    def __init__(self, plane: DataPlane, tokens: TokenTable | None = None) -> None:
         self._plane = plane
+        self._tokens = tokens
         self._limits = convert.Limits.from_info(plane.info())
+
+    def _owner(self, context: Context) -> str:
+        """Whose quota a stream counts against: the token's id ("" without token auth)."""
+        if self._tokens is None:
+            return ""
+        principal = self._tokens.identify(context.invocation_metadata())  # type: ignore[arg-type]
+        return principal.id if principal is not None else ""
 
     # ------------------------------------------------------------------ StreamFingerprint
 
@@ -73,7 +82,7 @@ class FingerprintService:
         try:
             first = await self._read_first(context)
             spec = convert.stream_spec(first.config, self._limits)
-            async with self._plane.open_stream(spec) as stream:
+            async with self._plane.open_stream(spec, owner=self._owner(context)) as stream:
                 session_started(stream, context.peer())
                 await self._pump(stream, context)
         except asyncio.CancelledError:

@@ -17,6 +17,7 @@ from streamprint.engine.validation import ValidationReport
 
 if TYPE_CHECKING:
     from streamprint.engine.analysis import FrameAnalyzer
+    from streamprint.runtime.select import Selection
 
 Samples = NDArray[np.float32]
 
@@ -130,22 +131,37 @@ class _PcmStreamDecoder:
 
 
 class NumpyEngine:
-    """The real engine (numpy reference analyzer) behind the :class:`Engine` port."""
+    """The real engine behind the :class:`Engine` port (numpy DSP plus a frame analyzer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, selection: Selection | None = None) -> None:
+        #: How the frame analyzer was chosen (``None``: the numpy reference, unselected).
+        self.selection = selection
         #: The frame analyzer sessions use (``None``: the process-wide reference); the
         #: metrics replace it with an instrumented wrapper (:mod:`streamprint.metrics`).
-        self.analyzer: FrameAnalyzer | None = None
+        self.analyzer: FrameAnalyzer | None = None if selection is None else selection.analyzer
 
     def models(self) -> tuple[ModelDescription, ...]:
-        from streamprint.engine.session import default_analyzer
+        if self.selection is None:
+            from streamprint.engine.session import default_analyzer
 
+            return (
+                ModelDescription(
+                    name=default_analyzer().name,
+                    version=REFERENCE_MODEL_VERSION,
+                    backend="numpy",
+                    precision="fp32",
+                    device="CPU",
+                ),
+            )
+        chosen = self.selection.analyzer
         return (
             ModelDescription(
-                name=default_analyzer().name,
-                version=REFERENCE_MODEL_VERSION,
-                backend="numpy",
-                precision="fp32",
+                name=chosen.name,
+                version=chosen.version,
+                backend=self.selection.backend,
+                precision=self.selection.precision,
+                device=self.selection.device,
+                selection_reason=self.selection.reason,
             ),
         )
 
@@ -226,17 +242,12 @@ class NumpyEngine:
 
 
 def engine_for(backend: str, precision: str) -> Engine:
-    """The engine for ``--backend`` / ``--precision``.
+    """The engine for ``--backend`` / ``--precision`` (see :mod:`streamprint.runtime.select`).
 
-    Only the numpy reference (fp32) exists in this build: ``auto`` picks it, and asking for a
-    backend or precision that is not available fails loudly instead of silently using numpy.
+    ``auto`` picks the fastest backend and precision that pass the accuracy gate on this
+    machine; an explicit request that cannot run raises :class:`ModelError` instead of
+    silently using another backend.
     """
-    from streamprint.errors import ModelError
+    from streamprint.runtime import LoadOptions, select_analyzer
 
-    if backend not in ("auto", "numpy"):
-        raise ModelError(f"backend {backend!r} is not available in this build (available: numpy)")
-    if precision not in ("auto", "fp32"):
-        raise ModelError(
-            f"precision {precision!r} is not available with the numpy backend (available: fp32)"
-        )
-    return NumpyEngine()
+    return NumpyEngine(select_analyzer(backend, precision, LoadOptions(threads=1)))

@@ -127,6 +127,8 @@ class LiveStream:
         )
         self.last_revision = 0
         self.stats = SessionStats()
+        self._rate_tokens = 0.0
+        self._rate_at: float | None = None
 
     # ------------------------------------------------------------------ called by the servicer
 
@@ -145,7 +147,28 @@ class LiveStream:
                 limit="chunk_bytes",
             )
         self._next_seq += 1
+        self._take_rate_token(seq)
         self.check_duration()
+
+    def _take_rate_token(self, seq: int) -> None:
+        """Token bucket of ``--max-chunk-rate`` chunks per second, 2 s of burst."""
+        rate = self._plane.config.max_chunk_rate
+        if rate <= 0:
+            return
+        burst = max(1.0, 2.0 * rate)
+        now = self._plane.clock()
+        if self._rate_at is None:
+            self._rate_tokens, self._rate_at = burst, now
+        self._rate_tokens = min(burst, self._rate_tokens + (now - self._rate_at) * rate)
+        self._rate_at = now
+        if self._rate_tokens < 1.0:
+            raise ResourceLimitError(
+                f"chunk {seq} arrived faster than the limit of {rate:g} chunks per second "
+                f"(bursts of {burst:g}); send larger or fewer chunks",
+                limit="chunk_rate",
+                retry_after_s=max(self._plane.config.retry_after_s, (1.0 - self._rate_tokens) / rate),
+            )
+        self._rate_tokens -= 1.0
 
     def check_duration(self) -> None:
         """Raise once the stream is older than ``--max-session-duration-s``."""
@@ -313,6 +336,7 @@ class DataPlane:
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
         self._live: dict[str, LiveStream] = {}
+        self._owned: dict[str, int] = {}  # open streams per auth-token id
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
         self._live_media_lock = threading.Lock()
@@ -325,6 +349,10 @@ class DataPlane:
     def active_streams(self) -> int:
         """Streams open now."""
         return len(self._live)
+
+    def streams_of(self, owner: str) -> int:
+        """Streams ``owner`` (an auth token's id) holds open now."""
+        return self._owned.get(owner, 0)
 
     @property
     def active_requests(self) -> int:
@@ -400,14 +428,27 @@ class DataPlane:
     # ------------------------------------------------------------------ streams
 
     @asynccontextmanager
-    async def open_stream(self, spec: StreamSpec) -> AsyncIterator[LiveStream]:
-        """Admit a stream (or raise RESOURCE_EXHAUSTED-style limits) for the ``with`` body."""
+    async def open_stream(self, spec: StreamSpec, *, owner: str = "") -> AsyncIterator[LiveStream]:
+        """Admit a stream (or raise RESOURCE_EXHAUSTED-style limits) for the ``with`` body.
+
+        ``owner`` (an auth token's id; empty without token auth) is what
+        ``--max-streams-per-token`` counts against.
+        """
         self._check_accepting()
         if len(self._live) >= self.config.max_streams:
             self.counters.streams_rejected += 1
             raise ResourceLimitError(
                 f"the server is serving its maximum of {self.config.max_streams} streams; retry later",
                 limit="concurrent_streams",
+                retry_after_s=self.config.retry_after_s,
+            )
+        quota = self.config.max_streams_per_token
+        if owner and quota and self._owned.get(owner, 0) >= quota:
+            self.counters.streams_rejected += 1
+            raise ResourceLimitError(
+                f"this token already holds its quota of {quota} open streams; "
+                "retry when one has ended",
+                limit="token_streams",
                 retry_after_s=self.config.retry_after_s,
             )
         stream: LiveStream
@@ -418,6 +459,8 @@ class DataPlane:
         else:
             stream = LiveStream(self, spec)
         self._live[stream.session_id] = stream
+        if owner:
+            self._owned[owner] = self._owned.get(owner, 0) + 1
         self.counters.streams_started += 1
         ok = False
         try:
@@ -425,6 +468,12 @@ class DataPlane:
             ok = True
         finally:
             del self._live[stream.session_id]
+            if owner:
+                left = self._owned[owner] - 1
+                if left:
+                    self._owned[owner] = left
+                else:
+                    del self._owned[owner]
             stream.release()
             if ok:
                 self.counters.streams_completed += 1

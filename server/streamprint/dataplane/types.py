@@ -141,6 +141,8 @@ class ModelDescription:
     version: str
     backend: str
     precision: str
+    device: str = ""
+    selection_reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -148,16 +148,20 @@ class AlgorithmInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., modality: _Optional[_Union[_media_pb2.Modality, str]] = ..., dimensions: _Optional[_Iterable[str]] = ..., streamed: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "backend", "precision")
+    __slots__ = ("name", "version", "backend", "precision", "device", "selection_reason")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    SELECTION_REASON_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     backend: str
     precision: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backend: _Optional[str] = ..., precision: _Optional[str] = ...) -> None: ...
+    device: str
+    selection_reason: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backend: _Optional[str] = ..., precision: _Optional[str] = ..., device: _Optional[str] = ..., selection_reason: _Optional[str] = ...) -> None: ...
 
 class ServerLimits(_message.Message):
     __slots__ = ("max_message_bytes", "max_chunk_bytes", "max_concurrent_streams", "max_concurrent_requests", "max_buffered_bytes_per_session", "idle_timeout_seconds", "max_session_media_seconds", "max_session_duration_seconds", "max_batch_items", "min_update_interval_seconds", "max_update_interval_seconds", "min_sample_rate_hz", "max_sample_rate_hz", "max_channels", "session_retention_seconds", "max_retained_bytes_per_session", "cache_ttl_seconds")
