@@ -209,8 +209,10 @@ class ServerConfig:
         if not self.insecure and not is_loopback(self.host):
             missing = [
                 what
-                for what, ok in (("TLS (--tls-cert/--tls-key)", self.tls),
-                                 ("tokens (--auth-tokens)", bool(self.auth_tokens)))
+                for what, ok in (
+                    ("TLS (--tls-cert/--tls-key)", self.tls),
+                    ("tokens (--auth-tokens)", bool(self.auth_tokens)),
+                )
                 if not ok
             ]
             if missing:

@@ -56,6 +56,12 @@ def test_readme_json(song: Path) -> None:
     assert all(0.0 <= c <= 1.0 for c in obj["confidence"].values())
     assert abs(obj["values"]["tempo_bpm"] - 120.0) <= 0.04 * 120.0
     assert obj["media_seconds"] == pytest.approx(6.0)
+    # every key of the README's example line
+    readme_keys = {"algorithm", "values", "confidence", "revision", "media_seconds", "final",
+                   "model", "model_version", "path", "backend", "precision"}
+    assert readme_keys <= set(obj)
+    assert obj["backend"] in ("numpy", "onnxruntime", "openvino")
+    assert obj["precision"] in ("fp32", "int8")
 
 
 def test_readme_stream(song: Path) -> None:

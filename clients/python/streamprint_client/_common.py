@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
 from streamprint_client._generated import media_pb2 as m_pb
 from streamprint_client.errors import StreamprintRpcError
@@ -48,6 +50,49 @@ SERVICE_CONFIG = {
         }
     ]
 }
+
+
+CA_ENV = "STREAMPRINT_CA"
+TOKEN_ENV = "STREAMPRINT_TOKEN"
+CLIENT_CERT_ENV = "STREAMPRINT_CLIENT_CERT"
+CLIENT_KEY_ENV = "STREAMPRINT_CLIENT_KEY"
+
+
+def tls_credentials(
+    ca: str | os.PathLike[str] | None = None,
+    *,
+    client_cert: str | os.PathLike[str] | None = None,
+    client_key: str | os.PathLike[str] | None = None,
+) -> grpc.ChannelCredentials | None:
+    """TLS channel credentials from PEM files, or ``None`` for a plaintext channel.
+
+    ``ca`` (else ``$STREAMPRINT_CA``) is the CA bundle the server's certificate must chain
+    to; ``client_cert``/``client_key`` (else ``$STREAMPRINT_CLIENT_CERT``/``_KEY``) are this
+    client's certificate for mutual TLS. TLS is used when any of them is set.
+    """
+    ca = ca or os.environ.get(CA_ENV) or None
+    client_cert = client_cert or os.environ.get(CLIENT_CERT_ENV) or None
+    client_key = client_key or os.environ.get(CLIENT_KEY_ENV) or None
+    if ca is None and client_cert is None and client_key is None:
+        return None
+    if (client_cert is None) != (client_key is None):
+        raise ValueError("a client certificate needs its key (and a key its certificate)")
+    return grpc.ssl_channel_credentials(
+        root_certificates=Path(ca).read_bytes() if ca is not None else None,
+        private_key=Path(client_key).read_bytes() if client_key is not None else None,
+        certificate_chain=Path(client_cert).read_bytes() if client_cert is not None else None,
+    )
+
+
+def auth_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
+    """``authorization: Bearer TOKEN`` metadata for ``token`` (else ``$STREAMPRINT_TOKEN``)."""
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if token is None:
+        return ()
+    token = token.strip()
+    if not token or any(c.isspace() for c in token):
+        raise ValueError("a token is one word without spaces")
+    return (("authorization", f"Bearer {token}"),)
 
 
 def default_server() -> str:

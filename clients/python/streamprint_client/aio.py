@@ -123,9 +123,23 @@ class AsyncStreamprintClient:
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, object]] = (),
+        ca: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        client_cert: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``ca`` (or ``$STREAMPRINT_CA``): PEM CA bundle, connect with TLS; ``token`` (or
+        ``$STREAMPRINT_TOKEN``): sent as ``authorization: Bearer TOKEN`` on every call;
+        ``client_cert``/``client_key`` (or ``$STREAMPRINT_CLIENT_CERT``/``_KEY``): mutual TLS.
+        ``credentials`` (ready-made channel credentials) beats ``ca`` and the client pair.
+        """
         self.target = target or _common.default_server()
         self.timeout_s = timeout_s
+        if credentials is None:
+            credentials = _common.tls_credentials(
+                ca, client_cert=client_cert, client_key=client_key
+            )
+        self._metadata = _common.auth_metadata(token)
         opts = _common.channel_options(options)
         self._channel = (
             grpc.aio.secure_channel(self.target, credentials, options=opts)
@@ -159,7 +173,9 @@ class AsyncStreamprintClient:
     ) -> Any:
         try:
             return await method(
-                request, timeout=timeout_s if timeout_s is not None else self.timeout_s
+                request,
+                timeout=timeout_s if timeout_s is not None else self.timeout_s,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as exc:
             raise StreamprintRpcError.from_rpc_error(exc) from None
@@ -205,7 +221,9 @@ class AsyncStreamprintClient:
                 yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=data, seq=seq))
                 seq += 1
 
-        return AsyncUpdateStream(self._stub.StreamFingerprint(requests(), timeout=timeout_s))
+        return AsyncUpdateStream(
+            self._stub.StreamFingerprint(requests(), timeout=timeout_s, metadata=self._metadata)
+        )
 
     def stream_file(
         self,

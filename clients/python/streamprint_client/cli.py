@@ -3,7 +3,9 @@
 Sub-commands: ``stream PATH [--realtime] [--chunk-ms N] [--json]``, ``fingerprint PATH``,
 ``batch PATH...``, ``validate --session ID``, ``info``, ``cache-stats``, ``cache-clear``
 (each also takes ``--json``: one JSON object per line, flushed as produced). The server
-address comes from ``--server`` or ``STREAMPRINT_SERVER`` (default 127.0.0.1:50051).
+address comes from ``--server`` or ``STREAMPRINT_SERVER`` (default 127.0.0.1:50051); ``--ca``
+(``STREAMPRINT_CA``) connects with TLS, ``--token`` (``STREAMPRINT_TOKEN``) authenticates, and
+``--cert``/``--key`` (``STREAMPRINT_CLIENT_CERT``/``_KEY``) present a client certificate.
 
 Errors print the status code name (e.g. ``INVALID_ARGUMENT``) and its details on stderr
 (and, with ``--json``, an ``{"error": ...}`` line on stdout). Exit codes: 0 success,
@@ -19,7 +21,15 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from streamprint_client import __version__
-from streamprint_client._common import SERVER_ENV, default_server, read_file
+from streamprint_client._common import (
+    CA_ENV,
+    CLIENT_CERT_ENV,
+    CLIENT_KEY_ENV,
+    SERVER_ENV,
+    TOKEN_ENV,
+    default_server,
+    read_file,
+)
 from streamprint_client.client import StreamprintClient
 from streamprint_client.errors import StreamprintRpcError
 from streamprint_client.types import Fingerprint, StreamUpdate, ValidationResult
@@ -67,6 +77,29 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"server address host:port (default: ${SERVER_ENV} or 127.0.0.1:50051)",
     )
     parser.add_argument(
+        "--ca",
+        default=None,
+        metavar="PEM",
+        help=f"connect with TLS, trusting this CA bundle (default: ${CA_ENV}; unset: plaintext)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help=f"auth token, sent as 'authorization: Bearer TOKEN' (default: ${TOKEN_ENV})",
+    )
+    parser.add_argument(
+        "--cert",
+        default=None,
+        metavar="PEM",
+        help=f"client certificate for mutual TLS (default: ${CLIENT_CERT_ENV}); needs --key",
+    )
+    parser.add_argument(
+        "--key",
+        default=None,
+        metavar="PEM",
+        help=f"private key of --cert (default: ${CLIENT_KEY_ENV})",
+    )
+    parser.add_argument(
         "--timeout",
         type=_positive_float,
         default=120.0,
@@ -91,11 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         "WebM, MKV); the server decodes it",
     )
     p.add_argument(
-        "--realtime", action="store_true",
+        "--realtime",
+        action="store_true",
         help="pace chunks at media time (video: by the container's timestamps)",
     )
     p.add_argument(
-        "--modality", choices=("auto", "audio", "video"), default="auto",
+        "--modality",
+        choices=("auto", "audio", "video"),
+        default="auto",
         help="audio or video (default auto: video for MPEG-TS, MP4 and Matroska/WebM files)",
     )
     p.add_argument(
@@ -119,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("path", help="media file")
     p.add_argument(
-        "--modality", choices=("auto", "audio", "video"), default="auto",
+        "--modality",
+        choices=("auto", "audio", "video"),
+        default="auto",
         help="audio or video (default auto: video for MPEG-TS, MP4 and Matroska/WebM files)",
     )
 
@@ -386,7 +424,26 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     stream = out or sys.stdout
     target = args.server or default_server()
     try:
-        with StreamprintClient(target, timeout_s=args.timeout) as client:
+        connection = StreamprintClient(
+            target,
+            timeout_s=args.timeout,
+            ca=args.ca,
+            token=args.token,
+            client_cert=args.cert,
+            client_key=args.key,
+        )
+    except ValueError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"{PROG}: error: cannot read {getattr(exc, 'filename', '') or 'a TLS file'}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        with connection as client:
             code: int = args.handler(client, args, stream)
             return code
     except StreamprintRpcError as exc:

@@ -72,9 +72,23 @@ class StreamprintClient:
         timeout_s: float | None = DEFAULT_TIMEOUT_S,
         credentials: grpc.ChannelCredentials | None = None,
         options: Sequence[tuple[str, object]] = (),
+        ca: str | os.PathLike[str] | None = None,
+        token: str | None = None,
+        client_cert: str | os.PathLike[str] | None = None,
+        client_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        """``ca`` (or ``$STREAMPRINT_CA``): PEM CA bundle, connect with TLS; ``token`` (or
+        ``$STREAMPRINT_TOKEN``): sent as ``authorization: Bearer TOKEN`` on every call;
+        ``client_cert``/``client_key`` (or ``$STREAMPRINT_CLIENT_CERT``/``_KEY``): mutual TLS.
+        ``credentials`` (ready-made channel credentials) beats ``ca`` and the client pair.
+        """
         self.target = target or _common.default_server()
         self.timeout_s = timeout_s
+        if credentials is None:
+            credentials = _common.tls_credentials(
+                ca, client_cert=client_cert, client_key=client_key
+            )
+        self._metadata = _common.auth_metadata(token)
         opts = _common.channel_options(options)
         self._channel = (
             grpc.secure_channel(self.target, credentials, options=opts)
@@ -105,7 +119,11 @@ class StreamprintClient:
 
     def _unary(self, method: Callable[..., Any], request: Any, timeout_s: float | None) -> Any:
         try:
-            return method(request, timeout=timeout_s if timeout_s is not None else self.timeout_s)
+            return method(
+                request,
+                timeout=timeout_s if timeout_s is not None else self.timeout_s,
+                metadata=self._metadata,
+            )
         except grpc.RpcError as exc:
             raise StreamprintRpcError.from_rpc_error(exc) from None
 
@@ -136,7 +154,9 @@ class StreamprintClient:
             client_stream_id=client_stream_id,
             modality=modality,
         )
-        return UpdateStream(self._stub.StreamFingerprint(requests, timeout=timeout_s))
+        return UpdateStream(
+            self._stub.StreamFingerprint(requests, timeout=timeout_s, metadata=self._metadata)
+        )
 
     def stream_file(
         self,
@@ -190,7 +210,9 @@ class StreamprintClient:
         """Fingerprint whole media (bytes, or a path on the server); ``modality`` audio or video."""
         source = _common.media_source(data, server_path=server_path, fmt=fmt, modality=modality)
         request = _common.fingerprint_request(source, dimensions, modality=modality)
-        response: fs_pb.FingerprintResponse = self._unary(self._stub.Fingerprint, request, timeout_s)
+        response: fs_pb.FingerprintResponse = self._unary(
+            self._stub.Fingerprint, request, timeout_s
+        )
         return FingerprintResult.from_proto(response)
 
     def fingerprint_file(

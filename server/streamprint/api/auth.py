@@ -180,10 +180,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or method.startswith(OPEN_PREFIXES):
             return handler  # type: ignore[return-value]  # None: grpc answers UNIMPLEMENTED
         metadata = handler_call_details.invocation_metadata
-        principal = self.tokens.identify(metadata)  # type: ignore[arg-type]
+        principal = self.tokens.identify(metadata)
         if principal is None:
-            missing = bearer_token(metadata) is None  # type: ignore[arg-type]
-            log.info("unauthenticated call to %s (%s)", method, "no token" if missing else "bad token")
+            missing = bearer_token(metadata) is None
+            log.info(
+                "unauthenticated call to %s (%s)", method, "no token" if missing else "bad token"
+            )
             return _rejecting(
                 handler,
                 grpc.StatusCode.UNAUTHENTICATED,
@@ -192,7 +194,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 else "unknown token (see the server's --auth-tokens)",
             )
         if method.startswith(ADMIN_PREFIXES) and not principal.is_admin:
-            log.info("permission denied: %s (role %s) called %s", principal.id, principal.role, method)
+            log.info(
+                "permission denied: %s (role %s) called %s", principal.id, principal.role, method
+            )
             return _rejecting(
                 handler,
                 grpc.StatusCode.PERMISSION_DENIED,

@@ -166,7 +166,9 @@ class LiveStream:
                 f"chunk {seq} arrived faster than the limit of {rate:g} chunks per second "
                 f"(bursts of {burst:g}); send larger or fewer chunks",
                 limit="chunk_rate",
-                retry_after_s=max(self._plane.config.retry_after_s, (1.0 - self._rate_tokens) / rate),
+                retry_after_s=max(
+                    self._plane.config.retry_after_s, (1.0 - self._rate_tokens) / rate
+                ),
             )
         self._rate_tokens -= 1.0
 
