@@ -206,3 +206,13 @@ def test_very_short_media_is_finite(n_samples: int) -> None:
         assert fp.values["spectral_centroid"] == pytest.approx(440.0, rel=0.05)
     if n_samples == 0:
         assert fp.values["transient_density"] == 0.0
+
+
+def test_audio_session_rejects_video_dimensions() -> None:
+    """The registry holds video dimensions too; an audio session must name them as wrong."""
+    with pytest.raises(InvalidInputError) as info:
+        AudioSession(SessionConfig(22_050, 1, ("spectral_centroid", "brightness_mean")))
+    violation = info.value.violations[0]
+    assert violation.field == "dimensions"
+    assert "brightness_mean" in violation.description
+    assert "spectral_centroid" in violation.allowed

@@ -755,7 +755,7 @@ class DataPlane:
 
     def info(self) -> ServerInfo:
         """The server's description (static registry aside)."""
-        from streamprint.engine import decode, session
+        from streamprint.engine import decode, requests
 
         return ServerInfo(
             server_version=streamprint.__version__,
@@ -769,8 +769,8 @@ class DataPlane:
             models=self.engine.models(),
             container_formats=self.engine.container_formats(),
             config=self.config,
-            min_update_interval_s=session.MIN_UPDATE_INTERVAL_S,
-            max_update_interval_s=session.MAX_UPDATE_INTERVAL_S,
+            min_update_interval_s=requests.MIN_UPDATE_INTERVAL_S,
+            max_update_interval_s=requests.MAX_UPDATE_INTERVAL_S,
             min_sample_rate=decode.MIN_SAMPLE_RATE,
             max_sample_rate=decode.MAX_SAMPLE_RATE,
             max_channels=decode.MAX_CHANNELS,

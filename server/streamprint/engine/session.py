@@ -11,7 +11,6 @@ streaming and batch agree by construction.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,14 +23,13 @@ from streamprint.engine.features import AudioFeatures
 from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 from streamprint.engine.grid import Framer
 from streamprint.engine.native import NativeAccumulator, native_accumulators
+from streamprint.engine.requests import check_dimensions, check_update_interval
 from streamprint.engine.resample import StreamingResampler, to_mono
 from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
 
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
-MIN_UPDATE_INTERVAL_S = 0.1
-MAX_UPDATE_INTERVAL_S = 3600.0
 _NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"})
 #: Frames are analysed in micro-batches of up to this many (about one second of media); the
 #: batch is also drained before every snapshot, so results do not depend on the chunking.
@@ -77,21 +75,8 @@ class SessionConfig:
             raise InvalidInputError.for_field(
                 "channels", f"{self.channels} channels is out of range", f"1..{MAX_CHANNELS}"
             )
-        unknown = [n for n in self.dimensions if not dims.known(n)]
-        if unknown:
-            raise InvalidInputError.for_field(
-                "dimensions", f"unknown dimension(s) {', '.join(unknown)}", ", ".join(dims.AUDIO_25D)
-            )
-        if not self.dimensions:
-            raise InvalidInputError.for_field("dimensions", "no dimensions requested", "at least one")
-        interval = self.update_interval_s
-        if interval is not None and not (
-            math.isfinite(interval) and MIN_UPDATE_INTERVAL_S <= interval <= MAX_UPDATE_INTERVAL_S
-        ):
-            raise InvalidInputError.for_field(
-                "update_interval_s", f"{interval} s is out of range",
-                f"{MIN_UPDATE_INTERVAL_S}..{MAX_UPDATE_INTERVAL_S} s",
-            )
+        check_dimensions(self.dimensions, dims.AUDIO_25D, "audio")
+        check_update_interval(self.update_interval_s)
 
 
 class AudioSession:

@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import REFERENCE_MODEL, REFERENCE_MODEL_VERSION, Fingerprint
+from streamprint.engine.requests import check_dimensions, check_update_interval
 from streamprint.engine.video.decode import StreamingVideoDecoder, iter_frames
 from streamprint.engine.video.features import VideoFeatures, describe
 from streamprint.engine.video.grid import (
@@ -32,8 +33,6 @@ from streamprint.engine.video.grid import (
 )
 from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
 
-MIN_UPDATE_INTERVAL_S = 0.1
-MAX_UPDATE_INTERVAL_S = 3600.0
 #: Descriptor rows are fed to the accumulators in batches of this many (one second).
 _ROW_BATCH = 10
 #: Model id of the numpy reference path of the video per-frame work.
@@ -59,21 +58,8 @@ class VideoSessionConfig:
         """Raise :class:`InvalidInputError` naming the first bad field."""
         if self.raw is not None:
             self.raw.validate()
-        wrong = [n for n in self.dimensions if n not in dims.VIDEO_13D]
-        if wrong:
-            raise InvalidInputError.for_field(
-                "dimensions", f"not video dimension(s): {', '.join(wrong)}", ", ".join(dims.VIDEO_13D)
-            )
-        if not self.dimensions:
-            raise InvalidInputError.for_field("dimensions", "no dimensions requested", "at least one")
-        interval = self.update_interval_s
-        if interval is not None and not (
-            math.isfinite(interval) and MIN_UPDATE_INTERVAL_S <= interval <= MAX_UPDATE_INTERVAL_S
-        ):
-            raise InvalidInputError.for_field(
-                "update_interval_s", f"{interval} s is out of range",
-                f"{MIN_UPDATE_INTERVAL_S}..{MAX_UPDATE_INTERVAL_S} s",
-            )
+        check_dimensions(self.dimensions, dims.VIDEO_13D, "video")
+        check_update_interval(self.update_interval_s)
 
 
 def _raw_maker(raw: RawVideoFormat, chunk: memoryview) -> Callable[[], av.VideoFrame]:

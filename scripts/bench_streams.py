@@ -1,0 +1,934 @@
+"""Load benchmark: N concurrent realtime streams against a streamprint server.
+
+Usage::
+
+    python scripts/bench_streams.py --streams N --duration S [--modality audio|video]
+        [--server ADDR] [--json]
+    python scripts/bench_streams.py --sweep 8,16,32,64 --duration 20 [--naive-sweep 1,2,4]
+        [--plot docs/bench_streams.png] [--write-docs] [--json]
+
+Without ``--server`` the script starts ``python -m streamprint serve`` on a free loopback
+port (``--naive`` starts ``scripts/naive_server.py`` instead: a server that recomputes the
+fingerprint from scratch on every chunk) and stops it at the end. The load comes from
+``--client-procs`` client processes (never the server's process), each running one asyncio
+loop with its share of the streams over a few gRPC channels.
+
+Every stream sends a config (PCM s16le, ``--sample-rate`` / ``--channels``, 13D, one update
+per ``--interval`` s of media), then ``--chunk-ms`` chunks of generated music-like audio
+(``make_demo_clip.demo_mix``; each stream starts at another offset of the clip) paced at real
+time, then half-closes and reads the final update. Stream starts are spread evenly over the
+first update interval, so updates do not all fall due at once. ``--modality video`` sends raw
+GRAY8 frames (``--width`` x ``--height`` at ``--fps``) of a moving pattern instead.
+
+Measured:
+
+* per-update latency: from the moment the chunk that completes an update's media interval
+  (the first chunk whose end reaches the update's ``media_seconds``) is handed to gRPC, to
+  the update's arrival at the client (non-final updates only);
+* time to first fingerprint: from the first chunk's send to the first update's arrival
+  (``ttff_p50_ms``), and the media seconds it covered (``ttff_media_p50_s``);
+* streams that kept real time: ended without error, received every update that fell due,
+  each within one update interval, and the sender never fell more than ``--lag-limit-ms``
+  behind its schedule (gRPC flow control pushing back);
+* errors by gRPC status code (``errors`` is the total, ``errors_by_code`` the breakdown);
+* server peak RSS (MB, the process and its children) and CPU (% of one core, averaged over
+  the paced part of the run; 200 = both cores of a 2-core machine), via psutil or /proc;
+  the client processes' CPU likewise (``client_cpu_percent``).
+
+With ``--json`` the last line printed is one JSON object with the keys ``streams``,
+``streams_realtime``, ``p50_update_latency_ms``, ``p95_update_latency_ms``,
+``p99_update_latency_ms``, ``ttff_p50_ms``, ``errors``, ``rss_mb``, ``cpu_percent`` (and
+more). ``--sweep`` runs one fresh server per N, reports the largest N whose p99 update
+latency is at or under ``--p99-limit-ms`` with no error, and plots the latency percentiles
+against streams (``--plot``, PNG; needs matplotlib). Its last JSON line is the passing point's
+object plus ``sweep`` (every point) and ``max_streams_within_limit``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import math
+import multiprocessing as mp
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+DOCS_PLOT = REPO / "docs" / "bench_streams.png"
+DOC_SECTION = "concurrent-streams"
+STREAMS_PER_CHANNEL = 32
+_EPS = 1e-6
+
+for _p in (REPO / "clients" / "python", REPO / "server", SCRIPTS):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+
+# --------------------------------------------------------------------------- accounting
+
+
+@dataclass
+class StreamRecord:
+    """What one stream saw, in ``time.monotonic()`` seconds (one clock per machine)."""
+
+    index: int
+    #: When each chunk was handed to gRPC.
+    send_times: list[float] = field(default_factory=list)
+    #: Media seconds at the end of each chunk (cumulative).
+    chunk_ends: list[float] = field(default_factory=list)
+    #: (arrival time, media_seconds, final) of each update.
+    updates: list[tuple[float, float, bool]] = field(default_factory=list)
+    #: gRPC status code name of a failed stream (``None``: ended OK).
+    error: str | None = None
+    error_message: str = ""
+    #: Largest delay of a send behind its schedule, seconds.
+    max_send_lag_s: float = 0.0
+
+
+def update_latencies(record: StreamRecord) -> list[float]:
+    """Latency (s) of each non-final update: arrival minus the send of the chunk completing it.
+
+    The completing chunk is the first whose cumulative media end reaches the update's
+    ``media_seconds``; an update covering more media than was sent is skipped.
+    """
+    out: list[float] = []
+    for arrival, media_s, final in record.updates:
+        if final:
+            continue
+        k = bisect.bisect_left(record.chunk_ends, media_s - _EPS)
+        if k >= len(record.chunk_ends) or k >= len(record.send_times):
+            continue
+        out.append(arrival - record.send_times[k])
+    return out
+
+
+def time_to_first(record: StreamRecord) -> tuple[float, float] | None:
+    """(wall s from the first chunk's send to the first update, media s of that update)."""
+    if not record.send_times or not record.updates:
+        return None
+    arrival, media_s, _ = record.updates[0]
+    return arrival - record.send_times[0], media_s
+
+
+def expected_updates(media_s: float, interval_s: float) -> int:
+    """Non-final updates that fall due within ``media_s`` seconds of media."""
+    if interval_s <= 0:
+        return 0
+    return math.floor(media_s / interval_s + _EPS)
+
+
+def kept_realtime(record: StreamRecord, *, interval_s: float, lag_limit_s: float) -> bool:
+    """Ended OK, got every due update, each within one interval, sender never fell behind."""
+    if record.error is not None or record.max_send_lag_s > lag_limit_s:
+        return False
+    media_s = record.chunk_ends[-1] if record.chunk_ends else 0.0
+    latencies = update_latencies(record)
+    # an update at exactly the end of the media may come as the final one instead
+    if len(latencies) < expected_updates(media_s - _EPS * 10, interval_s) - 1:
+        return False
+    return all(lat <= interval_s for lat in latencies)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (linear interpolation) or ``None`` for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value * 1000.0, 2)
+
+
+def summarize(
+    records: Sequence[StreamRecord], *, streams: int, interval_s: float, lag_limit_s: float
+) -> dict[str, Any]:
+    """The contract's numbers (latencies in ms) from every stream's record."""
+    latencies = [lat for r in records for lat in update_latencies(r)]
+    firsts = [t for t in (time_to_first(r) for r in records) if t is not None]
+    errors = Counter(r.error for r in records if r.error is not None)
+    missing = max(0, streams - len(records))
+    if missing:
+        errors["CLIENT_LOST"] += missing
+    return {
+        "streams": streams,
+        "streams_realtime": sum(
+            kept_realtime(r, interval_s=interval_s, lag_limit_s=lag_limit_s) for r in records
+        ),
+        "p50_update_latency_ms": _ms(percentile(latencies, 50)),
+        "p95_update_latency_ms": _ms(percentile(latencies, 95)),
+        "p99_update_latency_ms": _ms(percentile(latencies, 99)),
+        "max_update_latency_ms": _ms(max(latencies) if latencies else None),
+        "ttff_p50_ms": _ms(percentile([w for w, _ in firsts], 50)),
+        "ttff_media_p50_s": percentile([m for _, m in firsts], 50),
+        "errors": sum(errors.values()),
+        "errors_by_code": dict(sorted(errors.items())),
+        "updates": len(latencies),
+        "max_send_lag_ms": _ms(max((r.max_send_lag_s for r in records), default=0.0)),
+    }
+
+
+def largest_within(points: Sequence[dict[str, Any]], limit_ms: float) -> int | None:
+    """Largest ``streams`` whose p99 latency is at or under ``limit_ms`` with no error."""
+    ok = [
+        p["streams"]
+        for p in points
+        if p.get("p99_update_latency_ms") is not None
+        and p["p99_update_latency_ms"] <= limit_ms
+        and p.get("errors", 1) == 0
+    ]
+    return max(ok) if ok else None
+
+
+# --------------------------------------------------------------------------- media
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    """What every stream sends (pickled to the client processes)."""
+
+    modality: str = "audio"
+    duration_s: float = 10.0
+    chunk_ms: int = 100
+    interval_s: float = 1.0
+    sample_rate: int = 44_100
+    channels: int = 2
+    width: int = 160
+    height: int = 90
+    fps: int = 30
+    call_timeout_s: float = 120.0
+
+
+def audio_clip(spec: LoadSpec, seconds: float = 12.0) -> bytes:
+    """A music-like clip, PCM s16le interleaved (looped by the streams)."""
+    import numpy as np
+    from make_demo_clip import demo_mix
+
+    stereo = demo_mix(seconds=seconds, rate=spec.sample_rate)
+    if spec.channels == 1:
+        samples = stereo.mean(axis=1, keepdims=True)
+    else:
+        samples = np.repeat(stereo, (spec.channels + 1) // 2, axis=1)[:, : spec.channels]
+    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def video_clip(spec: LoadSpec, seconds: float = 4.0) -> bytes:
+    """Raw GRAY8 frames of a moving gradient with a beat-like flash (looped by the streams)."""
+    import numpy as np
+
+    n = int(seconds * spec.fps)
+    y, x = np.mgrid[0 : spec.height, 0 : spec.width]
+    frames = np.empty((n, spec.height, spec.width), np.uint8)
+    for i in range(n):
+        t = i / spec.fps
+        flash = 60.0 if (t * 2.0) % 1.0 < 0.1 else 0.0
+        frames[i] = np.clip(128 + 60 * np.sin(x / 9.0 + 3 * t) * np.cos(y / 7.0 - t) + flash, 0, 255)
+    return frames.tobytes()
+
+
+def stream_chunks(spec: LoadSpec, clip: bytes, index: int) -> tuple[list[bytes], list[float]]:
+    """The chunks stream ``index`` sends and the cumulative media seconds at each one's end."""
+    if spec.modality == "video":
+        unit = spec.width * spec.height  # one GRAY8 frame
+        per_chunk = max(1, round(spec.fps * spec.chunk_ms / 1000.0))
+        unit_s = 1.0 / spec.fps
+    else:
+        unit = 2 * spec.channels  # one s16 sample frame
+        per_chunk = max(1, round(spec.sample_rate * spec.chunk_ms / 1000.0))
+        unit_s = 1.0 / spec.sample_rate
+    units_total = round(spec.duration_s / unit_s)
+    clip_units = len(clip) // unit
+    start = (index * 7919) % clip_units  # another offset of the clip per stream
+    chunks: list[bytes] = []
+    ends: list[float] = []
+    sent = 0
+    while sent < units_total:
+        take = min(per_chunk, units_total - sent)
+        parts = []
+        pos = (start + sent) % clip_units
+        need = take
+        while need:
+            step = min(need, clip_units - pos)
+            parts.append(clip[pos * unit : (pos + step) * unit])
+            need -= step
+            pos = 0
+        chunks.append(b"".join(parts))
+        sent += take
+        ends.append(sent * unit_s)
+    return chunks, ends
+
+
+# --------------------------------------------------------------------------- client side
+
+
+async def _run_stream(
+    channel: Any,
+    index: int,
+    spec: LoadSpec,
+    clip: bytes,
+    start: float,
+    offset_s: float,
+    *,
+    paced: bool = True,
+) -> StreamRecord:
+    import grpc
+
+    from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
+    from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
+    from streamprint_client._generated import media_pb2 as m_pb
+
+    record = StreamRecord(index)
+    chunks, ends = stream_chunks(spec, clip, index)
+    if spec.modality == "video":
+        config = fs_pb.StreamConfig(
+            modality=m_pb.MODALITY_VIDEO,
+            video_format=m_pb.VideoFormat(
+                pixel_format=m_pb.PIXEL_FORMAT_GRAY8,
+                width=spec.width,
+                height=spec.height,
+                frame_rate=float(spec.fps),
+            ),
+            update_interval_seconds=spec.interval_s,
+            client_stream_id=f"bench-{index}",
+        )
+    else:
+        config = fs_pb.StreamConfig(
+            modality=m_pb.MODALITY_AUDIO,
+            audio_format=m_pb.AudioFormat(
+                encoding=m_pb.AUDIO_ENCODING_PCM_S16LE,
+                sample_rate_hz=spec.sample_rate,
+                channels=spec.channels,
+            ),
+            update_interval_seconds=spec.interval_s,
+            client_stream_id=f"bench-{index}",
+        )
+    requests = [
+        fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=c, seq=k))
+        for k, c in enumerate(chunks)
+    ]
+    stub = fs_grpc.FingerprintServiceStub(channel)
+    chunk_s = spec.chunk_ms / 1000.0
+    t0 = start + offset_s
+    await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+    call = stub.StreamFingerprint(timeout=spec.call_timeout_s + spec.duration_s)
+
+    async def reader() -> None:
+        while True:
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                return
+            fp = response.fingerprint
+            record.updates.append((time.monotonic(), fp.media_seconds, fp.final))
+
+    read_task = asyncio.ensure_future(reader())
+    try:
+        await call.write(fs_pb.StreamFingerprintRequest(config=config))
+        for k, request in enumerate(requests):
+            due = t0 + k * chunk_s
+            delay = due - time.monotonic()
+            if paced and delay > 0:
+                await asyncio.sleep(delay)
+            sent = time.monotonic()
+            if paced:
+                record.max_send_lag_s = max(record.max_send_lag_s, sent - due)
+            await call.write(request)
+            record.send_times.append(sent)
+            record.chunk_ends.append(ends[k])
+        await call.done_writing()
+        await read_task
+        code = await call.code()
+        if code != grpc.StatusCode.OK:
+            record.error = code.name
+    except grpc.aio.AioRpcError as exc:
+        record.error = exc.code().name
+        record.error_message = exc.details() or ""
+    except asyncio.InvalidStateError:
+        code = await call.code()
+        record.error = code.name if code is not None else "UNKNOWN"
+    finally:
+        if not read_task.done():
+            try:
+                await asyncio.wait_for(read_task, timeout=5.0)
+            except (TimeoutError, grpc.aio.AioRpcError):
+                record.error = record.error or "DEADLINE_EXCEEDED"
+        elif read_task.exception() is not None:
+            exc = read_task.exception()
+            if isinstance(exc, grpc.aio.AioRpcError):
+                record.error = record.error or exc.code().name
+                record.error_message = record.error_message or (exc.details() or "")
+    return record
+
+
+async def _client_main(
+    address: str, indices: Sequence[int], streams: int, spec: LoadSpec, clip: bytes, start: float
+) -> list[StreamRecord]:
+    import grpc
+
+    n_channels = max(1, math.ceil(len(indices) / STREAMS_PER_CHANNEL))
+    # a local subchannel pool gives every channel its own HTTP/2 connection
+    channels = [
+        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(n_channels)
+    ]
+    try:
+        for ch in channels:
+            await asyncio.wait_for(ch.channel_ready(), timeout=10.0)
+        tasks = [
+            _run_stream(
+                channels[j % n_channels], i, spec, clip, start, spec.interval_s * i / max(1, streams)
+            )
+            for j, i in enumerate(indices)
+        ]
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for ch in channels:
+            await ch.close()
+
+
+def client_process(
+    address: str,
+    indices: list[int],
+    streams: int,
+    spec: LoadSpec,
+    clip_path: str,
+    ready: Any,
+    go: Any,
+    start_at: Any,
+    out: Any,
+) -> None:
+    """One client process: wait for the common start, run its streams, send the records back."""
+    clip = Path(clip_path).read_bytes()
+    ready.put(os.getpid())
+    go.wait()
+    try:
+        records = asyncio.run(_client_main(address, indices, streams, spec, clip, start_at.value))
+        out.put([asdict(r) for r in records])
+    except Exception as exc:  # reported as lost streams, with the reason
+        out.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+# --------------------------------------------------------------------------- server side
+
+
+class ProcessSampler:
+    """Samples a process tree's RSS (peak) and CPU seconds, with psutil or /proc."""
+
+    def __init__(self, pids: Sequence[int], period_s: float = 0.25) -> None:
+        self.roots = list(pids)
+        self.period_s = period_s
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _pids(self) -> list[int]:
+        try:
+            import psutil
+        except ImportError:
+            return list(self.roots)
+        pids: list[int] = []
+        for root in self.roots:
+            try:
+                children = psutil.Process(root).children(recursive=True)
+            except Exception:
+                continue
+            pids += [root, *(c.pid for c in children)]
+        return pids
+
+    def rss(self) -> int:
+        total = 0
+        for pid in self._pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            except (OSError, ValueError):
+                pass
+        return total
+
+    def cpu_seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in self._pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period_s):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def __enter__(self) -> ProcessSampler:
+        self.peak_rss = self.rss()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_rss = max(self.peak_rss, self.rss())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_serving(address: str, timeout_s: float = 30.0) -> None:
+    """Block until gRPC health says SERVING (or raise)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with grpc.insecure_channel(address) as channel:
+                stub = health_pb2_grpc.HealthStub(channel)
+                reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=2.0)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError as exc:
+            last = exc
+        time.sleep(0.2)
+    raise RuntimeError(f"server at {address} not SERVING within {timeout_s:g} s: {last}")
+
+
+def start_server(
+    *, naive: bool, streams: int, extra: Sequence[str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a streamprint (or naive) server on a free loopback port."""
+    port = free_port()
+    if naive:
+        cmd = [sys.executable, str(SCRIPTS / "naive_server.py"), "--port", str(port)]
+    else:
+        cmd = [
+            sys.executable, "-m", "streamprint", "serve",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--max-streams", str(max(512, 2 * streams)),
+            "--log-level", "warning",
+        ]
+    cmd += list(extra)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO / "server"), str(REPO / "clients" / "python"), env.get("PYTHONPATH", "")]
+    )
+    log = log_path.open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    address = f"127.0.0.1:{port}"
+    try:
+        wait_serving(address)
+    except Exception:
+        stop_server(proc)
+        raise
+    return proc, address
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def warm_up(address: str, spec: LoadSpec, clip: bytes, *, streams: int = 2, seconds: float = 3.0) -> None:
+    """Unpaced short streams first, so lazy imports and first-call costs stay out of the numbers."""
+    import grpc
+
+    short = LoadSpec(**{**asdict(spec), "duration_s": seconds})
+
+    async def one(channel: Any, index: int) -> None:
+        record = await _run_stream(channel, index, short, clip, time.monotonic(), 0.0, paced=False)
+        if record.error is not None:
+            raise RuntimeError(f"warm-up stream failed: {record.error} {record.error_message}")
+
+    async def run() -> None:
+        async with grpc.aio.insecure_channel(address) as channel:
+            await asyncio.gather(*(one(channel, i) for i in range(streams)))
+
+    asyncio.run(run())
+
+
+def pid_listening_on(address: str) -> int | None:
+    """The PID listening on ``address``'s port on this machine (psutil), if it can be found."""
+    try:
+        import psutil
+
+        port = int(address.rsplit(":", 1)[1])
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == "LISTEN" and conn.laddr and conn.laddr.port == port and conn.pid:
+                return int(conn.pid)
+    except Exception:
+        return None
+    return None
+
+
+# --------------------------------------------------------------------------- one run
+
+
+def run_load(
+    *,
+    streams: int,
+    spec: LoadSpec,
+    server: str | None = None,
+    server_pid: int | None = None,
+    naive: bool = False,
+    client_procs: int = 0,
+    server_args: Sequence[str] = (),
+    lag_limit_s: float = 0.5,
+    warmup_streams: int = 2,
+) -> dict[str, Any]:
+    """One measurement: start a server (unless given), run the streams, summarize."""
+    procs = client_procs or (1 if streams <= 32 else 2)
+    procs = max(1, min(procs, streams))
+    tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
+    clip_path = tmp / "clip.raw"
+    clip_path.write_bytes(video_clip(spec) if spec.modality == "video" else audio_clip(spec))
+    proc: subprocess.Popen[bytes] | None = None
+    if server is None:
+        proc, address = start_server(
+            naive=naive, streams=streams, extra=server_args, log_path=tmp / "server.log"
+        )
+        pid: int | None = proc.pid
+    else:
+        address = server
+        pid = server_pid or pid_listening_on(address)
+    if warmup_streams > 0:
+        warm_up(address, spec, clip_path.read_bytes(), streams=warmup_streams)
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    start_at = ctx.Value("d", 0.0)
+    shares = [list(range(i, streams, procs)) for i in range(procs)]
+    workers = [
+        ctx.Process(
+            target=client_process,
+            args=(address, share, streams, spec, str(clip_path), ready, go, start_at, out),
+            daemon=True,
+        )
+        for share in shares
+    ]
+    records: list[StreamRecord] = []
+    failures: list[str] = []
+    try:
+        for w in workers:
+            w.start()
+        for _ in workers:
+            ready.get(timeout=120)
+        sampler = ProcessSampler([pid] if pid is not None else [])
+        client_sampler = ProcessSampler([w.pid for w in workers if w.pid is not None])
+        with sampler, client_sampler:
+            start_at.value = time.monotonic() + 1.0 + 0.02 * streams
+            go.set()
+            time.sleep(max(0.0, start_at.value - time.monotonic()))
+            cpu0, ccpu0, t_0 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
+            # CPU over the paced part only: all streams running (stagger + duration)
+            time.sleep(max(0.1, spec.duration_s))
+            cpu1, ccpu1, t_1 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
+            deadline = time.monotonic() + spec.duration_s + spec.call_timeout_s + 30
+            for _ in workers:
+                got = out.get(timeout=max(1.0, deadline - time.monotonic()))
+                if isinstance(got, dict):
+                    failures.append(str(got.get("error")))
+                else:
+                    records.extend(StreamRecord(**r) for r in got)
+        for w in workers:
+            w.join(timeout=10)
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+        if proc is not None:
+            stop_server(proc)
+    result = summarize(records, streams=streams, interval_s=spec.interval_s, lag_limit_s=lag_limit_s)
+    wall = max(1e-9, t_1 - t_0)
+    result.update(
+        rss_mb=round(sampler.peak_rss / 1e6, 1) if pid is not None else None,
+        cpu_percent=round(100.0 * (cpu1 - cpu0) / wall, 1) if pid is not None else None,
+        client_cpu_percent=round(100.0 * (ccpu1 - ccpu0) / wall, 1),
+        client_procs=procs,
+        modality=spec.modality,
+        duration_s=spec.duration_s,
+        server="naive" if naive else ("streamprint" if server is None else address),
+    )
+    messages = sorted({r.error_message for r in records if r.error_message})
+    if messages or failures:
+        result["error_messages"] = (failures + messages)[:5]
+    return result
+
+
+# --------------------------------------------------------------------------- sweep, plot, docs
+
+
+def plot_sweep(
+    points: Sequence[dict[str, Any]],
+    naive: Sequence[dict[str, Any]],
+    path: Path,
+    *,
+    limit_ms: float,
+    title: str,
+) -> bool:
+    """Latency percentiles against streams (log-log), PNG. False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed: no plot written", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    for series, style, label in ((points, "-", "streamprint"), (naive, "--", "naive server")):
+        if not series:
+            continue
+        xs = [p["streams"] for p in series]
+        for key, color in (("p50", "tab:blue"), ("p95", "tab:orange"), ("p99", "tab:red")):
+            ys = [p.get(f"{key}_update_latency_ms") or float("nan") for p in series]
+            ax.plot(xs, ys, style, marker="o", color=color, label=f"{label} {key}")
+    ax.axhline(limit_ms, color="gray", linestyle=":", label=f"{limit_ms:g} ms target")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("concurrent realtime streams")
+    ax.set_ylabel("update latency (ms)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items()) or "0"
+    return str(value)
+
+
+def table(points: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of sweep points."""
+    cols = [
+        ("server", "server"),
+        ("streams", "streams"),
+        ("streams_realtime", "kept realtime"),
+        ("p50_update_latency_ms", "p50 ms"),
+        ("p95_update_latency_ms", "p95 ms"),
+        ("p99_update_latency_ms", "p99 ms"),
+        ("ttff_p50_ms", "TTFF p50 ms"),
+        ("ttff_media_p50_s", "TTFF media s"),
+        ("errors_by_code", "errors"),
+        ("rss_mb", "server RSS MB"),
+        ("cpu_percent", "server CPU %"),
+        ("client_cpu_percent", "client CPU %"),
+    ]
+    lines = [
+        "| " + " | ".join(h for _, h in cols) + " |",
+        "|" + "|".join("---" if k == "server" else "---:" for k, _ in cols) + "|",
+    ]
+    for p in points:
+        lines.append("| " + " | ".join(_fmt(p.get(k)) for k, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def docs_body(
+    points: Sequence[dict[str, Any]],
+    naive: Sequence[dict[str, Any]],
+    *,
+    command: str,
+    limit_ms: float,
+    best: int | None,
+    best_naive: int | None,
+    plot: Path | None,
+) -> str:
+    from bench_engine import machine_info, machine_line
+
+    info = machine_info()
+    p0 = points[0] if points else {}
+    lines = [
+        f"Command: `{command}`",
+        "",
+        machine_line(info)
+        + " Server and client processes share the machine's cores (the client's CPU is in the"
+        " table).",
+        "",
+        f"Each stream: {p0.get('modality', 'audio')}, PCM s16le 44.1 kHz stereo in 100 ms chunks"
+        f" paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
+        " media; stream starts spread over the first second. Latency: from sending the chunk"
+        " that completes an update's interval to the update's arrival. Kept realtime: no error,"
+        " every due update within 1 s, sender never more than 500 ms behind schedule.",
+        "",
+        f"Largest N with p99 <= {limit_ms:g} ms and no error: streamprint **{_fmt(best)}**"
+        + (f", naive server **{_fmt(best_naive)}**" if naive else "")
+        + ". Target (issue 7): 256.",
+        "",
+        table([*points, *naive]),
+    ]
+    if plot is not None:
+        lines += ["", f"![update latency against concurrent streams]({plot.name})"]
+    return "\n".join(lines)
+
+
+def _parse_list(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x.strip()]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--streams", type=int, default=8, help="concurrent streams")
+    parser.add_argument("--duration", type=float, default=10.0, help="media seconds per stream")
+    parser.add_argument("--modality", choices=("audio", "video"), default="audio")
+    parser.add_argument("--server", help="address of a running server (default: start one)")
+    parser.add_argument("--server-pid", type=int, help="PID of --server for RSS/CPU (default: "
+                        "the process listening on its port, when it can be found)")
+    parser.add_argument("--naive", action="store_true",
+                        help="start scripts/naive_server.py instead of streamprint")
+    parser.add_argument("--server-arg", action="append", default=[],
+                        help="extra argument for the started server (repeatable), e.g. "
+                        "--server-arg=--workers=2")
+    parser.add_argument("--client-procs", type=int, default=0,
+                        help="client processes (0: 1 up to 32 streams, else 2)")
+    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--interval", type=float, default=1.0, help="update interval, s of media")
+    parser.add_argument("--sample-rate", type=int, default=44_100)
+    parser.add_argument("--channels", type=int, default=2)
+    parser.add_argument("--lag-limit-ms", type=float, default=500.0,
+                        help="a stream whose sender fell further behind did not keep real time")
+    parser.add_argument("--warmup-streams", type=int, default=2,
+                        help="unpaced 3 s streams sent before measuring (0: none)")
+    parser.add_argument("--sweep", type=_parse_list,
+                        help="comma-separated stream counts: run each on a fresh server")
+    parser.add_argument("--naive-sweep", type=_parse_list, default=[],
+                        help="with --sweep: also run the naive server at these counts")
+    parser.add_argument("--sweep-all", action="store_true",
+                        help="keep sweeping past the first count over the limit")
+    parser.add_argument("--p99-limit-ms", type=float, default=100.0)
+    parser.add_argument("--plot", type=Path, default=DOCS_PLOT, help="sweep plot (PNG)")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="with --sweep: rewrite the concurrent-streams section of "
+                        "docs/benchmarks.md")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    args = parser.parse_args(argv)
+
+    spec = LoadSpec(
+        modality=args.modality,
+        duration_s=args.duration,
+        chunk_ms=args.chunk_ms,
+        interval_s=args.interval,
+        sample_rate=args.sample_rate,
+        channels=args.channels,
+    )
+
+    def one(n: int, naive: bool) -> dict[str, Any]:
+        result = run_load(
+            streams=n,
+            spec=spec,
+            server=args.server,
+            server_pid=args.server_pid,
+            naive=naive,
+            client_procs=args.client_procs,
+            server_args=args.server_arg,
+            lag_limit_s=args.lag_limit_ms / 1000.0,
+            warmup_streams=args.warmup_streams,
+        )
+        print(json.dumps(result) if args.json else _human(result), flush=True)
+        return result
+
+    if not args.sweep:
+        result = one(args.streams, args.naive)
+        return 0 if result["errors"] == 0 else 1
+
+    points: list[dict[str, Any]] = []
+    for n in args.sweep:
+        points.append(one(n, args.naive))
+        p99 = points[-1]["p99_update_latency_ms"]
+        if not args.sweep_all and (p99 is None or p99 > args.p99_limit_ms):
+            break
+    naive_points: list[dict[str, Any]] = []
+    for n in args.naive_sweep:
+        naive_points.append(one(n, True))
+        p99 = naive_points[-1]["p99_update_latency_ms"]
+        if not args.sweep_all and (p99 is None or p99 > args.p99_limit_ms):
+            break
+    best = largest_within(points, args.p99_limit_ms)
+    best_naive = largest_within(naive_points, args.p99_limit_ms) if naive_points else None
+    title = f"{args.modality} streams, {args.duration:g} s each, {os.cpu_count()} cores"
+    plotted = plot_sweep(points, naive_points, args.plot, limit_ms=args.p99_limit_ms, title=title)
+    if args.write_docs:
+        from bench_engine import write_doc_section
+
+        command = "python scripts/bench_streams.py " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+        )
+        write_doc_section(
+            DOC_SECTION,
+            docs_body(
+                points,
+                naive_points,
+                command=command,
+                limit_ms=args.p99_limit_ms,
+                best=best,
+                best_naive=best_naive,
+                plot=args.plot if plotted else None,
+            ),
+        )
+    chosen = next((p for p in points if p["streams"] == best), points[-1] if points else {})
+    summary = {
+        **chosen,
+        "max_streams_within_limit": best,
+        "naive_max_streams_within_limit": best_naive,
+        "sweep": points,
+        "naive_sweep": naive_points,
+    }
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        print(f"largest N with p99 <= {args.p99_limit_ms:g} ms: {best}"
+              + (f" (naive: {best_naive})" if naive_points else ""))
+    return 0
+
+
+def _human(r: dict[str, Any]) -> str:
+    return (
+        f"[{r['server']}] streams {r['streams']}: realtime {r['streams_realtime']}, "
+        f"update latency p50/p95/p99 {_fmt(r['p50_update_latency_ms'])}/"
+        f"{_fmt(r['p95_update_latency_ms'])}/{_fmt(r['p99_update_latency_ms'])} ms, "
+        f"TTFF p50 {_fmt(r['ttff_p50_ms'])} ms, errors {_fmt(r['errors_by_code'])}, "
+        f"server RSS {_fmt(r['rss_mb'])} MB, server CPU {_fmt(r['cpu_percent'])} %, "
+        f"client CPU {_fmt(r['client_cpu_percent'])} %"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
