@@ -138,7 +138,7 @@ def kept_realtime(record: StreamRecord, *, interval_s: float, lag_limit_s: float
     media_s = record.chunk_ends[-1] if record.chunk_ends else 0.0
     latencies = update_latencies(record)
     # an update at exactly the end of the media may come as the final one instead
-    if len(latencies) < expected_updates(media_s - _EPS * 10, interval_s) - 1:
+    if len(latencies) < expected_updates(media_s - 1e-3, interval_s):
         return False
     return all(lat <= interval_s for lat in latencies)
 
@@ -227,7 +227,8 @@ def audio_clip(spec: LoadSpec, seconds: float = 12.0) -> bytes:
         samples = stereo.mean(axis=1, keepdims=True)
     else:
         samples = np.repeat(stereo, (spec.channels + 1) // 2, axis=1)[:, : spec.channels]
-    return (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    pcm: bytes = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return pcm
 
 
 def video_clip(spec: LoadSpec, seconds: float = 4.0) -> bytes:
@@ -369,34 +370,43 @@ async def _run_stream(
                 await asyncio.wait_for(read_task, timeout=5.0)
             except (TimeoutError, grpc.aio.AioRpcError):
                 record.error = record.error or "DEADLINE_EXCEEDED"
-        elif read_task.exception() is not None:
-            exc = read_task.exception()
-            if isinstance(exc, grpc.aio.AioRpcError):
-                record.error = record.error or exc.code().name
-                record.error_message = record.error_message or (exc.details() or "")
+        elif not read_task.cancelled():
+            failure = read_task.exception()
+            if isinstance(failure, grpc.aio.AioRpcError):
+                record.error = record.error or failure.code().name
+                record.error_message = record.error_message or (failure.details() or "")
     return record
 
 
 async def _client_main(
-    address: str, indices: Sequence[int], streams: int, spec: LoadSpec, clip: bytes, start: float
+    addresses: Sequence[str],
+    indices: Sequence[int],
+    streams: int,
+    spec: LoadSpec,
+    clip: bytes,
+    start: float,
 ) -> list[StreamRecord]:
+    """Stream ``i`` goes to ``addresses[i % len(addresses)]`` (client-side balancing)."""
     import grpc
 
-    n_channels = max(1, math.ceil(len(indices) / STREAMS_PER_CHANNEL))
-    # a local subchannel pool gives every channel its own HTTP/2 connection
-    channels = [
-        grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
-        for _ in range(n_channels)
-    ]
+    by_address: dict[str, list[Any]] = {}
+    for address in addresses:
+        mine = sum(1 for i in indices if addresses[i % len(addresses)] == address)
+        n_channels = max(1, math.ceil(mine / STREAMS_PER_CHANNEL))
+        # a local subchannel pool gives every channel its own HTTP/2 connection
+        by_address[address] = [
+            grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(n_channels)
+        ]
+    channels = [ch for group in by_address.values() for ch in group]
     try:
         for ch in channels:
             await asyncio.wait_for(ch.channel_ready(), timeout=10.0)
-        tasks = [
-            _run_stream(
-                channels[j % n_channels], i, spec, clip, start, spec.interval_s * i / max(1, streams)
-            )
-            for j, i in enumerate(indices)
-        ]
+        tasks = []
+        for j, i in enumerate(indices):
+            group = by_address[addresses[i % len(addresses)]]
+            offset = spec.interval_s * i / max(1, streams)
+            tasks.append(_run_stream(group[j % len(group)], i, spec, clip, start, offset))
         return list(await asyncio.gather(*tasks))
     finally:
         for ch in channels:
@@ -404,7 +414,7 @@ async def _client_main(
 
 
 def client_process(
-    address: str,
+    addresses: list[str],
     indices: list[int],
     streams: int,
     spec: LoadSpec,
@@ -419,7 +429,7 @@ def client_process(
     ready.put(os.getpid())
     go.wait()
     try:
-        records = asyncio.run(_client_main(address, indices, streams, spec, clip, start_at.value))
+        records = asyncio.run(_client_main(addresses, indices, streams, spec, clip, start_at.value))
         out.put([asdict(r) for r in records])
     except Exception as exc:  # reported as lost streams, with the reason
         out.put({"error": f"{type(exc).__name__}: {exc}"})
@@ -489,6 +499,16 @@ class ProcessSampler:
         if self._thread is not None:
             self._thread.join()
         self.peak_rss = max(self.peak_rss, self.rss())
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of this machine have spent busy (``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -603,24 +623,43 @@ def run_load(
     server_args: Sequence[str] = (),
     lag_limit_s: float = 0.5,
     warmup_streams: int = 2,
+    server_procs: int = 1,
 ) -> dict[str, Any]:
-    """One measurement: start a server (unless given), run the streams, summarize."""
+    """One measurement: start a server (unless given), run the streams, summarize.
+
+    ``server_procs`` > 1 starts that many independent server processes on their own ports
+    and spreads the streams over them round-robin from the client (a stream stays on one
+    process, so its session is correct).
+    """
     procs = client_procs or (1 if streams <= 32 else 2)
     procs = max(1, min(procs, streams))
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
     clip_path = tmp / "clip.raw"
     clip_path.write_bytes(video_clip(spec) if spec.modality == "video" else audio_clip(spec))
-    proc: subprocess.Popen[bytes] | None = None
-    if server is None:
-        proc, address = start_server(
-            naive=naive, streams=streams, extra=server_args, log_path=tmp / "server.log"
-        )
-        pid: int | None = proc.pid
-    else:
-        address = server
-        pid = server_pid or pid_listening_on(address)
-    if warmup_streams > 0:
-        warm_up(address, spec, clip_path.read_bytes(), streams=warmup_streams)
+    servers: list[subprocess.Popen[bytes]] = []
+    addresses: list[str] = []
+    pids: list[int] = []
+    try:
+        if server is None:
+            for k in range(max(1, server_procs)):
+                proc, address = start_server(
+                    naive=naive, streams=streams, extra=server_args,
+                    log_path=tmp / f"server-{k}.log",
+                )
+                servers.append(proc)
+                addresses.append(address)
+                pids.append(proc.pid)
+        else:
+            addresses = [a.strip() for a in server.split(",") if a.strip()]
+            found = [server_pid] if server_pid else [pid_listening_on(a) for a in addresses]
+            pids = [p for p in found if p is not None]
+        for address in addresses:
+            if warmup_streams > 0:
+                warm_up(address, spec, clip_path.read_bytes(), streams=warmup_streams)
+    except Exception:
+        for proc in servers:
+            stop_server(proc)
+        raise
     ctx = mp.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     start_at = ctx.Value("d", 0.0)
@@ -628,7 +667,7 @@ def run_load(
     workers = [
         ctx.Process(
             target=client_process,
-            args=(address, share, streams, spec, str(clip_path), ready, go, start_at, out),
+            args=(addresses, share, streams, spec, str(clip_path), ready, go, start_at, out),
             daemon=True,
         )
         for share in shares
@@ -640,16 +679,18 @@ def run_load(
             w.start()
         for _ in workers:
             ready.get(timeout=120)
-        sampler = ProcessSampler([pid] if pid is not None else [])
+        sampler = ProcessSampler(pids)
         client_sampler = ProcessSampler([w.pid for w in workers if w.pid is not None])
         with sampler, client_sampler:
             start_at.value = time.monotonic() + 1.0 + 0.02 * streams
             go.set()
             time.sleep(max(0.0, start_at.value - time.monotonic()))
             cpu0, ccpu0, t_0 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
+            busy0 = machine_busy_seconds()
             # CPU over the paced part only: all streams running (stagger + duration)
             time.sleep(max(0.1, spec.duration_s))
             cpu1, ccpu1, t_1 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
+            busy1 = machine_busy_seconds()
             deadline = time.monotonic() + spec.duration_s + spec.call_timeout_s + 30
             for _ in workers:
                 got = out.get(timeout=max(1.0, deadline - time.monotonic()))
@@ -663,18 +704,29 @@ def run_load(
         for w in workers:
             if w.is_alive():
                 w.terminate()
-        if proc is not None:
+        for proc in servers:
             stop_server(proc)
     result = summarize(records, streams=streams, interval_s=spec.interval_s, lag_limit_s=lag_limit_s)
     wall = max(1e-9, t_1 - t_0)
     result.update(
-        rss_mb=round(sampler.peak_rss / 1e6, 1) if pid is not None else None,
-        cpu_percent=round(100.0 * (cpu1 - cpu0) / wall, 1) if pid is not None else None,
+        rss_mb=round(sampler.peak_rss / 1e6, 1) if pids else None,
+        cpu_percent=round(100.0 * (cpu1 - cpu0) / wall, 1) if pids else None,
         client_cpu_percent=round(100.0 * (ccpu1 - ccpu0) / wall, 1),
+        # CPU of everything else on the machine meanwhile (noise: other jobs)
+        other_cpu_percent=round(
+            max(0.0, 100.0 * ((busy1 - busy0) - (cpu1 - cpu0) - (ccpu1 - ccpu0)) / wall), 1
+        ),
         client_procs=procs,
         modality=spec.modality,
         duration_s=spec.duration_s,
-        server="naive" if naive else ("streamprint" if server is None else address),
+        server="naive" if naive else ("streamprint" if server is None else server),
+        server_procs=len(addresses),
+        chunk_ms=spec.chunk_ms,
+        media=(
+            f"raw GRAY8 {spec.width}x{spec.height} at {spec.fps} fps"
+            if spec.modality == "video"
+            else f"PCM s16le {spec.sample_rate} Hz, {spec.channels} ch"
+        ),
     )
     messages = sorted({r.error_message for r in records if r.error_message})
     if messages or failures:
@@ -699,6 +751,7 @@ def plot_sweep(
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return False
@@ -712,6 +765,7 @@ def plot_sweep(
             ax.plot(xs, ys, style, marker="o", color=color, label=f"{label} {key}")
     ax.axhline(limit_ms, color="gray", linestyle=":", label=f"{limit_ms:g} ms target")
     ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.set_yscale("log")
     ax.set_xlabel("concurrent realtime streams")
     ax.set_ylabel("update latency (ms)")
@@ -750,6 +804,7 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         ("rss_mb", "server RSS MB"),
         ("cpu_percent", "server CPU %"),
         ("client_cpu_percent", "client CPU %"),
+        ("other_cpu_percent", "other CPU %"),
     ]
     lines = [
         "| " + " | ".join(h for _, h in cols) + " |",
@@ -769,6 +824,8 @@ def docs_body(
     best: int | None,
     best_naive: int | None,
     plot: Path | None,
+    server_desc: str = "",
+    nice: int = 0,
 ) -> str:
     from bench_engine import machine_info, machine_line
 
@@ -778,15 +835,19 @@ def docs_body(
         f"Command: `{command}`",
         "",
         machine_line(info)
-        + " Server and client processes share the machine's cores (the client's CPU is in the"
-        " table).",
+        + " Server and client processes share the machine's cores; the table gives the client's"
+        " CPU and that of everything else running meanwhile (other CPU %: other jobs on the"
+        " machine, a source of noise).",
         "",
-        f"Each stream: {p0.get('modality', 'audio')}, PCM s16le 44.1 kHz stereo in 100 ms chunks"
-        f" paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
+        f"Each stream: {p0.get('modality', 'audio')} ({p0.get('media', '?')}) in"
+        f" {p0.get('chunk_ms', '?')} ms chunks paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
         " every due update within 1 s, sender never more than 500 ms behind schedule.",
         "",
+        *([server_desc, ""] if server_desc else []),
+        *(["Run with `--nice`: the server and clients got a higher CPU priority than other"
+           " jobs on the machine.", ""] if nice else []),
         f"Largest N with p99 <= {limit_ms:g} ms and no error: streamprint **{_fmt(best)}**"
         + (f", naive server **{_fmt(best_naive)}**" if naive else "")
         + ". Target (issue 7): 256.",
@@ -809,7 +870,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=8, help="concurrent streams")
     parser.add_argument("--duration", type=float, default=10.0, help="media seconds per stream")
     parser.add_argument("--modality", choices=("audio", "video"), default="audio")
-    parser.add_argument("--server", help="address of a running server (default: start one)")
+    parser.add_argument("--server", help="address of a running server (default: start one); "
+                        "several, comma-separated, share the streams round-robin")
     parser.add_argument("--server-pid", type=int, help="PID of --server for RSS/CPU (default: "
                         "the process listening on its port, when it can be found)")
     parser.add_argument("--naive", action="store_true",
@@ -817,6 +879,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra argument for the started server (repeatable), e.g. "
                         "--server-arg=--workers=2")
+    parser.add_argument("--server-procs", type=int, default=1,
+                        help="server processes to start, each on its own port; the clients "
+                        "spread the streams over them round-robin")
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (0: 1 up to 32 streams, else 2)")
     parser.add_argument("--chunk-ms", type=int, default=100)
@@ -838,9 +903,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write-docs", action="store_true",
                         help="with --sweep: rewrite the concurrent-streams section of "
                         "docs/benchmarks.md")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="change this process's niceness first (e.g. -10 as root: the "
+                        "server and clients then win the CPU over other jobs on a shared box)")
+    parser.add_argument("--doc-section", default=DOC_SECTION,
+                        help="marker name of the docs/benchmarks.md section --write-docs rewrites")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
 
+    if args.nice:
+        try:  # inherited by the started server and the client processes
+            os.nice(args.nice)
+        except OSError as exc:
+            print(f"--nice {args.nice}: {exc} (running at the usual priority)", file=sys.stderr)
     spec = LoadSpec(
         modality=args.modality,
         duration_s=args.duration,
@@ -861,6 +936,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_args=args.server_arg,
             lag_limit_s=args.lag_limit_ms / 1000.0,
             warmup_streams=args.warmup_streams,
+            server_procs=args.server_procs,
         )
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
@@ -872,15 +948,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     points: list[dict[str, Any]] = []
     for n in args.sweep:
         points.append(one(n, args.naive))
-        p99 = points[-1]["p99_update_latency_ms"]
-        if not args.sweep_all and (p99 is None or p99 > args.p99_limit_ms):
-            break
+        if not args.sweep_all and largest_within(points[-2:], args.p99_limit_ms) is None:
+            break  # two counts in a row over the limit (or the first count)
     naive_points: list[dict[str, Any]] = []
-    for n in args.naive_sweep:
+    for n in args.naive_sweep:  # a few small counts, each run (no early stop)
         naive_points.append(one(n, True))
-        p99 = naive_points[-1]["p99_update_latency_ms"]
-        if not args.sweep_all and (p99 is None or p99 > args.p99_limit_ms):
-            break
     best = largest_within(points, args.p99_limit_ms)
     best_naive = largest_within(naive_points, args.p99_limit_ms) if naive_points else None
     title = f"{args.modality} streams, {args.duration:g} s each, {os.cpu_count()} cores"
@@ -892,7 +964,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
         )
         write_doc_section(
-            DOC_SECTION,
+            args.doc_section,
             docs_body(
                 points,
                 naive_points,
@@ -901,6 +973,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                 best=best,
                 best_naive=best_naive,
                 plot=args.plot if plotted else None,
+                nice=args.nice,
+                server_desc=(
+                    f"Server: {args.server_procs} x `python -m streamprint serve`"
+                    + "".join(f" `{a}`" for a in args.server_arg)
+                    + (" (streams spread round-robin over the processes by the client)"
+                       if args.server_procs > 1 else "")
+                    + (
+                        "; naive server: `scripts/naive_server.py` (batch fingerprint of all the"
+                        " media so far, recomputed on every chunk)."
+                        if args.naive_sweep
+                        else "."
+                    )
+                    if args.server is None
+                    else f"Server: running at {args.server}."
+                ),
             ),
         )
     chosen = next((p for p in points if p["streams"] == best), points[-1] if points else {})
@@ -926,7 +1013,7 @@ def _human(r: dict[str, Any]) -> str:
         f"{_fmt(r['p95_update_latency_ms'])}/{_fmt(r['p99_update_latency_ms'])} ms, "
         f"TTFF p50 {_fmt(r['ttff_p50_ms'])} ms, errors {_fmt(r['errors_by_code'])}, "
         f"server RSS {_fmt(r['rss_mb'])} MB, server CPU {_fmt(r['cpu_percent'])} %, "
-        f"client CPU {_fmt(r['client_cpu_percent'])} %"
+        f"client CPU {_fmt(r['client_cpu_percent'])} %, other CPU {_fmt(r['other_cpu_percent'])} %"
     )
 
 

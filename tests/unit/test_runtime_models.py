@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from streamprint.runtime.manifest import (
 from streamprint.runtime.registry import ensure_registered
 
 ROOT_DIR = MODELS / SPECTRAL_MODEL / SPECTRAL_VERSION
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_model_file_is_listed_and_matches_its_sha256() -> None:
@@ -78,7 +81,13 @@ def test_export_is_deterministic_and_matches_the_committed_sha256(tmp_path: Path
     first = export_models.build_spectral_model().SerializeToString(deterministic=True)
     second = export_models.build_spectral_model().SerializeToString(deterministic=True)
     assert first == second
-    export_models.export(tmp_path)
+    # A fresh process, as `make models` runs it: OpenVINO names unnamed graph nodes from a
+    # per-process counter, so an export after other OpenVINO work in the same process (the
+    # rest of this test session) would serialise different node names.
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "export_models.py"), "--out", str(tmp_path)],
+        check=True, capture_output=True, timeout=300,
+    )
     fresh = load_manifest(models_dir=tmp_path).files
     for rel in (export_models.FP32_ONNX, export_models.FP32_OV_XML, export_models.FP32_OV_BIN):
         assert fresh[rel] == committed[rel], f"{rel} differs from the committed model; run `make models`"

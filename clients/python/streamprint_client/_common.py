@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,40 @@ def auth_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
+#: Client-side retries of unary calls on UNAVAILABLE (all unary RPCs are idempotent), on top
+#: of grpc's own: the waits between attempts, within the call's deadline. They cover a server
+#: restart of a few seconds. Streams are never retried.
+UNARY_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0, 4.0)
+
+#: Message of a stream that lost its server (killed, restarted, network gone).
+STREAM_LOST = (
+    "the connection to the server was lost mid-stream (server stopped, restarted or "
+    "unreachable); streams are never retried: start a new stream"
+)
+
+
+def retry_delay(error: StreamprintRpcError, attempt: int, deadline: float | None) -> float | None:
+    """How long to wait before retrying a unary call that failed with ``error`` (``None``: don't).
+
+    Only UNAVAILABLE is retried (the server is down, restarting or draining); a server's
+    RetryInfo delay is honoured when longer; never past ``deadline`` (``time.monotonic()``).
+    """
+    if error.code is not grpc.StatusCode.UNAVAILABLE or attempt >= len(UNARY_RETRY_DELAYS_S):
+        return None
+    delay = max(UNARY_RETRY_DELAYS_S[attempt], error.retry_after_s or 0.0)
+    if deadline is not None and time.monotonic() + delay >= deadline:
+        return None
+    return delay
+
+
+def stream_error(exc: grpc.RpcError) -> StreamprintRpcError:
+    """A stream's error; a lost connection (UNAVAILABLE without server details) says so."""
+    error = StreamprintRpcError.from_rpc_error(exc)
+    if error.code is grpc.StatusCode.UNAVAILABLE and not error.details:
+        return StreamprintRpcError(error.code, f"{STREAM_LOST} (grpc: {error.message})")
+    return error
+
+
 def default_server() -> str:
     """``$STREAMPRINT_SERVER`` or ``127.0.0.1:50051``."""
     return os.environ.get(SERVER_ENV) or DEFAULT_SERVER
@@ -108,6 +143,10 @@ def channel_options(extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str,
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
         ("grpc.keepalive_time_ms", 60_000),
+        # Reconnect soon after a server restart (grpc's default waits from 1 s up to 120 s).
+        ("grpc.initial_reconnect_backoff_ms", 250),
+        ("grpc.min_reconnect_backoff_ms", 250),
+        ("grpc.max_reconnect_backoff_ms", 4_000),
         *extra,
     ]
 

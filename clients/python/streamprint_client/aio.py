@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -55,7 +56,7 @@ class AsyncUpdateStream:
         try:
             response = await self._responses.__anext__()
         except grpc.aio.AioRpcError as exc:
-            raise StreamprintRpcError.from_rpc_error(exc) from None
+            raise _common.stream_error(exc) from None
         update = StreamUpdate.from_proto(response)
         self.session_id = update.session_id
         return update
@@ -171,14 +172,21 @@ class AsyncStreamprintClient:
     async def _unary(
         self, method: Callable[..., Awaitable[Any]], request: Any, timeout_s: float | None
     ) -> Any:
-        try:
-            return await method(
-                request,
-                timeout=timeout_s if timeout_s is not None else self.timeout_s,
-                metadata=self._metadata,
-            )
-        except grpc.aio.AioRpcError as exc:
-            raise StreamprintRpcError.from_rpc_error(exc) from None
+        """Call a unary RPC; UNAVAILABLE is retried with backoff within the deadline."""
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
+            try:
+                return await method(request, timeout=remaining, metadata=self._metadata)
+            except grpc.aio.AioRpcError as exc:
+                error = StreamprintRpcError.from_rpc_error(exc)
+            delay = _common.retry_delay(error, attempt, deadline)
+            if delay is None:
+                raise error
+            attempt += 1
+            await asyncio.sleep(delay)
 
     # ------------------------------------------------------------------ streaming
 

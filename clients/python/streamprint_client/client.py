@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -48,7 +49,7 @@ class UpdateStream:
         try:
             response = next(self._call)
         except grpc.RpcError as exc:
-            raise StreamprintRpcError.from_rpc_error(exc) from None
+            raise _common.stream_error(exc) from None
         update = StreamUpdate.from_proto(response)
         self.session_id = update.session_id
         return update
@@ -118,14 +119,21 @@ class StreamprintClient:
         grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
 
     def _unary(self, method: Callable[..., Any], request: Any, timeout_s: float | None) -> Any:
-        try:
-            return method(
-                request,
-                timeout=timeout_s if timeout_s is not None else self.timeout_s,
-                metadata=self._metadata,
-            )
-        except grpc.RpcError as exc:
-            raise StreamprintRpcError.from_rpc_error(exc) from None
+        """Call a unary RPC; UNAVAILABLE is retried with backoff within the deadline."""
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
+            try:
+                return method(request, timeout=remaining, metadata=self._metadata)
+            except grpc.RpcError as exc:
+                error = StreamprintRpcError.from_rpc_error(exc)
+            delay = _common.retry_delay(error, attempt, deadline)
+            if delay is None:
+                raise error
+            attempt += 1
+            time.sleep(delay)
 
     # ------------------------------------------------------------------ streaming
 

@@ -73,7 +73,7 @@ class TokenTable:
         self._entries: list[tuple[bytes, Principal]] = []
         for token, role in entries:
             if role not in ROLES:
-                raise TokenFileError(f"unknown role {role!r} (allowed: user, admin)")
+                raise TokenFileError("unknown role (allowed: user, admin)")
             self._entries.append((token.encode(), Principal(token_id(token), role)))
         if not self._entries:
             raise TokenFileError("no tokens")
@@ -97,8 +97,10 @@ class TokenTable:
                 )
             token, role = parts
             if role not in ROLES:
+                # The value is not echoed: a line written "ROLE TOKEN" would leak the token.
                 raise TokenFileError(
-                    f"{source} line {number}: unknown role {role!r} (allowed: user, admin)"
+                    f"{source} line {number}: the second field is not a role "
+                    "(allowed: user, admin)"
                 )
             entries.append((token, role))
         if not entries:

@@ -1,0 +1,109 @@
+"""End-to-end harness: `python -m streamprint serve` subprocesses on 127.0.0.1 and their RSS."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+_LISTEN_RE = re.compile(r"serving on \S+:(\d+)")
+_METRICS_RE = re.compile(r"metrics on :(\d+)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A `streamprint serve` process; the port and metrics port are read from its log."""
+
+    def __init__(self, *args: str, port: int = 0, metrics: bool = True) -> None:
+        env = {**os.environ, "STREAMPRINT_LOG_LEVEL": "info"}
+        extra = ["--metrics-port", "0"] if metrics else []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--workers", "2", "--backend", "numpy", *extra, *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )  # fmt: skip
+        self.log: list[str] = []
+        self.port = 0
+        self.metrics_port = 0
+        self._wait_started()
+        threading.Thread(target=self._read_rest, daemon=True).start()
+
+    def _wait_started(self) -> None:
+        assert self.proc.stderr is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            self.log.append(line)
+            match = _LISTEN_RE.search(line)
+            if match:
+                self.port = int(match.group(1))
+                metrics = _METRICS_RE.search(line)
+                self.metrics_port = int(metrics.group(1)) if metrics else 0
+                return
+        self.proc.kill()
+        raise AssertionError("server did not start:\n" + "".join(self.log))
+
+    def _read_rest(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.log.append(line)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+        raise AssertionError("no VmRSS")
+
+    def gauge(self) -> float:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+        (line,) = [ln for ln in text.splitlines() if ln.startswith("streamprint_active_streams ")]
+        return float(line.split()[1])
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def tone_wav(seconds: float, rate: int = 16000) -> bytes:
+    t = np.arange(int(seconds * rate)) / rate
+    rng = np.random.default_rng(0)
+    x = 0.3 * np.sin(2 * np.pi * 330 * t) + 0.02 * rng.standard_normal(t.size)
+    buf = io.BytesIO()
+    sf.write(buf, x.astype(np.float32), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()

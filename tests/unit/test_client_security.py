@@ -1,0 +1,55 @@
+"""Client-side security and retry helpers: token metadata, TLS from env, unary retry delays."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+
+from streamprint_client import _common
+from streamprint_client.errors import StatusDetail, StreamprintRpcError
+
+
+def test_token_from_argument_or_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STREAMPRINT_TOKEN", raising=False)
+    assert _common.auth_metadata() == ()
+    assert _common.auth_metadata("abc") == (("authorization", "Bearer abc"),)
+    monkeypatch.setenv("STREAMPRINT_TOKEN", "from-env")
+    assert _common.auth_metadata() == (("authorization", "Bearer from-env"),)
+    assert _common.auth_metadata("explicit") == (("authorization", "Bearer explicit"),)
+    with pytest.raises(ValueError):
+        _common.auth_metadata("two words")
+
+
+def test_tls_only_when_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in ("STREAMPRINT_CA", "STREAMPRINT_CLIENT_CERT", "STREAMPRINT_CLIENT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert _common.tls_credentials() is None
+    with pytest.raises(ValueError):
+        _common.tls_credentials(client_cert="cert.pem")
+    monkeypatch.setenv("STREAMPRINT_CA", "/nonexistent/ca.pem")
+    with pytest.raises(OSError):
+        _common.tls_credentials()
+
+
+def _error(code: grpc.StatusCode, retry_s: float | None = None) -> StreamprintRpcError:
+    details = []
+    if retry_s is not None:
+        details.append(StatusDetail("google.rpc.RetryInfo", {"retry_delay_s": retry_s}))
+    return StreamprintRpcError(code, "x", details)
+
+
+def test_retry_delays_only_unavailable_within_the_deadline() -> None:
+    unavailable = _error(grpc.StatusCode.UNAVAILABLE)
+    delays = [_common.retry_delay(unavailable, i, None) for i in range(10)]
+    assert delays[: len(_common.UNARY_RETRY_DELAYS_S)] == list(_common.UNARY_RETRY_DELAYS_S)
+    assert delays[len(_common.UNARY_RETRY_DELAYS_S) :] == [None] * (
+        10 - len(_common.UNARY_RETRY_DELAYS_S)
+    )
+    for code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED,
+                 grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.DEADLINE_EXCEEDED):  # fmt: skip
+        assert _common.retry_delay(_error(code), 0, None) is None
+    assert _common.retry_delay(_error(grpc.StatusCode.UNAVAILABLE, 3.0), 0, None) == 3.0
+    assert _common.retry_delay(unavailable, 0, time.monotonic() + 0.1) is None
+    assert _common.retry_delay(unavailable, 0, time.monotonic() + 10) == 0.25
