@@ -8,7 +8,7 @@ code. Nothing below the api layer knows about gRPC.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,3 @@ class ModelError(StreamprintError):
     """A model file is missing, corrupt (sha256 mismatch) or fails its accuracy gate."""
 
     reason = "MODEL_UNAVAILABLE"
-
-
-@dataclass
-class ErrorSummary:
-    """Plain description of an error, for logs and JSON output."""
-
-    reason: str
-    message: str
-    violations: list[FieldViolation] = field(default_factory=list)

@@ -438,7 +438,7 @@ class IntegratedLoudness:
     The groups louder than the current relative threshold are the batch means: their
     standard error ``s / sqrt(G)`` relative to their mean, turned into LU by the delta
     method (``10 / ln 10`` LU per unit of relative energy), goes to
-    :func:`confidence.within_tolerance` with the 0.5 LU tolerance. Fewer than two gated
+    :func:`confidence.calibrated` with the 0.5 LU tolerance. Fewer than two gated
     groups (about 2 s of gated audio) give 0.0.
     """
 
@@ -600,7 +600,8 @@ class StereoImage:
     the covariance ``C`` of the batch vectors gives, by the delta method on each ratio,
     the standard error ``sqrt(g' C g / B)`` of the current value (``g`` the gradient of
     the ratio at the batch mean, ``B`` batches), fed to
-    :func:`confidence.within_tolerance`. Fewer than two seconds, or silence, give 0.0.
+    :func:`confidence.calibrated`. Fewer than two seconds, or silence, give the calibrated
+    base rate (the standard error is undefined).
     """
 
     names: tuple[str, ...] = ("stereo_width", "phase_correlation")
@@ -701,11 +702,12 @@ class CrestFactor:
 
     Confidence: the crest of each complete one-second batch (skipping silent seconds) is
     a batch value; the standard error of their mean, ``s / sqrt(B)`` in dB, is the
-    uncertainty proxy fed to :func:`confidence.within_tolerance` (1 dB tolerance). The
+    uncertainty proxy fed to :func:`confidence.calibrated` (1 dB tolerance). The
     global crest is not the mean of per-second crests (its peak is a running maximum),
     but both move only as far as the programme's second-to-second crest varies, so a
-    steady programme gets a confident value and a varying one does not; fewer than two
-    non-silent seconds give 0.0. ``confidence.INFLATION`` calibrates the rest.
+    steady programme gets a confident value and a varying one does not; with fewer than
+    two non-silent seconds the standard error is undefined and the calibrated base rate
+    applies (the fitted factor for crest_db is > 1: this proxy understates the spread).
     """
 
     names: tuple[str, ...] = ("crest_db",)
