@@ -14,7 +14,7 @@ NODE_STAMP := clients/node/node_modules/.package-lock.json
 BUF_STAMP := scripts/buf/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client models bench bench-runtime bench-video calibrate clean
+.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client models bench bench-runtime bench-video fuzz soak calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,12 @@ models: $(STAMP) ## rebuild the models: FP32 export, INT8 quantization, accuracy
 
 bench-runtime: setup ## runtime backends x precisions (writes docs/benchmarks.md "Runtime backends")
 	$(PY) scripts/bench_runtime.py --write-docs
+
+fuzz: setup ## long fuzzing run over decoders, request conversion and config parsing
+	$(PY) scripts/fuzz.py
+
+soak: setup ## 128 realtime streams for 30 minutes, RSS sampled (see docs/benchmarks.md)
+	$(PY) scripts/soak.py
 
 bench-video: setup ## video engine benchmark (720p30 H.264, decode included)
 	$(PY) scripts/bench_video.py

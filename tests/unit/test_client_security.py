@@ -53,3 +53,9 @@ def test_retry_delays_only_unavailable_within_the_deadline() -> None:
     assert _common.retry_delay(_error(grpc.StatusCode.UNAVAILABLE, 3.0), 0, None) == 3.0
     assert _common.retry_delay(unavailable, 0, time.monotonic() + 0.1) is None
     assert _common.retry_delay(unavailable, 0, time.monotonic() + 10) == 0.25
+
+
+def test_first_contact_gives_up_sooner() -> None:
+    unavailable = _error(grpc.StatusCode.UNAVAILABLE)
+    schedule = [_common.retry_delay(unavailable, i, None, connected=False) for i in range(4)]
+    assert schedule == [*_common.FIRST_CONTACT_RETRY_DELAYS_S, None, None]

@@ -100,6 +100,9 @@ def auth_metadata(token: str | None = None) -> tuple[tuple[str, str], ...]:
 #: of grpc's own: the waits between attempts, within the call's deadline. They cover a server
 #: restart of a few seconds. Streams are never retried.
 UNARY_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0, 4.0)
+#: The same before the client has ever reached the server: a wrong address or a server that
+#: is not running fails within about a second instead of after the whole schedule.
+FIRST_CONTACT_RETRY_DELAYS_S = (0.25, 0.5)
 
 #: Message of a stream that lost its server (killed, restarted, network gone).
 STREAM_LOST = (
@@ -108,15 +111,20 @@ STREAM_LOST = (
 )
 
 
-def retry_delay(error: StreamprintRpcError, attempt: int, deadline: float | None) -> float | None:
+def retry_delay(
+    error: StreamprintRpcError, attempt: int, deadline: float | None, *, connected: bool = True
+) -> float | None:
     """How long to wait before retrying a unary call that failed with ``error`` (``None``: don't).
 
     Only UNAVAILABLE is retried (the server is down, restarting or draining); a server's
     RetryInfo delay is honoured when longer; never past ``deadline`` (``time.monotonic()``).
+    ``connected``: whether this client has had an answer from the server before (else only
+    :data:`FIRST_CONTACT_RETRY_DELAYS_S`).
     """
-    if error.code is not grpc.StatusCode.UNAVAILABLE or attempt >= len(UNARY_RETRY_DELAYS_S):
+    schedule = UNARY_RETRY_DELAYS_S if connected else FIRST_CONTACT_RETRY_DELAYS_S
+    if error.code is not grpc.StatusCode.UNAVAILABLE or attempt >= len(schedule):
         return None
-    delay = max(UNARY_RETRY_DELAYS_S[attempt], error.retry_after_s or 0.0)
+    delay = max(schedule[attempt], error.retry_after_s or 0.0)
     if deadline is not None and time.monotonic() + delay >= deadline:
         return None
     return delay

@@ -141,6 +141,7 @@ class AsyncStreamprintClient:
                 ca, client_cert=client_cert, client_key=client_key
             )
         self._metadata = _common.auth_metadata(token)
+        self._connected = False  # set by the first answered call: then restarts are retried
         opts = _common.channel_options(options)
         self._channel = (
             grpc.aio.secure_channel(self.target, credentials, options=opts)
@@ -179,10 +180,12 @@ class AsyncStreamprintClient:
         while True:
             remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
             try:
-                return await method(request, timeout=remaining, metadata=self._metadata)
+                response = await method(request, timeout=remaining, metadata=self._metadata)
+                self._connected = True
+                return response
             except grpc.aio.AioRpcError as exc:
                 error = StreamprintRpcError.from_rpc_error(exc)
-            delay = _common.retry_delay(error, attempt, deadline)
+            delay = _common.retry_delay(error, attempt, deadline, connected=self._connected)
             if delay is None:
                 raise error
             attempt += 1

@@ -99,8 +99,7 @@ class TokenTable:
             if role not in ROLES:
                 # The value is not echoed: a line written "ROLE TOKEN" would leak the token.
                 raise TokenFileError(
-                    f"{source} line {number}: the second field is not a role "
-                    "(allowed: user, admin)"
+                    f"{source} line {number}: the second field is not a role (allowed: user, admin)"
                 )
             entries.append((token, role))
         if not entries:
