@@ -214,6 +214,12 @@ def _report_update(fp: Fingerprint, args: argparse.Namespace, out: TextIO) -> No
         out.flush()
 
 
+def _fail(reason: str, message: str) -> int:
+    """Print the one stderr line of an expected error; the exit code for it."""
+    print(f"streamprint: error: {reason}: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """Run the CLI; returns the exit code (never raises for expected errors)."""
     parser = build_parser()
@@ -223,17 +229,13 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
         code: int = args.handler(args, stream)
         return code
     except StreamprintError as exc:
-        print(f"streamprint: error: {exc.reason}: {exc.message}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail(exc.reason, exc.message)
     except FileNotFoundError as exc:
-        print(f"streamprint: error: NOT_FOUND: no such file: {exc.filename}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail("NOT_FOUND", f"no such file: {exc.filename}")
     except IsADirectoryError as exc:
-        print(f"streamprint: error: INVALID_INPUT: is a directory: {exc.filename}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail("INVALID_INPUT", f"is a directory: {exc.filename}")
     except PermissionError as exc:
-        print(f"streamprint: error: PERMISSION_DENIED: {exc.filename}", file=sys.stderr)
-        return EXIT_ERROR
+        return _fail("PERMISSION_DENIED", str(exc.filename))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
