@@ -77,6 +77,8 @@ bench: setup ## engine benchmark against librosa (writes numbers to stdout; see 
 models: $(STAMP) ## rebuild the models: FP32 export, INT8 quantization, accuracy gate (~2-5 min)
 	$(PY) scripts/export_models.py
 	$(PY) scripts/quantize.py
+	$(PY) scripts/export_video_model.py
+	$(PY) scripts/quantize.py --model video --clips 40
 
 bench-runtime: setup ## runtime backends x precisions (writes docs/benchmarks.md "Runtime backends")
 	$(PY) scripts/bench_runtime.py --write-docs

@@ -142,7 +142,8 @@ def calibration_set(
 
 
 def quantize_onnxruntime(
-    fp32: Path, out: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str]
+    fp32: Path, out: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str],
+    *, input_name: str = "power", op_type: str = "MatMul",
 ) -> dict[str, Any]:
     """ORT static QDQ quantization; returns the settings for the manifest."""
     from onnxruntime.quantization import (
@@ -155,7 +156,7 @@ def quantize_onnxruntime(
 
     class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
-            self._it: Iterator[dict[str, NDArray[np.float32]]] = iter({"power": b} for b in batches)
+            self._it: Iterator[dict[str, NDArray[np.float32]]] = iter({input_name: b} for b in batches)
 
         def get_next(self) -> dict[str, NDArray[np.float32]] | None:
             return next(self._it, None)
@@ -165,30 +166,31 @@ def quantize_onnxruntime(
     quantize_static(
         str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul"], nodes_to_exclude=list(exclude),
+        op_types_to_quantize=[op_type], nodes_to_exclude=list(exclude),
         calibrate_method=CalibrationMethod.MinMax,
         # Quantize the MatMul inputs only: the outputs feed float post-processing (dB, ratios),
         # and an 8-bit output would quantize the band powers and chroma a second time.
-        extra_options={"OpTypesToExcludeOutputQuantization": ["MatMul"]},
+        extra_options={"OpTypesToExcludeOutputQuantization": [op_type]},
     )
     logging.getLogger().setLevel(logging.INFO)
     import onnx
 
     model = onnx.load(str(out))
     quantized = sorted(
-        {n.name for n in model.graph.node if n.op_type == "MatMul"} - set(exclude)
+        {n.name for n in model.graph.node if n.op_type == op_type} - set(exclude)
     )
     out.write_bytes(model.SerializeToString(deterministic=True))
     return {
         "method": "onnxruntime.quantization.quantize_static",
         "format": "QDQ", "per_channel": True, "weights": "int8 (symmetric, per output channel)",
         "activations": "uint8 (asymmetric, per tensor)", "calibration_method": "MinMax",
-        "op_types": ["MatMul"], "outputs": "float (no output QDQ)", "quantized_nodes": quantized, "float_nodes": sorted(exclude),
+        "op_types": [op_type], "outputs": "float (no output QDQ)", "quantized_nodes": quantized, "float_nodes": sorted(exclude),
     }
 
 
 def quantize_openvino(
-    fp32_xml: Path, out_xml: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str]
+    fp32_xml: Path, out_xml: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str],
+    *, op_type: str = "MatMul",
 ) -> dict[str, Any]:
     """NNCF post-training INT8 quantization of the FP32 IR; returns the settings."""
     import nncf
@@ -198,7 +200,7 @@ def quantize_openvino(
     model = core.read_model(str(fp32_xml))
     # Quantize the projection MatMuls only, as the ORT variant does; elementwise ops stay float.
     names = [op.get_friendly_name() for op in model.get_ops()]
-    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == "MatMul"]
+    matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == op_type]
     ignored = [n for n in names if n not in matmuls or n in exclude]
     quantized = nncf.quantize(
         model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.MIXED,
@@ -389,6 +391,142 @@ def run(args: argparse.Namespace) -> Path:
     return root / MANIFEST_NAME
 
 
+# -- the video per-frame model ------------------------------------------------------------
+
+VIDEO_CLIP_SECONDS = 6.0
+VIDEO_KINDS = ("flat", "dark", "bars", "gradient", "stripes_cut", "noise", "smooth_noise", "fade")
+
+
+def video_clip(kind: str, seed: int, width: int = 256, height: int = 144) -> NDArray[np.uint8]:
+    """A generated clip ``[60, height, width, 3]`` uint8 (6 s at the 10 fps analysis rate)."""
+    rng = np.random.default_rng(seed)
+    n = int(VIDEO_CLIP_SECONDS * 10)
+    x = np.arange(width)[None, :, None]
+    y = np.arange(height)[:, None, None]
+    base = rng.integers(0, 256, 3)
+    out = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        t = i / 10
+        if kind == "flat":
+            f = np.broadcast_to(base, (height, width, 3))
+        elif kind == "dark":
+            f = rng.integers(0, 30, (height, width, 3))
+        elif kind == "bars":
+            f = np.broadcast_to(rng.permutation(8)[(x * 8) // width] * 30 + base * 0, (height, width, 3))
+            f = (f + base) % 256
+        elif kind == "gradient":
+            f = (x * base / width + y * (255 - base) / height + 3 * t) % 256
+        elif kind == "stripes_cut":
+            v = 40 + 60 * (((x + 30 * t) // 16) % 2) if t < 3 else 160 + 60 * (((y - 30 * t) // 12) % 2)
+            f = np.broadcast_to(v * np.array([1.0, 0.6, 0.9]), (height, width, 3))
+        elif kind == "noise":
+            f = rng.integers(0, 256, (height, width, 3))
+        elif kind == "smooth_noise":
+            coarse = rng.integers(0, 256, (height // 8, width // 8, 3))
+            f = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)
+        else:  # fade
+            f = np.broadcast_to(base * (i / n) + (x % 32) * 2, (height, width, 3))
+        out[i] = np.clip(np.asarray(f, dtype=np.float64), 0, 255).astype(np.uint8)
+    return out
+
+
+def video_corpus(clips: int, seed: int) -> list[tuple[str, NDArray[np.uint8]]]:
+    """``clips`` generated clips cycling through :data:`VIDEO_KINDS`."""
+    return [(VIDEO_KINDS[i % len(VIDEO_KINDS)], video_clip(VIDEO_KINDS[i % len(VIDEO_KINDS)], seed + i))
+            for i in range(clips)]
+
+
+def video_fingerprint(frames: NDArray[np.uint8], analyzer: Any) -> Any:
+    """Batch 13D fingerprint of ``frames`` at 10 fps with ``analyzer``."""
+    from streamprint.engine.video.session import VideoSession, VideoSessionConfig
+
+    session = VideoSession(VideoSessionConfig(update_interval_s=None), analyzer=analyzer)
+    session.push_rgb(frames, [i / 10 for i in range(frames.shape[0])])
+    return session.finish()
+
+
+def run_video(args: argparse.Namespace) -> Path:
+    """INT8 variants of the ``video`` model, the gate on the 13D video fingerprint, speed."""
+    import export_video_model
+
+    from streamprint.runtime.video import VIDEO_MODEL, VIDEO_VERSION, load_video_analyzer
+
+    models: Path = args.models
+    root = models / VIDEO_MODEL / VIDEO_VERSION
+    if not (root / MANIFEST_NAME).exists():
+        export_video_model.export(models)
+    corpus = video_corpus(args.clips, args.seed)
+    chosen = corpus[:: args.calibration_every]
+    per_clip = max(1, args.calibration_frames // 8)
+    batches = [np.ascontiguousarray(frames[j], dtype=np.float32)
+               for _, frames in chosen for j in np.linspace(0, frames.shape[0] - 1, per_clip).round().astype(int)]
+    ort_info = quantize_onnxruntime(root / export_video_model.FP32_ONNX, root / INT8_ONNX, batches,
+                                    tuple(args.exclude), input_name="rgb", op_type="Conv")
+    ov_info = quantize_openvino(root / export_video_model.FP32_OV_XML, root / INT8_OV_XML, batches,
+                                tuple(args.exclude), op_type="Convolution")
+    data = json.loads((root / MANIFEST_NAME).read_text(encoding="utf-8"))
+    for rel in (INT8_ONNX, INT8_OV_XML, INT8_OV_BIN):
+        data["files"][rel] = sha256_file(root / rel)
+    data["variants"]["onnxruntime/int8"] = {"files": {"onnx": INT8_ONNX}, "precision": "int8",
+                                            "made_by": "scripts/quantize.py --model video", "quantization": ort_info}
+    data["variants"]["openvino/int8"] = {"files": {"xml": INT8_OV_XML, "bin": INT8_OV_BIN}, "precision": "int8",
+                                         "made_by": "scripts/quantize.py --model video", "quantization": ov_info}
+    data["calibration"] = {
+        "corpus": {"clips": args.clips, "seed": args.seed, "kinds": list(VIDEO_KINDS),
+                   "generator": "scripts/quantize.py video_corpus", "seconds": VIDEO_CLIP_SECONDS},
+        "frames": len(batches), "frames_per_clip": per_clip,
+        "selection": f"one generated clip in {args.calibration_every}, {per_clip} evenly spaced frames of each",
+        "input": "analysis-size RGB frames (float32 levels) as the runtime feeds the model",
+    }
+    data["gate_policy"] = {
+        "required_share": GATE_SHARE,
+        "rule": "every dimension of the 13D video fingerprint within its registry tolerance of the "
+        "numpy reference (the same clip through VideoSession) on at least 99 % of the generated "
+        "clips; --backend auto never picks a variant that fails",
+    }
+    write_manifest(root, data)
+    keys = [k for k in VARIANTS if k in data["variants"]]
+    options = LoadOptions(models_dir=models, threads=1)
+    analyzers = {"numpy": load_video_analyzer("numpy")}
+    for key in keys:
+        runtime, precision = key.split("/")
+        analyzers[key] = load_video_analyzer(runtime, precision, options)
+    errors: dict[str, dict[str, list[float]]] = {k: {d: [] for d in dims.VIDEO_13D} for k in keys}
+    for _, frames in corpus:
+        ref = video_fingerprint(frames, analyzers["numpy"])
+        for key in keys:
+            fp = video_fingerprint(frames, analyzers[key])
+            for name in dims.VIDEO_13D:
+                tol = dims.get(name).tolerance_for(ref.values[name])
+                diff = abs(fp.values[name] - ref.values[name])
+                errors[key][name].append(diff / tol if tol > 0 else (0.0 if diff == 0 else math.inf))
+    speed_frames = np.concatenate([frames[:5] for _, frames in corpus[: len(VIDEO_KINDS)]])  # every kind
+    speeds = {}
+    for key, analyzer in analyzers.items():
+        best = math.inf
+        for _ in range(3):
+            start = time.process_time()
+            prev = None
+            for frame in speed_frames:
+                _, y, h = analyzer.describe(frame, prev)
+                prev = (y, h)
+            best = min(best, time.process_time() - start)
+        speeds[key] = {"frames_per_second": round(len(speed_frames) / best, 1), "threads": 1,
+                       "clock": "process CPU time", "frame": list(speed_frames.shape[1:]),
+                       "note": "describe() incl. the numpy histogram and pair columns"}
+    for key in keys:
+        accuracy, gate = accuracy_and_gate(errors[key], len(corpus))
+        entry = data["variants"][key]
+        entry["accuracy"] = {"reference": "numpy (features.describe)", "clips": len(corpus), "per_dimension": accuracy}
+        entry["gate"] = gate
+        entry["speed"] = speeds[key]
+        log.info("%s: gate %s (%s); %.0f frames/s", key, "passed" if gate["passed"] else "FAILED",
+                 gate["reason"], speeds[key]["frames_per_second"])
+    data["reference_speed"] = {"numpy": speeds["numpy"]}
+    write_manifest(root, data)
+    return root / MANIFEST_NAME
+
+
 def speed_set(items: Sequence[CorpusItem], n_batches: int = 40) -> list[NDArray[np.float32]]:
     """``n_batches`` batches of ``BATCH`` consecutive analysis frames from the first clips."""
     out: list[NDArray[np.float32]] = []
@@ -405,6 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=export_models.DEFAULT_OUT)
+    parser.add_argument("--model", choices=("spectral", "video"), default="spectral",
+                        help="which per-frame model (default spectral; video uses generated clips)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--clips", type=int, default=60)
     parser.add_argument("--seconds", type=parse_seconds, default=(20.0, 30.0))
@@ -422,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", force=True)
     start = time.perf_counter()
-    path = run(args)
+    path = run_video(args) if args.model == "video" else run(args)
     print(f"wrote {path} in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -32,6 +33,9 @@ from streamprint.engine.video.grid import (
     to_analysis_rgb,
 )
 from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
+
+if TYPE_CHECKING:
+    from streamprint.runtime.video import VideoAnalyzer
 
 #: Descriptor rows are fed to the accumulators in batches of this many (one second).
 _ROW_BATCH = 10
@@ -71,11 +75,18 @@ def _rgb_maker(frame: NDArray[np.uint8]) -> Callable[[], av.VideoFrame]:
 
 
 class VideoSession:
-    """Streaming fingerprint of one video stream (see module docstring)."""
+    """Streaming fingerprint of one video stream (see module docstring).
 
-    def __init__(self, config: VideoSessionConfig) -> None:
+    ``analyzer`` runs the per-frame work (a :class:`~streamprint.runtime.video.VideoAnalyzer`,
+    e.g. from :func:`~streamprint.runtime.video.load_video_analyzer`); ``None`` is the numpy
+    reference :func:`~streamprint.engine.video.features.describe`.
+    """
+
+    def __init__(self, config: VideoSessionConfig, *, analyzer: VideoAnalyzer | None = None) -> None:
         config.validate()
         self.config = config
+        self._analyzer = analyzer
+        self._describe = describe if analyzer is None or analyzer.backend == "numpy" else analyzer.describe
         self._sampler = FrameSampler()
         self._features = VideoFeatures()
         self._rows: list[NDArray[np.float64]] = []
@@ -215,7 +226,7 @@ class VideoSession:
             frame = make()
             if not (2 <= frame.width <= MAX_SIDE and 2 <= frame.height <= MAX_SIDE):
                 raise InvalidInputError.for_field("chunk.data", f"frame size {frame.width}x{frame.height} is out of range")
-            row, luma, hist = describe(to_analysis_rgb(frame), self._prev)
+            row, luma, hist = self._describe(to_analysis_rgb(frame), self._prev)
             self._prev = (luma, hist)
             self._rows.append(row)
             if len(self._rows) >= _ROW_BATCH:
@@ -245,9 +256,21 @@ class VideoSession:
             revision=self._revision,
             media_seconds=seconds,
             final=final,
-            model=VIDEO_REFERENCE_MODEL,
-            model_version=REFERENCE_MODEL_VERSION,
+            model=self.model,
+            model_version=self.model_version,
         )
+
+    @property
+    def model(self) -> str:
+        """Model id fingerprints carry: the reference's, or ``video-<backend>-<precision>``."""
+        a = self._analyzer
+        return VIDEO_REFERENCE_MODEL if a is None or a.backend == "numpy" else a.name
+
+    @property
+    def model_version(self) -> str:
+        """Version of :attr:`model`."""
+        a = self._analyzer
+        return REFERENCE_MODEL_VERSION if a is None or a.backend == "numpy" else a.version
 
 
 class VideoContainerSession:
@@ -258,8 +281,10 @@ class VideoContainerSession:
     abandons the stream (always call it or :meth:`finish`).
     """
 
-    def __init__(self, config: VideoSessionConfig, *, field: str = "chunk.data") -> None:
-        self.session = VideoSession(config)
+    def __init__(
+        self, config: VideoSessionConfig, *, field: str = "chunk.data", analyzer: VideoAnalyzer | None = None
+    ) -> None:
+        self.session = VideoSession(config, analyzer=analyzer)
         self._decoder = StreamingVideoDecoder(self.session._push, field=field)
 
     @property
@@ -284,10 +309,13 @@ class VideoContainerSession:
 
 
 def fingerprint_frames(
-    frames: Iterable[tuple[av.VideoFrame, float]], dimensions: Sequence[str] = dims.VIDEO_13D
+    frames: Iterable[tuple[av.VideoFrame, float]],
+    dimensions: Sequence[str] = dims.VIDEO_13D,
+    *,
+    analyzer: VideoAnalyzer | None = None,
 ) -> Fingerprint:
     """Batch fingerprint of timestamped frames: one session fed everything, then finished."""
-    session = VideoSession(VideoSessionConfig(dimensions=tuple(dimensions), update_interval_s=None))
+    session = VideoSession(VideoSessionConfig(dimensions=tuple(dimensions), update_interval_s=None), analyzer=analyzer)
     session.push_frames(frames)
     return session.finish()
 
@@ -298,10 +326,12 @@ def fingerprint_video(
     *,
     max_media_seconds: float | None = None,
     field: str = "media.data",
+    analyzer: VideoAnalyzer | None = None,
 ) -> Fingerprint:
     """Batch fingerprint of a whole video file (bytes or path; seekable, so any MP4 works)."""
     session = VideoSession(
-        VideoSessionConfig(dimensions=tuple(dimensions), update_interval_s=None, max_media_seconds=max_media_seconds)
+        VideoSessionConfig(dimensions=tuple(dimensions), update_interval_s=None, max_media_seconds=max_media_seconds),
+        analyzer=analyzer,
     )
     session.push_frames(iter_frames(source, field=field))
     return session.finish()
@@ -312,8 +342,12 @@ def fingerprint_raw(
     raw: RawVideoFormat,
     timestamps_s: Sequence[float],
     dimensions: Sequence[str] = dims.VIDEO_13D,
+    *,
+    analyzer: VideoAnalyzer | None = None,
 ) -> Fingerprint:
     """Batch fingerprint of concatenated raw frames at ``timestamps_s`` (seconds)."""
-    session = VideoSession(VideoSessionConfig(raw=raw, dimensions=tuple(dimensions), update_interval_s=None))
+    session = VideoSession(
+        VideoSessionConfig(raw=raw, dimensions=tuple(dimensions), update_interval_s=None), analyzer=analyzer
+    )
     session.push_raw(data, timestamps_s)
     return session.finish()
