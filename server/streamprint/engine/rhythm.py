@@ -131,6 +131,7 @@ class TempoTracker:
         self._head = np.zeros(0)  # first MAX_LAG values
         self._count = 0
         self._total = 0.0
+        self._estimate: tuple[int, tuple[float, float]] | None = None  # (count, estimate)
 
     @property
     def frames(self) -> int:
@@ -175,7 +176,16 @@ class TempoTracker:
         return r
 
     def estimate(self) -> tuple[float, float]:
-        """``(bpm, strength)``: tempo and the comb score of the winning candidate (0-1)."""
+        """``(bpm, strength)``: tempo and the comb score of the winning candidate (0-1).
+
+        Computed once per envelope length: a snapshot asks for it for the value and again
+        for the confidence.
+        """
+        if self._estimate is None or self._estimate[0] != self._count:
+            self._estimate = (self._count, self._compute_estimate())
+        return self._estimate[1]
+
+    def _compute_estimate(self) -> tuple[float, float]:
         r = self.autocorrelation()
         if not np.any(r):
             return 0.0, 0.0
