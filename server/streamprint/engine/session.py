@@ -92,7 +92,6 @@ class AudioSession:
         self._resampler = StreamingResampler(config.sample_rate)
         self._framer = Framer()
         self._pending: list[NDArray[np.float32]] = []
-        self._pending_frames = 0
         self._frames_analysed = 0
         self._features = AudioFeatures()
         self._samples_seen = 0
@@ -197,7 +196,6 @@ class AudioSession:
         frames = self._framer.push(mono)
         if frames.shape[0]:
             self._pending.append(frames)
-            self._pending_frames += frames.shape[0]
             self._drain(complete_batches_only=True)
 
     def _drain(self, *, complete_batches_only: bool = False) -> None:
@@ -223,7 +221,6 @@ class AudioSession:
         self._frames_analysed += stop
         rest = frames[stop:]
         self._pending = [rest] if rest.shape[0] else []
-        self._pending_frames = int(rest.shape[0])
 
     def _snapshot(self, *, final: bool) -> Fingerprint:
         self._drain()
