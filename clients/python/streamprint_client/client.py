@@ -6,16 +6,12 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
-from streamprint_client import _common
-from streamprint_client._generated import admin_service_pb2 as admin_pb
-from streamprint_client._generated import admin_service_pb2_grpc as admin_grpc
+from streamprint_client import _calls, _common
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
-from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
-from streamprint_client.errors import StreamprintRpcError
 from streamprint_client.media import chunk_size, iter_chunks, probe
 from streamprint_client.types import (
     AudioFormat,
@@ -29,7 +25,8 @@ from streamprint_client.types import (
 )
 from streamprint_client.video_media import detect_video, timed_chunks, timeline
 
-DEFAULT_TIMEOUT_S = 120.0
+DEFAULT_TIMEOUT_S = _calls.DEFAULT_TIMEOUT_S
+T = TypeVar("T")
 
 
 class UpdateStream:
@@ -63,42 +60,13 @@ class UpdateStream:
         return {k: v for k, v in (self._call.trailing_metadata() or ()) if isinstance(v, str)}
 
 
-class StreamprintClient:
+class StreamprintClient(_calls.ClientCore):
     """Blocking client. Use as a context manager, or call :meth:`close`."""
 
-    def __init__(
-        self,
-        target: str | None = None,
-        *,
-        timeout_s: float | None = DEFAULT_TIMEOUT_S,
-        credentials: grpc.ChannelCredentials | None = None,
-        options: Sequence[tuple[str, object]] = (),
-        ca: str | os.PathLike[str] | None = None,
-        token: str | None = None,
-        client_cert: str | os.PathLike[str] | None = None,
-        client_key: str | os.PathLike[str] | None = None,
-    ) -> None:
-        """``ca`` (or ``$STREAMPRINT_CA``): PEM CA bundle, connect with TLS; ``token`` (or
-        ``$STREAMPRINT_TOKEN``): sent as ``authorization: Bearer TOKEN`` on every call;
-        ``client_cert``/``client_key`` (or ``$STREAMPRINT_CLIENT_CERT``/``_KEY``): mutual TLS.
-        ``credentials`` (ready-made channel credentials) beats ``ca`` and the client pair.
-        """
-        self.target = target or _common.default_server()
-        self.timeout_s = timeout_s
-        if credentials is None:
-            credentials = _common.tls_credentials(
-                ca, client_cert=client_cert, client_key=client_key
-            )
-        self._metadata = _common.auth_metadata(token)
-        self._connected = False  # set by the first answered call: then restarts are retried
-        opts = _common.channel_options(options)
-        self._channel = (
-            grpc.secure_channel(self.target, credentials, options=opts)
-            if credentials is not None
-            else grpc.insecure_channel(self.target, options=opts)
-        )
-        self._stub = fs_grpc.FingerprintServiceStub(self._channel)  # type: ignore[no-untyped-call]
-        self._admin = admin_grpc.AdminServiceStub(self._channel)  # type: ignore[no-untyped-call]
+    def _open_channel(self, settings: _calls.ChannelSettings) -> Any:
+        if settings.credentials is not None:
+            return grpc.secure_channel(self.target, settings.credentials, options=settings.options)
+        return grpc.insecure_channel(self.target, options=settings.options)
 
     def __enter__(self) -> StreamprintClient:
         return self
@@ -119,24 +87,18 @@ class StreamprintClient:
         """Block until the channel is connected (raises ``grpc.FutureTimeoutError``)."""
         grpc.channel_ready_future(self._channel).result(timeout=timeout_s)
 
-    def _unary(self, method: Callable[..., Any], request: Any, timeout_s: float | None) -> Any:
-        """Call a unary RPC; UNAVAILABLE is retried with backoff within the deadline."""
-        timeout = timeout_s if timeout_s is not None else self.timeout_s
-        deadline = None if timeout is None else time.monotonic() + timeout
-        attempt = 0
+    def _call(self, call: _calls.UnaryCall[T], timeout_s: float | None) -> T:
+        """Run a unary call; UNAVAILABLE is retried with backoff within the deadline."""
+        method = getattr(self._stubs[call.service], call.method)
+        clock = _calls.RetryClock(timeout_s if timeout_s is not None else self.timeout_s)
         while True:
-            remaining = None if deadline is None else max(0.001, deadline - time.monotonic())
             try:
-                response = method(request, timeout=remaining, metadata=self._metadata)
-                self._connected = True
-                return response
+                response = method(call.request, timeout=clock.remaining_s(), metadata=self._metadata)
             except grpc.RpcError as exc:
-                error = StreamprintRpcError.from_rpc_error(exc)
-            delay = _common.retry_delay(error, attempt, deadline, connected=self._connected)
-            if delay is None:
-                raise error
-            attempt += 1
-            time.sleep(delay)
+                time.sleep(clock.delay_after(exc, connected=self._connected))
+                continue
+            self._connected = True
+            return call.parse(response)
 
     # ------------------------------------------------------------------ streaming
 
@@ -166,7 +128,7 @@ class StreamprintClient:
             modality=modality,
         )
         return UpdateStream(
-            self._stub.StreamFingerprint(requests, timeout=timeout_s, metadata=self._metadata)
+            self._stubs["fingerprint"].StreamFingerprint(requests, timeout=timeout_s, metadata=self._metadata)
         )
 
     def stream_file(
@@ -219,21 +181,17 @@ class StreamprintClient:
         modality: str = "audio",
     ) -> FingerprintResult:
         """Fingerprint whole media (bytes, or a path on the server); ``modality`` audio or video."""
-        source = _common.media_source(data, server_path=server_path, fmt=fmt, modality=modality)
-        request = _common.fingerprint_request(source, dimensions, modality=modality)
-        response: fs_pb.FingerprintResponse = self._unary(
-            self._stub.Fingerprint, request, timeout_s
+        call = _calls.fingerprint_call(
+            data, server_path=server_path, fmt=fmt, dimensions=dimensions, modality=modality
         )
-        return FingerprintResult.from_proto(response)
+        return self._call(call, timeout_s)
 
     def fingerprint_file(
         self, path: str | os.PathLike[str], *, modality: str | None = None, **kwargs: Any
     ) -> FingerprintResult:
         """Fingerprint a local file (its bytes are sent); ``modality`` ``None`` detects video."""
         data = _common.read_file(path)
-        if modality is None:
-            modality = "video" if detect_video(data) else "audio"
-        return self.fingerprint(data, modality=modality, **kwargs)
+        return self.fingerprint(data, modality=_calls.file_modality(data, modality), **kwargs)
 
     def batch(
         self,
@@ -243,13 +201,7 @@ class StreamprintClient:
         timeout_s: float | None = None,
     ) -> list[BatchItem]:
         """Fingerprint many media items; each item has a result or an error."""
-        request = fs_pb.BatchFingerprintRequest(
-            items=[_common.fingerprint_request(_common.media_source(d), dimensions) for d in media]
-        )
-        response: fs_pb.BatchFingerprintResponse = self._unary(
-            self._stub.BatchFingerprint, request, timeout_s
-        )
-        return _common.batch_items(response)
+        return self._call(_calls.batch_call(media, dimensions), timeout_s)
 
     def validate(
         self,
@@ -259,11 +211,7 @@ class StreamprintClient:
         timeout_s: float | None = None,
     ) -> list[ValidationResult]:
         """Validate items built with :func:`streamprint_client.validation_item`."""
-        request = _common.validate_request(items, similarity_threshold)
-        response: fs_pb.ValidateFingerprintsResponse = self._unary(
-            self._stub.ValidateFingerprints, request, timeout_s
-        )
-        return _common.validation_results(response)
+        return self._call(_calls.validate_call(items, similarity_threshold), timeout_s)
 
     def validate_session(
         self,
@@ -273,42 +221,19 @@ class StreamprintClient:
         similarity_threshold: float | None = None,
     ) -> ValidationReport:
         """Validate a finished session (default candidate: its final streamed fingerprint)."""
-        (result,) = self.validate(
-            [_common.validation_item(session_id=session_id, candidate=candidate)],
-            similarity_threshold=similarity_threshold,
-        )
-        if result.error is not None:
-            raise result.error
-        assert result.report is not None
-        return result.report
+        call = _calls.validate_session_call(session_id, candidate, similarity_threshold)
+        return self._call(call, None)
 
     def server_info(self, *, timeout_s: float | None = None) -> ServerInfo:
         """Versions, dimension registry, models, limits."""
-        response: fs_pb.GetServerInfoResponse = self._unary(
-            self._stub.GetServerInfo, fs_pb.GetServerInfoRequest(), timeout_s
-        )
-        return ServerInfo.from_proto(response)
+        return self._call(_calls.server_info_call(), timeout_s)
 
     def cache_stats(self, *, timeout_s: float | None = None) -> dict[str, CacheStats]:
         """``{"fingerprints": ..., "sessions": ...}``."""
-        response: admin_pb.GetCacheStatsResponse = self._unary(
-            self._admin.GetCacheStats, admin_pb.GetCacheStatsRequest(), timeout_s
-        )
-        return {
-            "fingerprints": CacheStats.from_proto(response.fingerprints),
-            "sessions": CacheStats.from_proto(response.sessions),
-        }
+        return self._call(_calls.cache_stats_call(), timeout_s)
 
     def clear_cache(
         self, *, include_sessions: bool = False, timeout_s: float | None = None
     ) -> dict[str, int]:
         """Empty the server's cache; ``{"fingerprints_removed": n, "sessions_removed": m}``."""
-        response: admin_pb.ClearCacheResponse = self._unary(
-            self._admin.ClearCache,
-            admin_pb.ClearCacheRequest(include_sessions=include_sessions),
-            timeout_s,
-        )
-        return {
-            "fingerprints_removed": response.fingerprints_removed,
-            "sessions_removed": response.sessions_removed,
-        }
+        return self._call(_calls.clear_cache_call(include_sessions), timeout_s)
