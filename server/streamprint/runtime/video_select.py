@@ -179,6 +179,11 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
+def _installed(runtime: str) -> bool:
+    """Whether the runtime package ``runtime`` (``onnxruntime``, ``openvino``) is importable."""
+    return importlib.util.find_spec(runtime) is not None
+
+
 def _gate_problem(manifest: ModelManifest, backend: str, precision: str) -> tuple[str, str] | None:
     key = f"{backend}/{precision}"
     variant = manifest.variants.get(key)
@@ -219,7 +224,7 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
     eligible: list[tuple[str, str]] = []
     warnings: list[str] = []
     for name in names:
-        if name != "numpy" and importlib.util.find_spec(name) is None:
+        if name != "numpy" and not _installed(name):
             why = f"{name} is not installed"
             if explicit_backend:
                 raise ModelError(f"backend {name} is unavailable: {why}")
