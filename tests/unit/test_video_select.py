@@ -18,7 +18,13 @@ from runtime_helpers import MODELS, require_runtime
 
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, NumpyEngine
-from streamprint.dataplane.types import FingerprintJob, MediaFormat, MediaInput, StreamSpec, VideoInput
+from streamprint.dataplane.types import (
+    FingerprintJob,
+    MediaFormat,
+    MediaInput,
+    StreamSpec,
+    VideoInput,
+)
 from streamprint.engine import dims
 from streamprint.engine.video.features import COLUMNS
 from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL
@@ -129,7 +135,7 @@ def test_a_failed_startup_check_falls_back_with_a_log_line(
     assert any("onnxruntime/fp32 skipped: start-up check" in r.getMessage() for r in caplog.records)
     # with only that candidate left, nothing can run: a clear error, never garbage
     vs.clear_cache()
-    with pytest.raises(ModelError, match="no runnable video analyzer.*start-up check"):
+    with pytest.raises(ModelError, match=r"no runnable video analyzer.*start-up check"):
         vs.select_video("onnxruntime", "auto", OPTIONS)
     # asked for explicitly: it runs, with a warning
     vs.clear_cache()
@@ -176,7 +182,7 @@ def test_a_corrupt_video_model_is_a_startup_error_not_a_fallback(tmp_path: Path)
     model.write_bytes(model.read_bytes()[:-10] + b"0123456789")
     for backend in ("auto", "onnxruntime"):
         vs.clear_cache()
-        with pytest.raises(ModelError, match="model.onnx"):
+        with pytest.raises(ModelError, match=r"model\.onnx"):
             vs.select_video(backend, "auto", LoadOptions(models_dir=models))
 
 
