@@ -4,6 +4,7 @@ says which video backend runs and why, next to audio's, and reports every limit.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from grpc_harness import ServerThread
 
 from streamprint.engine import dims
 from streamprint_client import StreamprintClient
+from streamprint_client.cli import main as client_main
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
 from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
 from streamprint_client._generated import media_pb2 as m_pb
@@ -47,6 +49,11 @@ def test_server_runs_the_selected_video_backend(
         assert int(limits["max_streams_per_token"]) == 2
         assert float(limits["max_chunk_rate"]) == 40.0 and float(limits["max_chunk_burst"]) == 80.0
         assert int(limits["max_video_frame_side"]) == 8192 and int(limits["max_retained_bytes_total"]) > 0
+    out = io.StringIO()
+    assert client_main(["--server", srv.address, "info"], out=out) == 0
+    assert "model (video): video-onnxruntime-fp32 1 on onnxruntime (fp32)" in out.getvalue()
+    assert "max_chunk_burst: 80" in out.getvalue()
+    with StreamprintClient(srv.address) as client:
 
         final = list(client.stream_file(path, modality="video"))[-1].fingerprint
         assert final.final and final.model == "video-onnxruntime-fp32"
