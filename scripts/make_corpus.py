@@ -719,16 +719,16 @@ def midi_song(rng: np.random.Generator, seconds: float, *,
         for b in range(beats_per_chord):
             notes.append(MidiNote(start + b, 0.8, degree_key(degree, 36), int(rng.integers(80, 100)), 1))
     degree_pos = 0
-    for i, b in enumerate(np.arange(0.0, total_beats, 0.5)):
+    for i, lead_beat in enumerate(np.arange(0.0, total_beats, 0.5)):
         if rng.random() < 0.2:
             continue
-        chord = progression[int(b // beats_per_chord) % len(progression)]
+        chord = progression[int(lead_beat // beats_per_chord) % len(progression)]
         if lead_style == "arpeggio":
             key = degree_key(chord + (0, 2, 4, 7)[i % 4], 60)
         else:
             degree_pos = int(np.clip(degree_pos + rng.choice((-2, -1, 1, 1, 2)), -3, 9))
             key = degree_key(chord + degree_pos, 60)
-        notes.append(MidiNote(float(b), 0.45, key, int(rng.integers(60, 90)), 2))
+        notes.append(MidiNote(float(lead_beat), 0.45, key, int(rng.integers(60, 90)), 2))
     kicks, snares, hats = _DRUM_PATTERNS[pattern]
     for bar in range(int(np.ceil(total_beats / 4))):
         for steps, drum, velocity in ((kicks, "kick", 110), (snares, "snare", 95), (hats, "hat", 60)):
@@ -762,7 +762,8 @@ def render_fluidsynth(smf: bytes, rate: int, *, soundfont: Path = SOUNDFONT) -> 
         data, got = sf.read(wav, dtype="float64", always_2d=True)
     if got != rate:  # pragma: no cover - fluidsynth honours -r
         raise RuntimeError(f"fluidsynth rendered {got} Hz instead of {rate} Hz")
-    return data
+    out: F64 = np.asarray(data, dtype=np.float64)
+    return out
 
 
 def render_numpy(notes: Sequence[MidiNote], tempo_bpm: float, seconds: float, rate: int,

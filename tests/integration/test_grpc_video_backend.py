@@ -15,10 +15,10 @@ from grpc_harness import ServerThread
 
 from streamprint.engine import dims
 from streamprint_client import StreamprintClient
-from streamprint_client.cli import main as client_main
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
 from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
 from streamprint_client._generated import media_pb2 as m_pb
+from streamprint_client.cli import main as client_main
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 import video_clips as vc

@@ -31,7 +31,15 @@ from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL
 from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime import LoadOptions
 from streamprint.runtime import video_select as vs
-from streamprint.runtime.video import VIDEO_MODEL, VIDEO_VERSION, Described, Prev, VideoAnalyzer
+from streamprint.runtime.manifest import load_manifest
+from streamprint.runtime.video import (
+    VIDEO_MODEL,
+    VIDEO_VERSION,
+    Described,
+    Prev,
+    VideoAnalyzer,
+    load_video_analyzer,
+)
 
 OPTIONS = LoadOptions(models_dir=MODELS)
 
@@ -61,7 +69,7 @@ class GarbageAnalyzer:
 
 def _prefer_onnxruntime(monkeypatch: pytest.MonkeyPatch, analyzer: VideoAnalyzer | None = None) -> None:
     """Make onnxruntime/fp32 the fastest candidate (and optionally replace what it loads)."""
-    real_speed, real_load = vs._speed, vs.load_video_analyzer
+    real_speed, real_load = vs._speed, load_video_analyzer
     monkeypatch.setattr(
         vs, "_speed", lambda m, b, p: 1e6 if (b, p) == ("onnxruntime", "fp32") else real_speed(m, b, p)
     )
@@ -103,7 +111,7 @@ def test_explicit_int8_runs_with_a_warning_when_its_gate_failed(caplog: pytest.L
     with caplog.at_level(logging.WARNING, "streamprint.runtime"):
         sel = vs.select_video("onnxruntime", "int8", OPTIONS)
     assert (sel.backend, sel.precision) == ("onnxruntime", "int8")
-    gate = vs.load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=MODELS).variants["onnxruntime/int8"].gate
+    gate = load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=MODELS).variants["onnxruntime/int8"].gate
     assert gate is not None
     if not gate.passed:
         assert "was asked for although its accuracy gate failed" in sel.reason
