@@ -255,3 +255,12 @@ def test_plane_without_an_engine_selects_video_from_the_flags(monkeypatch: pytes
 
     sel = asyncio.run(run())
     assert (sel.backend, sel.precision) == ("onnxruntime", "fp32")
+
+
+def test_without_runtimes_auto_runs_the_reference_and_needs_no_model_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(vs, "_installed", lambda name: False)
+    sel = vs.select_video("auto", "auto", LoadOptions(models_dir=tmp_path / "nowhere"))
+    assert sel.model == VIDEO_REFERENCE_MODEL
+    assert "onnxruntime is not installed" in sel.reason and "openvino is not installed" in sel.reason

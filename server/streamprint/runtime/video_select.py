@@ -217,8 +217,9 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
     explicit_backend = backend != "auto"
     explicit_precision = precision != "auto"
     names = (backend,) if explicit_backend else VIDEO_BACKENDS
+    # Read only once a runtime is installed: without one the reference needs no model files.
     manifest: ModelManifest | None = None
-    if any(n != "numpy" for n in names):
+    if any(n != "numpy" and _installed(n) for n in names):
         manifest = load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=opts.models_dir)
     reports: list[VideoCandidate] = []
     eligible: list[tuple[str, str]] = []
