@@ -6,8 +6,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
-# Debian packages the scripts use to generate test media (speech for the corpus, sox for checks).
-DEB_PACKAGES := espeak-ng sox
+# Debian packages the scripts use to generate test media (speech and MIDI renders for the
+# corpus, sox for checks).
+DEB_PACKAGES := espeak-ng fluidsynth fluid-soundfont-gm sox
 # The C++ example client (clients/cpp) builds from Debian's gRPC.
 DEB_PACKAGES += cmake g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 NODE_STAMP := clients/node/node_modules/.package-lock.json

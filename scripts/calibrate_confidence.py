@@ -4,8 +4,8 @@ A confidence is the probability that a dimension's current value is already with
 dimension's tolerance of the final value. This script checks that claim:
 
 1. Build (or reuse) a corpus with ``make_corpus.build_corpus`` (default 120 clips of
-   20-30 s, seed 0) and split it in two halves, TRAIN and TEST, alternating within each
-   kind of clip.
+   20-30 s, seed 0, plus the 12 ``midi`` clips corpus generator version 2 appends) and
+   split it in two halves, TRAIN and TEST, alternating within each kind of clip.
 2. Stream every clip through an :class:`AudioSession` with all 25 dimensions (the 13
    streamed ones plus the batch-only ones), 100 ms chunks, one update per second of
    media. For every update and dimension record the value, whether it is within

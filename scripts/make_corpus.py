@@ -1,9 +1,13 @@
 """Build a deterministic, generated corpus of varied audio clips plus a manifest.
 
 The corpus is what the calibration, benchmark and (later) model-training scripts run on.
-Everything is made here with numpy, except speech, which comes from ``espeak-ng`` (a
-Debian package ``make setup`` installs; without it a numpy "babble" stands in and the
-manifest says so). The same ``(n_clips, seconds, seed)`` always gives the same files.
+Everything is made here with numpy, except speech, which comes from ``espeak-ng``, and the
+``midi`` clips, which are Standard MIDI Files written here and rendered by ``fluidsynth``
+with the FluidR3 General MIDI soundfont (Debian packages ``espeak-ng``, ``fluidsynth`` and
+``fluid-soundfont-gm``, which ``make setup`` installs; without espeak-ng a numpy "babble"
+stands in, without fluidsynth or the soundfont the numpy wavetable synth renders the same
+notes, and the manifest says so). The same ``(n_clips, seconds, seed)`` always gives the
+same files.
 
 Kinds of clip (``CorpusItem.kind``):
 
@@ -18,7 +22,13 @@ Kinds of clip (``CorpusItem.kind``):
 * ``silence``: digital silence or dither far below the -60 dBFS silence threshold;
 * ``silence_tone``: alternating silence and steady tones;
 * ``sweep``: linear or logarithmic sine sweeps, one or repeated;
-* ``level_change``: music or noise with stepwise gain changes and fades.
+* ``level_change``: music or noise with stepwise gain changes and fades;
+* ``midi``: a song written as a Standard MIDI File (known tempo and key in its tempo and
+  key-signature meta events: General MIDI pad, bass and lead programs plus drums on
+  channel 10) and rendered by fluidsynth. These clips are *appended* after the
+  ``n_clips`` clips of the kind cycle (one per ten, ``midi_clips`` to change it), so the
+  clips of a seed that older corpora had stay exactly as they were; the ``.mid`` file is
+  kept next to the audio.
 
 Files are 16-bit WAV (or FLAC) at the clip's own sample rate (22.05, 32, 44.1 or 48 kHz)
 and channel count (mono or stereo). ``manifest.json`` lists, per clip: ``file``,
@@ -29,9 +39,10 @@ and channel count (mono or stereo). ``manifest.json`` lists, per clip: ``file``,
 Usage::
 
     python scripts/make_corpus.py [--out .cache/corpus] [--clips 60] [--seconds 20-30]
-                                  [--seed 0] [--format wav|flac] [--force]
+                                  [--seed 0] [--format wav|flac] [--midi-clips N] [--force]
 
-From Python: ``build_corpus(out_dir, n_clips, seconds, seed) -> list[CorpusItem]``.
+From Python: ``build_corpus(out_dir, n_clips, seconds, seed) -> list[CorpusItem]``
+(``n_clips`` cycle clips plus the appended ``midi`` clips).
 A directory whose manifest matches the request is reused, not rebuilt.
 """
 
@@ -58,7 +69,8 @@ F64 = NDArray[np.float64]
 Params = dict[str, Any]
 
 #: Bump when generation changes, so cached corpora are rebuilt.
-GENERATOR_VERSION = 1
+#: 2: ``midi`` clips appended (the clips of version 1 are unchanged).
+GENERATOR_VERSION = 2
 DEFAULT_OUT = Path(".cache/corpus")
 MANIFEST = "manifest.json"
 
@@ -68,7 +80,12 @@ KIND_CYCLE: tuple[str, ...] = (
     "speech", "music", "silence", "music", "speech_music", "noise", "music", "level_change",
     "speech", "music", "music", "music",
 )
-KINDS: tuple[str, ...] = tuple(dict.fromkeys(KIND_CYCLE))
+#: Every kind: the cycle's, then ``midi`` (appended after the cycle, see :func:`build_corpus`).
+KINDS: tuple[str, ...] = (*dict.fromkeys(KIND_CYCLE), "midi")
+#: ``midi`` clips appended per clip of the cycle by default (one per ten).
+MIDI_SHARE = 0.1
+#: The General MIDI soundfont fluidsynth renders with (Debian fluid-soundfont-gm).
+SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SAMPLE_RATES: tuple[int, ...] = (44_100, 48_000, 22_050, 32_000)
 _RATE_WEIGHTS = (0.55, 0.25, 0.1, 0.1)
 
@@ -150,6 +167,8 @@ class _Clip:
     tempo: float | None = None
     key: str | None = None
     params: Params = field(default_factory=dict)
+    #: Files that go next to the audio, by suffix (``{"mid": smf_bytes}`` for ``midi``).
+    attachments: dict[str, bytes] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------
@@ -589,6 +608,205 @@ def _gen_level_change(rng: np.random.Generator, seconds: float, rate: int, chann
     return _Clip(_to_channels(rng, mix, channels), rate, tempo, key, params)
 
 
+# --------------------------------------------------------------------------------------
+# MIDI: a Standard MIDI File writer, a song generator, fluidsynth rendering
+# --------------------------------------------------------------------------------------
+
+#: General MIDI programs (0-based) the ``midi`` kind draws from, per part.
+_GM_PADS = {"acoustic_grand": 0, "electric_piano": 4, "drawbar_organ": 16, "strings": 48, "warm_pad": 89}
+_GM_BASSES = {"acoustic_bass": 32, "finger_bass": 33, "picked_bass": 34, "synth_bass": 38}
+_GM_LEADS = {"nylon_guitar": 24, "vibraphone": 11, "trumpet": 56, "alto_sax": 65, "flute": 73,
+             "square_lead": 80}
+#: General MIDI percussion keys (channel 10) of the drum parts.
+_GM_DRUMS = {"kick": 36, "snare": 38, "hat": 42, "open_hat": 46}
+TICKS_PER_BEAT = 480
+
+
+@dataclass(frozen=True)
+class MidiNote:
+    """One note of a song: start and length in beats, MIDI key, velocity 1-127, channel 0-15."""
+
+    beat: float
+    beats: float
+    key: int
+    velocity: int
+    channel: int
+
+
+def _vlq(value: int) -> bytes:
+    """MIDI variable-length quantity of ``value`` (>= 0)."""
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def key_signature(tonic: int, mode: str) -> tuple[int, int]:
+    """``(sharps, minor)`` of the key-signature meta event: sharps -7..7 (negative: flats)."""
+    major_tonic = (tonic + 3) % 12 if mode == "minor" else tonic
+    sharps = (major_tonic * 7) % 12
+    return (sharps - 12 if sharps > 6 else sharps), int(mode == "minor")
+
+
+def write_smf(notes: Sequence[MidiNote], *, tempo_bpm: float, tonic: int, mode: str,
+              programs: dict[int, int]) -> bytes:
+    """A format-0 Standard MIDI File: tempo, 4/4, key signature, programs, then ``notes``.
+
+    ``programs`` maps channel -> General MIDI program (0-based); channel 9 is percussion.
+    Times are in beats at :data:`TICKS_PER_BEAT` ticks per beat; the tempo is stored as
+    microseconds per beat (rounded), so a reader gets ``tempo_bpm`` back within 1e-4 BPM.
+    """
+    sharps, minor = key_signature(tonic, mode)
+    usec = round(60_000_000 / tempo_bpm)
+    # (tick, order, bytes): at one tick, meta first, then note-offs, then note-ons.
+    events: list[tuple[int, int, bytes]] = [
+        (0, 0, b"\xff\x51\x03" + usec.to_bytes(3, "big")),
+        (0, 0, b"\xff\x58\x04\x04\x02\x18\x08"),
+        (0, 0, b"\xff\x59\x02" + (sharps & 0xFF).to_bytes(1, "big") + bytes([minor])),
+    ]
+    events += [(0, 1, bytes([0xC0 | ch, program])) for ch, program in sorted(programs.items())]
+    for note in notes:
+        on = round(note.beat * TICKS_PER_BEAT)
+        off = max(on + 1, round((note.beat + note.beats) * TICKS_PER_BEAT))
+        events.append((on, 3, bytes([0x90 | note.channel, note.key, note.velocity])))
+        events.append((off, 2, bytes([0x80 | note.channel, note.key, 0])))
+    events.sort(key=lambda e: (e[0], e[1]))
+    track = bytearray()
+    last = 0
+    for tick, _, data in events:
+        track += _vlq(tick - last) + data
+        last = tick
+    track += b"\x00\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
+    header += TICKS_PER_BEAT.to_bytes(2, "big")
+    return header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track)
+
+
+def midi_song(rng: np.random.Generator, seconds: float, *,
+              tempo: float | None = None) -> tuple[list[MidiNote], dict[int, int], Params]:
+    """A song of about ``seconds`` s: notes, channel programs and the params drawn.
+
+    Pad chords (channel 0), a bass line (1), an arpeggio or melody lead (2) on a chord
+    progression in a drawn key, and a drum pattern (channel 9, never ``none``: the clip's
+    pulse is meant to be heard). Params hold ``tempo`` (BPM), ``key``, ``tonic``, ``mode``,
+    the programs and the pattern.
+    """
+    bpm = float(tempo if tempo is not None else round(float(rng.uniform(70.0, 160.0)), 2))
+    mode = str(rng.choice(("major", "minor"), p=(0.6, 0.4)))
+    tonic = int(rng.integers(12))
+    scale = _SCALES[mode]
+    progression = _PROGRESSIONS[mode][int(rng.integers(len(_PROGRESSIONS[mode])))]
+    beats_per_chord = int(rng.choice((2, 4, 4)))
+    pattern = str(rng.choice(tuple(p for p in _DRUM_PATTERNS if p != "kick_only")))
+    pad = str(rng.choice(tuple(_GM_PADS)))
+    bass = str(rng.choice(tuple(_GM_BASSES)))
+    lead = str(rng.choice(tuple(_GM_LEADS)))
+    lead_style = str(rng.choice(("arpeggio", "melody")))
+    total_beats = seconds * bpm / 60.0
+
+    def degree_key(degree: int, base: int) -> int:
+        return base + tonic + scale[degree % 7] + 12 * (degree // 7)
+
+    notes: list[MidiNote] = []
+    for c in range(int(np.ceil(total_beats / beats_per_chord))):
+        degree = progression[c % len(progression)]
+        start = float(c * beats_per_chord)
+        for step in (0, 2, 4):
+            notes.append(MidiNote(start, beats_per_chord * 0.95, degree_key(degree + step, 48),
+                                  int(rng.integers(50, 70)), 0))
+        for b in range(beats_per_chord):
+            notes.append(MidiNote(start + b, 0.8, degree_key(degree, 36), int(rng.integers(80, 100)), 1))
+    degree_pos = 0
+    for i, lead_beat in enumerate(np.arange(0.0, total_beats, 0.5)):
+        if rng.random() < 0.2:
+            continue
+        chord = progression[int(lead_beat // beats_per_chord) % len(progression)]
+        if lead_style == "arpeggio":
+            key = degree_key(chord + (0, 2, 4, 7)[i % 4], 60)
+        else:
+            degree_pos = int(np.clip(degree_pos + rng.choice((-2, -1, 1, 1, 2)), -3, 9))
+            key = degree_key(chord + degree_pos, 60)
+        notes.append(MidiNote(float(lead_beat), 0.45, key, int(rng.integers(60, 90)), 2))
+    kicks, snares, hats = _DRUM_PATTERNS[pattern]
+    for bar in range(int(np.ceil(total_beats / 4))):
+        for steps, drum, velocity in ((kicks, "kick", 110), (snares, "snare", 95), (hats, "hat", 60)):
+            for step in steps:
+                notes.append(MidiNote(bar * 4 + step / 4.0, 0.1, _GM_DRUMS[drum], velocity, 9))
+    notes = [n for n in notes if n.beat < total_beats]
+    programs = {0: _GM_PADS[pad], 1: _GM_BASSES[bass], 2: _GM_LEADS[lead]}
+    params: Params = {
+        "tempo": bpm, "key": f"{NOTE_NAMES[tonic]} {mode}", "tonic": tonic, "mode": mode,
+        "progression": list(progression), "beats_per_chord": beats_per_chord, "pattern": pattern,
+        "programs": {"pad": pad, "bass": bass, "lead": lead}, "lead_style": lead_style,
+        "notes": len(notes),
+    }
+    return notes, programs, params
+
+
+def render_fluidsynth(smf: bytes, rate: int, *, soundfont: Path = SOUNDFONT) -> F64 | None:
+    """Stereo float ``[n, 2]`` of ``smf`` rendered by fluidsynth at ``rate`` Hz.
+
+    ``None`` when the ``fluidsynth`` program or the soundfont is missing. Runs
+    ``fluidsynth -ni -F out.wav -r RATE SOUNDFONT in.mid`` (no audio driver, no shell).
+    """
+    exe = shutil.which("fluidsynth")
+    if exe is None or not soundfont.is_file():
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "song.mid", Path(tmp) / "song.wav"
+        mid.write_bytes(smf)
+        subprocess.run([exe, "-ni", "-q", "-F", str(wav), "-r", str(rate), str(soundfont), str(mid)],
+                       check=True, capture_output=True, timeout=300)
+        data, got = sf.read(wav, dtype="float64", always_2d=True)
+    if got != rate:  # pragma: no cover - fluidsynth honours -r
+        raise RuntimeError(f"fluidsynth rendered {got} Hz instead of {rate} Hz")
+    out: F64 = np.asarray(data, dtype=np.float64)
+    return out
+
+
+def render_numpy(notes: Sequence[MidiNote], tempo_bpm: float, seconds: float, rate: int,
+                 rng: np.random.Generator) -> F64:
+    """The fallback renderer: ``notes`` on the wavetable synth and drum kit, mono ``[n]``."""
+    beat = 60.0 / tempo_bpm
+    n = round(seconds * rate)
+    out = np.zeros(n)
+    tables = _Wavetables(rate)
+    kit = _drum_kit(rng, rate)
+    drums = {key: name for name, key in _GM_DRUMS.items()}
+    timbres = {0: "organ", 1: "triangle", 2: "pluck"}
+    for note in notes:
+        start = round(note.beat * beat * rate)
+        gain = note.velocity / 127.0
+        if note.channel == 9:
+            _add(out, 0.8 * gain * kit[drums[note.key]], start)
+            continue
+        length = max(1, int(note.beats * beat * rate))
+        env = _envelope(length, rate, attack=0.01, decay=0.4, sustain=0.5, release=0.03)
+        tone = tables.render(timbres.get(note.channel, "sine"), midi_to_hz(note.key), length)
+        _add(out, 0.3 * gain * tone * env, start)
+    return out
+
+
+def _gen_midi(rng: np.random.Generator, seconds: float, rate: int, channels: int) -> _Clip:
+    notes, programs, params = midi_song(rng, seconds)
+    smf = write_smf(notes, tempo_bpm=params["tempo"], tonic=params["tonic"], mode=params["mode"],
+                    programs=programs)
+    rendered = render_fluidsynth(smf, rate)
+    if rendered is None:
+        mix = render_numpy(notes, params["tempo"], seconds, rate, rng)
+        params["renderer"] = "numpy-wavetable (fluidsynth or its soundfont not found)"
+    else:
+        mix = rendered
+        params["renderer"] = f"fluidsynth {SOUNDFONT.name}"
+    n = round(seconds * rate)
+    mix = mix[:n] if mix.shape[0] >= n else np.concatenate((mix, np.zeros((n - mix.shape[0], *mix.shape[1:]))))
+    mix, params["peak_dbfs"] = _finish_mix(rng, mix, peak_db=(-12.0, -1.0))
+    return _Clip(_to_channels(rng, mix, channels), rate, params["tempo"], params["key"], params,
+                 attachments={"mid": smf})
+
+
 _GENERATORS: dict[str, Callable[[np.random.Generator, float, int, int], _Clip]] = {
     "music": _gen_music,
     "speech": _gen_speech,
@@ -598,6 +816,7 @@ _GENERATORS: dict[str, Callable[[np.random.Generator, float, int, int], _Clip]] 
     "silence_tone": _gen_silence_tone,
     "sweep": _gen_sweep,
     "level_change": _gen_level_change,
+    "midi": _gen_midi,
 }
 
 
@@ -615,7 +834,9 @@ def generate_clip(kind: str, seconds: float, seed: int) -> tuple[F32, int, Param
     """Generate one clip of ``kind`` lasting ``seconds`` s from its own ``seed``.
 
     Returns float32 samples ``[n, channels]`` in [-1, 1], the sample rate (Hz) and
-    metadata ``{"tempo", "key", "params"}``. The rate and channel count are drawn too.
+    metadata ``{"tempo", "key", "params", "attachments"}`` (``attachments``: files to keep
+    next to the audio by suffix, e.g. the ``.mid`` of a ``midi`` clip). The rate and
+    channel count are drawn too.
     """
     if kind not in _GENERATORS:
         raise ValueError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
@@ -624,7 +845,8 @@ def generate_clip(kind: str, seconds: float, seed: int) -> tuple[F32, int, Param
     channels = int(rng.choice((1, 2), p=(0.3, 0.7)))
     clip = _GENERATORS[kind](rng, seconds, rate, channels)
     samples = np.clip(clip.samples, -1.0, 1.0).astype(np.float32)
-    return samples, clip.sample_rate, {"tempo": clip.tempo, "key": clip.key, "params": clip.params}
+    return samples, clip.sample_rate, {"tempo": clip.tempo, "key": clip.key, "params": clip.params,
+                                       "attachments": clip.attachments}
 
 
 def _durations(n_clips: int, seconds: float | tuple[float, float], seed: int) -> list[float]:
@@ -635,10 +857,15 @@ def _durations(n_clips: int, seconds: float | tuple[float, float], seed: int) ->
 
 
 def _request(n_clips: int, seconds: float | tuple[float, float], seed: int, fmt: str,
-             kinds: Sequence[str]) -> dict[str, Any]:
+             kinds: Sequence[str], midi_clips: int) -> dict[str, Any]:
     return {"generator_version": GENERATOR_VERSION, "n_clips": n_clips,
             "seconds": list(seconds) if isinstance(seconds, tuple) else seconds,
-            "seed": seed, "format": fmt, "kinds": list(kinds)}
+            "seed": seed, "format": fmt, "kinds": list(kinds), "midi_clips": midi_clips}
+
+
+def default_midi_clips(n_clips: int) -> int:
+    """``midi`` clips appended to a corpus of ``n_clips`` cycle clips by default (one per ten)."""
+    return int(n_clips * MIDI_SHARE)
 
 
 def load_manifest(out_dir: Path) -> tuple[dict[str, Any], list[CorpusItem]]:
@@ -656,15 +883,19 @@ def build_corpus(
     *,
     fmt: str = "wav",
     kinds: Sequence[str] = KIND_CYCLE,
+    midi_clips: int | None = None,
     force: bool = False,
 ) -> list[CorpusItem]:
-    """Generate ``n_clips`` clips into ``out_dir`` and write the manifest; return the items.
+    """Generate the clips into ``out_dir`` and write the manifest; return the items.
 
-    ``seconds`` is each clip's duration (s), or a ``(low, high)`` range drawn per clip;
-    ``seed`` fixes everything; ``fmt`` is ``"wav"`` or ``"flac"`` (16-bit either way);
-    ``kinds`` is the cycle of kinds the clips take in turn (default: :data:`KIND_CYCLE`,
-    about half music). If ``out_dir`` already holds a corpus built with the same request
-    and all its files, it is reused unless ``force``.
+    ``n_clips`` clips take the kinds of ``kinds`` in turn (default: :data:`KIND_CYCLE`,
+    about half music); then ``midi_clips`` ``midi`` clips are appended (default
+    :func:`default_midi_clips`: one per ten), each with its ``.mid`` file, so the first
+    ``n_clips`` are the same files whatever ``midi_clips`` is. ``seconds`` is each clip's
+    duration (s), or a ``(low, high)`` range drawn per clip; ``seed`` fixes everything;
+    ``fmt`` is ``"wav"`` or ``"flac"`` (16-bit either way). If ``out_dir`` already holds a
+    corpus built with the same request and all its files, it is reused unless ``force``.
+    The manifest's ``notes`` say when a fallback renderer stood in (no fluidsynth).
     """
     out = Path(out_dir)
     if fmt not in ("wav", "flac"):
@@ -672,7 +903,10 @@ def build_corpus(
     unknown = [k for k in kinds if k not in _GENERATORS]
     if unknown or not kinds:
         raise ValueError(f"unknown or no kinds: {unknown}")
-    request = _request(n_clips, seconds, seed, fmt, kinds)
+    n_midi = default_midi_clips(n_clips) if midi_clips is None else midi_clips
+    if n_midi < 0:
+        raise ValueError("midi_clips must be >= 0")
+    request = _request(n_clips, seconds, seed, fmt, kinds, n_midi)
     if not force and (out / MANIFEST).exists():
         try:
             old_request, old_items = load_manifest(out)
@@ -684,18 +918,29 @@ def build_corpus(
     for stale in out.glob("clip_*.*"):
         stale.unlink()
     items: list[CorpusItem] = []
-    for index, duration in enumerate(_durations(n_clips, seconds, seed)):
-        kind = kinds[index % len(kinds)]
+    plan = [kinds[i % len(kinds)] for i in range(n_clips)] + ["midi"] * n_midi
+    notes: set[str] = set()
+    for index, duration in enumerate(_durations(len(plan), seconds, seed)):
+        kind = plan[index]
         cseed = clip_seed(seed, index)
         samples, rate, meta = generate_clip(kind, duration, cseed)
         name = f"clip_{index:04d}_{kind}.{fmt}"
         sf.write(out / name, samples, rate, subtype="PCM_16", format=fmt.upper())
+        for suffix, data in meta["attachments"].items():
+            attachment = f"clip_{index:04d}_{kind}.{suffix}"
+            (out / attachment).write_bytes(data)
+            meta["params"][f"{suffix}_file"] = attachment
+        renderer = str(meta["params"].get("renderer", ""))
+        if renderer.startswith("numpy"):
+            notes.add(f"{kind} clips: {renderer}")
+        if meta["params"].get("source") == "numpy-babble":
+            notes.add("speech clips: numpy babble (espeak-ng not found)")
         items.append(CorpusItem(
             path=out / name, file=name, kind=kind, seconds=samples.shape[0] / rate, seed=cseed,
             sample_rate=rate, channels=int(samples.shape[1]), tempo=meta["tempo"], key=meta["key"],
             params=meta["params"],
         ))
-    manifest = {"request": request, "clips": [item.to_json() for item in items]}
+    manifest = {"request": request, "notes": sorted(notes), "clips": [item.to_json() for item in items]}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return items
 
@@ -717,10 +962,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="clip duration in s, or a range LOW-HIGH (default 20-30)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--format", choices=("wav", "flac"), default="wav")
+    parser.add_argument("--midi-clips", type=int, default=None,
+                        help="midi clips appended after the --clips clips (default: one per ten)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching corpus exists")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    items = build_corpus(args.out, args.clips, args.seconds, args.seed, fmt=args.format, force=args.force)
+    items = build_corpus(args.out, args.clips, args.seconds, args.seed, fmt=args.format,
+                         midi_clips=args.midi_clips, force=args.force)
     counts: dict[str, int] = {}
     for item in items:
         counts[item.kind] = counts.get(item.kind, 0) + 1

@@ -61,7 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import export_models  # noqa: E402
-from make_corpus import CorpusItem, build_corpus, parse_seconds  # noqa: E402
+from make_corpus import GENERATOR_VERSION, CorpusItem, build_corpus, parse_seconds  # noqa: E402
 
 from streamprint.engine import dims  # noqa: E402
 from streamprint.engine.analysis import FrameAnalyzer  # noqa: E402
@@ -343,8 +343,10 @@ def run(args: argparse.Namespace) -> Path:
     batches, calibration = calibration_set(
         items, every=args.calibration_every, frames_per_clip=args.calibration_frames
     )
-    calibration["corpus"] = {"clips": args.clips, "seconds": args.seconds, "seed": args.seed,
-                             "generator": "scripts/make_corpus.py build_corpus"}
+    calibration["corpus"] = {"clips": args.clips, "midi_clips": len(items) - args.clips,
+                             "seconds": args.seconds, "seed": args.seed,
+                             "generator": "scripts/make_corpus.py build_corpus",
+                             "generator_version": GENERATOR_VERSION}
     log.info("calibration: %d frames from %d clips", calibration["frames"], len(calibration["clips"]))
     exclude = tuple(args.exclude)
     ort_info = quantize_onnxruntime(root / export_models.FP32_ONNX, root / INT8_ONNX, batches, exclude)

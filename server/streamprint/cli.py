@@ -1,7 +1,9 @@
 """The ``streamprint`` command line: offline fingerprints and the server.
 
 ``streamprint fingerprint PATH [--json] [--stream --chunk-ms N] [--modality M] [--backend B]
-[--precision P]`` prints a file's fingerprint (video 13D when the file has a video stream) (JSON lines carry the ``backend`` and ``precision`` that ran);
+[--precision P]`` prints a file's fingerprint (video 13D when the file has a video stream;
+JSON lines carry the ``backend``, ``precision`` and ``selection_reason`` of the per-frame
+work, audio's spectral model or the video model);
 ``streamprint serve`` runs the gRPC server. Errors print one line on stderr and exit non-zero.
 """
 
@@ -122,6 +124,11 @@ def _chunks(buffer: AudioBuffer, chunk_ms: int) -> Iterator[AudioBuffer]:
         yield AudioBuffer(buffer.samples[start : start + step], buffer.sample_rate)
 
 
+def _runtime_keys(backend: str, precision: str, reason: str) -> dict[str, object]:
+    """The JSON keys that say what ran the per-frame work (audio and video alike)."""
+    return {"backend": backend, "precision": precision, "selection_reason": reason}
+
+
 def _is_video(args: argparse.Namespace) -> bool:
     if args.modality != "auto":
         return bool(args.modality == "video")
@@ -141,13 +148,17 @@ def _cmd_fingerprint_video(args: argparse.Namespace, out: TextIO) -> int:
     from pathlib import Path
 
     from streamprint.engine.video import VideoSession, VideoSessionConfig, iter_frames
+    from streamprint.runtime import LoadOptions
+    from streamprint.runtime.video_select import select_video
 
     if not Path(args.path).is_file():
         raise FileNotFoundError(2, "no such file", args.path)
-    args.runtime_keys = {"backend": "numpy", "precision": "fp32"}
+    selection = select_video(args.backend, args.precision, LoadOptions(threads=1))
+    args.runtime_keys = _runtime_keys(selection.backend, selection.precision, selection.reason)
     interval = args.update_interval if args.stream else None
     session = VideoSession(
-        VideoSessionConfig(update_interval_s=interval, max_media_seconds=args.max_seconds)
+        VideoSessionConfig(update_interval_s=interval, max_media_seconds=args.max_seconds),
+        analyzer=selection.analyzer,
     )
     frames = iter_frames(args.path, field="path")
     if not args.stream:
@@ -181,7 +192,7 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     if buffer.samples.shape[0] == 0:
         raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
     selection = select_analyzer(args.backend, args.precision)
-    args.runtime_keys = {"backend": selection.backend, "precision": selection.precision}
+    args.runtime_keys = _runtime_keys(selection.backend, selection.precision, selection.reason)
     if not args.stream:
         fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=selection.analyzer)
         if args.json:

@@ -180,6 +180,15 @@ class ServerConfig:
     )
 
     @property
+    def max_chunk_burst(self) -> float:
+        """Chunks a stream may send at once above ``--max-chunk-rate``: 2 s of it, at least 1.
+
+        The size of the per-stream token bucket; 0 when there is no chunk rate limit.
+        """
+        rate = self.max_chunk_rate
+        return max(1.0, 2.0 * rate) if rate > 0 else 0.0
+
+    @property
     def effective_workers(self) -> int:
         """Engine threads actually used."""
         return self.workers or default_workers()

@@ -106,3 +106,34 @@ def test_fingerprint_to_proto_in_registry_order() -> None:
     msg = convert.fingerprint(fp)
     assert [d.name for d in msg.dimensions] == ["spectral_centroid", "tempo_bpm"]
     assert msg.dimensions[1].confidence == 0.5 and msg.revision == 3 and not msg.final
+
+
+def test_server_info_reports_every_limit_and_the_video_model() -> None:
+    import dataclasses
+
+    from streamprint.config import ServerConfig
+    from streamprint.dataplane.types import ModelDescription, ServerInfo
+
+    config = ServerConfig(max_streams_per_token=3, max_chunk_rate=25.0, session_store_max_bytes=1 << 20)
+    info = ServerInfo(
+        server_version="0", component_versions={},
+        models=(ModelDescription("spectral", "1", "numpy", "fp32"),
+                ModelDescription("video-openvino-fp32", "1", "openvino", "fp32", "CPU", "because",
+                                 dims.Modality.VIDEO)),
+        container_formats=("wav",), config=config, min_update_interval_s=0.1, max_update_interval_s=60.0,
+        min_sample_rate=8000, max_sample_rate=384000, max_channels=8, max_video_frame_side=8192,
+    )
+    msg = convert.server_info(info, {})
+    limits = msg.limits
+    assert limits.max_streams_per_token == 3
+    assert limits.max_chunk_rate == 25.0 and limits.max_chunk_burst == 50.0  # 2 s of the rate
+    assert limits.max_retained_bytes_total == 1 << 20 and limits.max_video_frame_side == 8192
+    assert limits.max_session_media_seconds == config.max_media_s
+    assert limits.max_message_bytes == config.max_message_bytes
+    # no rate limit: no burst either
+    off = convert.server_info(dataclasses.replace(info, config=ServerConfig()), {}).limits
+    assert (off.max_chunk_rate, off.max_chunk_burst, off.max_streams_per_token) == (0.0, 0.0, 0)
+    audio, video = msg.models
+    assert audio.modality == m_pb.MODALITY_AUDIO and video.modality == m_pb.MODALITY_VIDEO
+    assert (video.name, video.backend, video.device, video.selection_reason) == (
+        "video-openvino-fp32", "openvino", "CPU", "because")

@@ -58,7 +58,7 @@ def test_readme_json(song: Path) -> None:
     assert obj["media_seconds"] == pytest.approx(6.0)
     # every key of the README's example line
     readme_keys = {"algorithm", "values", "confidence", "revision", "media_seconds", "final",
-                   "model", "model_version", "path", "backend", "precision"}
+                   "model", "model_version", "path", "backend", "precision", "selection_reason"}
     assert readme_keys <= set(obj)
     assert obj["backend"] in ("numpy", "onnxruntime", "openvino")
     assert obj["precision"] in ("fp32", "int8")

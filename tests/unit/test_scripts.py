@@ -60,7 +60,82 @@ def test_every_kind_generates_bounded_audio(kind: str) -> None:
     assert samples.dtype == np.float32 and samples.ndim == 2 and samples.shape[1] in (1, 2)
     assert samples.shape[0] == round(1.5 * rate)
     assert np.isfinite(samples).all() and np.abs(samples).max() <= 1.0
-    assert set(meta) == {"tempo", "key", "params"}
+    assert set(meta) == {"tempo", "key", "params", "attachments"}
+
+
+def _read_smf_meta(smf: bytes) -> dict[int, bytes]:
+    """Meta events (type -> data) of a format-0 SMF's track, read back by hand."""
+    assert smf[:4] == b"MThd" and int.from_bytes(smf[8:10], "big") == 0  # format 0
+    assert smf[14:18] == b"MTrk"
+    track, pos, meta = smf[22:], 0, {}
+    while pos < len(track):
+        while track[pos] & 0x80:  # delta time (variable-length quantity)
+            pos += 1
+        pos += 1
+        status = track[pos]
+        if status == 0xFF:
+            kind, length = track[pos + 1], track[pos + 2]
+            meta[kind] = track[pos + 3 : pos + 3 + length]
+            pos += 3 + length
+        else:
+            pos += 2 if status & 0xF0 == 0xC0 else 3
+    return meta
+
+
+def test_midi_file_carries_the_known_tempo_and_key() -> None:
+    rng = np.random.default_rng(3)
+    notes, programs, params = make_corpus.midi_song(rng, 8.0, tempo=123.0)
+    smf = make_corpus.write_smf(notes, tempo_bpm=123.0, tonic=params["tonic"], mode=params["mode"],
+                                programs=programs)
+    meta = _read_smf_meta(smf)
+    assert 60e6 / int.from_bytes(meta[0x51], "big") == pytest.approx(123.0, abs=1e-3)
+    assert meta[0x2F] == b""  # end of track reached exactly
+    assert make_corpus.key_signature(9, "minor") == (0, 1)  # A minor: no sharps
+    assert make_corpus.key_signature(2, "major") == (2, 0)  # D major: two sharps
+    assert make_corpus.key_signature(10, "major") == (-2, 0)  # B flat major: two flats
+    sharps, minor = make_corpus.key_signature(params["tonic"], params["mode"])
+    assert meta[0x59] == bytes([sharps & 0xFF, minor])
+    assert any(n.channel == 9 for n in notes) and {0, 1, 2} <= {n.channel for n in notes}
+
+
+@pytest.mark.skipif(
+    make_corpus.shutil.which("fluidsynth") is None or not make_corpus.SOUNDFONT.is_file(),
+    reason="fluidsynth / fluid-soundfont-gm not installed (make setup installs them)",
+)
+def test_midi_clip_renders_with_fluidsynth_at_its_known_tempo() -> None:
+    from streamprint.engine import dims
+    from streamprint.engine.fingerprint import AudioBuffer
+    from streamprint.engine.session import fingerprint_buffer
+
+    samples, rate, meta = make_corpus.generate_clip("midi", 10.0, 11)
+    params = meta["params"]
+    assert params["renderer"].startswith("fluidsynth") and meta["attachments"]["mid"][:4] == b"MThd"
+    assert samples.shape[0] == round(10.0 * rate) and np.abs(samples).max() > 0.05
+    assert meta["tempo"] == params["tempo"] and meta["key"] == params["key"]
+    again, _, _ = make_corpus.generate_clip("midi", 10.0, 11)
+    assert np.array_equal(samples, again)  # fluidsynth renders deterministically
+    fp = fingerprint_buffer(AudioBuffer(samples, rate))
+    tempo = float(meta["tempo"])
+    assert abs(fp.values["tempo_bpm"] - tempo) <= dims.get("tempo_bpm").tolerance_for(tempo)
+
+
+def test_midi_clips_are_appended_and_fall_back_without_fluidsynth(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = make_corpus.build_corpus(tmp_path / "plain", 10, 2.0, 5, midi_clips=0)
+    monkeypatch.setattr(make_corpus.shutil, "which", lambda name: None)  # no espeak-ng, no fluidsynth
+    items = make_corpus.build_corpus(tmp_path / "midi", 10, 2.0, 5)  # default: one per ten
+    assert [i.kind for i in items] == [*make_corpus.KIND_CYCLE[:10], "midi"]
+    for one, two in zip(plain, items, strict=False):  # the cycle's clips are unchanged
+        if one.kind not in ("speech", "speech_music"):  # (speech fell back to babble here)
+            assert one.path.read_bytes() == two.path.read_bytes(), one.file
+    midi = items[-1]
+    assert midi.tempo is not None and midi.key is not None and midi.seconds == pytest.approx(2.0, abs=1e-3)
+    assert midi.params["renderer"].startswith("numpy-wavetable")
+    assert (tmp_path / "midi" / midi.params["mid_file"]).read_bytes()[:4] == b"MThd"
+    manifest = json.loads((tmp_path / "midi" / "manifest.json").read_text())
+    assert manifest["request"]["midi_clips"] == 1
+    assert any("midi clips: numpy-wavetable" in note for note in manifest["notes"])
 
 
 def test_parse_seconds() -> None:

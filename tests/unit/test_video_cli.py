@@ -57,3 +57,31 @@ def test_not_video_with_explicit_flag(tmp_path: Path, capsys: pytest.CaptureFixt
     code, _ = _run("fingerprint", str(bad), "--modality", "video")
     assert code == 1
     assert "MEDIA_UNDECODABLE" in capsys.readouterr().err
+
+
+def test_backend_flags_choose_the_video_analyzer_and_json_says_which(clip: Path) -> None:
+    from runtime_helpers import require_runtime
+
+    require_runtime("onnxruntime")
+    code, lines = _run("fingerprint", str(clip), "--json", "--backend", "onnxruntime", "--precision", "fp32")
+    assert code == 0
+    obj = json.loads(lines[0])
+    assert (obj["backend"], obj["precision"], obj["model"]) == ("onnxruntime", "fp32", "video-onnxruntime-fp32")
+    assert "--backend onnxruntime --precision fp32" in obj["selection_reason"]
+    code, lines = _run("fingerprint", str(clip), "--json", "--backend", "numpy")
+    ref = json.loads(lines[0])
+    assert (ref["backend"], ref["precision"], ref["model"]) == ("numpy", "fp32", "numpy-reference-video")
+    for name in dims.VIDEO_13D:  # FP32 graph == reference within a small share of the tolerance
+        tol = dims.get(name).tolerance_for(ref["values"][name])
+        assert abs(obj["values"][name] - ref["values"][name]) <= 1e-3 * tol + 1e-9, name
+    code, lines = _run("fingerprint", str(clip), "--stream", "--json", "--backend", "onnxruntime", "--precision", "fp32")
+    objs = [json.loads(line) for line in lines]
+    assert code == 0 and all(o["model"] == "video-onnxruntime-fp32" and o["backend"] == "onnxruntime" for o in objs)
+    assert objs[-1]["values"] == obj["values"]
+
+
+def test_unknown_video_variant_is_one_error_line(clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _ = _run("fingerprint", str(clip), "--backend", "numpy", "--precision", "int8")
+    assert code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "MODEL_UNAVAILABLE" in err[0] and "numpy cannot run int8" in err[0]

@@ -375,7 +375,9 @@ def _cmd_info(client: StreamprintClient, args: argparse.Namespace, out: TextIO) 
         + "\n"
     )
     for m in info.models:
-        out.write(f"model: {m['name']} {m['version']} on {m['backend']} ({m['precision']})\n")
+        out.write(
+            f"model ({m['modality']}): {m['name']} {m['version']} on {m['backend']} ({m['precision']})\n"
+        )
     out.write(f"containers: {', '.join(info.container_formats)}\n")
     out.write("limits:\n")
     for key, value in info.limits.items():

@@ -165,6 +165,11 @@ _VERDICT_NAMES = {
 }
 
 
+def _model_modality(value: int) -> str:
+    """``audio`` or ``video`` of a ModelInfo.modality (unset, from older servers: audio)."""
+    return "video" if value == m_pb.MODALITY_VIDEO else "audio"
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -391,6 +396,9 @@ class ServerInfo:
                     "version": m.version,
                     "backend": m.backend,
                     "precision": m.precision,
+                    "device": m.device,
+                    "selection_reason": m.selection_reason,
+                    "modality": _model_modality(m.modality),
                 }
                 for m in msg.models
             ],

@@ -508,6 +508,11 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
             session_retention_seconds=cfg.session_store_ttl_s,
             max_retained_bytes_per_session=cfg.session_retain_max_bytes,
             cache_ttl_seconds=cfg.cache_ttl_s,
+            max_streams_per_token=cfg.max_streams_per_token,
+            max_chunk_rate=cfg.max_chunk_rate,
+            max_chunk_burst=cfg.max_chunk_burst,
+            max_retained_bytes_total=cfg.session_store_max_bytes,
+            max_video_frame_side=info.max_video_frame_side,
         ),
         server_paths_enabled=bool(cfg.media_root),
     )
@@ -522,6 +527,7 @@ def model_info(model: ModelDescription) -> fs_pb.ModelInfo:
         precision=model.precision,
         device=model.device,
         selection_reason=model.selection_reason,
+        modality=_MODALITY_TO_PB[model.modality],
     )
 
 

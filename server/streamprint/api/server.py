@@ -12,7 +12,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -29,6 +29,9 @@ from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
 from streamprint.metrics import MetricsServer
+
+if TYPE_CHECKING:
+    from streamprint.runtime.video_select import VideoSelection
 
 log = logging.getLogger("streamprint.server")
 
@@ -92,9 +95,16 @@ def grpc_options(config: ServerConfig) -> list[tuple[str, Any]]:
 class StreamprintServer:
     """The server: ``await start()``, then ``await stop()`` (or use :func:`serve`)."""
 
-    def __init__(self, config: ServerConfig, *, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        *,
+        engine: Engine | None = None,
+        video: VideoSelection | None = None,
+    ) -> None:
         self.config = config
         self._engine = engine
+        self._video = video
         self.plane: DataPlane | None = None
         self.health: HealthService | None = None
         self.metrics: MetricsServer | None = None
@@ -118,7 +128,7 @@ class StreamprintServer:
             raise StartupRefusedError("; ".join(problems))
         credentials = server_credentials(config)
         tokens = load_tokens(config)
-        plane = DataPlane(config, self._engine)
+        plane = DataPlane(config, self._engine, video=self._video)
         interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(plane.metrics)]
         if tokens is not None:
             interceptors.append(AuthInterceptor(tokens))

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -46,6 +46,7 @@ from streamprint.dataplane.types import (
     FingerprintResult,
     MediaFormat,
     MediaInput,
+    ModelDescription,
     ServerInfo,
     StreamSpec,
     ValidationJob,
@@ -62,6 +63,9 @@ from streamprint.errors import (
     SessionStateError,
 )
 from streamprint.metrics import ServerMetrics, SessionStats
+
+if TYPE_CHECKING:
+    from streamprint.runtime.video_select import VideoSelection
 
 T = TypeVar("T")
 J = TypeVar("J")
@@ -155,7 +159,7 @@ class LiveStream:
         rate = self._plane.config.max_chunk_rate
         if rate <= 0:
             return
-        burst = max(1.0, 2.0 * rate)
+        burst = self._plane.config.max_chunk_burst
         now = self._plane.clock()
         if self._rate_at is None:
             self._rate_tokens, self._rate_at = burst, now
@@ -314,12 +318,29 @@ class DataPlane:
         config: ServerConfig,
         engine: Engine | None = None,
         *,
+        video: VideoSelection | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``engine`` ``None``: the audio engine ``--backend`` / ``--precision`` select.
+
+        ``video`` is the video analyzer's selection; ``None`` selects it from the same flags
+        (with the start-up check) when ``engine`` is ``None`` too, and otherwise (an engine
+        given by a test) is the numpy reference.
+        """
+        from streamprint.runtime.video_select import reference_video_selection, video_selection_for
+
         self.config = config
         self.engine: Engine = (
             engine if engine is not None else engine_for(config.backend, config.precision)
         )
+        if video is None:
+            video = (
+                video_selection_for(config.backend, config.precision)
+                if engine is None
+                else reference_video_selection()
+            )
+        #: How the video per-frame analyzer was chosen; video streams and jobs run it.
+        self.video: VideoSelection = video
         self.clock = clock
         workers = config.effective_workers
         self._stream_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-stream")
@@ -572,7 +593,12 @@ class DataPlane:
                 digest, job.media.video.cache_params(), job.dimensions, modality=job.modality
             )
             work = functools.partial(
-                video.compute, job.media, data, job.dimensions, self.config.max_media_s
+                video.compute,
+                job.media,
+                data,
+                job.dimensions,
+                self.config.max_media_s,
+                analyzer=self.video.analyzer,
             )
         else:
             key = self._key(digest, job.media.format.cache_params(), job.dimensions)
@@ -596,9 +622,7 @@ class DataPlane:
         modality: dims.Modality = dims.Modality.AUDIO,
     ) -> str:
         if modality is dims.Modality.VIDEO:
-            from streamprint.dataplane.video import VIDEO_MODEL
-
-            name, version = VIDEO_MODEL
+            name, version = self.video.model, self.video.model_version
         else:
             model = self.engine.models()[0]
             name, version = model.name, model.version
@@ -756,6 +780,7 @@ class DataPlane:
     def info(self) -> ServerInfo:
         """The server's description (static registry aside)."""
         from streamprint.engine import decode, requests
+        from streamprint.engine.video.grid import MAX_SIDE
 
         return ServerInfo(
             server_version=streamprint.__version__,
@@ -766,7 +791,7 @@ class DataPlane:
                 "platform": f"{platform.system()}-{platform.machine()}",
                 "cpus": str(os.cpu_count() or 0),
             },
-            models=self.engine.models(),
+            models=(*self.engine.models(), self._video_model()),
             container_formats=self.engine.container_formats(),
             config=self.config,
             min_update_interval_s=requests.MIN_UPDATE_INTERVAL_S,
@@ -774,6 +799,19 @@ class DataPlane:
             min_sample_rate=decode.MIN_SAMPLE_RATE,
             max_sample_rate=decode.MAX_SAMPLE_RATE,
             max_channels=decode.MAX_CHANNELS,
+            max_video_frame_side=MAX_SIDE,
+        )
+
+    def _video_model(self) -> ModelDescription:
+        selection = self.video
+        return ModelDescription(
+            name=selection.model,
+            version=selection.model_version,
+            backend=selection.backend,
+            precision=selection.precision,
+            device=selection.device,
+            selection_reason=selection.reason,
+            modality=dims.Modality.VIDEO,
         )
 
     def clear_cache(self, *, include_sessions: bool) -> tuple[int, int]:

@@ -135,7 +135,7 @@ class ValidationOutcome:
 
 @dataclass(frozen=True)
 class ModelDescription:
-    """A model doing per-frame work: id, version, backend, precision."""
+    """A model doing per-frame work: id, version, backend, precision, and the modality it serves."""
 
     name: str
     version: str
@@ -143,6 +143,7 @@ class ModelDescription:
     precision: str
     device: str = ""
     selection_reason: str = ""
+    modality: Modality = Modality.AUDIO
 
 
 @dataclass(frozen=True)
@@ -159,3 +160,4 @@ class ServerInfo:
     min_sample_rate: int
     max_sample_rate: int
     max_channels: int
+    max_video_frame_side: int = 0

@@ -2,7 +2,9 @@
 
 The audio engine sits behind the :class:`~streamprint.dataplane.engine.Engine` port; video
 runs the one video engine (:mod:`streamprint.engine.video`) directly, on the same worker
-pools, caches, limits and validation as audio. Video sessions keep no media for
+pools, caches, limits and validation as audio, with the per-frame analyzer of the plane's
+video selection (``DataPlane.video``: ``--backend`` / ``--precision``, see
+:mod:`streamprint.runtime.video_select`). Video sessions keep no media for
 session-id validation (decoded frames are too large to keep); ValidateFingerprints takes
 the media bytes instead.
 """
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING
 from streamprint.dataplane.plane import LiveStream
 from streamprint.dataplane.types import MediaInput, StreamSpec, VideoInput
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, Fingerprint
+from streamprint.engine.fingerprint import Fingerprint
 from streamprint.engine.video import (
     VideoContainerSession,
     VideoSession,
@@ -23,17 +25,14 @@ from streamprint.engine.video import (
     fingerprint_raw,
     fingerprint_video,
 )
-from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL
 from streamprint.errors import InvalidInputError, MediaDecodeError
 
 if TYPE_CHECKING:
     from streamprint.dataplane.plane import DataPlane
+    from streamprint.runtime.video import VideoAnalyzer
 
 #: Why a video session id cannot be validated.
 NOT_KEPT = "video sessions keep no media for validation; validate with the media bytes instead"
-#: (model, version) of the video per-frame work, part of video cache keys.
-VIDEO_MODEL = (VIDEO_REFERENCE_MODEL, REFERENCE_MODEL_VERSION)
-
 
 def _timestamps(video: VideoInput, start_index: int, n: int, field: str) -> list[float]:
     if video.frame_rate <= 0:
@@ -56,12 +55,13 @@ class VideoLiveStream(LiveStream):
             update_interval_s=spec.update_interval_s,
             max_media_seconds=plane.config.max_media_s,
         )
+        analyzer = plane.video.analyzer
         self._container: VideoContainerSession | None = None
         self._raw: VideoSession | None = None
         if spec.video.raw is None:
-            self._container = VideoContainerSession(config)
+            self._container = VideoContainerSession(config, analyzer=analyzer)
         else:
-            self._raw = VideoSession(config)
+            self._raw = VideoSession(config, analyzer=analyzer)
 
     def _push_sync(self, data: bytes, timestamps: Sequence[float] = ()) -> list[Fingerprint]:
         if self._container is not None:
@@ -98,19 +98,29 @@ class VideoLiveStream(LiveStream):
         super().release()
 
 
-def compute(media: MediaInput, data: bytes, dimensions: tuple[str, ...], max_seconds: float) -> Fingerprint:
-    """Whole-media video fingerprint of ``data`` encoded as ``media.video`` says."""
+def compute(
+    media: MediaInput,
+    data: bytes,
+    dimensions: tuple[str, ...],
+    max_seconds: float,
+    *,
+    analyzer: VideoAnalyzer | None = None,
+) -> Fingerprint:
+    """Whole-media video fingerprint of ``data`` encoded as ``media.video`` says.
+
+    ``analyzer`` runs the per-frame work (``None``: the numpy reference).
+    """
     raw = media.video.raw
     if raw is None:
-        return fingerprint_video(data, dimensions, max_media_seconds=max_seconds)
+        return fingerprint_video(data, dimensions, max_media_seconds=max_seconds, analyzer=analyzer)
     if len(data) % raw.frame_bytes:
         raise InvalidInputError.for_field(
             "media.data", f"{len(data)} bytes are not whole frames of {raw.frame_bytes} bytes",
             f"a multiple of {raw.frame_bytes} bytes",
         )
     n = len(data) // raw.frame_bytes
-    fp = fingerprint_raw(data, raw, _timestamps(media.video, 0, n, "media.video_format.frame_rate"), dimensions)
-    return fp
+    timestamps = _timestamps(media.video, 0, n, "media.video_format.frame_rate")
+    return fingerprint_raw(data, raw, timestamps, dimensions, analyzer=analyzer)
 
 
 def is_video_candidate(names: Sequence[str]) -> bool:

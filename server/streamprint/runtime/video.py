@@ -16,7 +16,6 @@ luma histogram, ti, mad, cut), exactly as ``describe`` does.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 import threading
 import time
@@ -207,37 +206,11 @@ def select_video_analyzer(
 ) -> VideoAnalyzer:
     """Like :func:`load_video_analyzer`, with ``auto`` for either argument.
 
-    ``auto`` considers the numpy reference and every installed graph variant whose accuracy
-    gate in the manifest passed (a failed or unmeasured gate is never auto-picked; an
-    explicit ``precision`` runs anyway), and takes the fastest by the manifest's measured
-    frames per second (ties: the reference).
+    The analyzer of :func:`streamprint.runtime.video_select.select_video` (which also says
+    why it was chosen): the numpy reference and every installed graph variant whose accuracy
+    gate passed (an explicit ``precision`` runs anyway), the fastest by the manifest's
+    measured frames per second that passes the start-up check.
     """
-    options = options or LoadOptions()
-    if backend != "auto" and precision != "auto":
-        return load_video_analyzer(backend, precision, options)
-    backends = ("numpy", "onnxruntime", "openvino") if backend == "auto" else (backend,)
-    precisions = ("fp32", "int8") if precision == "auto" else (precision,)
-    manifest = None
-    if any(b != "numpy" for b in backends):
-        manifest = load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=options.models_dir)
-    best: tuple[float, str, str] | None = None
-    for b in backends:
-        for p in precisions:
-            if b == "numpy":
-                if p != "fp32":
-                    continue
-                ref = dict(manifest.raw.get("reference_speed", {})).get("numpy", {}) if manifest else {}
-                speed = float(ref.get("frames_per_second", 0.0))
-            else:
-                assert manifest is not None
-                if f"{b}/{p}" not in manifest.variants or importlib.util.find_spec(b) is None:
-                    continue
-                variant = manifest.variants[f"{b}/{p}"]
-                if precision == "auto" and (variant.gate is None or not variant.gate.passed):
-                    continue
-                speed = variant.frames_per_second or 0.0
-            if best is None or speed > best[0]:
-                best = (speed, b, p)
-    if best is None:
-        raise ModelError(f"no usable video analyzer for backend {backend!r}, precision {precision!r}")
-    return load_video_analyzer(best[1], best[2], options)
+    from streamprint.runtime.video_select import select_video
+
+    return select_video(backend, precision, options).analyzer

@@ -148,23 +148,25 @@ class AlgorithmInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., modality: _Optional[_Union[_media_pb2.Modality, str]] = ..., dimensions: _Optional[_Iterable[str]] = ..., streamed: _Optional[bool] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "backend", "precision", "device", "selection_reason")
+    __slots__ = ("name", "version", "backend", "precision", "device", "selection_reason", "modality")
     NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     PRECISION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     SELECTION_REASON_FIELD_NUMBER: _ClassVar[int]
+    MODALITY_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     backend: str
     precision: str
     device: str
     selection_reason: str
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backend: _Optional[str] = ..., precision: _Optional[str] = ..., device: _Optional[str] = ..., selection_reason: _Optional[str] = ...) -> None: ...
+    modality: _media_pb2.Modality
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., backend: _Optional[str] = ..., precision: _Optional[str] = ..., device: _Optional[str] = ..., selection_reason: _Optional[str] = ..., modality: _Optional[_Union[_media_pb2.Modality, str]] = ...) -> None: ...
 
 class ServerLimits(_message.Message):
-    __slots__ = ("max_message_bytes", "max_chunk_bytes", "max_concurrent_streams", "max_concurrent_requests", "max_buffered_bytes_per_session", "idle_timeout_seconds", "max_session_media_seconds", "max_session_duration_seconds", "max_batch_items", "min_update_interval_seconds", "max_update_interval_seconds", "min_sample_rate_hz", "max_sample_rate_hz", "max_channels", "session_retention_seconds", "max_retained_bytes_per_session", "cache_ttl_seconds")
+    __slots__ = ("max_message_bytes", "max_chunk_bytes", "max_concurrent_streams", "max_concurrent_requests", "max_buffered_bytes_per_session", "idle_timeout_seconds", "max_session_media_seconds", "max_session_duration_seconds", "max_batch_items", "min_update_interval_seconds", "max_update_interval_seconds", "min_sample_rate_hz", "max_sample_rate_hz", "max_channels", "session_retention_seconds", "max_retained_bytes_per_session", "cache_ttl_seconds", "max_streams_per_token", "max_chunk_rate", "max_chunk_burst", "max_retained_bytes_total", "max_video_frame_side")
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     MAX_CONCURRENT_STREAMS_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +184,11 @@ class ServerLimits(_message.Message):
     SESSION_RETENTION_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_RETAINED_BYTES_PER_SESSION_FIELD_NUMBER: _ClassVar[int]
     CACHE_TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_STREAMS_PER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHUNK_RATE_FIELD_NUMBER: _ClassVar[int]
+    MAX_CHUNK_BURST_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETAINED_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    MAX_VIDEO_FRAME_SIDE_FIELD_NUMBER: _ClassVar[int]
     max_message_bytes: int
     max_chunk_bytes: int
     max_concurrent_streams: int
@@ -199,7 +206,12 @@ class ServerLimits(_message.Message):
     session_retention_seconds: float
     max_retained_bytes_per_session: int
     cache_ttl_seconds: float
-    def __init__(self, max_message_bytes: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ..., max_concurrent_requests: _Optional[int] = ..., max_buffered_bytes_per_session: _Optional[int] = ..., idle_timeout_seconds: _Optional[float] = ..., max_session_media_seconds: _Optional[float] = ..., max_session_duration_seconds: _Optional[float] = ..., max_batch_items: _Optional[int] = ..., min_update_interval_seconds: _Optional[float] = ..., max_update_interval_seconds: _Optional[float] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_channels: _Optional[int] = ..., session_retention_seconds: _Optional[float] = ..., max_retained_bytes_per_session: _Optional[int] = ..., cache_ttl_seconds: _Optional[float] = ...) -> None: ...
+    max_streams_per_token: int
+    max_chunk_rate: float
+    max_chunk_burst: float
+    max_retained_bytes_total: int
+    max_video_frame_side: int
+    def __init__(self, max_message_bytes: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ..., max_concurrent_requests: _Optional[int] = ..., max_buffered_bytes_per_session: _Optional[int] = ..., idle_timeout_seconds: _Optional[float] = ..., max_session_media_seconds: _Optional[float] = ..., max_session_duration_seconds: _Optional[float] = ..., max_batch_items: _Optional[int] = ..., min_update_interval_seconds: _Optional[float] = ..., max_update_interval_seconds: _Optional[float] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_channels: _Optional[int] = ..., session_retention_seconds: _Optional[float] = ..., max_retained_bytes_per_session: _Optional[int] = ..., cache_ttl_seconds: _Optional[float] = ..., max_streams_per_token: _Optional[int] = ..., max_chunk_rate: _Optional[float] = ..., max_chunk_burst: _Optional[float] = ..., max_retained_bytes_total: _Optional[int] = ..., max_video_frame_side: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
     __slots__ = ("server_version", "api_version", "component_versions", "dimensions", "algorithms", "models", "requested_backend", "requested_precision", "modalities", "audio_encodings", "container_formats", "limits", "server_paths_enabled")

@@ -1,0 +1,360 @@
+"""Choosing the video analyzer: ``--backend`` / ``--precision`` for the per-frame video work.
+
+The audio selection (:mod:`streamprint.runtime.select`) and this one read the same two
+flags; each picks among its own model's variants. For every candidate (backend x precision
+of the ``video`` model, plus the numpy reference) the selection:
+
+1. skips backends whose runtime package is not installed (reason recorded; an explicit
+   ``--backend`` that is not installed is a :class:`~streamprint.errors.ModelError`);
+2. reads ``models/video/<version>/manifest.json``: with ``--precision auto`` a variant
+   whose accuracy gate failed, or was never measured, is skipped with the gate's reason;
+   with an explicit ``--precision`` it runs anyway, with a warning;
+3. sha256-checks the files of every remaining graph variant (a missing or corrupt file is
+   a ``ModelError``, never a silent fallback);
+4. ranks what is left by the manifest's measured frames per second (one thread, process
+   CPU time, at the 256x144 analysis size; ties: the reference first). Measured on this
+   machine the candidates are within a few per cent of each other, so a live timing would
+   flip between them from run to run and split the cache by model id;
+5. loads the fastest and runs the start-up check: the 13D fingerprint of a small generated
+   clip (:func:`check_clip`) must match the numpy reference within every dimension's
+   registry tolerance. A failure skips the candidate with a warning in the log and the next
+   one is tried (the reference always passes), or, for an explicit ``--precision``, is a
+   warning and the candidate runs.
+
+The resulting :class:`VideoSelection` says what runs and why (``reason``), for the log, the
+CLI's JSON and GetServerInfo.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import threading
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamprint.engine import dims
+from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, Fingerprint
+from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL, VideoSession, VideoSessionConfig
+from streamprint.errors import InvalidInputError, ModelError
+from streamprint.runtime.base import LoadOptions
+from streamprint.runtime.manifest import ModelManifest, default_models_dir, load_manifest
+from streamprint.runtime.select import BACKEND_CHOICES, PRECISION_CHOICES
+from streamprint.runtime.video import (
+    VIDEO_MODEL,
+    VIDEO_VERSION,
+    NumpyVideoAnalyzer,
+    VideoAnalyzer,
+    load_video_analyzer,
+)
+
+log = logging.getLogger("streamprint.runtime")
+
+#: Backends of the video model, the reference first (it wins ties).
+VIDEO_BACKENDS = ("numpy", "onnxruntime", "openvino")
+_PRECISIONS = {"numpy": ("fp32",), "onnxruntime": ("fp32", "int8"), "openvino": ("fp32", "int8")}
+#: Analysis size of the check clip (the analysis grid's size for 16:9 sources), pixels.
+CHECK_WIDTH, CHECK_HEIGHT = 256, 144
+#: Frames of the check clip (at 10 fps: 2.4 s).
+CHECK_FRAMES = 24
+
+
+@dataclass(frozen=True)
+class VideoCandidate:
+    """What the selection found about one backend x precision of the video model.
+
+    ``status``: ``chosen``, ``slower``, ``gate-failed``, ``unmeasured``, ``unavailable``,
+    ``check-failed`` or ``not-built``; ``frames_per_second`` is the manifest's measured
+    speed (``None`` when unknown); ``detail`` explains the status.
+    """
+
+    backend: str
+    precision: str
+    status: str
+    detail: str = ""
+    device: str = ""
+    frames_per_second: float | None = None
+
+    def to_json_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend, "precision": self.precision, "status": self.status,
+            "detail": self.detail, "device": self.device,
+            "frames_per_second": self.frames_per_second,
+        }
+
+
+def video_model_identity(analyzer: VideoAnalyzer | None) -> tuple[str, str]:
+    """``(model id, version)`` that fingerprints of ``analyzer`` carry (``None``: the reference).
+
+    The same values :attr:`VideoSession.model` / :attr:`VideoSession.model_version` report;
+    they are part of every video cache key.
+    """
+    if analyzer is None or analyzer.backend == "numpy":
+        return VIDEO_REFERENCE_MODEL, REFERENCE_MODEL_VERSION
+    return analyzer.name, analyzer.version
+
+
+@dataclass(frozen=True)
+class VideoSelection:
+    """The video analyzer that runs, what was asked, and why this one (``reason``)."""
+
+    analyzer: VideoAnalyzer
+    requested_backend: str
+    requested_precision: str
+    reason: str
+    candidates: tuple[VideoCandidate, ...] = field(default_factory=tuple)
+
+    @property
+    def backend(self) -> str:
+        return self.analyzer.backend
+
+    @property
+    def precision(self) -> str:
+        return self.analyzer.precision
+
+    @property
+    def device(self) -> str:
+        return self.analyzer.device
+
+    @property
+    def model(self) -> str:
+        """Model id of the fingerprints it makes (see :func:`video_model_identity`)."""
+        return video_model_identity(self.analyzer)[0]
+
+    @property
+    def model_version(self) -> str:
+        """Version of :attr:`model`."""
+        return video_model_identity(self.analyzer)[1]
+
+    def to_json_dict(self) -> dict[str, object]:
+        """JSON-ready description (for logs, GetServerInfo, benchmarks)."""
+        return {
+            "backend": self.backend, "precision": self.precision, "device": self.device,
+            "model": self.model, "model_version": self.model_version,
+            "requested_backend": self.requested_backend,
+            "requested_precision": self.requested_precision, "reason": self.reason,
+            "candidates": [c.to_json_dict() for c in self.candidates],
+        }
+
+
+def reference_video_selection(reason: str = "numpy/fp32 on CPU: the reference (no selection was made)") -> VideoSelection:
+    """The numpy reference as a selection, without looking at any model (test engines)."""
+    return VideoSelection(NumpyVideoAnalyzer(), "numpy", "fp32", reason)
+
+
+_CACHE: dict[tuple[str, str, LoadOptions], VideoSelection] = {}
+_LOCK = threading.Lock()
+
+
+def select_video(
+    backend: str = "auto", precision: str = "auto", options: LoadOptions | None = None,
+    *, cached: bool = True,
+) -> VideoSelection:
+    """Pick and load the video analyzer (see module docstring); cached per arguments.
+
+    Raises :class:`InvalidInputError` for an unknown backend or precision and
+    :class:`ModelError` when an explicitly requested variant cannot run, or when a model
+    file is missing or corrupt.
+    """
+    opts = options or LoadOptions()
+    if opts.models_dir is None:  # resolve now: $STREAMPRINT_MODELS_DIR may change between calls
+        opts = replace(opts, models_dir=default_models_dir())
+    key = (backend, precision, opts)
+    with _LOCK:
+        if cached and key in _CACHE:
+            return _CACHE[key]
+        selection = _select(backend, precision, opts)
+        log.info("runtime: video: %s", selection.reason)
+        if cached:
+            _CACHE[key] = selection
+        return selection
+
+
+def clear_cache() -> None:
+    """Forget cached selections (tests)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+def _installed(runtime: str) -> bool:
+    """Whether the runtime package ``runtime`` (``onnxruntime``, ``openvino``) is importable."""
+    return importlib.util.find_spec(runtime) is not None
+
+
+def _gate_problem(manifest: ModelManifest, backend: str, precision: str) -> tuple[str, str] | None:
+    key = f"{backend}/{precision}"
+    variant = manifest.variants.get(key)
+    if variant is None:
+        return "not-built", f"model {manifest.model_id} has no {key} variant (run `make models`)"
+    if variant.gate is None:
+        return "unmeasured", "its accuracy gate was never measured (run scripts/quantize.py --model video)"
+    if not variant.gate.passed:
+        return "gate-failed", f"its accuracy gate failed: {variant.gate.reason}"
+    return None
+
+
+def _speed(manifest: ModelManifest | None, backend: str, precision: str) -> float | None:
+    if manifest is None:
+        return None
+    if backend == "numpy":
+        ref = dict(manifest.raw.get("reference_speed", {})).get("numpy", {})
+        value = ref.get("frames_per_second") if isinstance(ref, dict) else None
+        return None if value is None else float(value)
+    variant = manifest.variants.get(f"{backend}/{precision}")
+    return None if variant is None else variant.frames_per_second
+
+
+def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
+    if backend not in BACKEND_CHOICES:
+        raise InvalidInputError.for_field("backend", f"unknown backend {backend!r}", ", ".join(BACKEND_CHOICES))
+    if precision not in PRECISION_CHOICES:
+        raise InvalidInputError.for_field(
+            "precision", f"unknown precision {precision!r}", ", ".join(PRECISION_CHOICES)
+        )
+    explicit_backend = backend != "auto"
+    explicit_precision = precision != "auto"
+    names = (backend,) if explicit_backend else VIDEO_BACKENDS
+    # Read only once a runtime is installed: without one the reference needs no model files.
+    manifest: ModelManifest | None = None
+    if any(n != "numpy" and _installed(n) for n in names):
+        manifest = load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=opts.models_dir)
+    reports: list[VideoCandidate] = []
+    eligible: list[tuple[str, str]] = []
+    warnings: list[str] = []
+    for name in names:
+        if name != "numpy" and not _installed(name):
+            why = f"{name} is not installed"
+            if explicit_backend:
+                raise ModelError(f"backend {name} is unavailable: {why}")
+            reports.append(VideoCandidate(name, "-", "unavailable", why))
+            continue
+        precisions = _PRECISIONS[name]
+        if explicit_precision:
+            if precision not in precisions:
+                if explicit_backend:
+                    raise ModelError(f"backend {name} cannot run {precision} (it runs {', '.join(precisions)})")
+                reports.append(VideoCandidate(name, precision, "unavailable", f"{name} runs {', '.join(precisions)} only"))
+                continue
+            precisions = (precision,)
+        for prec in precisions:
+            if name != "numpy":
+                assert manifest is not None
+                problem = _gate_problem(manifest, name, prec)
+                if problem is not None:
+                    status, detail = problem
+                    if status == "not-built" and explicit_backend and explicit_precision:
+                        raise ModelError(detail)
+                    if not explicit_precision or status == "not-built":
+                        reports.append(VideoCandidate(name, prec, status, detail))
+                        continue
+                    warnings.append(f"{name}/{prec} was asked for although {detail}")
+                manifest.verify_variant(manifest.variants[f"{name}/{prec}"])
+            eligible.append((name, prec))
+    # Fastest first by the manifest's speed; the sort is stable, so ties keep the reference first.
+    eligible.sort(key=lambda bp: -(_speed(manifest, *bp) or 0.0))
+    chosen: VideoAnalyzer | None = None
+    reference: Fingerprint | None = None
+    for name, prec in eligible:
+        speed = _speed(manifest, name, prec)
+        if chosen is not None:
+            reports.append(VideoCandidate(name, prec, "slower", "", "", speed))
+            continue
+        analyzer = load_video_analyzer(name, prec, opts)
+        if name != "numpy":
+            if reference is None:
+                reference = check_fingerprint(None)
+            mismatch = startup_check(check_fingerprint(analyzer), reference)
+            if mismatch is not None:
+                detail = f"start-up check against the numpy reference failed: {mismatch}"
+                if not explicit_precision:
+                    log.warning("runtime: video: %s/%s skipped: %s", name, prec, detail)
+                    reports.append(VideoCandidate(name, prec, "check-failed", detail, analyzer.device, speed))
+                    continue
+                warnings.append(f"{name}/{prec} was asked for although its {detail}")
+        chosen = analyzer
+        reports.append(VideoCandidate(name, prec, "chosen", "", analyzer.device, speed))
+    if chosen is None:
+        asked = f"--backend {backend} --precision {precision}"
+        raise ModelError(f"no runnable video analyzer for {asked}: " + "; ".join(
+            f"{c.backend}/{c.precision}: {c.detail}" for c in reports))
+    warnings = [w for w in warnings if w.startswith(f"{chosen.backend}/{chosen.precision} ")]
+    for warning in warnings:
+        log.warning("runtime: video: %s", warning)
+    final = tuple(reports)
+    return VideoSelection(chosen, backend, precision, _reason(backend, precision, chosen, final, warnings), final)
+
+
+def _reason(
+    backend: str, precision: str, chosen: VideoAnalyzer, candidates: tuple[VideoCandidate, ...],
+    warnings: list[str],
+) -> str:
+    what = f"{chosen.backend}/{chosen.precision} on {chosen.device}"
+    ranked = [c for c in candidates if c.status in ("chosen", "slower", "check-failed")]
+    if len(ranked) > 1:
+        speeds = ", ".join(
+            f"{c.backend}/{c.precision} {c.frames_per_second:g}" if c.frames_per_second is not None
+            else f"{c.backend}/{c.precision} unmeasured"
+            for c in ranked
+        )
+        head = f"{what}: the fastest candidate passing the start-up check (manifest frames/s: {speeds})"
+    else:
+        head = what
+    head += f" for --backend {backend} --precision {precision}"
+    skipped = [c for c in candidates if c.status not in ("chosen", "slower")]
+    parts = [head, *(f"skipped {c.backend}/{c.precision}: {c.detail}" for c in skipped), *warnings]
+    return "; ".join(parts)
+
+
+def check_clip() -> tuple[NDArray[np.uint8], list[float]]:
+    """The generated clip of the start-up check: uint8 RGB ``[24, 144, 256, 3]`` at 10 fps.
+
+    Flat grey, black, colour bars, a moving stripe pattern on a gradient, a hard cut to
+    blocky noise: every video dimension sees non-trivial input. Timestamps in seconds.
+    """
+    rng = np.random.default_rng(20240607)
+    h, w = CHECK_HEIGHT, CHECK_WIDTH
+    x = np.arange(w)[None, :]
+    frames = np.zeros((CHECK_FRAMES, h, w, 3), np.uint8)
+    frames[0:3] = 128
+    # frames[3:6] stay black
+    bars = np.array([[235, 235, 235], [235, 235, 16], [16, 235, 235], [16, 235, 16],
+                     [235, 16, 235], [235, 16, 16], [16, 16, 235], [16, 16, 16]], np.uint8)
+    frames[6:9] = bars[np.minimum(x[0] * 8 // w, 7)][None, None, :, :]
+    ramp = (np.linspace(30, 200, w)[None, :] * np.ones((h, 1))).astype(np.float64)
+    for i in range(9, 16):
+        stripes = 40.0 * ((x + 6 * i) // 8 % 2)
+        lum = np.clip(ramp + stripes, 0, 255)
+        frames[i, ..., 0] = lum.astype(np.uint8)
+        frames[i, ..., 1] = (lum * 0.8).astype(np.uint8)
+        frames[i, ..., 2] = np.clip(255 - lum, 0, 255).astype(np.uint8)
+    blocks = rng.integers(0, 256, (CHECK_FRAMES, h // 8, w // 8, 3), dtype=np.uint8)
+    for i in range(16, CHECK_FRAMES):
+        frames[i] = np.repeat(np.repeat(blocks[i], 8, axis=0), 8, axis=1)
+    return frames, [i / 10.0 for i in range(CHECK_FRAMES)]
+
+
+def check_fingerprint(analyzer: VideoAnalyzer | None) -> Fingerprint:
+    """The 13D fingerprint of :func:`check_clip` through ``analyzer`` (``None``: the reference)."""
+    frames, timestamps = check_clip()
+    session = VideoSession(VideoSessionConfig(update_interval_s=None), analyzer=analyzer)
+    session.push_rgb(frames, timestamps)
+    return session.finish()
+
+
+def startup_check(got: Fingerprint, ref: Fingerprint) -> str | None:
+    """``None`` when every dimension of ``got`` is within tolerance of ``ref``, else what differs."""
+    problems = []
+    for name in dims.VIDEO_13D:
+        r, g = ref.values[name], got.values[name]
+        if not math.isfinite(g) or abs(g - r) > dims.get(name).tolerance_for(r):
+            problems.append(f"{name} {g:.4g} vs {r:.4g}")
+    return ", ".join(problems) or None
+
+
+
+def video_selection_for(backend: str, precision: str) -> VideoSelection:
+    """The server's video selection for ``--backend`` / ``--precision`` (one thread per call)."""
+    return select_video(backend, precision, LoadOptions(threads=1))
