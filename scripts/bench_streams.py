@@ -878,7 +878,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="start scripts/naive_server.py instead of streamprint")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra argument for the started server (repeatable), e.g. "
-                        "--server-arg=--workers=2")
+                        "--server-arg=--engine-threads=2")
     parser.add_argument("--server-procs", type=int, default=1,
                         help="server processes to start, each on its own port; the clients "
                         "spread the streams over them round-robin")

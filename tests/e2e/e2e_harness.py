@@ -35,7 +35,7 @@ class Server:
         extra = ["--metrics-port", "0"] if metrics else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "2", "--backend", "numpy", *extra, *args],
+             "--port", str(port), "--engine-threads", "2", "--backend", "numpy", *extra, *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
