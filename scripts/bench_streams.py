@@ -5,11 +5,12 @@ Usage::
     python scripts/bench_streams.py --streams N --duration S [--modality audio|video]
         [--server ADDR] [--json]
     python scripts/bench_streams.py --sweep 8,16,32,64 --duration 20 [--naive-sweep 1,2,4]
-        [--plot docs/bench_streams.png] [--write-docs] [--json]
+        [--workers 1,2] [--plot docs/bench_streams.png] [--write-docs] [--json]
 
 Without ``--server`` the script starts ``python -m streamprint serve`` on a free loopback
 port (``--naive`` starts ``scripts/naive_server.py`` instead: a server that recomputes the
-fingerprint from scratch on every chunk) and stops it at the end. The load comes from
+fingerprint from scratch on every chunk) and stops it at the end; ``--workers N`` starts it as ``serve --workers N`` (N processes on the
+one port; a comma-separated list sweeps each, side by side per stream count). The load comes from
 ``--client-procs`` client processes (never the server's process), each running one asyncio
 loop with its share of the streams over a few gRPC channels.
 
@@ -589,8 +590,16 @@ def warm_up(address: str, spec: LoadSpec, clip: bytes, *, streams: int = 2, seco
             raise RuntimeError(f"warm-up stream failed: {record.error} {record.error_message}")
 
     async def run() -> None:
-        async with grpc.aio.insecure_channel(address) as channel:
-            await asyncio.gather(*(one(channel, i) for i in range(streams)))
+        # one connection per stream: with several workers on the port, each may land on any
+        channels = [
+            grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(streams)
+        ]
+        try:
+            await asyncio.gather(*(one(ch, i) for i, ch in enumerate(channels)))
+        finally:
+            for ch in channels:
+                await ch.close()
 
     asyncio.run(run())
 
@@ -624,8 +633,11 @@ def run_load(
     lag_limit_s: float = 0.5,
     warmup_streams: int = 2,
     server_procs: int = 1,
+    server_workers: int = 1,
 ) -> dict[str, Any]:
     """One measurement: start a server (unless given), run the streams, summarize.
+
+    ``server_workers`` > 1 starts streamprint as ``serve --workers N``: N processes on one port.
 
     ``server_procs`` > 1 starts that many independent server processes on their own ports
     and spreads the streams over them round-robin from the client (a stream stays on one
@@ -642,8 +654,11 @@ def run_load(
     try:
         if server is None:
             for k in range(max(1, server_procs)):
+                extra = list(server_args)
+                if not naive and server_workers != 1:
+                    extra += ["--workers", str(server_workers)]
                 proc, address = start_server(
-                    naive=naive, streams=streams, extra=server_args,
+                    naive=naive, streams=streams, extra=extra,
                     log_path=tmp / f"server-{k}.log",
                 )
                 servers.append(proc)
@@ -655,7 +670,9 @@ def run_load(
             pids = [p for p in found if p is not None]
         for address in addresses:
             if warmup_streams > 0:
-                warm_up(address, spec, clip_path.read_bytes(), streams=warmup_streams)
+                warm_up(
+                    address, spec, clip_path.read_bytes(), streams=warmup_streams * max(1, server_workers)
+                )
     except Exception:
         for proc in servers:
             stop_server(proc)
@@ -719,8 +736,13 @@ def run_load(
         client_procs=procs,
         modality=spec.modality,
         duration_s=spec.duration_s,
-        server="naive" if naive else ("streamprint" if server is None else server),
+        server="naive" if naive else (
+            ("streamprint" if server_workers == 1 else f"streamprint --workers {server_workers}")
+            if server is None
+            else server
+        ),
         server_procs=len(addresses),
+        server_workers=1 if naive or server is not None else server_workers,
         chunk_ms=spec.chunk_ms,
         media=(
             f"raw GRAY8 {spec.width}x{spec.height} at {spec.fps} fps"
@@ -745,6 +767,31 @@ def plot_sweep(
     limit_ms: float,
     title: str,
 ) -> bool:
+    """Latency percentiles against streams (log-log), PNG, one line style per server
+    (``--workers`` counts apart). False without matplotlib."""
+    groups = by_server(points)
+    styles = iter(("-", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1))))
+    series = [(group, next(styles, "-"), name) for name, group in groups.items()]
+    return _plot(
+        [*series, (list(naive), "--", "naive server")], path, limit_ms=limit_ms, title=title
+    )
+
+
+def by_server(points: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Sweep points grouped by their ``server`` label, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        groups.setdefault(str(p.get("server", "streamprint")), []).append(p)
+    return groups
+
+
+def _plot(
+    series_list: Sequence[tuple[Sequence[dict[str, Any]], Any, str]],
+    path: Path,
+    *,
+    limit_ms: float,
+    title: str,
+) -> bool:
     """Latency percentiles against streams (log-log), PNG. False without matplotlib."""
     try:
         import matplotlib
@@ -756,7 +803,7 @@ def plot_sweep(
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return False
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    for series, style, label in ((points, "-", "streamprint"), (naive, "--", "naive server")):
+    for series, style, label in series_list:
         if not series:
             continue
         xs = [p["streams"] for p in series]
@@ -826,6 +873,7 @@ def docs_body(
     plot: Path | None,
     server_desc: str = "",
     nice: int = 0,
+    best_by_server: dict[str, int | None] | None = None,
 ) -> str:
     from bench_engine import machine_info, machine_line
 
@@ -848,7 +896,12 @@ def docs_body(
         *([server_desc, ""] if server_desc else []),
         *(["Run with `--nice`: the server and clients got a higher CPU priority than other"
            " jobs on the machine.", ""] if nice else []),
-        f"Largest N with p99 <= {limit_ms:g} ms and no error: streamprint **{_fmt(best)}**"
+        f"Largest N with p99 <= {limit_ms:g} ms and no error: "
+        + (
+            ", ".join(f"{name} **{_fmt(b)}**" for name, b in best_by_server.items())
+            if best_by_server
+            else f"streamprint **{_fmt(best)}**"
+        )
         + (f", naive server **{_fmt(best_naive)}**" if naive else "")
         + ". Target (issue 7): 256.",
         "",
@@ -879,6 +932,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra argument for the started server (repeatable), e.g. "
                         "--server-arg=--engine-threads=2")
+    parser.add_argument("--workers", type=_parse_list, default=[1],
+                        help="start streamprint as `serve --workers N` (N processes on one "
+                        "port); a comma-separated list (e.g. 1,2) sweeps each, side by side "
+                        "per stream count")
     parser.add_argument("--server-procs", type=int, default=1,
                         help="server processes to start, each on its own port; the clients "
                         "spread the streams over them round-robin")
@@ -925,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         channels=args.channels,
     )
 
-    def one(n: int, naive: bool) -> dict[str, Any]:
+    def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
         result = run_load(
             streams=n,
             spec=spec,
@@ -937,6 +994,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lag_limit_s=args.lag_limit_ms / 1000.0,
             warmup_streams=args.warmup_streams,
             server_procs=args.server_procs,
+            server_workers=workers,
         )
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
@@ -946,10 +1004,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if result["errors"] == 0 else 1
 
     points: list[dict[str, Any]] = []
-    for n in args.sweep:
-        points.append(one(n, args.naive))
-        if not args.sweep_all and largest_within(points[-2:], args.p99_limit_ms) is None:
-            break  # two counts in a row over the limit (or the first count)
+    mine: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
+    for n in args.sweep:  # every --workers count at this N before the next N: side by side
+        for w, own in mine.items():
+            if own and not args.sweep_all and largest_within(own[-2:], args.p99_limit_ms) is None:
+                continue  # two counts in a row over the limit (or the first count)
+            own.append(one(n, args.naive, w))
+            points.append(own[-1])
+    best_by_server = {
+        name: largest_within(group, args.p99_limit_ms) for name, group in by_server(points).items()
+    }
     naive_points: list[dict[str, Any]] = []
     for n in args.naive_sweep:  # a few small counts, each run (no early stop)
         naive_points.append(one(n, True))
@@ -974,9 +1038,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 best_naive=best_naive,
                 plot=args.plot if plotted else None,
                 nice=args.nice,
+                best_by_server=best_by_server if len(args.workers) > 1 else None,
                 server_desc=(
                     f"Server: {args.server_procs} x `python -m streamprint serve`"
                     + "".join(f" `{a}`" for a in args.server_arg)
+                    + (
+                        f" with `--workers` {', '.join(str(w) for w in args.workers)} (N server"
+                        " processes on one port, connections spread by the kernel; RSS and CPU"
+                        " are the supervisor's and its workers')"
+                        if args.workers != [1]
+                        else ""
+                    )
                     + (" (streams spread round-robin over the processes by the client)"
                        if args.server_procs > 1 else "")
                     + (
@@ -994,6 +1066,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         **chosen,
         "max_streams_within_limit": best,
+        "max_streams_within_limit_by_server": best_by_server,
         "naive_max_streams_within_limit": best_naive,
         "sweep": points,
         "naive_sweep": naive_points,

@@ -196,3 +196,17 @@ def test_tiny_sweep_with_the_naive_server_writes_a_plot(tmp_path: Path) -> None:
     assert [p["server"] for p in result["sweep"]] == ["streamprint"]
     assert [p["server"] for p in result["naive_sweep"]] == ["naive"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_tiny_sweep_over_worker_counts_runs_them_side_by_side(tmp_path: Path) -> None:
+    plot = tmp_path / "workers.png"
+    result = _run(["--sweep", "2", "--workers", "1,2", "--duration", "2", "--plot", str(plot),
+                   "--warmup-streams", "1", "--json"])
+    assert [(p["server"], p["server_workers"]) for p in result["sweep"]] == [
+        ("streamprint", 1), ("streamprint --workers 2", 2)
+    ]
+    assert all(p["errors"] == 0 and p["streams"] == 2 for p in result["sweep"])
+    assert set(result["max_streams_within_limit_by_server"]) == {
+        "streamprint", "streamprint --workers 2"
+    }
