@@ -289,3 +289,65 @@ def test_a_dead_worker_is_replaced(servers: list[Server], wav: Path) -> None:
     assert seen == {"0", "1"}
     assert stream_once(server.address, wav)[-1].final
     assert server.proc.poll() is None
+
+
+def test_token_quota_holds_across_workers_and_forwarding_keeps_the_token(
+    servers: list[Server], tmp_path: Path, wav: Path, long_wav: Path
+) -> None:
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("user-token-1 user\nadmin-token-1 admin\n")
+    server = Server(
+        "--workers", "2", "--auth-tokens", str(tokens), "--max-streams-per-token", "1"
+    )
+    servers.append(server)
+
+    def user() -> StreamprintClient:
+        return StreamprintClient(server.address, token="user-token-1", options=OWN_CONNECTION)
+
+    held: list[str] = []
+    stop = threading.Event()
+
+    def hold() -> None:
+        with user() as c:
+            call = c.stream_file(long_wav, chunk_ms=100, realtime=True)
+            for update in call:
+                held.append(update.session_id)
+                if stop.is_set():
+                    call.cancel()
+                    return
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: bool(held), 15.0)
+        refused_by: set[str] = set()
+        for _ in range(N_CLIENTS):
+            with user() as c:
+                refused_by.add(c.server_info().component_versions["worker"])
+                with pytest.raises(StreamprintRpcError) as info:
+                    list(c.stream_file(wav, chunk_ms=200))
+            assert info.value.error_info_metadata["limit"] == "token_streams"
+        assert refused_by == {"0", "1"}, "both workers refuse: the quota is global"
+        with StreamprintClient(
+            server.address, token="admin-token-1", options=OWN_CONNECTION
+        ) as c:  # another token is not held back
+            assert list(c.stream_file(wav, chunk_ms=200))[-1].final
+    finally:
+        stop.set()
+        thread.join(10)
+    assert wait_for(lambda: server.gauge() == 0, 5.0), "the held stream has unwound"
+    sessions = [stream_once_with(user, wav) for _ in range(6)]
+    assert {worker_of(s) for s in sessions} == {0, 1}
+    for k in range(N_CLIENTS):
+        with user() as c:
+            assert c.validate_session(sessions[k % len(sessions)]).similarity > 0.0
+    with StreamprintClient(server.address, options=OWN_CONNECTION) as c, pytest.raises(
+        StreamprintRpcError
+    ) as denied:
+        c.validate_session(sessions[0])
+    assert denied.value.code is grpc.StatusCode.UNAUTHENTICATED
+
+
+def stream_once_with(make: object, wav: Path) -> str:
+    with make() as c:  # type: ignore[operator]
+        return str(list(c.stream_file(wav, chunk_ms=200))[-1].session_id)
