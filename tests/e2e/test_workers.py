@@ -178,9 +178,7 @@ def _hold(address: str, wav: Path, held: list[str], stop: threading.Event) -> No
             return
 
 
-def test_max_streams_holds_across_workers(
-    servers: list[Server], wav: Path, long_wav: Path
-) -> None:
+def test_max_streams_holds_across_workers(servers: list[Server], wav: Path, long_wav: Path) -> None:
     server = Server("--workers", "2", "--max-streams", "2")
     servers.append(server)
     held: list[str] = []
@@ -215,7 +213,9 @@ def test_sigterm_drains_every_worker(servers: list[Server], long_wav: Path) -> N
     servers.append(server)
     watched: list[int] = []
     channels = [grpc.insecure_channel(server.address, options=OWN_CONNECTION) for _ in range(4)]
-    watches = [health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest()) for ch in channels]
+    watches = [
+        health_pb2_grpc.HealthStub(ch).Watch(health_pb2.HealthCheckRequest()) for ch in channels
+    ]
 
     def watcher(watch: object) -> None:
         try:
@@ -276,9 +276,9 @@ def test_a_dead_worker_is_replaced(servers: list[Server], wav: Path) -> None:
     assert len(before) == 2
     victim = before[0]
     os.kill(victim, signal.SIGKILL)
-    assert wait_for(
-        lambda: len(server.workers()) == 2 and victim not in server.workers(), 60.0
-    ), server.log
+    assert wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers(), 60.0), (
+        server.log
+    )
     assert wait_for(lambda: server.metric("streamprint_workers") == 2, 30.0)
     assert server.metric("streamprint_worker_restarts_total") == 1
     assert any("starting it again" in line for line in server.log)
@@ -296,9 +296,7 @@ def test_token_quota_holds_across_workers_and_forwarding_keeps_the_token(
 ) -> None:
     tokens = tmp_path / "tokens.txt"
     tokens.write_text("user-token-1 user\nadmin-token-1 admin\n")
-    server = Server(
-        "--workers", "2", "--auth-tokens", str(tokens), "--max-streams-per-token", "1"
-    )
+    server = Server("--workers", "2", "--auth-tokens", str(tokens), "--max-streams-per-token", "1")
     servers.append(server)
 
     def user() -> StreamprintClient:
@@ -341,9 +339,10 @@ def test_token_quota_holds_across_workers_and_forwarding_keeps_the_token(
     for k in range(N_CLIENTS):
         with user() as c:
             assert c.validate_session(sessions[k % len(sessions)]).similarity > 0.0
-    with StreamprintClient(server.address, options=OWN_CONNECTION) as c, pytest.raises(
-        StreamprintRpcError
-    ) as denied:
+    with (
+        StreamprintClient(server.address, options=OWN_CONNECTION) as c,
+        pytest.raises(StreamprintRpcError) as denied,
+    ):
         c.validate_session(sessions[0])
     assert denied.value.code is grpc.StatusCode.UNAUTHENTICATED
 

@@ -15,8 +15,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamprint.config import ServerConfig, default_workers
 from streamprint.errors import InvalidInputError
 from streamprint.metrics import ServerMetrics
-from streamprint.workers import LocalLedger, SharedLedger, WorkerRole, owner_of_session
-from streamprint.workers import metrics_merge
+from streamprint.workers import (
+    LocalLedger,
+    SharedLedger,
+    WorkerRole,
+    metrics_merge,
+    owner_of_session,
+)
 from streamprint.workers.supervisor import reserve_port
 
 REPO = Path(__file__).resolve().parents[2]

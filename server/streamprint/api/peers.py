@@ -104,7 +104,9 @@ class Peers:
         self,
         request: fs_pb.ValidateFingerprintsRequest,
         metadata: Metadata | None,
-        local: Callable[[fs_pb.ValidateFingerprintsRequest], Awaitable[fs_pb.ValidateFingerprintsResponse]],
+        local: Callable[
+            [fs_pb.ValidateFingerprintsRequest], Awaitable[fs_pb.ValidateFingerprintsResponse]
+        ],
         *,
         max_items: int,
     ) -> fs_pb.ValidateFingerprintsResponse:

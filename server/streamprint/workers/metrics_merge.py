@@ -32,9 +32,7 @@ async def fetch(path: str | Path, timeout_s: float = 2.0) -> str | None:
     """``GET /metrics`` over the unix socket ``path``; ``None`` if the worker does not answer."""
     writer: asyncio.StreamWriter | None = None
     try:
-        reader, opened = await asyncio.wait_for(
-            asyncio.open_unix_connection(str(path)), timeout_s
-        )
+        reader, opened = await asyncio.wait_for(asyncio.open_unix_connection(str(path)), timeout_s)
         writer = opened
         opened.write(b"GET /metrics HTTP/1.1\r\nHost: worker\r\nConnection: close\r\n\r\n")
         await opened.drain()

@@ -283,7 +283,11 @@ class Supervisor:
                 host=config.host, port=config.metrics_port, render=self._render_metrics
             )
             await self._metrics.start()
-        host = f"[{config.host}]" if ":" in config.host and not config.host.startswith("[") else config.host
+        host = (
+            f"[{config.host}]"
+            if ":" in config.host and not config.host.startswith("[")
+            else config.host
+        )
         log.info(
             "streamprint serving on %s:%d (workers %d: pids %s; %s, %s, streams %d, engine "
             "threads %d per worker%s)",
@@ -316,7 +320,9 @@ class Supervisor:
     async def _watch(self, stop: asyncio.Event) -> bool:
         """Restart workers that die until ``stop`` is set; ``True`` if it gave up instead."""
         stopping: asyncio.Future[object] = asyncio.ensure_future(stop.wait())
-        exits: dict[asyncio.Future[object], int] = {asyncio.ensure_future(self._exited(w)): w.index for w in self._workers.values()}
+        exits: dict[asyncio.Future[object], int] = {
+            asyncio.ensure_future(self._exited(w)): w.index for w in self._workers.values()
+        }
         try:
             while True:
                 done, _ = await asyncio.wait(
@@ -382,5 +388,3 @@ def run_supervisor(config: ServerConfig) -> int:
 
         server_credentials(config)
     return asyncio.run(Supervisor(config, owners=owners).run())
-
-
