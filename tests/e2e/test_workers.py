@@ -142,6 +142,17 @@ def test_validation_by_session_id_works_on_whichever_worker_answers(
         assert r.report.similarity == pytest.approx(expected.similarity, abs=1e-9)
     for r in results[len(ids) :]:
         assert r.error is not None and r.error.code is grpc.StatusCode.NOT_FOUND
+    # an item's error names its place in the whole request, not in the part a worker got
+    by_worker = {worker_of(s): s for s in ids}
+    items = [
+        validation_item(session_id=by_worker[0]),
+        validation_item(session_id=by_worker[1], candidate={"no_such_dimension": 1.0}),
+    ]
+    with client(pair.address) as c:
+        first, second = c.validate(items)
+    assert first.error is None and second.error is not None
+    assert second.error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in second.error.field_violations] == ["items[1].candidate[0].name"]
 
 
 def test_cache_stats_and_clear_cover_every_worker(pair: Server, wav: Path) -> None:

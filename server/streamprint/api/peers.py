@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import grpc
+from google.rpc import error_details_pb2
 
 from streamprint.api import status
 from streamprint.api._generated import admin_service_pb2 as admin_pb
@@ -128,13 +129,7 @@ class Peers:
                     response = await self._forward_validation(index, sub, metadata)
                 except grpc.aio.AioRpcError as exc:
                     return [self._failed_item(exc, index, request.items[i], i) for i in positions]
-            out = []
-            for result in response.results:
-                moved = fs_pb.ValidationResult()
-                moved.CopyFrom(result)
-                moved.index = positions[result.index]
-                out.append(moved)
-            return out
+            return [_renumbered(result, positions[result.index]) for result in response.results]
 
         parts = await asyncio.gather(*(part(w, p) for w, p in groups.items()))
         results = sorted((r for rs in parts for r in rs), key=lambda r: r.index)
@@ -212,6 +207,29 @@ class Peers:
                 admin_pb.GetCacheStatsRequest(), metadata=md, timeout=FORWARD_TIMEOUT_S
             )
         )
+
+
+def _renumbered(result: fs_pb.ValidationResult, index: int) -> fs_pb.ValidationResult:
+    """``result`` of a part of a request as the result of the whole request's item ``index``.
+
+    The part numbered its items from 0: the index, the message and the BadRequest field
+    paths (``items[k].…``) are renumbered.
+    """
+    moved = fs_pb.ValidationResult()
+    moved.CopyFrom(result)
+    moved.index = index
+    before, after = f"items[{result.index}]", f"items[{index}]"
+    if before == after or not moved.HasField("status"):
+        return moved
+    moved.status.message = moved.status.message.replace(before, after)
+    for detail in moved.status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            for violation in bad.field_violations:
+                if violation.field.startswith(before):
+                    violation.field = after + violation.field.removeprefix(before)
+            detail.Pack(bad)
+    return moved
 
 
 def add_cache_stats(parts: Sequence[admin_pb.CacheStats]) -> admin_pb.CacheStats:

@@ -62,6 +62,8 @@ START_TIMEOUT_S = 120.0
 #: Deaths within :data:`RESTART_WINDOW_S` after which the supervisor gives up (exit 1).
 MAX_RESTARTS = 5
 RESTART_WINDOW_S = 60.0
+#: Seconds a worker's exit waits for a stop signal before it counts as a death.
+STOP_SETTLE_S = 0.5
 #: Seconds on top of ``--grace-s`` the workers get to exit before they are killed.
 EXIT_MARGIN_S = 5.0
 
@@ -330,6 +332,12 @@ class Supervisor:
                 )
                 if stopping in done:
                     return False
+                if any(t in done for t in exits):
+                    # A Ctrl-C reaches the workers too: give the supervisor's own signal
+                    # a moment to arrive before taking the exit for a death.
+                    await asyncio.wait({stopping}, timeout=STOP_SETTLE_S)
+                    if stopping.done():
+                        return False
                 for task in done:
                     index = exits.pop(task)
                     worker = self._workers[index]
