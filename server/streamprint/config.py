@@ -389,6 +389,8 @@ def _parse(raw: object, meta: Mapping[str, Any], source: str) -> object:
         elif kind == "int":
             value = int(text)
         elif kind == "workers":
+            if text.lower() != "auto" and not text.isdigit():
+                raise bad(f"not a number of processes: {text!r}", "a whole number, or auto")
             value = 0 if text.lower() == "auto" else int(text)
         elif kind == "bytes":
             value = parse_bytes(text)
