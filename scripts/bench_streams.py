@@ -32,6 +32,8 @@ Measured:
   each within one update interval, and the sender never fell more than ``--lag-limit-ms``
   behind its schedule (gRPC flow control pushing back);
 * errors by gRPC status code (``errors`` is the total, ``errors_by_code`` the breakdown);
+* with ``--workers N``: how many streams each worker served (``streams_per_worker``, from the
+  session ids; the kernel spreads connections, not streams);
 * server peak RSS (MB, the process and its children) and CPU (% of one core, averaged over
   the paced part of the run; 200 = both cores of a 2-core machine), via psutil or /proc;
   the client processes' CPU likewise (``client_cpu_percent``).
@@ -98,6 +100,8 @@ class StreamRecord:
     error_message: str = ""
     #: Largest delay of a send behind its schedule, seconds.
     max_send_lag_s: float = 0.0
+    #: The server's session id (``w<i>-…``: served by worker i of ``serve --workers N``).
+    session_id: str = ""
 
 
 def update_latencies(record: StreamRecord) -> list[float]:
@@ -185,6 +189,17 @@ def summarize(
         "updates": len(latencies),
         "max_send_lag_ms": _ms(max((r.max_send_lag_s for r in records), default=0.0)),
     }
+
+
+def streams_per_worker(records: Sequence[StreamRecord]) -> dict[str, int]:
+    """How many streams each worker of ``serve --workers N`` served (from the session ids,
+    ``w<i>-…``); empty for a single-process server."""
+    counts = Counter(
+        r.session_id.split("-", 1)[0].removeprefix("w")
+        for r in records
+        if r.session_id.startswith("w") and "-" in r.session_id
+    )
+    return dict(sorted(counts.items()))
 
 
 def largest_within(points: Sequence[dict[str, Any]], limit_ms: float) -> int | None:
@@ -339,6 +354,7 @@ async def _run_stream(
                 return
             fp = response.fingerprint
             record.updates.append((time.monotonic(), fp.media_seconds, fp.final))
+            record.session_id = record.session_id or response.session_id
 
     read_task = asyncio.ensure_future(reader())
     try:
@@ -743,6 +759,7 @@ def run_load(
         ),
         server_procs=len(addresses),
         server_workers=1 if naive or server is not None else server_workers,
+        streams_per_worker=streams_per_worker(records),
         chunk_ms=spec.chunk_ms,
         media=(
             f"raw GRAY8 {spec.width}x{spec.height} at {spec.fps} fps"
@@ -836,6 +853,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _per_worker(point: dict[str, Any]) -> str:
+    counts = point.get("streams_per_worker") or {}
+    return " / ".join(f"w{k}: {v}" for k, v in counts.items()) or "-"
+
+
 def table(points: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of sweep points."""
     cols = [
@@ -853,12 +875,15 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         ("client_cpu_percent", "client CPU %"),
         ("other_cpu_percent", "other CPU %"),
     ]
+    if any(p.get("streams_per_worker") for p in points):
+        cols.insert(2, ("streams_per_worker", "streams per worker"))
     lines = [
         "| " + " | ".join(h for _, h in cols) + " |",
         "|" + "|".join("---" if k == "server" else "---:" for k, _ in cols) + "|",
     ]
     for p in points:
-        lines.append("| " + " | ".join(_fmt(p.get(k)) for k, _ in cols) + " |")
+        lines.append("| " + " | ".join(_per_worker(p) if k == "streams_per_worker"
+                                        else _fmt(p.get(k)) for k, _ in cols) + " |")
     return "\n".join(lines)
 
 

@@ -100,6 +100,12 @@ def test_kept_realtime() -> None:
     assert not bs.kept_realtime(failed, interval_s=1.0, lag_limit_s=0.5)
 
 
+def test_streams_per_worker_reads_the_session_ids() -> None:
+    ids = ["w0-" + "a" * 32, "w1-" + "b" * 32, "w1-" + "c" * 32, "d" * 32, ""]
+    records = [bs.StreamRecord(index=i, session_id=sid) for i, sid in enumerate(ids)]
+    assert bs.streams_per_worker(records) == {"0": 1, "1": 2}
+
+
 def test_expected_updates() -> None:
     assert bs.expected_updates(10.0, 1.0) == 10
     assert bs.expected_updates(9.95, 1.0) == 9
@@ -207,6 +213,7 @@ def test_tiny_sweep_over_worker_counts_runs_them_side_by_side(tmp_path: Path) ->
         ("streamprint", 1), ("streamprint --workers 2", 2)
     ]
     assert all(p["errors"] == 0 and p["streams"] == 2 for p in result["sweep"])
+    assert [sum(p["streams_per_worker"].values()) for p in result["sweep"]] == [0, 2]
     assert set(result["max_streams_within_limit_by_server"]) == {
         "streamprint", "streamprint --workers 2"
     }
