@@ -231,6 +231,9 @@ class LoadSpec:
     height: int = 90
     fps: int = 30
     call_timeout_s: float = 120.0
+    #: Streams multiplexed on one HTTP/2 connection (with ``--workers N`` the kernel spreads
+    #: connections, not streams, over the workers: more connections, a more even spread).
+    streams_per_channel: int = STREAMS_PER_CHANNEL
 
 
 def audio_clip(spec: LoadSpec, seconds: float = 12.0) -> bytes:
@@ -409,7 +412,7 @@ async def _client_main(
     by_address: dict[str, list[Any]] = {}
     for address in addresses:
         mine = sum(1 for i in indices if addresses[i % len(addresses)] == address)
-        n_channels = max(1, math.ceil(mine / STREAMS_PER_CHANNEL))
+        n_channels = max(1, math.ceil(mine / max(1, spec.streams_per_channel)))
         # a local subchannel pool gives every channel its own HTTP/2 connection
         by_address[address] = [
             grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -760,6 +763,7 @@ def run_load(
         server_procs=len(addresses),
         server_workers=1 if naive or server is not None else server_workers,
         streams_per_worker=streams_per_worker(records),
+        streams_per_channel=spec.streams_per_channel,
         chunk_ms=spec.chunk_ms,
         media=(
             f"raw GRAY8 {spec.width}x{spec.height} at {spec.fps} fps"
@@ -916,7 +920,9 @@ def docs_body(
         f" {p0.get('chunk_ms', '?')} ms chunks paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
-        " every due update within 1 s, sender never more than 500 ms behind schedule.",
+        " every due update within 1 s, sender never more than 500 ms behind schedule."
+        + (f" Clients open one HTTP/2 connection per {p0['streams_per_channel']} streams."
+           if p0.get("streams_per_channel") else ""),
         "",
         *([server_desc, ""] if server_desc else []),
         *(["Run with `--nice`: the server and clients got a higher CPU priority than other"
@@ -966,6 +972,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "spread the streams over them round-robin")
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (0: 1 up to 32 streams, else 2)")
+    parser.add_argument("--streams-per-channel", type=int, default=STREAMS_PER_CHANNEL,
+                        help="streams per client connection (with --workers N the kernel "
+                        "spreads connections over the workers: fewer per connection, a more "
+                        "even spread)")
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--interval", type=float, default=1.0, help="update interval, s of media")
     parser.add_argument("--sample-rate", type=int, default=44_100)
@@ -1005,6 +1015,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         interval_s=args.interval,
         sample_rate=args.sample_rate,
         channels=args.channels,
+        streams_per_channel=args.streams_per_channel,
     )
 
     def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
