@@ -280,12 +280,42 @@ def test_sigterm_drains_every_worker(servers: list[Server], long_wav: Path) -> N
     assert sum("draining" in line for line in server.log) == 2, "both workers drained"
 
 
+def _sessions_on_both_workers(address: str, wav: Path) -> dict[int, str]:
+    """A finished session id per worker (fresh connections until both served one)."""
+    by_worker: dict[int, str] = {}
+    for _ in range(3 * N_CLIENTS):
+        sid = stream_once(address, wav)[-1].session_id
+        by_worker.setdefault(worker_of(sid), sid)
+        if len(by_worker) == 2:
+            break
+    assert set(by_worker) == {0, 1}
+    return by_worker
+
+
+def _validate_from_both_workers(address: str, session_id: str) -> set[grpc.StatusCode | None]:
+    """Validate ``session_id`` on fresh connections until both workers answered; the outcomes."""
+    outcomes: set[grpc.StatusCode | None] = set()
+    answered: set[str] = set()
+    for _ in range(3 * N_CLIENTS):
+        with client(address) as c:
+            answered.add(c.server_info().component_versions["worker"])
+            (result,) = c.validate([validation_item(session_id=session_id)])
+        outcomes.add(None if result.error is None else result.error.code)
+    assert answered == {"0", "1"}
+    return outcomes
+
+
 def test_a_dead_worker_is_replaced(servers: list[Server], wav: Path) -> None:
     server = Server("--workers", "2")
     servers.append(server)
-    before = server.workers()
-    assert len(before) == 2
-    victim = before[0]
+    before = _sessions_on_both_workers(server.address, wav)
+    pids: dict[str, int] = {}
+    for _ in range(3 * N_CLIENTS):
+        with client(server.address) as c:
+            versions = c.server_info().component_versions
+            pids[versions["worker"]] = int(versions["pid"])
+    assert set(pids) == {"0", "1"} and set(pids.values()) == set(server.workers())
+    victim = pids["0"]
     os.kill(victim, signal.SIGKILL)
     assert wait_for(lambda: len(server.workers()) == 2 and victim not in server.workers(), 60.0), (
         server.log
@@ -293,12 +323,12 @@ def test_a_dead_worker_is_replaced(servers: list[Server], wav: Path) -> None:
     assert wait_for(lambda: server.metric("streamprint_workers") == 2, 30.0)
     assert server.metric("streamprint_worker_restarts_total") == 1
     assert any("starting it again" in line for line in server.log)
-    seen: set[str] = set()
-    for _ in range(N_CLIENTS):
-        with client(server.address) as c:
-            seen.add(c.server_info().component_versions["worker"])
-    assert seen == {"0", "1"}
-    assert stream_once(server.address, wav)[-1].final
+    # the survivor's session still validates from either worker; the victim's is gone
+    assert _validate_from_both_workers(server.address, before[1]) == {None}
+    assert _validate_from_both_workers(server.address, before[0]) == {grpc.StatusCode.NOT_FOUND}
+    # the replacement serves, and its sessions validate from either worker
+    after = _sessions_on_both_workers(server.address, wav)
+    assert _validate_from_both_workers(server.address, after[0]) == {None}
     assert server.proc.poll() is None
 
 
