@@ -190,3 +190,29 @@ def test_reserve_port_refuses_a_port_in_use_and_holds_a_free_one() -> None:
             worker.listen()
     finally:
         holder.close()
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_worker_log_lines_name_the_worker(fmt: str) -> None:
+    import io
+    import json
+    import logging
+
+    from streamprint.session_log import configure_logging
+
+    buf = io.StringIO()
+    try:
+        configure_logging("info", fmt, buf, worker=1)
+        logging.getLogger("streamprint.test").info("hello")
+        configure_logging("info", fmt, buf)
+        logging.getLogger("streamprint.test").info("single")
+    finally:
+        configure_logging("warning", "text")
+    tagged, plain = buf.getvalue().splitlines()
+    if fmt == "json":
+        assert json.loads(tagged)["worker"] == 1 and "worker" not in json.loads(plain)
+    else:
+        assert "streamprint.test[w1]: hello" in tagged and "streamprint.test: single" in plain

@@ -103,7 +103,7 @@ def _worker_main(config: ServerConfig, role: WorkerRole, conn: Connection) -> No
     from streamprint.api.server import serve
     from streamprint.session_log import configure_logging
 
-    configure_logging(config.log_level, config.log_format)
+    configure_logging(config.log_level, config.log_format, worker=role.index)
 
     def started(port: int) -> None:
         conn.send(("ready", port, os.getpid()))
