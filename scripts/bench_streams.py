@@ -74,6 +74,8 @@ SCRIPTS = REPO / "scripts"
 DOCS_PLOT = REPO / "docs" / "bench_streams.png"
 DOC_SECTION = "concurrent-streams"
 STREAMS_PER_CHANNEL = 32
+#: With ``--workers N``: more connections, so the kernel's per-connection spread evens out.
+STREAMS_PER_CHANNEL_WORKERS = 4
 _EPS = 1e-6
 
 for _p in (REPO / "clients" / "python", REPO / "server", SCRIPTS):
@@ -997,10 +999,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "spread the streams over them round-robin")
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (0: 1 up to 32 streams, else 2)")
-    parser.add_argument("--streams-per-channel", type=int, default=STREAMS_PER_CHANNEL,
-                        help="streams per client connection (with --workers N the kernel "
-                        "spreads connections over the workers: fewer per connection, a more "
-                        "even spread)")
+    parser.add_argument("--streams-per-channel", type=int, default=None,
+                        help=f"streams per client connection (default {STREAMS_PER_CHANNEL}; "
+                        f"{STREAMS_PER_CHANNEL_WORKERS} when a --workers count is above 1: the "
+                        "kernel spreads connections, not streams, over the workers, so more "
+                        "connections spread more evenly)")
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--interval", type=float, default=1.0, help="update interval, s of media")
     parser.add_argument("--sample-rate", type=int, default=44_100)
@@ -1040,7 +1043,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         interval_s=args.interval,
         sample_rate=args.sample_rate,
         channels=args.channels,
-        streams_per_channel=args.streams_per_channel,
+        streams_per_channel=args.streams_per_channel
+        or (STREAMS_PER_CHANNEL if max(args.workers) <= 1 else STREAMS_PER_CHANNEL_WORKERS),
     )
 
     def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
