@@ -5,11 +5,12 @@ Usage::
     python scripts/bench_streams.py --streams N --duration S [--modality audio|video]
         [--server ADDR] [--json]
     python scripts/bench_streams.py --sweep 8,16,32,64 --duration 20 [--naive-sweep 1,2,4]
-        [--plot docs/bench_streams.png] [--write-docs] [--json]
+        [--workers 1,2] [--plot docs/bench_streams.png] [--write-docs] [--json]
 
 Without ``--server`` the script starts ``python -m streamprint serve`` on a free loopback
 port (``--naive`` starts ``scripts/naive_server.py`` instead: a server that recomputes the
-fingerprint from scratch on every chunk) and stops it at the end. The load comes from
+fingerprint from scratch on every chunk) and stops it at the end; ``--workers N`` starts it as ``serve --workers N`` (N processes on the
+one port; a comma-separated list sweeps each, side by side per stream count). The load comes from
 ``--client-procs`` client processes (never the server's process), each running one asyncio
 loop with its share of the streams over a few gRPC channels.
 
@@ -31,6 +32,8 @@ Measured:
   each within one update interval, and the sender never fell more than ``--lag-limit-ms``
   behind its schedule (gRPC flow control pushing back);
 * errors by gRPC status code (``errors`` is the total, ``errors_by_code`` the breakdown);
+* with ``--workers N``: how many streams each worker served (``streams_per_worker``, from the
+  session ids; the kernel spreads connections, not streams);
 * server peak RSS (MB, the process and its children) and CPU (% of one core, averaged over
   the paced part of the run; 200 = both cores of a 2-core machine), via psutil or /proc;
   the client processes' CPU likewise (``client_cpu_percent``).
@@ -71,6 +74,8 @@ SCRIPTS = REPO / "scripts"
 DOCS_PLOT = REPO / "docs" / "bench_streams.png"
 DOC_SECTION = "concurrent-streams"
 STREAMS_PER_CHANNEL = 32
+#: With ``--workers N``: more connections, so the kernel's per-connection spread evens out.
+STREAMS_PER_CHANNEL_WORKERS = 4
 _EPS = 1e-6
 
 for _p in (REPO / "clients" / "python", REPO / "server", SCRIPTS):
@@ -97,6 +102,8 @@ class StreamRecord:
     error_message: str = ""
     #: Largest delay of a send behind its schedule, seconds.
     max_send_lag_s: float = 0.0
+    #: The server's session id (``w<i>-…``: served by worker i of ``serve --workers N``).
+    session_id: str = ""
 
 
 def update_latencies(record: StreamRecord) -> list[float]:
@@ -186,6 +193,17 @@ def summarize(
     }
 
 
+def streams_per_worker(records: Sequence[StreamRecord]) -> dict[str, int]:
+    """How many streams each worker of ``serve --workers N`` served (from the session ids,
+    ``w<i>-…``); empty for a single-process server."""
+    counts = Counter(
+        r.session_id.split("-", 1)[0].removeprefix("w")
+        for r in records
+        if r.session_id.startswith("w") and "-" in r.session_id
+    )
+    return dict(sorted(counts.items()))
+
+
 def largest_within(points: Sequence[dict[str, Any]], limit_ms: float) -> int | None:
     """Largest ``streams`` whose p99 latency is at or under ``limit_ms`` with no error."""
     ok = [
@@ -215,6 +233,9 @@ class LoadSpec:
     height: int = 90
     fps: int = 30
     call_timeout_s: float = 120.0
+    #: Streams multiplexed on one HTTP/2 connection (with ``--workers N`` the kernel spreads
+    #: connections, not streams, over the workers: more connections, a more even spread).
+    streams_per_channel: int = STREAMS_PER_CHANNEL
 
 
 def audio_clip(spec: LoadSpec, seconds: float = 12.0) -> bytes:
@@ -338,6 +359,7 @@ async def _run_stream(
                 return
             fp = response.fingerprint
             record.updates.append((time.monotonic(), fp.media_seconds, fp.final))
+            record.session_id = record.session_id or response.session_id
 
     read_task = asyncio.ensure_future(reader())
     try:
@@ -392,7 +414,7 @@ async def _client_main(
     by_address: dict[str, list[Any]] = {}
     for address in addresses:
         mine = sum(1 for i in indices if addresses[i % len(addresses)] == address)
-        n_channels = max(1, math.ceil(mine / STREAMS_PER_CHANNEL))
+        n_channels = max(1, math.ceil(mine / max(1, spec.streams_per_channel)))
         # a local subchannel pool gives every channel its own HTTP/2 connection
         by_address[address] = [
             grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
@@ -577,22 +599,51 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def warm_up(address: str, spec: LoadSpec, clip: bytes, *, streams: int = 2, seconds: float = 3.0) -> None:
-    """Unpaced short streams first, so lazy imports and first-call costs stay out of the numbers."""
+def warm_up(
+    address: str,
+    spec: LoadSpec,
+    clip: bytes,
+    *,
+    streams: int = 2,
+    seconds: float = 3.0,
+    workers: int = 1,
+    max_rounds: int = 20,
+) -> None:
+    """Unpaced short streams first, so lazy imports and first-call costs stay out of the numbers.
+
+    With ``workers`` > 1 (``serve --workers N``) rounds of ``streams`` streams, each on its own
+    connection, are repeated until every worker has served ``streams`` of them (the kernel
+    picks the worker per connection), at most ``max_rounds`` rounds.
+    """
     import grpc
 
     short = LoadSpec(**{**asdict(spec), "duration_s": seconds})
+    served: Counter[str] = Counter()
 
     async def one(channel: Any, index: int) -> None:
         record = await _run_stream(channel, index, short, clip, time.monotonic(), 0.0, paced=False)
         if record.error is not None:
             raise RuntimeError(f"warm-up stream failed: {record.error} {record.error_message}")
+        served.update(streams_per_worker([record]))
 
     async def run() -> None:
-        async with grpc.aio.insecure_channel(address) as channel:
-            await asyncio.gather(*(one(channel, i) for i in range(streams)))
+        # one connection per stream: with several workers on the port, each may land on any
+        channels = [
+            grpc.aio.insecure_channel(address, options=[("grpc.use_local_subchannel_pool", 1)])
+            for _ in range(streams)
+        ]
+        try:
+            await asyncio.gather(*(one(ch, i) for i, ch in enumerate(channels)))
+        finally:
+            for ch in channels:
+                await ch.close()
 
-    asyncio.run(run())
+    for _ in range(max_rounds if workers > 1 else 1):
+        asyncio.run(run())
+        if len(served) >= workers and min(served.values()) >= streams:
+            break
+    if workers > 1 and len(served) < workers:
+        print(f"warm-up: only workers {sorted(served)} of {workers} were reached", file=sys.stderr)
 
 
 def pid_listening_on(address: str) -> int | None:
@@ -624,8 +675,11 @@ def run_load(
     lag_limit_s: float = 0.5,
     warmup_streams: int = 2,
     server_procs: int = 1,
+    server_workers: int = 1,
 ) -> dict[str, Any]:
     """One measurement: start a server (unless given), run the streams, summarize.
+
+    ``server_workers`` > 1 starts streamprint as ``serve --workers N``: N processes on one port.
 
     ``server_procs`` > 1 starts that many independent server processes on their own ports
     and spreads the streams over them round-robin from the client (a stream stays on one
@@ -642,8 +696,11 @@ def run_load(
     try:
         if server is None:
             for k in range(max(1, server_procs)):
+                extra = list(server_args)
+                if not naive and server_workers != 1:
+                    extra += ["--workers", str(server_workers)]
                 proc, address = start_server(
-                    naive=naive, streams=streams, extra=server_args,
+                    naive=naive, streams=streams, extra=extra,
                     log_path=tmp / f"server-{k}.log",
                 )
                 servers.append(proc)
@@ -655,7 +712,13 @@ def run_load(
             pids = [p for p in found if p is not None]
         for address in addresses:
             if warmup_streams > 0:
-                warm_up(address, spec, clip_path.read_bytes(), streams=warmup_streams)
+                warm_up(
+                    address,
+                    spec,
+                    clip_path.read_bytes(),
+                    streams=warmup_streams,
+                    workers=1 if naive else server_workers,
+                )
     except Exception:
         for proc in servers:
             stop_server(proc)
@@ -719,8 +782,15 @@ def run_load(
         client_procs=procs,
         modality=spec.modality,
         duration_s=spec.duration_s,
-        server="naive" if naive else ("streamprint" if server is None else server),
+        server="naive" if naive else (
+            ("streamprint" if server_workers == 1 else f"streamprint --workers {server_workers}")
+            if server is None
+            else server
+        ),
         server_procs=len(addresses),
+        server_workers=1 if naive or server is not None else server_workers,
+        streams_per_worker=streams_per_worker(records),
+        streams_per_channel=spec.streams_per_channel,
         chunk_ms=spec.chunk_ms,
         media=(
             f"raw GRAY8 {spec.width}x{spec.height} at {spec.fps} fps"
@@ -745,6 +815,31 @@ def plot_sweep(
     limit_ms: float,
     title: str,
 ) -> bool:
+    """Latency percentiles against streams (log-log), PNG, one line style per server
+    (``--workers`` counts apart). False without matplotlib."""
+    groups = by_server(points)
+    styles = iter(("-", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1))))
+    series = [(group, next(styles, "-"), name) for name, group in groups.items()]
+    return _plot(
+        [*series, (list(naive), "--", "naive server")], path, limit_ms=limit_ms, title=title
+    )
+
+
+def by_server(points: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Sweep points grouped by their ``server`` label, in first-seen order."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for p in points:
+        groups.setdefault(str(p.get("server", "streamprint")), []).append(p)
+    return groups
+
+
+def _plot(
+    series_list: Sequence[tuple[Sequence[dict[str, Any]], Any, str]],
+    path: Path,
+    *,
+    limit_ms: float,
+    title: str,
+) -> bool:
     """Latency percentiles against streams (log-log), PNG. False without matplotlib."""
     try:
         import matplotlib
@@ -756,7 +851,7 @@ def plot_sweep(
         print("matplotlib is not installed: no plot written", file=sys.stderr)
         return False
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
-    for series, style, label in ((points, "-", "streamprint"), (naive, "--", "naive server")):
+    for series, style, label in series_list:
         if not series:
             continue
         xs = [p["streams"] for p in series]
@@ -789,6 +884,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _per_worker(point: dict[str, Any]) -> str:
+    counts = point.get("streams_per_worker") or {}
+    return " / ".join(f"w{k}: {v}" for k, v in counts.items()) or "-"
+
+
 def table(points: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of sweep points."""
     cols = [
@@ -806,12 +906,15 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         ("client_cpu_percent", "client CPU %"),
         ("other_cpu_percent", "other CPU %"),
     ]
+    if any(p.get("streams_per_worker") for p in points):
+        cols.insert(2, ("streams_per_worker", "streams per worker"))
     lines = [
         "| " + " | ".join(h for _, h in cols) + " |",
         "|" + "|".join("---" if k == "server" else "---:" for k, _ in cols) + "|",
     ]
     for p in points:
-        lines.append("| " + " | ".join(_fmt(p.get(k)) for k, _ in cols) + " |")
+        lines.append("| " + " | ".join(_per_worker(p) if k == "streams_per_worker"
+                                        else _fmt(p.get(k)) for k, _ in cols) + " |")
     return "\n".join(lines)
 
 
@@ -826,6 +929,7 @@ def docs_body(
     plot: Path | None,
     server_desc: str = "",
     nice: int = 0,
+    best_by_server: dict[str, int | None] | None = None,
 ) -> str:
     from bench_engine import machine_info, machine_line
 
@@ -843,12 +947,19 @@ def docs_body(
         f" {p0.get('chunk_ms', '?')} ms chunks paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
-        " every due update within 1 s, sender never more than 500 ms behind schedule.",
+        " every due update within 1 s, sender never more than 500 ms behind schedule."
+        + (f" Clients open one HTTP/2 connection per {p0['streams_per_channel']} streams."
+           if p0.get("streams_per_channel") else ""),
         "",
         *([server_desc, ""] if server_desc else []),
         *(["Run with `--nice`: the server and clients got a higher CPU priority than other"
            " jobs on the machine.", ""] if nice else []),
-        f"Largest N with p99 <= {limit_ms:g} ms and no error: streamprint **{_fmt(best)}**"
+        f"Largest N with p99 <= {limit_ms:g} ms and no error: "
+        + (
+            ", ".join(f"{name} **{_fmt(b)}**" for name, b in best_by_server.items())
+            if best_by_server
+            else f"streamprint **{_fmt(best)}**"
+        )
         + (f", naive server **{_fmt(best_naive)}**" if naive else "")
         + ". Target (issue 7): 256.",
         "",
@@ -878,12 +989,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="start scripts/naive_server.py instead of streamprint")
     parser.add_argument("--server-arg", action="append", default=[],
                         help="extra argument for the started server (repeatable), e.g. "
-                        "--server-arg=--workers=2")
+                        "--server-arg=--engine-threads=2")
+    parser.add_argument("--workers", type=_parse_list, default=[1],
+                        help="start streamprint as `serve --workers N` (N processes on one "
+                        "port); a comma-separated list (e.g. 1,2) sweeps each, side by side "
+                        "per stream count")
     parser.add_argument("--server-procs", type=int, default=1,
                         help="server processes to start, each on its own port; the clients "
                         "spread the streams over them round-robin")
     parser.add_argument("--client-procs", type=int, default=0,
                         help="client processes (0: 1 up to 32 streams, else 2)")
+    parser.add_argument("--streams-per-channel", type=int, default=None,
+                        help=f"streams per client connection (default {STREAMS_PER_CHANNEL}; "
+                        f"{STREAMS_PER_CHANNEL_WORKERS} when a --workers count is above 1: the "
+                        "kernel spreads connections, not streams, over the workers, so more "
+                        "connections spread more evenly)")
     parser.add_argument("--chunk-ms", type=int, default=100)
     parser.add_argument("--interval", type=float, default=1.0, help="update interval, s of media")
     parser.add_argument("--sample-rate", type=int, default=44_100)
@@ -923,9 +1043,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         interval_s=args.interval,
         sample_rate=args.sample_rate,
         channels=args.channels,
+        streams_per_channel=args.streams_per_channel
+        or (STREAMS_PER_CHANNEL if max(args.workers) <= 1 else STREAMS_PER_CHANNEL_WORKERS),
     )
 
-    def one(n: int, naive: bool) -> dict[str, Any]:
+    def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
         result = run_load(
             streams=n,
             spec=spec,
@@ -937,6 +1059,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             lag_limit_s=args.lag_limit_ms / 1000.0,
             warmup_streams=args.warmup_streams,
             server_procs=args.server_procs,
+            server_workers=workers,
         )
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
@@ -946,10 +1069,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if result["errors"] == 0 else 1
 
     points: list[dict[str, Any]] = []
-    for n in args.sweep:
-        points.append(one(n, args.naive))
-        if not args.sweep_all and largest_within(points[-2:], args.p99_limit_ms) is None:
-            break  # two counts in a row over the limit (or the first count)
+    mine: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
+    for n in args.sweep:  # every --workers count at this N before the next N: side by side
+        for w, own in mine.items():
+            if own and not args.sweep_all and largest_within(own[-2:], args.p99_limit_ms) is None:
+                continue  # two counts in a row over the limit (or the first count)
+            own.append(one(n, args.naive, w))
+            points.append(own[-1])
+    best_by_server = {
+        name: largest_within(group, args.p99_limit_ms) for name, group in by_server(points).items()
+    }
     naive_points: list[dict[str, Any]] = []
     for n in args.naive_sweep:  # a few small counts, each run (no early stop)
         naive_points.append(one(n, True))
@@ -974,9 +1103,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                 best_naive=best_naive,
                 plot=args.plot if plotted else None,
                 nice=args.nice,
+                best_by_server=best_by_server if len(args.workers) > 1 else None,
                 server_desc=(
                     f"Server: {args.server_procs} x `python -m streamprint serve`"
                     + "".join(f" `{a}`" for a in args.server_arg)
+                    + (
+                        f" with `--workers` {', '.join(str(w) for w in args.workers)} (N server"
+                        " processes on one port, connections spread by the kernel; RSS and CPU"
+                        " are the supervisor's and its workers')"
+                        if args.workers != [1]
+                        else ""
+                    )
                     + (" (streams spread round-robin over the processes by the client)"
                        if args.server_procs > 1 else "")
                     + (
@@ -994,6 +1131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = {
         **chosen,
         "max_streams_within_limit": best,
+        "max_streams_within_limit_by_server": best_by_server,
         "naive_max_streams_within_limit": best_naive,
         "sweep": points,
         "naive_sweep": naive_points,

@@ -20,7 +20,9 @@ from streamprint.errors import InvalidInputError
 
 ENV_PREFIX = "STREAMPRINT_"
 
-Kind = Literal["str", "int", "float", "bytes", "bool", "port", "optional_port", "choice"]
+Kind = Literal[
+    "str", "int", "float", "bytes", "bool", "port", "optional_port", "choice", "workers"
+]
 
 _KIB = 1024
 _MIB = 1024 * 1024
@@ -41,7 +43,8 @@ def _opt(
 
 
 def default_workers() -> int:
-    """CPU threads for engine work when ``--workers`` is 0: the CPUs this process may use."""
+    """The CPUs this process may use: engine threads when ``--engine-threads`` is 0, and
+    server processes for ``--workers auto``."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not Linux
@@ -54,7 +57,19 @@ class ServerConfig:
 
     host: str = _opt("127.0.0.1", "address to listen on", "str")
     port: int = _opt(50051, "port to listen on (0: any free port)", "port")
-    workers: int = _opt(0, "threads for CPU-bound engine work (0: one per CPU)", "int", minimum=0)
+    workers: int = _opt(
+        1,
+        "server processes sharing the port (SO_REUSEPORT; 1: one process, no supervisor; "
+        "auto or 0: one per CPU)",
+        "workers",
+        minimum=0,
+    )
+    engine_threads: int = _opt(
+        0,
+        "threads for CPU-bound engine work in each server process (0: one per CPU)",
+        "int",
+        minimum=0,
+    )
     backend: str = _opt(
         "auto",
         "runtime backend for the per-frame work",
@@ -190,8 +205,13 @@ class ServerConfig:
 
     @property
     def effective_workers(self) -> int:
-        """Engine threads actually used."""
+        """Server processes actually started (``--workers auto``/0: one per CPU)."""
         return self.workers or default_workers()
+
+    @property
+    def effective_engine_threads(self) -> int:
+        """Engine threads actually used by each server process."""
+        return self.engine_threads or default_workers()
 
     @property
     def address(self) -> str:
@@ -377,6 +397,10 @@ def _parse(raw: object, meta: Mapping[str, Any], source: str) -> object:
                 raise bad(f"port {value} out of range", "0-65535")
         elif kind == "int":
             value = int(text)
+        elif kind == "workers":
+            if text.lower() != "auto" and not text.isdigit():
+                raise bad(f"not a number of processes: {text!r}", "a whole number, or auto")
+            value = 0 if text.lower() == "auto" else int(text)
         elif kind == "bytes":
             value = parse_bytes(text)
         else:

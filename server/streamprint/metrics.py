@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -344,17 +344,43 @@ def render(plane: DataPlane) -> str:
 
 
 class MetricsServer:
-    """A tiny HTTP server answering ``GET /metrics`` on the server's event loop."""
+    """A tiny HTTP server answering ``GET /metrics`` on the server's event loop.
 
-    def __init__(self, plane: DataPlane, *, host: str, port: int) -> None:
-        self._plane = plane
+    It serves ``plane``'s metrics, or what ``render`` returns (the supervisor of several
+    worker processes merges theirs); on ``host:port``, or on the unix socket ``unix_path``
+    (a worker's, read by its supervisor).
+    """
+
+    def __init__(
+        self,
+        plane: DataPlane | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        unix_path: str | None = None,
+        render: Callable[[], Awaitable[bytes]] | None = None,
+    ) -> None:
+        if render is None:
+            if plane is None:
+                raise ValueError("MetricsServer needs a data plane or a render function")
+            metrics = plane.metrics
+
+            async def render_plane() -> bytes:
+                return metrics.render()
+
+            render = render_plane
+        self._render = render
         self._host = host
         self._requested_port = port
+        self._unix_path = unix_path
         self._server: asyncio.Server | None = None
         self.port = 0
 
     async def start(self) -> None:
         """Listen (port 0: any free port; see :attr:`port`)."""
+        if self._unix_path is not None:
+            self._server = await asyncio.start_unix_server(self._handle, self._unix_path)
+            return
         self._server = await asyncio.start_server(self._handle, self._host, self._requested_port)
         self.port = int(self._server.sockets[0].getsockname()[1])
 
@@ -377,7 +403,7 @@ class MetricsServer:
                 pass
             parts = request_line.decode("latin-1").split()
             if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
-                body = self._plane.metrics.render()
+                body = await self._render()
                 head = f"HTTP/1.1 200 OK\r\nContent-Type: {CONTENT_TYPE}\r\n"
             else:
                 body = b"not found; try /metrics\n"

@@ -27,7 +27,9 @@ DESCRIPTION = (
     "grpc.health.v1 health, server reflection). Every flag can also be set as an environment "
     "variable STREAMPRINT_<FLAG> (e.g. STREAMPRINT_PORT=50052); a flag beats the environment. "
     "Sizes accept KiB/MiB/GiB suffixes. SIGTERM drains: health turns NOT_SERVING, live "
-    "streams get their final update, and the server exits 0 within --grace-s."
+    "streams get their final update, and the server exits 0 within --grace-s. --workers N "
+    "(N > 1, or auto) runs N server processes on the one port (SO_REUSEPORT) under a "
+    "supervisor that forwards SIGTERM and restarts a worker that dies."
 )
 
 
@@ -61,9 +63,13 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
             print(f"streamprint serve: error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     configure_logging(config.log_level, config.log_format)
-    from streamprint.api.server import serve
-
     try:
+        if config.effective_workers > 1:
+            from streamprint.workers.supervisor import run_supervisor
+
+            return run_supervisor(config)
+        from streamprint.api.server import serve
+
         return asyncio.run(serve(config))
     except StreamprintError as exc:
         print(f"streamprint serve: error: {exc.reason}: {exc.message}", file=sys.stderr)

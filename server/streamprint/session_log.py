@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+WORKER_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s[w%(worker)s]: %(message)s"
 
 log = logging.getLogger("streamprint.session")
 
@@ -62,12 +63,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str, separators=(",", ":"))
 
 
-def configure_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -> None:
-    """Send every record to ``stream`` (default stderr), one line each, as ``fmt``."""
+class _WorkerTag(logging.Filter):
+    """Adds ``worker`` (the index of a ``serve --workers N`` worker process) to every record."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True
+
+
+def configure_logging(
+    level: str, fmt: str = "text", stream: TextIO | None = None, *, worker: int | None = None
+) -> None:
+    """Send every record to ``stream`` (default stderr), one line each, as ``fmt``.
+
+    ``worker``: this is worker process ``worker`` of ``serve --workers N``; text lines then
+    name it after the logger (``streamprint.session[w1]:``), JSON objects carry ``"worker"``.
+    """
     if fmt not in LOG_FORMATS:
         raise ValueError(f"log format must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    text_format = TEXT_FORMAT if worker is None else WORKER_TEXT_FORMAT
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(text_format))
+    if worker is not None:
+        handler.addFilter(_WorkerTag(worker))
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO), handlers=[handler], force=True
     )

@@ -35,7 +35,7 @@ class Server:
         extra = ["--metrics-port", "0"] if metrics else []
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "2", "--backend", "numpy", *extra, *args],
+             "--port", str(port), "--engine-threads", "2", "--backend", "numpy", *extra, *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
@@ -73,17 +73,40 @@ class Server:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-        raise AssertionError("no VmRSS")
+    def children(self) -> list[int]:
+        """PIDs of the server's child processes (its workers with ``--workers N``)."""
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
 
-    def gauge(self) -> float:
+    def workers(self) -> list[int]:
+        """PIDs of the server's worker processes (``--workers N``; not its helpers)."""
+        out = []
+        for pid in self.children():
+            cmdline = Path(f"/proc/{pid}/cmdline")
+            if cmdline.exists() and b"spawn_main" in cmdline.read_bytes():
+                out.append(pid)
+        return out
+
+    def rss_mb(self) -> float:
+        """Resident MB of the server, its worker processes included."""
+        total = 0.0
+        for pid in (self.proc.pid, *self.children()):
+            status = Path(f"/proc/{pid}/status")
+            lines = status.read_text().splitlines() if status.exists() else []
+            total += sum(int(ln.split()[1]) / 1024.0 for ln in lines if ln.startswith("VmRSS:"))
+        if total == 0.0:
+            raise AssertionError("no VmRSS")
+        return total
+
+    def metric(self, name: str) -> float:
+        """The value of the unlabelled series ``name`` in the server's /metrics."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         text = urllib.request.urlopen(url, timeout=5).read().decode()
-        (line,) = [ln for ln in text.splitlines() if ln.startswith("streamprint_active_streams ")]
+        (line,) = [ln for ln in text.splitlines() if ln.startswith(name + " ")]
         return float(line.split()[1])
+
+    def gauge(self) -> float:
+        return self.metric("streamprint_active_streams")
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -67,10 +67,11 @@ def _spawn_clients(address: str, wav: Path, n: int) -> list[subprocess.Popen[str
     return procs
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_clients_killed_mid_stream_free_their_sessions(
-    servers: list[Server], long_wav: Path
+    servers: list[Server], long_wav: Path, workers: int
 ) -> None:
-    server = Server()
+    server = Server("--workers", str(workers))
     servers.append(server)
     n = 8
     baseline = 0.0

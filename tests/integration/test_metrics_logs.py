@@ -217,7 +217,7 @@ def test_serve_json_logs_from_env(tmp_path: Path) -> None:
     """`streamprint serve` with STREAMPRINT_LOG_FORMAT=json: every stderr line is JSON."""
     clip = tmp_path / "clip.wav"
     clip.write_bytes(encode(music(2.0), 22050))
-    env = {**os.environ, "STREAMPRINT_LOG_FORMAT": "json", "STREAMPRINT_WORKERS": "1"}
+    env = {**os.environ, "STREAMPRINT_LOG_FORMAT": "json", "STREAMPRINT_ENGINE_THREADS": "1"}
     log_path = tmp_path / "server.log"
     with log_path.open("w") as log_file:
         proc = subprocess.Popen(

@@ -19,7 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tls_certs import Certs, make_certs
 
-from streamprint.api.auth import TokenFileError, TokenTable, bearer_token
+from streamprint.api.auth import TokenFileError, TokenTable, bearer_token, token_id
 from streamprint.api.server import StartupRefusedError, StreamprintServer
 from streamprint.config import ServerConfig, is_loopback
 from streamprint_client import AsyncStreamprintClient, StreamprintClient, StreamprintRpcError
@@ -356,6 +356,6 @@ def test_per_token_stream_quota(
         for channel, _ in held:
             channel.close()
     assert _wait_for(lambda: srv.plane.active_streams == 0)
-    assert srv.plane._owned == {}
+    assert srv.plane.ledger.total() == 0 and srv.plane.streams_of(token_id(USER_TOKEN)) == 0
     with StreamprintClient(srv.address, ca=str(certs.ca), token=USER_TOKEN) as client:
         assert list(client.stream([_wav(media_dir)]))[-1].final

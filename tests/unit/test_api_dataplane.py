@@ -137,7 +137,7 @@ class FakeEngine:
         )
 
 
-CONFIG = ServerConfig(workers=2, max_streams=2, max_requests=1, session_retain_max_bytes=10**6)
+CONFIG = ServerConfig(engine_threads=2, max_streams=2, max_requests=1, session_retain_max_bytes=10**6)
 SPEC = StreamSpec(MediaFormat(), dims.AUDIO_13D, 0.5)
 
 

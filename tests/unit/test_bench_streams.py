@@ -100,6 +100,12 @@ def test_kept_realtime() -> None:
     assert not bs.kept_realtime(failed, interval_s=1.0, lag_limit_s=0.5)
 
 
+def test_streams_per_worker_reads_the_session_ids() -> None:
+    ids = ["w0-" + "a" * 32, "w1-" + "b" * 32, "w1-" + "c" * 32, "d" * 32, ""]
+    records = [bs.StreamRecord(index=i, session_id=sid) for i, sid in enumerate(ids)]
+    assert bs.streams_per_worker(records) == {"0": 1, "1": 2}
+
+
 def test_expected_updates() -> None:
     assert bs.expected_updates(10.0, 1.0) == 10
     assert bs.expected_updates(9.95, 1.0) == 9
@@ -196,3 +202,18 @@ def test_tiny_sweep_with_the_naive_server_writes_a_plot(tmp_path: Path) -> None:
     assert [p["server"] for p in result["sweep"]] == ["streamprint"]
     assert [p["server"] for p in result["naive_sweep"]] == ["naive"]
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_tiny_sweep_over_worker_counts_runs_them_side_by_side(tmp_path: Path) -> None:
+    plot = tmp_path / "workers.png"
+    result = _run(["--sweep", "2", "--workers", "1,2", "--duration", "2", "--plot", str(plot),
+                   "--warmup-streams", "1", "--json"])
+    assert [(p["server"], p["server_workers"]) for p in result["sweep"]] == [
+        ("streamprint", 1), ("streamprint --workers 2", 2)
+    ]
+    assert all(p["errors"] == 0 and p["streams"] == 2 for p in result["sweep"])
+    assert [sum(p["streams_per_worker"].values()) for p in result["sweep"]] == [0, 2]
+    assert set(result["max_streams_within_limit_by_server"]) == {
+        "streamprint", "streamprint --workers 2"
+    }

@@ -59,7 +59,7 @@ function wav(seconds, rate = 22050, channels = 2) {
 function startServer() {
   const python = process.env.STREAMPRINT_PYTHON || path.join(ROOT, '.venv', 'bin', 'python');
   return new Promise((resolve, reject) => {
-    const child = spawn(python, ['-m', 'streamprint', 'serve', '--port', '0', '--workers', '1'], {
+    const child = spawn(python, ['-m', 'streamprint', 'serve', '--port', '0', '--engine-threads', '1'], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, STREAMPRINT_LOG_FORMAT: 'text' },
     });

@@ -81,6 +81,11 @@ class TokenTable:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The principals' ids (never tokens), one per distinct token, in file order."""
+        return tuple(dict.fromkeys(p.id for _, p in self._entries))
+
     @classmethod
     def parse(cls, text: str, *, source: str = "token file") -> TokenTable:
         """Parse ``TOKEN ROLE`` lines; errors name the line, never the token."""

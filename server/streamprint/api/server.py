@@ -4,13 +4,21 @@
 signal handling: on SIGTERM (or SIGINT) health turns NOT_SERVING, live streams finish early
 and get their final update, new calls are refused, and after at most ``--grace-s`` the
 remaining calls are cancelled and the process exits 0.
+
+With ``--workers N`` (N > 1) this runs in each worker process (``role`` set): the public
+port is bound with ``SO_REUSEPORT`` next to the other workers', a private unix socket serves
+the calls other workers forward (:mod:`streamprint.api.peers`), streams are counted in the
+shared ledger, and metrics are served on a unix socket for the supervisor to merge
+(:mod:`streamprint.workers.supervisor`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,11 +32,14 @@ from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
 from streamprint.api.auth import AuthInterceptor, TokenFileError, TokenTable
 from streamprint.api.health import HealthService
 from streamprint.api.interceptor import MetricsInterceptor
+from streamprint.api.peers import Peers
 from streamprint.api.servicer import AdminService, FingerprintService
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
 from streamprint.metrics import MetricsServer
+from streamprint.workers.ledger import SharedLedger
+from streamprint.workers.role import WorkerRole
 
 if TYPE_CHECKING:
     from streamprint.runtime.video_select import VideoSelection
@@ -75,14 +86,15 @@ def load_tokens(config: ServerConfig) -> TokenTable | None:
         raise StartupRefusedError(str(exc)) from None
 
 
-def grpc_options(config: ServerConfig) -> list[tuple[str, Any]]:
-    """Channel arguments of the server."""
+def grpc_options(config: ServerConfig, *, reuse_port: bool = False) -> list[tuple[str, Any]]:
+    """Channel arguments of the server (``reuse_port``: a worker sharing the port)."""
     keepalive_ms = int(config.keepalive_s * 1000)
     return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
-        # Never share a port silently with another process (and make port 0 unique in tests).
-        ("grpc.so_reuseport", 0),
+        # Never share a port silently with another process (and make port 0 unique in tests);
+        # only the workers of one `serve --workers N` share theirs, on purpose.
+        ("grpc.so_reuseport", 1 if reuse_port else 0),
         # Ping idle connections so vanished clients are noticed and their calls cancelled.
         ("grpc.keepalive_time_ms", keepalive_ms),
         ("grpc.keepalive_timeout_ms", min(20_000, keepalive_ms)),
@@ -101,10 +113,14 @@ class StreamprintServer:
         *,
         engine: Engine | None = None,
         video: VideoSelection | None = None,
+        role: WorkerRole | None = None,
     ) -> None:
+        """``role``: this process is one of several workers sharing the port."""
         self.config = config
         self._engine = engine
         self._video = video
+        self.role = role
+        self.peers: Peers | None = None
         self.plane: DataPlane | None = None
         self.health: HealthService | None = None
         self.metrics: MetricsServer | None = None
@@ -128,15 +144,35 @@ class StreamprintServer:
             raise StartupRefusedError("; ".join(problems))
         credentials = server_credentials(config)
         tokens = load_tokens(config)
-        plane = DataPlane(config, self._engine, video=self._video)
+        role = self.role
+        if role is None:
+            plane = DataPlane(config, self._engine, video=self._video)
+            peers = None
+        else:
+            ledger = SharedLedger(
+                role.ledger_path, workers=role.count, owners=role.owners, row=role.index
+            )
+            plane = DataPlane(
+                config, self._engine, video=self._video, ledger=ledger,
+                session_prefix=role.session_prefix,
+            )
+            peers = Peers(
+                role, max_message_bytes=config.max_message_bytes, retry_after_s=config.retry_after_s
+            )
         interceptors: list[grpc.aio.ServerInterceptor] = [MetricsInterceptor(plane.metrics)]
         if tokens is not None:
             interceptors.append(AuthInterceptor(tokens))
-        server = grpc.aio.server(options=grpc_options(config), interceptors=interceptors)
-        fs_grpc.add_FingerprintServiceServicer_to_server(FingerprintService(plane, tokens), server)  # type: ignore[no-untyped-call]
+        server = grpc.aio.server(
+            options=grpc_options(config, reuse_port=role is not None), interceptors=interceptors
+        )
+        fs_grpc.add_FingerprintServiceServicer_to_server(  # type: ignore[no-untyped-call]
+            FingerprintService(plane, tokens, peers), server
+        )
         services = [FINGERPRINT_SERVICE]
         if config.admin:
-            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(AdminService(plane), server)  # type: ignore[no-untyped-call]
+            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(  # type: ignore[no-untyped-call]
+                AdminService(plane, peers), server
+            )
             services.append(ADMIN_SERVICE)
         health = HealthService(tuple(services))
         health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -149,18 +185,33 @@ class StreamprintServer:
             port = server.add_insecure_port(config.address)
         if port == 0:  # pragma: no cover - older grpcio returned 0 instead of raising
             raise OSError(f"cannot listen on {config.address}")
+        if role is not None:
+            server.add_insecure_port(f"unix:{role.peer_socket(role.index)}")
         await server.start()
         self.plane, self.health, self._server, self.port = plane, health, server, port
-        if config.metrics_port is not None:
+        self.peers = peers
+        if role is not None and config.metrics_port is not None:
+            self.metrics = MetricsServer(plane, unix_path=str(role.metrics_socket(role.index)))
+            await self.metrics.start()
+        elif config.metrics_port is not None:
             self.metrics = MetricsServer(plane, host=config.host, port=config.metrics_port)
             await self.metrics.start()
+        if role is not None:
+            log.info(
+                "worker %d of %d (pid %d) accepting on %s",
+                role.index,
+                role.count,
+                os.getpid(),
+                self.address,
+            )
+            return port
         log.info(
-            "streamprint serving on %s (%s, %s, streams %d, workers %d, reflection %s, admin %s%s)",
+            "streamprint serving on %s (%s, %s, streams %d, engine threads %d, reflection %s, admin %s%s)",
             self.address,
             ("mutual TLS" if config.tls_client_ca else "TLS") if config.tls else "plaintext",
             f"{len(tokens)} auth tokens" if tokens is not None else "no auth",
             config.max_streams,
-            config.effective_workers,
+            config.effective_engine_threads,
             "on" if config.reflection else "off",
             "on" if config.admin else "off",
             f", metrics on :{self.metrics.port}" if self.metrics else "",
@@ -177,6 +228,8 @@ class StreamprintServer:
         self.plane.start_draining()
         await self._server.stop(grace)
         self.plane.close()
+        if self.peers is not None:
+            await self.peers.close()
         if self.metrics is not None:
             await self.metrics.stop()
         self._server = None
@@ -188,18 +241,45 @@ class StreamprintServer:
         await self._stopped.wait()
 
 
-async def serve(config: ServerConfig, *, engine: Engine | None = None) -> int:
-    """Run until SIGTERM/SIGINT, then shut down gracefully; returns the exit code (0)."""
-    server = StreamprintServer(config, engine=engine)
+async def serve(
+    config: ServerConfig,
+    *,
+    engine: Engine | None = None,
+    role: WorkerRole | None = None,
+    started: Callable[[int], None] | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT, then shut down gracefully; returns the exit code (0).
+
+    A worker (``role`` set) calls ``started(port)`` once it accepts calls, and drains by
+    itself if its supervisor disappears.
+    """
+    server = StreamprintServer(config, engine=engine, role=role)
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    orphan_watch = (
+        asyncio.ensure_future(_watch_parent(role.parent_pid, stop)) if role is not None else None
+    )
+    if started is not None:
+        started(server.port)
     try:
         await stop.wait()
     finally:
+        if orphan_watch is not None:
+            orphan_watch.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+            if role is not None:  # the supervisor forwards what the terminal sent us too
+                signal.signal(sig, signal.SIG_IGN)
         await server.stop()
     return 0
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event, period_s: float = 1.0) -> None:
+    """Set ``stop`` once the supervisor ``parent_pid`` is gone (a worker never outlives it)."""
+    while os.getppid() == parent_pid:
+        await asyncio.sleep(period_s)
+    log.warning("the supervisor (pid %d) is gone; draining", parent_pid)
+    stop.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from streamprint.api import convert, status
 from streamprint.api._generated import admin_service_pb2 as admin_pb
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api.auth import TokenTable
+from streamprint.api.peers import Peers, add_cache_stats, is_forwarded
 from streamprint.dataplane import (
     DataPlane,
     FingerprintJob,
@@ -58,9 +60,13 @@ async def _unary(
 class FingerprintService:
     """streamprint.v1.FingerprintService."""
 
-    def __init__(self, plane: DataPlane, tokens: TokenTable | None = None) -> None:
+    def __init__(
+        self, plane: DataPlane, tokens: TokenTable | None = None, peers: Peers | None = None
+    ) -> None:
+        """``peers``: the other worker processes of this server (``--workers`` > 1)."""
         self._plane = plane
         self._tokens = tokens
+        self._peers = peers
         self._limits = convert.Limits.from_info(plane.info())
 
     def _owner(self, context: Context) -> str:
@@ -219,35 +225,47 @@ class FingerprintService:
     async def ValidateFingerprints(
         self, request: fs_pb.ValidateFingerprintsRequest, context: Context
     ) -> fs_pb.ValidateFingerprintsResponse:
-        """Recompute from whole media and check candidates, one report per item."""
+        """Recompute from whole media and check candidates, one report per item.
 
-        async def call() -> fs_pb.ValidateFingerprintsResponse:
-            threshold = convert.similarity_threshold(request)
-            jobs: list[ValidationJob | BaseException] = []
-            for i, item in enumerate(request.items):
-                try:
-                    jobs.append(convert.validation_job(item, self._limits, prefix=f"items[{i}]."))
-                except InvalidInputError as exc:
-                    jobs.append(exc)
-            results = await self._plane.validate(jobs, threshold)
-            response = fs_pb.ValidateFingerprintsResponse()
-            for i, (item, result) in enumerate(zip(request.items, results, strict=True)):
-                session_id = item.session_id if item.WhichOneof("reference") == "session_id" else ""
-                if isinstance(result, ValidationOutcome):
-                    response.results.add(
-                        index=i,
-                        status=status.item_status(None),
-                        report=convert.validation_report(result),
-                        session_id=session_id,
-                        media_sha256=result.media_sha256,
-                    )
-                else:
-                    response.results.add(
-                        index=i, status=_item_error(result, i), session_id=session_id
-                    )
-            return response
+        With several workers, items naming another worker's session are validated there.
+        """
+        peers, metadata = self._peers, context.invocation_metadata()
+        if peers is not None and not is_forwarded(metadata):
+            max_items = self._plane.config.max_batch_items
+            return await _unary(
+                context,
+                lambda: peers.validate(request, metadata, self._validate, max_items=max_items),
+            )
+        return await _unary(context, lambda: self._validate(request))
 
-        return await _unary(context, call)
+    async def _validate(
+        self, request: fs_pb.ValidateFingerprintsRequest
+    ) -> fs_pb.ValidateFingerprintsResponse:
+        """ValidateFingerprints in this process."""
+        threshold = convert.similarity_threshold(request)
+        jobs: list[ValidationJob | BaseException] = []
+        for i, item in enumerate(request.items):
+            try:
+                jobs.append(convert.validation_job(item, self._limits, prefix=f"items[{i}]."))
+            except InvalidInputError as exc:
+                jobs.append(exc)
+        results = await self._plane.validate(jobs, threshold)
+        response = fs_pb.ValidateFingerprintsResponse()
+        for i, (item, result) in enumerate(zip(request.items, results, strict=True)):
+            session_id = item.session_id if item.WhichOneof("reference") == "session_id" else ""
+            if isinstance(result, ValidationOutcome):
+                response.results.add(
+                    index=i,
+                    status=status.item_status(None),
+                    report=convert.validation_report(result),
+                    session_id=session_id,
+                    media_sha256=result.media_sha256,
+                )
+            else:
+                response.results.add(
+                    index=i, status=_item_error(result, i), session_id=session_id
+                )
+        return response
 
     async def GetServerInfo(
         self, request: fs_pb.GetServerInfoRequest, context: Context
@@ -255,9 +273,15 @@ class FingerprintService:
         """Versions, registry, models, limits."""
 
         async def call() -> fs_pb.GetServerInfoResponse:
+            role = self._peers.role if self._peers is not None else None
+            process = {
+                "workers": str(role.count if role is not None else 1),
+                "worker": str(role.index if role is not None else 0),
+                "pid": str(os.getpid()),
+            }
             return convert.server_info(
                 self._plane.info(),
-                {"grpcio": grpc.__version__, "protobuf": google.protobuf.__version__},
+                {"grpcio": grpc.__version__, "protobuf": google.protobuf.__version__, **process},
             )
 
         return await _unary(context, call)
@@ -275,18 +299,34 @@ def _item_error(exc: BaseException, index: int) -> Any:
 class AdminService:
     """streamprint.v1.AdminService."""
 
-    def __init__(self, plane: DataPlane) -> None:
+    def __init__(self, plane: DataPlane, peers: Peers | None = None) -> None:
+        """``peers``: the other worker processes of this server (``--workers`` > 1)."""
         self._plane = plane
+        self._peers = peers
+
+    def _fan_out(self, context: Context) -> Peers | None:
+        """The peers to ask too (``None``: a single process, or a call forwarded by a peer)."""
+        if self._peers is None or is_forwarded(context.invocation_metadata()):
+            return None
+        return self._peers
 
     async def GetCacheStats(
         self, request: admin_pb.GetCacheStatsRequest, context: Context
     ) -> admin_pb.GetCacheStatsResponse:
-        """Fingerprint cache and session store statistics."""
+        """Fingerprint cache and session store statistics (with several workers: their sum)."""
 
         async def call() -> admin_pb.GetCacheStatsResponse:
-            return admin_pb.GetCacheStatsResponse(
+            here = admin_pb.GetCacheStatsResponse(
                 fingerprints=convert.cache_stats(self._plane.cache.stats()),
                 sessions=convert.cache_stats(self._plane.sessions.stats()),
+            )
+            peers = self._fan_out(context)
+            if peers is None:
+                return here
+            parts = [here, *await peers.cache_stats(context.invocation_metadata())]
+            return admin_pb.GetCacheStatsResponse(
+                fingerprints=add_cache_stats([p.fingerprints for p in parts]),
+                sessions=add_cache_stats([p.sessions for p in parts]),
             )
 
         return await _unary(context, call)
@@ -294,13 +334,18 @@ class AdminService:
     async def ClearCache(
         self, request: admin_pb.ClearCacheRequest, context: Context
     ) -> admin_pb.ClearCacheResponse:
-        """Empty the cache (and the session store when asked)."""
+        """Empty the cache (and the session store when asked); every worker's."""
 
         async def call() -> admin_pb.ClearCacheResponse:
             fingerprints, sessions = self._plane.clear_cache(
                 include_sessions=request.include_sessions
             )
             log.info("cache cleared: %d fingerprints, %d sessions", fingerprints, sessions)
+            peers = self._fan_out(context)
+            if peers is not None:
+                for other in await peers.clear_cache(request, context.invocation_metadata()):
+                    fingerprints += other.fingerprints_removed
+                    sessions += other.sessions_removed
             return admin_pb.ClearCacheResponse(
                 fingerprints_removed=fingerprints, sessions_removed=sessions
             )

@@ -63,6 +63,7 @@ from streamprint.errors import (
     SessionStateError,
 )
 from streamprint.metrics import ServerMetrics, SessionStats
+from streamprint.workers.ledger import LocalLedger, StreamLedger
 
 if TYPE_CHECKING:
     from streamprint.runtime.video_select import VideoSelection
@@ -111,7 +112,7 @@ class LiveStream:
         self._plane = plane
         config = plane.config
         self.spec = spec
-        self.session_id = uuid.uuid4().hex
+        self.session_id = plane.session_prefix + uuid.uuid4().hex
         self.started = plane.clock()
         self._decoder: StreamDecoder = plane.engine.new_decoder(
             spec.format, max_seconds=config.max_media_s
@@ -320,16 +321,22 @@ class DataPlane:
         *,
         video: VideoSelection | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ledger: StreamLedger | None = None,
+        session_prefix: str = "",
     ) -> None:
         """``engine`` ``None``: the audio engine ``--backend`` / ``--precision`` select.
 
         ``video`` is the video analyzer's selection; ``None`` selects it from the same flags
         (with the start-up check) when ``engine`` is ``None`` too, and otherwise (an engine
-        given by a test) is the numpy reference.
+        given by a test) is the numpy reference. ``ledger`` counts open streams for the limits
+        (default: this process only; worker processes share one); ``session_prefix`` starts
+        every session id (a worker's name).
         """
         from streamprint.runtime.video_select import reference_video_selection, video_selection_for
 
         self.config = config
+        self.ledger: StreamLedger = ledger if ledger is not None else LocalLedger()
+        self.session_prefix = session_prefix
         self.engine: Engine = (
             engine if engine is not None else engine_for(config.backend, config.precision)
         )
@@ -342,7 +349,7 @@ class DataPlane:
         #: How the video per-frame analyzer was chosen; video streams and jobs run it.
         self.video: VideoSelection = video
         self.clock = clock
-        workers = config.effective_workers
+        workers = config.effective_engine_threads
         self._stream_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-stream")
         self._request_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-request")
         self.cache = FingerprintCache(
@@ -359,7 +366,6 @@ class DataPlane:
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
         self._live: dict[str, LiveStream] = {}
-        self._owned: dict[str, int] = {}  # open streams per auth-token id
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
         self._live_media_lock = threading.Lock()
@@ -374,8 +380,8 @@ class DataPlane:
         return len(self._live)
 
     def streams_of(self, owner: str) -> int:
-        """Streams ``owner`` (an auth token's id) holds open now."""
-        return self._owned.get(owner, 0)
+        """Streams ``owner`` (an auth token's id) holds open now (every worker's)."""
+        return self.ledger.of(owner)
 
     @property
     def active_requests(self) -> int:
@@ -458,15 +464,16 @@ class DataPlane:
         ``--max-streams-per-token`` counts against.
         """
         self._check_accepting()
-        if len(self._live) >= self.config.max_streams:
+        quota = self.config.max_streams_per_token
+        refusal = self.ledger.admit(owner, max_streams=self.config.max_streams, per_owner=quota)
+        if refusal == "concurrent_streams":
             self.counters.streams_rejected += 1
             raise ResourceLimitError(
                 f"the server is serving its maximum of {self.config.max_streams} streams; retry later",
                 limit="concurrent_streams",
                 retry_after_s=self.config.retry_after_s,
             )
-        quota = self.config.max_streams_per_token
-        if owner and quota and self._owned.get(owner, 0) >= quota:
+        if refusal == "token_streams":
             self.counters.streams_rejected += 1
             raise ResourceLimitError(
                 f"this token already holds its quota of {quota} open streams; "
@@ -475,15 +482,17 @@ class DataPlane:
                 retry_after_s=self.config.retry_after_s,
             )
         stream: LiveStream
-        if spec.modality is dims.Modality.VIDEO:
-            from streamprint.dataplane.video import VideoLiveStream
+        try:
+            if spec.modality is dims.Modality.VIDEO:
+                from streamprint.dataplane.video import VideoLiveStream
 
-            stream = VideoLiveStream(self, spec)
-        else:
-            stream = LiveStream(self, spec)
+                stream = VideoLiveStream(self, spec)
+            else:
+                stream = LiveStream(self, spec)
+        except BaseException:
+            self.ledger.release(owner)
+            raise
         self._live[stream.session_id] = stream
-        if owner:
-            self._owned[owner] = self._owned.get(owner, 0) + 1
         self.counters.streams_started += 1
         ok = False
         try:
@@ -491,12 +500,7 @@ class DataPlane:
             ok = True
         finally:
             del self._live[stream.session_id]
-            if owner:
-                left = self._owned[owner] - 1
-                if left:
-                    self._owned[owner] = left
-                else:
-                    del self._owned[owner]
+            self.ledger.release(owner)
             stream.release()
             if ok:
                 self.counters.streams_completed += 1
@@ -567,7 +571,7 @@ class DataPlane:
         work: Callable[[J], Awaitable[T]],
     ) -> list[T | BaseException]:
         """Run ``work`` on every job (at most one per worker thread at a time), in order."""
-        limit = asyncio.Semaphore(self.config.effective_workers)
+        limit = asyncio.Semaphore(self.config.effective_engine_threads)
 
         async def one(job: J | BaseException) -> T:
             if isinstance(job, BaseException):

@@ -1,0 +1,218 @@
+"""Pieces of `serve --workers N` that need no server: config, session ids, the shared stream
+ledger (across real processes too), merged metrics and the port reservation."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamprint.config import ServerConfig, default_workers
+from streamprint.errors import InvalidInputError
+from streamprint.metrics import ServerMetrics
+from streamprint.workers import (
+    LocalLedger,
+    SharedLedger,
+    WorkerRole,
+    metrics_merge,
+    owner_of_session,
+)
+from streamprint.workers.supervisor import reserve_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_workers_default_to_one_process_and_auto_means_one_per_cpu() -> None:
+    assert ServerConfig.from_sources({}, {}).effective_workers == 1
+    auto = ServerConfig.from_sources({"workers": "auto"}, {})
+    assert auto.workers == 0 and auto.effective_workers == default_workers()
+    env = ServerConfig.from_sources({}, {"STREAMPRINT_WORKERS": "3"})
+    assert env.effective_workers == 3
+    assert ServerConfig.from_sources({"workers": "2"}, {"STREAMPRINT_WORKERS": "3"}).workers == 2
+    threads = ServerConfig.from_sources({}, {"STREAMPRINT_ENGINE_THREADS": "5"})
+    assert threads.effective_engine_threads == 5 and threads.effective_workers == 1
+
+
+@pytest.mark.parametrize("bad", ["two", "-1", "1.5"])
+def test_bad_workers_values_name_the_flag(bad: str) -> None:
+    with pytest.raises(InvalidInputError, match="--workers"):
+        ServerConfig.from_sources({"workers": bad}, {})
+
+
+# ----------------------------------------------------------------------------- session ids
+
+
+def test_session_ids_name_their_worker() -> None:
+    role = WorkerRole(index=3, count=4, run_dir="/tmp/x", parent_pid=1)
+    sid = role.session_prefix + "a" * 32
+    assert owner_of_session(sid) == 3
+    assert owner_of_session("a" * 32) is None, "one process: plain hex ids"
+    assert owner_of_session("w1-" + "g" * 32) is None
+    assert owner_of_session("w1-" + "a" * 31) is None
+    assert role.peer_socket(0) != role.peer_socket(1) != role.metrics_socket(1)
+
+
+# ----------------------------------------------------------------------------- ledgers
+
+
+def test_local_ledger_limits_and_release() -> None:
+    ledger = LocalLedger()
+    assert ledger.admit("", max_streams=2, per_owner=0) is None
+    assert ledger.admit("tok-a", max_streams=2, per_owner=1) is None
+    assert ledger.admit("tok-b", max_streams=2, per_owner=1) == "concurrent_streams"
+    ledger.release("")
+    assert ledger.admit("tok-a", max_streams=2, per_owner=1) == "token_streams"
+    assert ledger.admit("tok-b", max_streams=2, per_owner=1) is None
+    assert (ledger.total(), ledger.of("tok-a"), ledger.of("tok-b")) == (2, 1, 1)
+    ledger.release("tok-a")
+    ledger.release("tok-b")
+    assert (ledger.total(), ledger.of("tok-a")) == (0, 0)
+
+
+def test_shared_ledger_counts_every_worker(tmp_path: Path) -> None:
+    path = tmp_path / "streams.ledger"
+    owners = ("tok-a", "tok-b")
+    boss = SharedLedger.create(path, workers=2, owners=owners)
+    w0 = SharedLedger(path, workers=2, owners=owners, row=0)
+    w1 = SharedLedger(path, workers=2, owners=owners, row=1)
+    assert w0.admit("tok-a", max_streams=3, per_owner=1) is None
+    assert w1.admit("tok-a", max_streams=3, per_owner=1) == "token_streams", "quota is global"
+    assert w1.admit("tok-b", max_streams=3, per_owner=1) is None
+    assert w1.admit("", max_streams=3, per_owner=1) is None
+    assert w0.admit("", max_streams=3, per_owner=1) == "concurrent_streams", "limit is global"
+    assert (boss.total(), boss.of("tok-a"), boss.row_total(1)) == (3, 1, 2)
+    w0.release("tok-a")
+    assert w1.admit("tok-a", max_streams=3, per_owner=1) is None
+    assert boss.reset_row(1) == 3, "a dead worker's streams are forgotten"
+    assert (boss.total(), w0.of("tok-a"), w0.of("tok-b")) == (0, 0, 0)
+    with pytest.raises(RuntimeError):
+        boss.admit("", max_streams=3, per_owner=0)
+    for ledger in (boss, w0, w1):
+        ledger.close()
+
+
+_ADMIT_IN_ANOTHER_PROCESS = """
+import sys
+from streamprint.workers import SharedLedger
+ledger = SharedLedger(sys.argv[1], workers=2, owners=(), row=1)
+print(ledger.admit("", max_streams=2, per_owner=0), ledger.admit("", max_streams=2, per_owner=0))
+"""
+
+
+def test_shared_ledger_holds_across_processes(tmp_path: Path) -> None:
+    path = tmp_path / "streams.ledger"
+    boss = SharedLedger.create(path, workers=2, owners=())
+    w0 = SharedLedger(path, workers=2, owners=(), row=0)
+    assert w0.admit("", max_streams=2, per_owner=0) is None
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "server"), *sys.path])}
+    out = subprocess.run(
+        [sys.executable, "-c", _ADMIT_IN_ANOTHER_PROCESS, str(path)],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    ).stdout.split()  # fmt: skip
+    assert out == ["None", "concurrent_streams"]
+    assert boss.total() == 2 and boss.row_total(1) == 1
+    boss.close()
+    w0.close()
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def _exposition(active: int, draining: bool, latencies: list[float]) -> str:
+    class Plane:
+        """Just what the metrics collector reads."""
+
+        def __init__(self) -> None:
+            from streamprint.cache import FingerprintCache, SessionStore
+            from streamprint.dataplane.plane import Counters
+
+            self.counters = Counters(streams_started=active)
+            self.active_streams = active
+            self.active_requests = 0
+            self.live_media_bytes = 0
+            self.draining = draining
+            self.cache = FingerprintCache(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
+            self.sessions = SessionStore(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
+
+    metrics = ServerMetrics(Plane())  # type: ignore[arg-type]
+    for seconds in latencies:
+        metrics.update_latency.observe(seconds)
+    return metrics.render().decode()
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_merged_metrics_add_up_the_workers() -> None:
+    a = _exposition(3, False, [0.002, 0.02])
+    b = _exposition(2, True, [0.2])
+    merged = _samples(metrics_merge.render(metrics_merge.merge([a, b])).decode())
+    assert merged[("streamprint_active_streams", ())] == 5
+    assert merged[("streamprint_draining", ())] == 1, "draining: the largest, not the sum"
+    assert merged[("streamprint_streams_total", (("outcome", "started"),))] == 5
+    assert merged[("streamprint_update_latency_seconds_count", ())] == 3
+    assert merged[("streamprint_update_latency_seconds_bucket", (("le", "0.025"),))] == 2
+    assert merged[("streamprint_update_latency_seconds_sum", ())] == pytest.approx(0.222)
+    one = _samples(metrics_merge.render(metrics_merge.merge([a])).decode())
+    assert one == _samples(a), "one worker: its exposition unchanged"
+
+
+# ----------------------------------------------------------------------------- the port
+
+
+def test_reserve_port_refuses_a_port_in_use_and_holds_a_free_one() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            reserve_port("127.0.0.1", taken.getsockname()[1])
+    port, holder = reserve_port("127.0.0.1", 0)
+    try:
+        assert port > 0
+        with socket.socket() as plain, pytest.raises(OSError):
+            plain.bind(("127.0.0.1", port))  # held: nobody else takes it meanwhile
+        with socket.socket() as worker:  # but a worker (SO_REUSEPORT) can listen on it
+            worker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            worker.bind(("127.0.0.1", port))
+            worker.listen()
+    finally:
+        holder.close()
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_worker_log_lines_name_the_worker(fmt: str) -> None:
+    import io
+    import json
+    import logging
+
+    from streamprint.session_log import configure_logging
+
+    buf = io.StringIO()
+    try:
+        configure_logging("info", fmt, buf, worker=1)
+        logging.getLogger("streamprint.test").info("hello")
+        configure_logging("info", fmt, buf)
+        logging.getLogger("streamprint.test").info("single")
+    finally:
+        configure_logging("warning", "text")
+    tagged, plain = buf.getvalue().splitlines()
+    if fmt == "json":
+        assert json.loads(tagged)["worker"] == 1 and "worker" not in json.loads(plain)
+    else:
+        assert "streamprint.test[w1]: hello" in tagged and "streamprint.test: single" in plain
