@@ -1,0 +1,251 @@
+"""CPU per stream-second of a streaming audio session, engine alone and over gRPC.
+
+Usage::
+
+    python scripts/bench_session_cost.py [--seconds 60] [--repeat 3] [--baseline-rev REV]
+        [--grpc-streams 16 --grpc-seconds 15] [--profile]
+
+``--engine`` part (always): a fresh process per measurement decodes a music-like clip sent
+as 100 ms chunks of PCM s16le 44.1 kHz stereo (``PcmDecoder``), feeds an ``AudioSession``
+(13D, one update per second of media) and finishes it, pinned to one core with one BLAS
+thread. It reports CPU milliseconds per second of media (= per stream-second of a realtime
+stream), and how much of that the frame analyzer (STFT, filterbanks, YIN) and the HPSS
+medians took; the rest is the session's own work (accumulators, framing, resampling,
+native-rate statistics, snapshots).
+
+``--baseline-rev REV`` measures the same thing on the ``server/`` tree of git revision REV
+(exported with ``git archive`` to a temporary directory), interleaved with the current tree
+in the same run, so the two are compared on the same (noisy, shared) machine.
+
+``--grpc-streams N`` also runs N paced realtime streams against a real
+``python -m streamprint serve`` (the load generator of ``scripts/bench_streams.py``) for each
+tree and reports the server's CPU per stream-second and RSS.
+
+``--profile`` prints the top of a cProfile of one engine run of the current tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+RATE = 44_100
+CHANNELS = 2
+CHUNK_MS = 100
+
+
+def _clip_bytes(seconds: float) -> bytes:
+    """``seconds`` of the demo mix as interleaved PCM s16le stereo at 44.1 kHz."""
+    import numpy as np
+
+    sys.path.insert(0, str(SCRIPTS))
+    from make_demo_clip import demo_mix
+
+    stereo = demo_mix(seconds=seconds, rate=RATE)
+    pcm: bytes = (np.clip(stereo, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+    return pcm
+
+
+class _Timed:
+    """Wraps an object; accumulates the process CPU time spent in one of its methods."""
+
+    def __init__(self, inner: Any, method: str) -> None:
+        self._inner = inner
+        self._method = method
+        self.seconds = 0.0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != self._method:
+            return attr
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.process_time()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds += time.process_time() - t0
+
+        return timed
+
+
+def engine_worker(seconds: float, profile: bool) -> dict[str, Any]:
+    """One engine measurement in this process (the tree on ``sys.path``)."""
+    from streamprint.engine.decode import PcmDecoder, PcmFormat
+    from streamprint.engine.session import AudioSession, SessionConfig, default_analyzer
+
+    pcm = _clip_bytes(seconds)
+    chunk = RATE * CHANNELS * 2 * CHUNK_MS // 1000
+    chunks = [pcm[i : i + chunk] for i in range(0, len(pcm), chunk)]
+
+    def run(timed: bool) -> tuple[float, float, float, int]:
+        analyzer = _Timed(default_analyzer(), "analyze")
+        session = AudioSession(SessionConfig(RATE, CHANNELS), analyzer=analyzer)  # type: ignore[arg-type]
+        features = session._features
+        hpss = _Timed(features._hpss, "push") if hasattr(features, "_hpss") else None
+        if hpss is not None:
+            features._hpss = hpss
+        decoder = PcmDecoder(PcmFormat("s16le", RATE, CHANNELS))
+        updates = 0
+        t0 = time.process_time()
+        for c in chunks:
+            updates += len(session.push(decoder.decode(c)))
+        session.finish()
+        total = time.process_time() - t0
+        return total, analyzer.seconds, hpss.seconds if hpss is not None else 0.0, updates
+
+    run(False)  # warm-up: first-call costs (filterbanks, soxr, numpy dispatch)
+    if profile:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.enable()
+        run(True)
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(35)
+    total, analyze, hpss, updates = run(True)
+    per_s = 1000.0 / seconds
+    return {
+        "total_ms": total * per_s,
+        "analyzer_ms": analyze * per_s,
+        "hpss_ms": hpss * per_s,
+        "rest_ms": (total - analyze - hpss) * per_s,
+        "updates": updates,
+    }
+
+
+def _export_tree(rev: str, into: Path) -> Path:
+    """``server/`` of git revision ``rev`` exported under ``into``; returns its server dir."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "server"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "server"
+
+
+def _env_for(server_dir: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(server_dir), str(REPO / "clients" / "python")])
+    env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def _engine_run(server_dir: Path, seconds: float, profile: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--worker", "--seconds", str(seconds)]
+    if profile:
+        cmd.append("--profile")
+    done = subprocess.run(
+        cmd, env=_env_for(server_dir), check=True, stdout=subprocess.PIPE, text=True
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _grpc_run(server_dir: Path, streams: int, seconds: float) -> dict[str, Any]:
+    sys.path.insert(0, str(SCRIPTS))
+    import bench_streams as bs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        port = bs.free_port()
+        log = Path(tmp, "server.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
+             "--port", str(port), "--max-streams", str(max(512, 2 * streams)),
+             "--log-level", "warning"],
+            env=_env_for(server_dir), stdout=log, stderr=subprocess.STDOUT,
+        )
+        address = f"127.0.0.1:{port}"
+        try:
+            bs.wait_serving(address)
+            base_rss = bs.ProcessSampler([proc.pid]).rss()
+            spec = bs.LoadSpec(duration_s=seconds, sample_rate=RATE, channels=CHANNELS)
+            result = bs.run_load(streams=streams, spec=spec, server=address, server_pid=proc.pid)
+        finally:
+            bs.stop_server(proc)
+    cpu = float(result["cpu_percent"])
+    return {
+        "streams": streams,
+        "server_ms_per_stream_s": 10.0 * cpu / streams,
+        "cpu_percent": cpu,
+        "rss_mb": result["rss_mb"],
+        "base_rss_mb": round(base_rss / 1e6, 1),
+        "rss_per_stream_mb": round((float(result["rss_mb"]) - base_rss / 1e6) / streams, 2),
+        "p99_update_latency_ms": result["p99_update_latency_ms"],
+        "errors": result["errors"],
+    }
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(r[key] for r in runs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=60.0, help="media seconds per engine run")
+    parser.add_argument("--repeat", type=int, default=3, help="engine runs per tree (median)")
+    parser.add_argument("--baseline-rev", help="git revision to compare with (its server/ tree)")
+    parser.add_argument("--grpc-streams", type=int, default=0, help="paced gRPC streams (0: skip)")
+    parser.add_argument("--grpc-seconds", type=float, default=15.0)
+    parser.add_argument("--profile", action="store_true", help="cProfile one engine run (stderr)")
+    parser.add_argument("--cpu", type=int, default=1, help="core the engine runs are pinned to")
+    parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        if hasattr(os, "sched_setaffinity"):
+            try:
+                os.sched_setaffinity(0, {args.cpu})
+            except OSError:
+                pass
+        print(json.dumps(engine_worker(args.seconds, args.profile)))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
+        trees: dict[str, Path] = {"current": REPO / "server"}
+        if args.baseline_rev:
+            trees[f"baseline {args.baseline_rev}"] = _export_tree(args.baseline_rev, Path(tmp))
+        if args.profile:
+            _engine_run(trees["current"], args.seconds, True)
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
+        for _ in range(args.repeat):
+            for name, tree in trees.items():  # interleaved: same machine load for both
+                runs[name].append(_engine_run(tree, args.seconds, False))
+        report: dict[str, Any] = {"seconds": args.seconds, "repeat": args.repeat, "engine": {}}
+        print(f"engine, ms CPU per stream-second ({args.seconds:g} s of media, "
+              f"median of {args.repeat}, one core):")
+        print(f"{'tree':<28} {'total':>8} {'analyzer':>9} {'hpss':>7} {'rest':>7}")
+        for name, rs in runs.items():
+            row = {k: round(_median(rs, k), 2) for k in ("total_ms", "analyzer_ms", "hpss_ms", "rest_ms")}
+            report["engine"][name] = row
+            print(f"{name:<28} {row['total_ms']:8.2f} {row['analyzer_ms']:9.2f} "
+                  f"{row['hpss_ms']:7.2f} {row['rest_ms']:7.2f}")
+        if args.grpc_streams:
+            report["grpc"] = {}
+            print(f"\ngRPC, {args.grpc_streams} paced streams for {args.grpc_seconds:g} s:")
+            for name, tree in trees.items():
+                g = _grpc_run(tree, args.grpc_streams, args.grpc_seconds)
+                report["grpc"][name] = g
+                print(f"{name:<28} server {g['server_ms_per_stream_s']:.2f} ms CPU/stream-s, "
+                      f"RSS {g['base_rss_mb']} MB idle -> {g['rss_mb']} MB "
+                      f"({g['rss_per_stream_mb']} MB/stream), p99 {g['p99_update_latency_ms']} ms, "
+                      f"errors {g['errors']}")
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
