@@ -139,6 +139,7 @@ def _env_for(server_dir: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(server_dir), str(REPO / "clients" / "python")])
     env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
+    env.setdefault("STREAMPRINT_MODELS_DIR", str(REPO / "models"))  # an exported tree has none
     return env
 
 
@@ -153,7 +154,7 @@ def _engine_run(server_dir: Path, seconds: float, profile: bool) -> dict[str, An
     return result
 
 
-def _grpc_run(server_dir: Path, streams: int, seconds: float) -> dict[str, Any]:
+def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> dict[str, Any]:
     sys.path.insert(0, str(SCRIPTS))
     import bench_streams as bs
 
@@ -163,7 +164,7 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float) -> dict[str, Any]:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
              "--port", str(port), "--max-streams", str(max(512, 2 * streams)),
-             "--log-level", "warning"],
+             "--log-level", "warning", "--backend", backend],
             env=_env_for(server_dir), stdout=log, stderr=subprocess.STDOUT,
         )
         address = f"127.0.0.1:{port}"
@@ -194,10 +195,11 @@ def _median(runs: list[dict[str, Any]], key: str) -> float:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="media seconds per engine run")
-    parser.add_argument("--repeat", type=int, default=3, help="engine runs per tree (median)")
+    parser.add_argument("--repeat", type=int, default=3, help="engine runs per tree (median; 0: skip)")
     parser.add_argument("--baseline-rev", help="git revision to compare with (its server/ tree)")
     parser.add_argument("--grpc-streams", type=int, default=0, help="paced gRPC streams (0: skip)")
     parser.add_argument("--grpc-seconds", type=float, default=15.0)
+    parser.add_argument("--backend", default="auto", help="server --backend for the gRPC runs")
     parser.add_argument("--profile", action="store_true", help="cProfile one engine run (stderr)")
     parser.add_argument("--cpu", type=int, default=1, help="core the engine runs are pinned to")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -224,19 +226,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name, tree in trees.items():  # interleaved: same machine load for both
                 runs[name].append(_engine_run(tree, args.seconds, False))
         report: dict[str, Any] = {"seconds": args.seconds, "repeat": args.repeat, "engine": {}}
-        print(f"engine, ms CPU per stream-second ({args.seconds:g} s of media, "
-              f"median of {args.repeat}, one core):")
-        print(f"{'tree':<28} {'total':>8} {'analyzer':>9} {'hpss':>7} {'rest':>7}")
-        for name, rs in runs.items():
-            row = {k: round(_median(rs, k), 2) for k in ("total_ms", "analyzer_ms", "hpss_ms", "rest_ms")}
-            report["engine"][name] = row
-            print(f"{name:<28} {row['total_ms']:8.2f} {row['analyzer_ms']:9.2f} "
-                  f"{row['hpss_ms']:7.2f} {row['rest_ms']:7.2f}")
+        if args.repeat > 0:
+            print(f"engine, ms CPU per stream-second ({args.seconds:g} s of media, "
+                  f"median of {args.repeat}, one core):")
+            print(f"{'tree':<28} {'total':>8} {'analyzer':>9} {'hpss':>7} {'rest':>7}")
+            for name, rs in runs.items():
+                keys = ("total_ms", "analyzer_ms", "hpss_ms", "rest_ms")
+                row = {k: round(_median(rs, k), 2) for k in keys}
+                report["engine"][name] = row
+                print(f"{name:<28} {row['total_ms']:8.2f} {row['analyzer_ms']:9.2f} "
+                      f"{row['hpss_ms']:7.2f} {row['rest_ms']:7.2f}")
         if args.grpc_streams:
             report["grpc"] = {}
             print(f"\ngRPC, {args.grpc_streams} paced streams for {args.grpc_seconds:g} s:")
             for name, tree in trees.items():
-                g = _grpc_run(tree, args.grpc_streams, args.grpc_seconds)
+                g = _grpc_run(tree, args.grpc_streams, args.grpc_seconds, args.backend)
                 report["grpc"][name] = g
                 print(f"{name:<28} server {g['server_ms_per_stream_s']:.2f} ms CPU/stream-s, "
                       f"RSS {g['base_rss_mb']} MB idle -> {g['rss_mb']} MB "

@@ -45,7 +45,13 @@ class StreamDecoder(Protocol):
 
 
 class EngineSession(Protocol):
-    """A streaming fingerprint session."""
+    """A streaming fingerprint session.
+
+    A session may also offer ``analysis_due(samples: int) -> bool`` (see
+    :meth:`~streamprint.engine.session.AudioSession.analysis_due`) and a decoder
+    ``samples_in(size: int) -> int``: together they let the data plane run pushes that only
+    queue media on the event loop instead of a worker thread.
+    """
 
     def push(self, samples: Samples) -> list[Fingerprint]:
         """Feed native-rate samples; the updates that fell due."""
@@ -117,6 +123,10 @@ class _PcmStreamDecoder:
     @property
     def sample_rate(self) -> int | None:
         return self._fmt.sample_rate
+
+    def samples_in(self, size: int) -> int:
+        """Sample frames that feeding ``size`` more bytes decodes (PCM: known in advance)."""
+        return (self._decoder.pending_bytes + size) // self._decoder.format.frame_bytes
 
     @property
     def channels(self) -> int | None:

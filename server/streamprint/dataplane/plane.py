@@ -70,6 +70,8 @@ log = logging.getLogger("streamprint.dataplane")
 
 #: Media this large is hashed off the event loop.
 _HASH_OFF_LOOP_BYTES = 256 * 1024
+#: Raw PCM chunks up to this size that complete no update are decoded on the event loop.
+_INLINE_MAX_BYTES = 64 * 1024
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
 
 
@@ -194,9 +196,26 @@ class LiveStream:
                     "chunk.timestamps_seconds", "only raw video frames take timestamps", "none"
                 )
             updates = await self._plane.run_stream_work(self._push_sync, data, tuple(timestamps))
+        elif self._cheap(len(data)):
+            updates = self._push_sync(data)  # decode + queue only: cheaper than a thread hop
         else:
             updates = await self._plane.run_stream_work(self._push_sync, data)
         return self._fresh(updates)
+
+    def _cheap(self, size: int) -> bool:
+        """Whether a chunk of ``size`` bytes only decodes raw PCM and queues it (no analysis).
+
+        Such chunks (most of a live stream's: 9 of 10 at 100 ms chunks and one update per
+        second) run on the event loop; the thread pool's hand-off would cost more than the
+        work. Container media, video and chunks that complete an update go to the pool.
+        """
+        if size > _INLINE_MAX_BYTES or self._session is None:
+            return False
+        samples_in = getattr(self._decoder, "samples_in", None)
+        analysis_due = getattr(self._session, "analysis_due", None)
+        if samples_in is None or analysis_due is None:
+            return False
+        return not analysis_due(samples_in(size))
 
     async def finish(self) -> tuple[list[Fingerprint], Fingerprint]:
         """End the media: remaining updates and the final fingerprint; keeps the media."""

@@ -153,6 +153,20 @@ class AudioSession:
                 self._next_update = self._update_position(self._updates_scheduled)
         return updates
 
+    def analysis_due(self, samples: int) -> bool:
+        """Whether pushing ``samples`` more native samples runs the analysis.
+
+        That is the expensive part of :meth:`push` (resampling, frame analysis, a snapshot):
+        it runs when a snapshot falls due, when a second of media is queued, or on every push
+        when native-rate accumulators are in use (25D). Otherwise a push only checks,
+        downmixes and queues the samples (tens of microseconds for 100 ms of audio).
+        """
+        if self._native:
+            return True
+        if self._next_update is not None and self._samples_seen + samples >= self._next_update:
+            return True
+        return self._queued_samples + samples >= self._queue_limit
+
     def tempo_evidence(self) -> tuple[float, float, float]:
         """``(bpm, strength, beats)`` behind the current tempo and its confidence."""
         self._analyse_queued()
