@@ -28,10 +28,10 @@ import streamprint
 from streamprint.cache import (
     FingerprintCache,
     FinishedSession,
+    KeptMedia,
     SessionStore,
     fingerprint_key,
     media_sha256,
-    samples_sha256,
 )
 from streamprint.config import ServerConfig
 from streamprint.dataplane.engine import (
@@ -52,7 +52,7 @@ from streamprint.dataplane.types import (
     ValidationOutcome,
 )
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import Fingerprint
 from streamprint.errors import (
     FieldViolation,
     InvalidInputError,
@@ -120,11 +120,13 @@ class LiveStream:
         self._pending_bytes = 0
         self._released = False
         self._keep_cap = config.session_retain_max_bytes
-        self._kept: list[Samples] | None = [] if self._keep_cap > 0 else None
+        self._keeping = self._keep_cap > 0
+        self._kept: KeptMedia | None = None  # created with the first samples
+        self._kept_stored = False  # handed to the session store (which then owns it)
         self._kept_bytes = 0
         self._not_kept = (
             None
-            if self._kept is not None
+            if self._keeping
             else "this server keeps no session media (--session-retain-max-bytes 0)"
         )
         self.last_revision = 0
@@ -263,10 +265,18 @@ class LiveStream:
         return self._session.push(samples)
 
     def _keep(self, samples: Samples) -> None:
-        kept = self._kept
-        if kept is None:
+        """Keep decoded samples for validation (compactly, see :class:`KeptMedia`)."""
+        if not self._keeping:
             return
-        nbytes = int(samples.nbytes)
+        config = self._plane.config
+        if self._kept is None:
+            self._kept = KeptMedia(
+                self._sample_rate, int(samples.shape[1]),
+                ram_bytes=config.session_spool_after_bytes,
+                spool_dir=config.session_spool_dir or None,
+            )
+        block = self._kept.compact(samples)
+        nbytes = self._kept.added_bytes(block)
         if self._kept_bytes + nbytes > self._keep_cap:
             self._drop_kept(
                 f"its decoded media exceeds --session-retain-max-bytes ({self._keep_cap} bytes)"
@@ -274,10 +284,13 @@ class LiveStream:
         elif not self._plane.reserve_live_media(self, nbytes):
             self._drop_kept("the server's budget for live sessions' media was exhausted")
         else:
-            kept.append(samples)
+            self._kept.append(block)
 
     def _drop_kept(self, why: str) -> None:
-        self._kept = None
+        self._keeping = False
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         self._not_kept = why
         self._plane.release_live_media(self, final=False)
 
@@ -294,16 +307,15 @@ class LiveStream:
             )
         final = self._session.finish()
         finished = None
-        if self._kept:
-            media = self._kept[0] if len(self._kept) == 1 else np.concatenate(self._kept)
-            buffer = AudioBuffer(media, self._sample_rate)
+        if self._kept is not None and self._kept.frames:
             finished = FinishedSession(
                 session_id=self.session_id,
-                media=buffer,
-                media_sha256=samples_sha256(buffer),
+                stored=self._kept,
+                media_sha256=self._kept.sha256(),
                 final=final,
                 finished_at=time.time(),
             )
+            self._kept_stored = True
         return updates, final, finished
 
     def _fresh(self, updates: list[Fingerprint]) -> list[Fingerprint]:
@@ -322,6 +334,8 @@ class LiveStream:
     def release(self) -> None:
         """Give the live-media budget back (the store accounts for kept media itself)."""
         self._plane.release_live_media(self, final=True)
+        if self._kept is not None and not self._kept_stored:
+            self._kept.close()
         self._kept = None
 
 
