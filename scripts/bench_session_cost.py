@@ -27,6 +27,7 @@ tree and reports the server's CPU per stream-second and RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -158,9 +159,8 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> d
     sys.path.insert(0, str(SCRIPTS))
     import bench_streams as bs
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, Path(tmp, "server.log").open("wb") as log:
         port = bs.free_port()
-        log = Path(tmp, "server.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamprint", "serve", "--host", "127.0.0.1",
              "--port", str(port), "--max-streams", str(max(512, 2 * streams)),
@@ -208,10 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.worker:
         if hasattr(os, "sched_setaffinity"):
-            try:
+            with contextlib.suppress(OSError):
                 os.sched_setaffinity(0, {args.cpu})
-            except OSError:
-                pass
         print(json.dumps(engine_worker(args.seconds, args.profile)))
         return 0
 
