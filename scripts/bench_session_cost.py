@@ -21,7 +21,8 @@ in the same run, so the two are compared on the same (noisy, shared) machine.
 ``python -m streamprint serve`` (the load generator of ``scripts/bench_streams.py``) for each
 tree and reports the server's CPU per stream-second and RSS.
 
-``--profile`` prints the top of a cProfile of one engine run of the current tree.
+``--profile`` prints the top of a cProfile of one engine run of the current tree;
+``--write-docs`` replaces the ``session-cost`` section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,7 @@ SCRIPTS = REPO / "scripts"
 RATE = 44_100
 CHANNELS = 2
 CHUNK_MS = 100
+DOC_SECTION = "session-cost"
 
 
 def _clip_bytes(seconds: float) -> bytes:
@@ -203,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile one engine run (stderr)")
     parser.add_argument("--cpu", type=int, default=1, help="core the engine runs are pinned to")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
+    parser.add_argument("--write-docs", action="store_true",
+                        help=f"replace the {DOC_SECTION!r} section of docs/benchmarks.md")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -213,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(engine_worker(args.seconds, args.profile)))
         return 0
 
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-cost-") as tmp:
         trees: dict[str, Path] = {"current": REPO / "server"}
         if args.baseline_rev:
@@ -223,7 +229,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _ in range(args.repeat):
             for name, tree in trees.items():  # interleaved: same machine load for both
                 runs[name].append(_engine_run(tree, args.seconds, False))
-        report: dict[str, Any] = {"seconds": args.seconds, "repeat": args.repeat, "engine": {}}
+        report: dict[str, Any] = {
+            "seconds": args.seconds, "repeat": args.repeat, "engine": {},
+            "backend": args.backend, "grpc_seconds": args.grpc_seconds,
+        }
         if args.repeat > 0:
             print(f"engine, ms CPU per stream-second ({args.seconds:g} s of media, "
                   f"median of {args.repeat}, one core):")
@@ -244,9 +253,75 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"RSS {g['base_rss_mb']} MB idle -> {g['rss_mb']} MB "
                       f"({g['rss_per_stream_mb']} MB/stream), p99 {g['p99_update_latency_ms']} ms, "
                       f"errors {g['errors']}")
+    report["load_average"] = [load_before, os.getloadavg()[0]]
+    if args.write_docs:
+        sys.path.insert(0, str(SCRIPTS))
+        from bench_engine import machine_info, machine_line, write_doc_section
+
+        command = "python scripts/bench_session_cost.py " + " ".join(
+            shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+        )
+        write_doc_section(DOC_SECTION, docs_body(report, command, machine_line(machine_info())))
     if args.json:
         print(json.dumps(report))
     return 0
+
+
+def docs_body(report: dict[str, Any], command: str, machine: str) -> str:
+    """The Markdown of docs/benchmarks.md's per-stream cost section."""
+    lines = [
+        "## Per-stream cost and memory",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{machine} 1-minute load average {report['load_average'][0]:.1f} before and "
+        f"{report['load_average'][1]:.1f} after the run (the machine is shared with other "
+        "jobs: absolute numbers move with the load, the side-by-side ratios much less).",
+        "",
+    ]
+    engine = report.get("engine") or {}
+    if engine:
+        lines += [
+            f"Engine alone: one `AudioSession` (13D, one update per second) fed {report['seconds']:g} s "
+            "of music-like PCM s16le 44.1 kHz stereo in 100 ms chunks, decode included, in a fresh "
+            "process pinned to one core with one BLAS thread; median of "
+            f"{report['repeat']} interleaved runs per tree. CPU ms per second of media = per "
+            "stream-second of a realtime stream. *analyzer*: the frame analyzer (STFT, filterbanks, "
+            "YIN); *hpss*: the HPSS median filters; *rest*: everything else the session does "
+            "(downmix, resampling, framing, accumulators, onsets, tempo, snapshots).",
+            "",
+            "| tree | total ms | analyzer ms | hpss ms | rest ms |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name, row in engine.items():
+            lines.append(
+                f"| {name} | {row['total_ms']:.2f} | {row['analyzer_ms']:.2f} | "
+                f"{row['hpss_ms']:.2f} | {row['rest_ms']:.2f} |"
+            )
+        lines.append("")
+    grpc = report.get("grpc") or {}
+    if grpc:
+        first = next(iter(grpc.values()))
+        lines += [
+            f"Over gRPC: a real `python -m streamprint serve` (`--backend {report['backend']}`) and "
+            f"{first['streams']} paced realtime streams from `scripts/bench_streams.py`'s load "
+            f"generator for {report['grpc_seconds']:g} s (same stream as above, one update per "
+            "second). Server CPU per stream-second = server CPU % x 10 / streams; idle RSS is "
+            "the fresh server before any stream, peak RSS the largest during the run (warm-up "
+            "streams and the finished-session store included).",
+            "",
+            "| tree | streams | server CPU ms / stream-s | idle RSS MB | peak RSS MB | "
+            "MB per stream | p99 update latency ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, g in grpc.items():
+            lines.append(
+                f"| {name} | {g['streams']} | {g['server_ms_per_stream_s']:.2f} | "
+                f"{g['base_rss_mb']} | {g['rss_mb']} | {g['rss_per_stream_mb']} | "
+                f"{g['p99_update_latency_ms']} | {g['errors']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
