@@ -20,7 +20,7 @@ from streamprint.engine.decode import PcmDecoder, PcmFormat
 from streamprint.engine.fingerprint import AudioBuffer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from make_demo_clip import demo_mix  # noqa: E402
+from make_demo_clip import demo_mix
 
 
 def _s16(seconds: float, rate: int = 22_050) -> bytes:
