@@ -127,3 +127,30 @@ def test_ratio_group_equals_separate_ratios_bit_for_bit(seed: int) -> None:
             ratio.num, ratio.den, ratio.value, ratio.std_error()
         )
         assert member.num == pytest.approx(float(np.sum(num[i])), rel=1e-12)
+
+
+def test_auto_backend_loads_only_the_chosen_runtime() -> None:
+    """``--backend auto`` times the candidates in a child process; the server process then
+    holds only the winner's runtime (and states the child's reason and candidates)."""
+    import json
+    import os
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from streamprint.dataplane.engine import engine_for\n"
+        "s = engine_for('auto', 'auto').selection\n"
+        "loaded = [m for m in ('onnxruntime', 'openvino') if m in sys.modules]\n"
+        "print(json.dumps({'backend': s.backend, 'reason': s.reason, 'loaded': loaded,\n"
+        "                  'requested': s.requested_backend,\n"
+        "                  'candidates': [c.backend for c in s.candidates]}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["requested"] == "auto" and "--backend auto" in got["reason"]
+    assert "numpy" in got["candidates"]
+    want = [] if got["backend"] == "numpy" else [got["backend"]]
+    assert got["loaded"] == want
