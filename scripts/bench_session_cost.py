@@ -3,7 +3,7 @@
 Usage::
 
     python scripts/bench_session_cost.py [--seconds 60] [--repeat 3] [--baseline-rev REV]
-        [--grpc-streams 16 --grpc-seconds 15] [--profile]
+        [--grpc-streams 8,32 --grpc-seconds 15] [--profile] [--write-docs]
 
 ``--engine`` part (always): a fresh process per measurement decodes a music-like clip sent
 as 100 ms chunks of PCM s16le 44.1 kHz stereo (``PcmDecoder``), feeds an ``AudioSession``
@@ -17,9 +17,11 @@ native-rate statistics, snapshots).
 (exported with ``git archive`` to a temporary directory), interleaved with the current tree
 in the same run, so the two are compared on the same (noisy, shared) machine.
 
-``--grpc-streams N`` also runs N paced realtime streams against a real
+``--grpc-streams N1,N2,...`` also runs N paced realtime streams against a fresh
 ``python -m streamprint serve`` (the load generator of ``scripts/bench_streams.py``) for each
-tree and reports the server's CPU per stream-second and RSS.
+tree and each N, and reports the server's CPU per stream-second and peak RSS; the RSS one
+more stream costs is the slope between the smallest and the largest N (the warm-up and lazy
+imports cancel out).
 
 ``--profile`` prints the top of a cProfile of one engine run of the current tree;
 ``--write-docs`` replaces the ``session-cost`` section of docs/benchmarks.md.
@@ -94,9 +96,9 @@ def engine_worker(seconds: float, profile: bool) -> dict[str, Any]:
     chunks = [pcm[i : i + chunk] for i in range(0, len(pcm), chunk)]
 
     def run(timed: bool) -> tuple[float, float, float, int]:
-        analyzer = _Timed(default_analyzer(), "analyze")
-        session = AudioSession(SessionConfig(RATE, CHANNELS), analyzer=analyzer)  # type: ignore[arg-type]
-        features = session._features
+        analyzer: Any = _Timed(default_analyzer(), "analyze")
+        session = AudioSession(SessionConfig(RATE, CHANNELS), analyzer=analyzer)
+        features: Any = session._features
         hpss = _Timed(features._hpss, "push") if hasattr(features, "_hpss") else None
         if hpss is not None:
             features._hpss = hpss
@@ -185,7 +187,6 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> d
         "cpu_percent": cpu,
         "rss_mb": result["rss_mb"],
         "base_rss_mb": round(base_rss / 1e6, 1),
-        "rss_per_stream_mb": round((float(result["rss_mb"]) - base_rss / 1e6) / streams, 2),
         "p99_update_latency_ms": result["p99_update_latency_ms"],
         "errors": result["errors"],
     }
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="media seconds per engine run")
     parser.add_argument("--repeat", type=int, default=3, help="engine runs per tree (median; 0: skip)")
     parser.add_argument("--baseline-rev", help="git revision to compare with (its server/ tree)")
-    parser.add_argument("--grpc-streams", type=int, default=0, help="paced gRPC streams (0: skip)")
+    parser.add_argument("--grpc-streams", default="", help="paced gRPC stream counts, e.g. 8,32")
     parser.add_argument("--grpc-seconds", type=float, default=15.0)
     parser.add_argument("--backend", default="auto", help="server --backend for the gRPC runs")
     parser.add_argument("--profile", action="store_true", help="cProfile one engine run (stderr)")
@@ -243,16 +244,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 report["engine"][name] = row
                 print(f"{name:<28} {row['total_ms']:8.2f} {row['analyzer_ms']:9.2f} "
                       f"{row['hpss_ms']:7.2f} {row['rest_ms']:7.2f}")
-        if args.grpc_streams:
+        counts = [int(x) for x in args.grpc_streams.split(",") if x.strip()]
+        if counts:
             report["grpc"] = {}
-            print(f"\ngRPC, {args.grpc_streams} paced streams for {args.grpc_seconds:g} s:")
+            print(f"\ngRPC, paced streams for {args.grpc_seconds:g} s:")
             for name, tree in trees.items():
-                g = _grpc_run(tree, args.grpc_streams, args.grpc_seconds, args.backend)
-                report["grpc"][name] = g
-                print(f"{name:<28} server {g['server_ms_per_stream_s']:.2f} ms CPU/stream-s, "
-                      f"RSS {g['base_rss_mb']} MB idle -> {g['rss_mb']} MB "
-                      f"({g['rss_per_stream_mb']} MB/stream), p99 {g['p99_update_latency_ms']} ms, "
-                      f"errors {g['errors']}")
+                rows = [_grpc_run(tree, n, args.grpc_seconds, args.backend) for n in counts]
+                lo, hi = rows[0], rows[-1]
+                slope = (
+                    (float(hi["rss_mb"]) - float(lo["rss_mb"])) / (hi["streams"] - lo["streams"])
+                    if hi["streams"] != lo["streams"] else None
+                )
+                report["grpc"][name] = {"runs": rows, "rss_mb_per_stream": slope}
+                for g in rows:
+                    print(f"{name:<28} {g['streams']:4d} streams: server "
+                          f"{g['server_ms_per_stream_s']:.2f} ms CPU/stream-s, RSS "
+                          f"{g['base_rss_mb']} MB idle -> {g['rss_mb']} MB peak, p99 "
+                          f"{g['p99_update_latency_ms']} ms, errors {g['errors']}")
+                if slope is not None:
+                    print(f"{name:<28} RSS per extra stream: {slope:.2f} MB")
     report["load_average"] = [load_before, os.getloadavg()[0]]
     if args.write_docs:
         sys.path.insert(0, str(SCRIPTS))
@@ -301,25 +311,30 @@ def docs_body(report: dict[str, Any], command: str, machine: str) -> str:
         lines.append("")
     grpc = report.get("grpc") or {}
     if grpc:
-        first = next(iter(grpc.values()))
         lines += [
-            f"Over gRPC: a real `python -m streamprint serve` (`--backend {report['backend']}`) and "
-            f"{first['streams']} paced realtime streams from `scripts/bench_streams.py`'s load "
-            f"generator for {report['grpc_seconds']:g} s (same stream as above, one update per "
-            "second). Server CPU per stream-second = server CPU % x 10 / streams; idle RSS is "
-            "the fresh server before any stream, peak RSS the largest during the run (warm-up "
-            "streams and the finished-session store included).",
+            f"Over gRPC: a fresh `python -m streamprint serve` (`--backend {report['backend']}`) "
+            "per row and N paced realtime streams from `scripts/bench_streams.py`'s load "
+            f"generator for {report['grpc_seconds']:g} s (the same stream as above, one update "
+            "per second). Server CPU per stream-second = server CPU % x 10 / N; idle RSS is the "
+            "fresh server before any stream, peak RSS the largest during the run (warm-up "
+            "streams and the finished-session store included); RSS per extra stream is the "
+            "slope of peak RSS between the smallest and largest N.",
             "",
             "| tree | streams | server CPU ms / stream-s | idle RSS MB | peak RSS MB | "
-            "MB per stream | p99 update latency ms | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "p99 update latency ms | errors |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for name, g in grpc.items():
-            lines.append(
-                f"| {name} | {g['streams']} | {g['server_ms_per_stream_s']:.2f} | "
-                f"{g['base_rss_mb']} | {g['rss_mb']} | {g['rss_per_stream_mb']} | "
-                f"{g['p99_update_latency_ms']} | {g['errors']} |"
-            )
+        for name, entry in grpc.items():
+            for g in entry["runs"]:
+                lines.append(
+                    f"| {name} | {g['streams']} | {g['server_ms_per_stream_s']:.2f} | "
+                    f"{g['base_rss_mb']} | {g['rss_mb']} | {g['p99_update_latency_ms']} | "
+                    f"{g['errors']} |"
+                )
+        lines.append("")
+        for name, entry in grpc.items():
+            if entry["rss_mb_per_stream"] is not None:
+                lines.append(f"- {name}: {entry['rss_mb_per_stream']:.2f} MB RSS per extra stream.")
         lines.append("")
     return "\n".join(lines)
 
