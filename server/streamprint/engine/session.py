@@ -7,6 +7,11 @@ frame-level accumulators. Every ``update_interval_s`` of media it emits a finger
 snapshot; :meth:`AudioSession.finish` completes the lagged accumulators and returns the
 final fingerprint. Batch (:func:`fingerprint_buffer`) is one session fed everything, so
 streaming and batch agree by construction.
+
+Small pushes are cheap: the mono samples are queued and resampled, framed and analysed in
+one go when a snapshot falls due (or a second of media waits), which gives the same bits as
+analysing every chunk as it comes (every stage is chunking-independent);
+:meth:`AudioSession.analysis_due` tells a caller in advance whether a push will do that work.
 """
 
 from __future__ import annotations
