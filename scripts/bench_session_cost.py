@@ -49,6 +49,9 @@ RATE = 44_100
 CHANNELS = 2
 CHUNK_MS = 100
 DOC_SECTION = "session-cost"
+#: bench_streams.warm_up's defaults: 2 unpaced streams of 3 s before the paced ones.
+WARMUP_STREAMS = 2
+WARMUP_SECONDS = 3.0
 
 
 def _clip_bytes(seconds: float) -> bytes:
@@ -175,16 +178,22 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> d
         address = f"127.0.0.1:{port}"
         try:
             bs.wait_serving(address)
-            base_rss = bs.ProcessSampler([proc.pid]).rss()
+            sampler = bs.ProcessSampler([proc.pid])
+            base_rss, cpu0 = sampler.rss(), sampler.cpu_seconds()
             spec = bs.LoadSpec(duration_s=seconds, sample_rate=RATE, channels=CHANNELS)
-            result = bs.run_load(streams=streams, spec=spec, server=address, server_pid=proc.pid)
+            result = bs.run_load(
+                streams=streams, spec=spec, server=address, server_pid=proc.pid,
+                warmup_streams=WARMUP_STREAMS,
+            )
+            cpu_total = sampler.cpu_seconds() - cpu0
         finally:
             bs.stop_server(proc)
-    cpu = float(result["cpu_percent"])
+    # every stream (and warm-up stream) ran to its final update: all its media was analysed
+    media_s = streams * seconds + WARMUP_STREAMS * WARMUP_SECONDS
     return {
         "streams": streams,
-        "server_ms_per_stream_s": 10.0 * cpu / streams,
-        "cpu_percent": cpu,
+        "server_ms_per_stream_s": 1000.0 * cpu_total / media_s,
+        "cpu_percent": result["cpu_percent"],
         "rss_mb": result["rss_mb"],
         "base_rss_mb": round(base_rss / 1e6, 1),
         "p99_update_latency_ms": result["p99_update_latency_ms"],
@@ -315,7 +324,9 @@ def docs_body(report: dict[str, Any], command: str, machine: str) -> str:
             f"Over gRPC: a fresh `python -m streamprint serve` (`--backend {report['backend']}`) "
             "per row and N paced realtime streams from `scripts/bench_streams.py`'s load "
             f"generator for {report['grpc_seconds']:g} s (the same stream as above, one update "
-            "per second). Server CPU per stream-second = server CPU % x 10 / N; idle RSS is the "
+            "per second). Server CPU per stream-second = the server's CPU seconds from start-up "
+            "to the last final update over all media seconds streamed (warm-up included), so a "
+            "server that falls behind still accounts for all its work; idle RSS is the "
             "fresh server before any stream, peak RSS the largest during the run (warm-up "
             "streams and the finished-session store included); RSS per extra stream is the "
             "slope of peak RSS between the smallest and largest N.",
