@@ -49,9 +49,8 @@ RATE = 44_100
 CHANNELS = 2
 CHUNK_MS = 100
 DOC_SECTION = "session-cost"
-#: bench_streams.warm_up's defaults: 2 unpaced streams of 3 s before the paced ones.
+#: Unpaced warm-up streams (3 s each) before the measured ones.
 WARMUP_STREAMS = 2
-WARMUP_SECONDS = 3.0
 
 
 def _clip_bytes(seconds: float) -> bytes:
@@ -179,17 +178,20 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> d
         try:
             bs.wait_serving(address)
             sampler = bs.ProcessSampler([proc.pid])
-            base_rss, cpu0 = sampler.rss(), sampler.cpu_seconds()
+            base_rss = sampler.rss()
             spec = bs.LoadSpec(duration_s=seconds, sample_rate=RATE, channels=CHANNELS)
+            # warm-up first (lazy imports, JIT compilation, runtime start-up stay out)
+            bs.warm_up(address, spec, bs.audio_clip(spec), streams=WARMUP_STREAMS)
+            cpu0 = sampler.cpu_seconds()
             result = bs.run_load(
                 streams=streams, spec=spec, server=address, server_pid=proc.pid,
-                warmup_streams=WARMUP_STREAMS,
+                warmup_streams=0,
             )
             cpu_total = sampler.cpu_seconds() - cpu0
         finally:
             bs.stop_server(proc)
-    # every stream (and warm-up stream) ran to its final update: all its media was analysed
-    media_s = streams * seconds + WARMUP_STREAMS * WARMUP_SECONDS
+    # every stream ran to its final update: all its media was analysed
+    media_s = streams * seconds
     return {
         "streams": streams,
         "server_ms_per_stream_s": 1000.0 * cpu_total / media_s,
@@ -324,9 +326,9 @@ def docs_body(report: dict[str, Any], command: str, machine: str) -> str:
             f"Over gRPC: a fresh `python -m streamprint serve` (`--backend {report['backend']}`) "
             "per row and N paced realtime streams from `scripts/bench_streams.py`'s load "
             f"generator for {report['grpc_seconds']:g} s (the same stream as above, one update "
-            "per second). Server CPU per stream-second = the server's CPU seconds from start-up "
-            "to the last final update over all media seconds streamed (warm-up included), so a "
-            "server that falls behind still accounts for all its work; idle RSS is the "
+            "per second). Server CPU per stream-second = the server's CPU seconds from after two "
+            "warm-up streams to the last final update, over all media seconds streamed (a server "
+            "that falls behind still accounts for all its work); idle RSS is the "
             "fresh server before any stream, peak RSS the largest during the run (warm-up "
             "streams and the finished-session store included); RSS per extra stream is the "
             "slope of peak RSS between the smallest and largest N.",
