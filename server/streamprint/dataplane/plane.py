@@ -502,6 +502,13 @@ class DataPlane:
             yield stream
             ok = True
         finally:
+            # counters and the media budget first, the slot last: whoever sees the stream
+            # gone (active_streams) also sees how it ended
+            if ok:
+                self.counters.streams_completed += 1
+            else:
+                self.counters.streams_failed += 1
+            stream.release()
             del self._live[stream.session_id]
             if owner:
                 left = self._owned[owner] - 1
@@ -509,11 +516,6 @@ class DataPlane:
                     self._owned[owner] = left
                 else:
                     del self._owned[owner]
-            stream.release()
-            if ok:
-                self.counters.streams_completed += 1
-            else:
-                self.counters.streams_failed += 1
 
     # ------------------------------------------------------------------ unary and batch
 
