@@ -182,25 +182,50 @@ def _grpc_run(server_dir: Path, streams: int, seconds: float, backend: str) -> d
             spec = bs.LoadSpec(duration_s=seconds, sample_rate=RATE, channels=CHANNELS)
             # warm-up first (lazy imports, JIT compilation, runtime start-up stay out)
             bs.warm_up(address, spec, bs.audio_clip(spec), streams=WARMUP_STREAMS)
-            cpu0 = sampler.cpu_seconds()
+            cpu0, threads0 = sampler.cpu_seconds(), _thread_ticks(proc.pid)
             result = bs.run_load(
                 streams=streams, spec=spec, server=address, server_pid=proc.pid,
                 warmup_streams=0,
             )
             cpu_total = sampler.cpu_seconds() - cpu0
+            threads1 = _thread_ticks(proc.pid)
         finally:
             bs.stop_server(proc)
     # every stream ran to its final update: all its media was analysed
     media_s = streams * seconds
+    ticks = os.sysconf("SC_CLK_TCK")
+    by_role: dict[str, float] = {}
+    for key, value in threads1.items():
+        role = key[1]
+        by_role[role] = by_role.get(role, 0.0) + (value - threads0.get(key, 0)) / ticks
     return {
         "streams": streams,
         "server_ms_per_stream_s": 1000.0 * cpu_total / media_s,
         "cpu_percent": result["cpu_percent"],
+        # ms CPU per stream-second by server thread: the event loop (main thread), gRPC's
+        # own threads, and the rest (the engine worker pools)
+        "threads_ms_per_stream_s": {k: 1000.0 * v / media_s for k, v in sorted(by_role.items())},
         "rss_mb": result["rss_mb"],
         "base_rss_mb": round(base_rss / 1e6, 1),
         "p99_update_latency_ms": result["p99_update_latency_ms"],
         "errors": result["errors"],
     }
+
+
+def _thread_ticks(pid: int) -> dict[tuple[str, str], int]:
+    """CPU ticks per thread of ``pid``, keyed ``(tid, role)``: role ``loop`` for the main
+    thread (asyncio + grpc.aio), ``grpc`` for gRPC's event-engine threads, else ``workers``."""
+    out: dict[tuple[str, str], int] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        role = "loop" if tid == str(pid) else ("grpc" if "event_engine" in name else "workers")
+        out[(tid, role)] = int(fields[11]) + int(fields[12])
+    return out
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -271,7 +296,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"{name:<28} {g['streams']:4d} streams: server "
                           f"{g['server_ms_per_stream_s']:.2f} ms CPU/stream-s, RSS "
                           f"{g['base_rss_mb']} MB idle -> {g['rss_mb']} MB peak, p99 "
-                          f"{g['p99_update_latency_ms']} ms, errors {g['errors']}")
+                          f"{g['p99_update_latency_ms']} ms, errors {g['errors']}; by thread "
+                          f"{g['threads_ms_per_stream_s']}")
                 if slope is not None:
                     print(f"{name:<28} RSS per extra stream: {slope:.2f} MB")
     report["load_average"] = [load_before, os.getloadavg()[0]]
@@ -333,14 +359,16 @@ def docs_body(report: dict[str, Any], command: str, machine: str) -> str:
             "streams and the finished-session store included); RSS per extra stream is the "
             "slope of peak RSS between the smallest and largest N.",
             "",
-            "| tree | streams | server CPU ms / stream-s | idle RSS MB | peak RSS MB | "
-            "p99 update latency ms | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| tree | streams | server CPU ms / stream-s | of which event loop / gRPC threads / "
+            "engine workers | idle RSS MB | peak RSS MB | p99 update latency ms | errors |",
+            "|---|---:|---:|---|---:|---:|---:|---:|",
         ]
         for name, entry in grpc.items():
             for g in entry["runs"]:
+                th = g.get("threads_ms_per_stream_s", {})
+                split = " / ".join(f"{th.get(k, 0.0):.1f}" for k in ("loop", "grpc", "workers"))
                 lines.append(
-                    f"| {name} | {g['streams']} | {g['server_ms_per_stream_s']:.2f} | "
+                    f"| {name} | {g['streams']} | {g['server_ms_per_stream_s']:.2f} | {split} | "
                     f"{g['base_rss_mb']} | {g['rss_mb']} | {g['p99_update_latency_ms']} | "
                     f"{g['errors']} |"
                 )

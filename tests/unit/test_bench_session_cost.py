@@ -32,7 +32,8 @@ def test_docs_body_has_both_tables() -> None:
                     {"streams": 8, "server_ms_per_stream_s": 25.0, "base_rss_mb": 110.0,
                      "rss_mb": 300.0, "p99_update_latency_ms": 50.0, "errors": 0},
                     {"streams": 32, "server_ms_per_stream_s": 24.0, "base_rss_mb": 110.0,
-                     "rss_mb": 348.0, "p99_update_latency_ms": 80.0, "errors": 0},
+                     "rss_mb": 348.0, "p99_update_latency_ms": 80.0, "errors": 0,
+                     "threads_ms_per_stream_s": {"loop": 5.0, "grpc": 1.0, "workers": 18.0}},
                 ],
                 "rss_mb_per_stream": 2.0,
             },
@@ -40,6 +41,7 @@ def test_docs_body_has_both_tables() -> None:
     }
     text = bench.docs_body(report, "python scripts/bench_session_cost.py", "Machine: test.")
     assert "| current | 20.00 | 8.00 | 9.00 | 3.00 |" in text
-    assert "| current | 32 | 24.00 | 110.0 | 348.0 | 80.0 | 0 |" in text
+    assert "| current | 32 | 24.00 | 5.0 / 1.0 / 18.0 | 110.0 | 348.0 | 80.0 | 0 |" in text
+    assert "| current | 8 | 25.00 | 0.0 / 0.0 / 0.0 | 110.0 | 300.0 | 50.0 | 0 |" in text
     assert "current: 2.00 MB RSS per extra stream" in text
     assert "Command: `python scripts/bench_session_cost.py`" in text
