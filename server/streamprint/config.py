@@ -131,6 +131,16 @@ class ServerConfig:
         "bytes",
         minimum=0,
     )
+    session_spool_after_bytes: int = _opt(
+        64 * _KIB,
+        "kept media of one session held in memory; the rest goes to an anonymous temporary "
+        "file (deleted when the session leaves the store)",
+        "bytes",
+        minimum=0,
+    )
+    session_spool_dir: str = _opt(
+        "", "directory for the temporary files of kept media (empty: the system's temp dir)", "str"
+    )
     grace_s: float = _opt(
         8.0,
         "on SIGTERM: time live calls get to finish (streams get their final update)",

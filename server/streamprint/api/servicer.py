@@ -125,25 +125,34 @@ class FingerprintService:
     async def _pump(self, stream: LiveStream, context: Context) -> None:
         """Read chunks until half-close (or drain), sending updates as they fall due."""
         config = self._plane.config
+        loop = asyncio.get_running_loop()
         draining = asyncio.ensure_future(self._plane.wait_draining())
-        read: asyncio.Future[object] | None = None
+        # Each read runs under a deadline (idle timeout, or the session's remaining time);
+        # a drain pulls the pending read's deadline to now. One timer per message instead of
+        # a task plus asyncio.wait per message: several times cheaper per chunk.
+        reading: asyncio.Timeout | None = None
+
+        def drain_now(_: object) -> None:
+            if reading is not None and not reading.expired():
+                reading.reschedule(loop.time())
+
+        draining.add_done_callback(drain_now)
         try:
             while not draining.done():
-                timeout = min(config.idle_timeout_s, stream.remaining_s())
-                read = asyncio.ensure_future(context.read())
-                done, _ = await asyncio.wait(
-                    {read, draining}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                if read not in done:
-                    if draining in done:
+                deadline = loop.time() + min(config.idle_timeout_s, stream.remaining_s())
+                try:
+                    async with asyncio.timeout_at(deadline) as reading:
+                        message: object = await context.read()
+                except TimeoutError:
+                    if draining.done():
                         break
                     stream.check_duration()
                     raise ResourceLimitError(
                         f"no message for {config.idle_timeout_s:g} s (session idle timeout)",
                         limit="idle_timeout",
-                    )
-                message = read.result()
-                read = None
+                    ) from None
+                finally:
+                    reading = None
                 if message is grpc.aio.EOF:
                     break
                 assert isinstance(message, fs_pb.StreamFingerprintRequest)
@@ -165,9 +174,8 @@ class FingerprintService:
             for update in (*updates, final):
                 await self._write(context, stream, update)
         finally:
+            draining.remove_done_callback(drain_now)
             draining.cancel()
-            if read is not None:
-                read.cancel()
 
     async def _write(self, context: Context, stream: LiveStream, update: Any) -> None:
         idle = self._plane.config.idle_timeout_s

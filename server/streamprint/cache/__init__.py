@@ -6,6 +6,7 @@ modality, parameters, algorithm id and model id/version; never a file path.
 
 from streamprint.cache.fingerprints import FingerprintCache, approx_fingerprint_bytes
 from streamprint.cache.keys import fingerprint_key, media_sha256, samples_sha256
+from streamprint.cache.media import KeptMedia
 from streamprint.cache.sessions import (
     FinishedSession,
     SessionNotFoundError,
@@ -18,6 +19,7 @@ __all__ = [
     "CacheStats",
     "FingerprintCache",
     "FinishedSession",
+    "KeptMedia",
     "SessionNotFoundError",
     "SessionStore",
     "approx_fingerprint_bytes",

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streamprint.cache.media import KeptMedia
 from streamprint.cache.store import BoundedTTLCache, CacheStats, RemovalCause
 from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 from streamprint.errors import NotFoundError, SessionStateError
@@ -32,20 +33,31 @@ class SessionNotFoundError(NotFoundError):
 class FinishedSession:
     """What the server keeps of a finished stream: its decoded media and final fingerprint.
 
-    ``media`` is the decoded audio at the native rate, ``media_sha256`` the
+    ``stored`` is the decoded audio at the native rate, either as is or compactly
+    (:class:`~streamprint.cache.media.KeptMedia`: int16 when exact, spilled to a temporary
+    file); :attr:`media` gives it back as float32. ``media_sha256`` is the
     :func:`~streamprint.cache.samples_sha256` of it, ``final`` the last streamed fingerprint.
     """
 
     session_id: str
-    media: AudioBuffer
+    stored: AudioBuffer | KeptMedia
     media_sha256: str
     final: Fingerprint
     finished_at: float
 
     @property
+    def media(self) -> AudioBuffer:
+        """The decoded audio, float32 ``[n, channels]`` (read back when kept compactly)."""
+        if isinstance(self.stored, AudioBuffer):
+            return self.stored
+        return self.stored.load()
+
+    @property
     def nbytes(self) -> int:
-        """Approximate bytes held."""
-        return int(self.media.samples.nbytes) + _ENTRY_OVERHEAD
+        """Approximate bytes held (in memory or in the temporary file)."""
+        if isinstance(self.stored, AudioBuffer):
+            return int(self.stored.samples.nbytes) + _ENTRY_OVERHEAD
+        return self.stored.nbytes + _ENTRY_OVERHEAD
 
 
 class SessionStore:

@@ -6,7 +6,7 @@ Everything here is synchronous and CPU-bound; the data plane runs it on worker t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -45,7 +45,13 @@ class StreamDecoder(Protocol):
 
 
 class EngineSession(Protocol):
-    """A streaming fingerprint session."""
+    """A streaming fingerprint session.
+
+    A session may also offer ``analysis_due(samples: int) -> bool`` (see
+    :meth:`~streamprint.engine.session.AudioSession.analysis_due`) and a decoder
+    ``samples_in(size: int) -> int``: together they let the data plane run pushes that only
+    queue media on the event loop instead of a worker thread.
+    """
 
     def push(self, samples: Samples) -> list[Fingerprint]:
         """Feed native-rate samples; the updates that fell due."""
@@ -117,6 +123,10 @@ class _PcmStreamDecoder:
     @property
     def sample_rate(self) -> int | None:
         return self._fmt.sample_rate
+
+    def samples_in(self, size: int) -> int:
+        """Sample frames that feeding ``size`` more bytes decodes (PCM: known in advance)."""
+        return (self._decoder.pending_bytes + size) // self._decoder.format.frame_bytes
 
     @property
     def channels(self) -> int | None:
@@ -247,7 +257,65 @@ def engine_for(backend: str, precision: str) -> Engine:
     ``auto`` picks the fastest backend and precision that pass the accuracy gate on this
     machine; an explicit request that cannot run raises :class:`ModelError` instead of
     silently using another backend.
-    """
-    from streamprint.runtime import LoadOptions, select_analyzer
 
-    return NumpyEngine(select_analyzer(backend, precision, LoadOptions(threads=1)))
+    With ``--backend auto`` the candidates are loaded and timed in a child process, and only
+    the winner is loaded here: a server keeps one runtime's libraries in memory, not all of
+    them (onnxruntime and OpenVINO together cost about 45 MB more resident memory than the
+    one chosen). If the child fails, the selection runs here as before (and raises what it
+    raises).
+    """
+    from dataclasses import replace
+
+    from streamprint.runtime import LoadOptions, select_analyzer
+    from streamprint.runtime.select import Candidate
+
+    options = LoadOptions(threads=1)
+    if backend == "auto":
+        chosen = _select_in_child(backend, precision)
+        if chosen is not None:
+            selection = select_analyzer(str(chosen["backend"]), str(chosen["precision"]), options)
+            candidates = chosen.get("candidates")
+            return NumpyEngine(
+                replace(
+                    selection,
+                    requested_backend=backend,
+                    requested_precision=precision,
+                    reason=str(chosen["reason"]),
+                    candidates=tuple(
+                        Candidate(**c) for c in (candidates if isinstance(candidates, list) else [])
+                    ),
+                )
+            )
+    return NumpyEngine(select_analyzer(backend, precision, options))
+
+
+_CHILD_SELECT = """
+import json, sys
+from streamprint.runtime import LoadOptions, select_analyzer
+print(json.dumps(select_analyzer(sys.argv[1], sys.argv[2], LoadOptions(threads=1)).to_json_dict()))
+"""
+_CHILD_CACHE: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
+def _select_in_child(backend: str, precision: str) -> dict[str, Any] | None:
+    """The selection (``Selection.to_json_dict()``) made in a child process; ``None`` on failure."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    key = (backend, precision, os.environ.get("STREAMPRINT_MODELS_DIR", ""))
+    if key in _CHILD_CACHE:
+        return _CHILD_CACHE[key]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHILD_SELECT, backend, precision],
+            env=env, capture_output=True, text=True, timeout=300, check=True,
+        )
+        chosen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+    _CHILD_CACHE[key] = chosen
+    return chosen

@@ -28,10 +28,10 @@ import streamprint
 from streamprint.cache import (
     FingerprintCache,
     FinishedSession,
+    KeptMedia,
     SessionStore,
     fingerprint_key,
     media_sha256,
-    samples_sha256,
 )
 from streamprint.config import ServerConfig
 from streamprint.dataplane.engine import (
@@ -53,7 +53,7 @@ from streamprint.dataplane.types import (
     ValidationOutcome,
 )
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import Fingerprint
 from streamprint.errors import (
     FieldViolation,
     InvalidInputError,
@@ -75,6 +75,8 @@ log = logging.getLogger("streamprint.dataplane")
 
 #: Media this large is hashed off the event loop.
 _HASH_OFF_LOOP_BYTES = 256 * 1024
+#: Raw PCM chunks up to this size that complete no update are decoded on the event loop.
+_INLINE_MAX_BYTES = 64 * 1024
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
 
 
@@ -123,11 +125,13 @@ class LiveStream:
         self._pending_bytes = 0
         self._released = False
         self._keep_cap = config.session_retain_max_bytes
-        self._kept: list[Samples] | None = [] if self._keep_cap > 0 else None
+        self._keeping = self._keep_cap > 0
+        self._kept: KeptMedia | None = None  # created with the first samples
+        self._kept_stored = False  # handed to the session store (which then owns it)
         self._kept_bytes = 0
         self._not_kept = (
             None
-            if self._kept is not None
+            if self._keeping
             else "this server keeps no session media (--session-retain-max-bytes 0)"
         )
         self.last_revision = 0
@@ -199,9 +203,26 @@ class LiveStream:
                     "chunk.timestamps_seconds", "only raw video frames take timestamps", "none"
                 )
             updates = await self._plane.run_stream_work(self._push_sync, data, tuple(timestamps))
+        elif self._cheap(len(data)):
+            updates = self._push_sync(data)  # decode + queue only: cheaper than a thread hop
         else:
             updates = await self._plane.run_stream_work(self._push_sync, data)
         return self._fresh(updates)
+
+    def _cheap(self, size: int) -> bool:
+        """Whether a chunk of ``size`` bytes only decodes raw PCM and queues it (no analysis).
+
+        Such chunks (most of a live stream's: 9 of 10 at 100 ms chunks and one update per
+        second) run on the event loop; the thread pool's hand-off would cost more than the
+        work. Container media, video and chunks that complete an update go to the pool.
+        """
+        if size > _INLINE_MAX_BYTES or self._session is None:
+            return False
+        samples_in = getattr(self._decoder, "samples_in", None)
+        analysis_due = getattr(self._session, "analysis_due", None)
+        if samples_in is None or analysis_due is None:
+            return False
+        return not analysis_due(samples_in(size))
 
     async def finish(self) -> tuple[list[Fingerprint], Fingerprint]:
         """End the media: remaining updates and the final fingerprint; keeps the media."""
@@ -249,10 +270,18 @@ class LiveStream:
         return self._session.push(samples)
 
     def _keep(self, samples: Samples) -> None:
-        kept = self._kept
-        if kept is None:
+        """Keep decoded samples for validation (compactly, see :class:`KeptMedia`)."""
+        if not self._keeping:
             return
-        nbytes = int(samples.nbytes)
+        config = self._plane.config
+        if self._kept is None:
+            self._kept = KeptMedia(
+                self._sample_rate, int(samples.shape[1]),
+                ram_bytes=config.session_spool_after_bytes,
+                spool_dir=config.session_spool_dir or None,
+            )
+        block = self._kept.compact(samples)
+        nbytes = self._kept.added_bytes(block)
         if self._kept_bytes + nbytes > self._keep_cap:
             self._drop_kept(
                 f"its decoded media exceeds --session-retain-max-bytes ({self._keep_cap} bytes)"
@@ -260,10 +289,13 @@ class LiveStream:
         elif not self._plane.reserve_live_media(self, nbytes):
             self._drop_kept("the server's budget for live sessions' media was exhausted")
         else:
-            kept.append(samples)
+            self._kept.append(block)
 
     def _drop_kept(self, why: str) -> None:
-        self._kept = None
+        self._keeping = False
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         self._not_kept = why
         self._plane.release_live_media(self, final=False)
 
@@ -280,16 +312,15 @@ class LiveStream:
             )
         final = self._session.finish()
         finished = None
-        if self._kept:
-            media = self._kept[0] if len(self._kept) == 1 else np.concatenate(self._kept)
-            buffer = AudioBuffer(media, self._sample_rate)
+        if self._kept is not None and self._kept.frames:
             finished = FinishedSession(
                 session_id=self.session_id,
-                media=buffer,
-                media_sha256=samples_sha256(buffer),
+                stored=self._kept,
+                media_sha256=self._kept.sha256(),
                 final=final,
                 finished_at=time.time(),
             )
+            self._kept_stored = True
         return updates, final, finished
 
     def _fresh(self, updates: list[Fingerprint]) -> list[Fingerprint]:
@@ -308,6 +339,8 @@ class LiveStream:
     def release(self) -> None:
         """Give the live-media budget back (the store accounts for kept media itself)."""
         self._plane.release_live_media(self, final=True)
+        if self._kept is not None and not self._kept_stored:
+            self._kept.close()
         self._kept = None
 
 
@@ -499,13 +532,15 @@ class DataPlane:
             yield stream
             ok = True
         finally:
-            del self._live[stream.session_id]
-            self.ledger.release(owner)
-            stream.release()
+            # counters and the media budget first, the slot last: whoever sees the stream
+            # gone (active_streams) also sees how it ended
             if ok:
                 self.counters.streams_completed += 1
             else:
                 self.counters.streams_failed += 1
+            stream.release()
+            del self._live[stream.session_id]
+            self.ledger.release(owner)
 
     # ------------------------------------------------------------------ unary and batch
 

@@ -20,11 +20,17 @@ from streamprint.engine.filters import BANDS
 from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
 from streamprint.engine.hpss import HarmonicPercussive
 from streamprint.engine.rhythm import POST_MAX, OnsetEnvelope, OnsetPicker, TempoTracker
-from streamprint.engine.stats import MaskedStd, RatioOfSums, Welford
+from streamprint.engine.stats import MaskedStd, RatioGroup, RatioOfSums, Welford
 
 #: Consecutive voiced frames count as stable when f0 moves less than this (cents).
 PITCH_STABLE_CENTS = 50.0
 _BAND_NAMES = tuple(BANDS)
+_MEANS = ("spectral_centroid", "spectral_rolloff", "spectral_flatness", "chroma_energy")
+#: Rows of the ratio group: the four means, silence, pitch stability, then the bands.
+_SILENCE_ROW = len(_MEANS)
+_PITCH_ROW = _SILENCE_ROW + 1
+_BANDS_ROW = _PITCH_ROW + 1
+_GROUP_SIZE = _BANDS_ROW + len(_BAND_NAMES)
 _EPS = 1e-20
 
 
@@ -32,20 +38,22 @@ class AudioFeatures:
     """All analysis-grid accumulators of one session."""
 
     def __init__(self) -> None:
-        self._means = {
-            "spectral_centroid": RatioOfSums(),
-            "spectral_rolloff": RatioOfSums(),
-            "spectral_flatness": RatioOfSums(),
-            "chroma_energy": RatioOfSums(empty_value=1.0 / 12.0),
-        }
-        self._silence = RatioOfSums()
+        # One group for every ratio fed the frames as they arrive (rows: _MEANS, silence,
+        # pitch, bands); the lagged ones (harmonic, onset rate) stay separate.
+        self._ratios = RatioGroup(
+            _GROUP_SIZE, empty_values=(0.0, 0.0, 0.0, 1.0 / 12.0) + (0.0,) * (_GROUP_SIZE - 4)
+        )
+        self._means = {name: self._ratios.member(i) for i, name in enumerate(_MEANS)}
+        self._silence = self._ratios.member(_SILENCE_ROW)
         self._level_std = MaskedStd()
         self._harmonic = RatioOfSums()
         self._hpss = HarmonicPercussive()
-        self._pitch = RatioOfSums()
+        self._pitch = self._ratios.member(_PITCH_ROW)
         self._previous_voiced = False
         self._previous_f0 = 0.0
-        self._bands = {name: RatioOfSums() for name in _BAND_NAMES}
+        self._bands = {
+            name: self._ratios.member(_BANDS_ROW + i) for i, name in enumerate(_BAND_NAMES)
+        }
         self._envelope = OnsetEnvelope()
         self._picker = OnsetPicker()
         self._tempo = TempoTracker()
@@ -70,17 +78,27 @@ class AudioFeatures:
             return
         self.frames += n
         loud = d.rms >= SILENCE_RMS
-        weight = loud.astype(np.float64)
-        self._means["spectral_centroid"].add(d.centroid * weight, weight)
-        self._means["spectral_rolloff"].add(d.rolloff * weight, weight)
-        self._means["spectral_flatness"].add(d.flatness * weight, weight)
-        self._means["chroma_energy"].add(d.chroma_concentration * weight, weight)
-        self._silence.add((~loud).astype(np.float64), np.ones(n))
+        # rows 0..k-1 numerators, k..2k-1 denominators of the ratio group (see __init__)
+        rows = np.empty((2 * _GROUP_SIZE, n))
+        k = _GROUP_SIZE
+        weight = rows[k]
+        weight[:] = loud
+        rows[k + 1 : k + 4] = weight
+        for i, column in enumerate(
+            (d.centroid, d.rolloff, d.flatness, d.chroma_concentration)
+        ):
+            np.multiply(column, weight, out=rows[i])
+        rows[_SILENCE_ROW] = ~loud
+        rows[k + _SILENCE_ROW] = 1.0
         level_db = 20.0 * np.log10(np.maximum(d.rms, 1e-12))
         self._level_std.add(level_db, loud)
-        self._add_pitch(d.f0, d.voiced & loud)
-        for i, name in enumerate(_BAND_NAMES):
-            self._bands[name].add(d.band_power[:, i], d.band_power[:, -1])
+        stable, pair = self._pitch_pairs(d.f0, d.voiced & loud)
+        rows[_PITCH_ROW] = stable
+        rows[k + _PITCH_ROW] = pair
+        bands = len(_BAND_NAMES)
+        rows[_BANDS_ROW : _BANDS_ROW + bands] = d.band_power[:, :bands].T
+        rows[k + _BANDS_ROW : k + _BANDS_ROW + bands] = d.band_power[:, -1]
+        self._ratios.add_stacked(rows)
         self._add_harmonic(*self._hpss.push(d.magnitude))
         env = self._envelope.push(d.mel_db)
         self._tempo.push(env)
@@ -97,16 +115,20 @@ class AudioFeatures:
     def _add_harmonic(self, harmonic: NDArray[np.float64], percussive: NDArray[np.float64]) -> None:
         self._harmonic.add(harmonic, harmonic + percussive)
 
-    def _add_pitch(self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> None:
+    def _pitch_pairs(
+        self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]
+    ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+        """``(stable, pair)`` ``[n]`` each: consecutive voiced frames, and those within
+        :data:`PITCH_STABLE_CENTS` of each other."""
         prev_f0 = np.concatenate(([self._previous_f0], f0[:-1]))
         prev_voiced = np.concatenate(([self._previous_voiced], voiced[:-1]))
         pair = voiced & prev_voiced
         with np.errstate(divide="ignore", invalid="ignore"):
             cents = np.abs(1200.0 * np.log2(f0 / np.where(prev_f0 > 0, prev_f0, 1.0)))
         stable = pair & (cents < PITCH_STABLE_CENTS)
-        self._pitch.add(stable.astype(np.float64), pair.astype(np.float64))
         self._previous_f0 = float(f0[-1])
         self._previous_voiced = bool(voiced[-1])
+        return stable, pair
 
     def _add_onsets(self, onsets: list[int], decided_until: int) -> None:
         for t in onsets:

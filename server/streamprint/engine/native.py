@@ -20,7 +20,6 @@ from collections.abc import Collection, Iterator
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import scipy.signal
 from numpy.typing import NDArray
 
 from streamprint.engine import confidence, dims
@@ -475,6 +474,8 @@ class IntegratedLoudness:
 
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate."""
+        import scipy.signal  # here, not at module level: ~75 MB a 13D-only server never needs
+
         for part in _slices(_as_block(samples, self.channels)):
             self._samples += part.shape[1]
             filtered, self._zi = scipy.signal.sosfilt(self._sos, part, axis=1, zi=self._zi)

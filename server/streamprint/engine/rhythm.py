@@ -97,20 +97,20 @@ class OnsetPicker:
         return self._decide(self._seen)
 
     def _decide(self, stop: int) -> list[int]:
-        onsets: list[int] = []
         env, base = self._env, self._base
-        for t in range(self._decided, stop):
-            i = t - base
-            value = env[i]
-            before = env[max(0, i - PRE_MAX) : i]
-            after = env[i + 1 : i + 1 + POST_MAX]
-            if before.size and value <= before.max():
-                continue
-            if after.size and value < after.max():
-                continue
-            local = env[max(0, i - PRE_AVG) : i + 1 + POST_MAX]
-            if value < local.mean() + ONSET_DELTA:
-                continue
+        # Frames whose whole windows lie inside ``env`` are tested together; the few at the
+        # start and the end of the media (cut windows) one by one, with the same sums.
+        lo = max(self._decided, base + PRE_AVG)
+        hi = min(stop, base + env.shape[0] - POST_MAX)
+        candidates: list[int] = []
+        if lo >= hi:
+            candidates = [t for t in range(self._decided, stop) if self._peak(t)]
+        else:
+            candidates = [t for t in range(self._decided, lo) if self._peak(t)]
+            candidates += self._peaks_between(lo, hi)
+            candidates += [t for t in range(hi, stop) if self._peak(t)]
+        onsets: list[int] = []
+        for t in candidates:
             if t - self._last_onset < WAIT:
                 continue
             onsets.append(t)
@@ -120,6 +120,37 @@ class OnsetPicker:
         self._env = self._env[keep_from - base :]
         self._base = keep_from
         return onsets
+
+
+    def _peak(self, t: int) -> bool:
+        """Whether frame ``t`` passes the peak and threshold tests (windows cut at the ends)."""
+        env = self._env
+        i = t - self._base
+        value = env[i]
+        before = env[max(0, i - PRE_MAX) : i]
+        after = env[i + 1 : i + 1 + POST_MAX]
+        if before.size and value <= before.max():
+            return False
+        if after.size and value < after.max():
+            return False
+        local = env[max(0, i - PRE_AVG) : i + 1 + POST_MAX]
+        return bool(value >= local.mean() + ONSET_DELTA)
+
+    def _peaks_between(self, lo: int, hi: int) -> list[int]:
+        """Frames in ``[lo, hi)`` (whole windows available) passing :meth:`_peak`'s tests."""
+        env = self._env
+        first = lo - self._base - PRE_AVG
+        span = hi - lo
+        width = PRE_AVG + 1 + POST_MAX
+        windows = np.lib.stride_tricks.sliding_window_view(env[first : first + span + width - 1], width)
+        values = windows[:, PRE_AVG]
+        before = windows[:, PRE_AVG - PRE_MAX : PRE_AVG].max(axis=1)
+        after = windows[:, PRE_AVG + 1 :].max(axis=1)
+        # the local mean of each window: a contiguous copy, reduced row by row like
+        # ``np.mean`` of one window (same pairwise sum, same bits)
+        local = np.ascontiguousarray(windows).mean(axis=1)
+        ok = (values > before) & (values >= after) & (values >= local + ONSET_DELTA)
+        return [lo + int(j) for j in np.flatnonzero(ok)]
 
 
 class TempoTracker:

@@ -81,62 +81,164 @@ class Welford:
 
 
 class _Blocks:
-    """Assigns consecutive frames to fixed blocks and sums per-frame columns per block."""
+    """Assigns consecutive frames to fixed blocks and sums per-frame columns per block.
+
+    Data comes channel-first, ``[columns, n]``. Each block's sum is taken frame by frame in
+    arrival order (a running sum per segment, then the carried part of an open block), so
+    the block sums do not depend on how the frames are chunked.
+    """
 
     def __init__(self, columns: int, block_frames: int = FRAMES_PER_BLOCK) -> None:
         self.frames = 0
         self.block_frames = block_frames
-        self._partial = np.zeros(columns)
+        self._partial: NDArray[np.float64] = np.zeros(columns)
 
     def add(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Add rows ``data`` ``[n, columns]``; return sums of the blocks completed ``[k, columns]``."""
-        n = data.shape[0]
+        """Add frames ``data`` ``[columns, n]``; return sums of the blocks completed ``[k, columns]``."""
+        n = data.shape[1]
         if n == 0:
             return np.zeros((0, self._partial.shape[0]))
-        ids = (self.frames + np.arange(n)) // self.block_frames
-        first = self.frames // self.block_frames
-        sums = np.zeros((int(ids[-1]) - first + 1, data.shape[1]))
-        np.add.at(sums, ids - first, data)
-        sums[0] += self._partial
+        bf = self.block_frames
+        first = self.frames
         self.frames += n
-        complete = self.frames // self.block_frames - first
-        self._partial = sums[complete].copy() if complete < sums.shape[0] else np.zeros_like(self._partial)
-        return sums[:complete]
+        completed: list[NDArray[np.float64]] = []
+        start = 0
+        while start < n:
+            stop = min(n, start + bf - (first + start) % bf)
+            seg = np.cumsum(data[:, start:stop], axis=1)[:, -1]
+            if start == 0:
+                seg += self._partial
+            if (first + stop) % bf == 0:
+                completed.append(seg)
+                self._partial = np.zeros_like(self._partial)
+            else:
+                self._partial = seg
+            start = stop
+        if not completed:
+            return np.zeros((0, self._partial.shape[0]))
+        return np.stack(completed)
+
+
+class RatioGroup:
+    """``k`` ratios of sums fed the same frames, updated together in one pass.
+
+    Member ``i`` has ``value = sum(num[i]) / sum(den[i])`` and a batch-means standard
+    error, exactly as a :class:`RatioOfSums` fed the same rows would (same summation order,
+    so the same bits); :meth:`member` gives a :class:`RatioOfSums`-like view.
+    """
+
+    def __init__(
+        self, k: int, *, empty_values: tuple[float, ...] | None = None,
+        block_frames: int = FRAMES_PER_BLOCK,
+    ) -> None:
+        self.k = k
+        self.num: NDArray[np.float64] = np.zeros(k)
+        self.den: NDArray[np.float64] = np.zeros(k)
+        self.empty_values = empty_values or (0.0,) * k
+        self._blocks = _Blocks(2 * k, block_frames)
+        self._block_values = [Welford() for _ in range(k)]
+
+    def add(self, num: NDArray[np.float64], den: NDArray[np.float64]) -> None:
+        """Add per-frame numerators and denominators, ``[k, n]`` each."""
+        self.add_stacked(np.concatenate((num, den)))
+
+    def add_stacked(self, data: NDArray[np.float64]) -> None:
+        """Add ``[2k, n]`` rows: the ``k`` numerators, then the ``k`` denominators.
+
+        ``data`` should be C-contiguous (each row's total is then the same pairwise sum
+        ``np.sum`` of that row alone gives).
+        """
+        k = self.k
+        totals = data.sum(axis=1)
+        self.num += totals[:k]
+        self.den += totals[k:]
+        for block in self._blocks.add(data):
+            for i in np.flatnonzero(block[k:] > 0):
+                self._block_values[i].add(float(block[i] / block[k + i]))
+
+    def value(self, i: int) -> float:
+        """Current ratio of member ``i`` (its empty value before any weight arrived)."""
+        den = float(self.den[i])
+        return float(self.num[i]) / den if den > 0 else self.empty_values[i]
+
+    def std_error(self, i: int) -> float:
+        """Standard error of member ``i``'s value from the spread of per-block ratios."""
+        blocks = self._block_values[i]
+        if blocks.count < 2:
+            return math.inf
+        return math.sqrt(blocks.sample_variance / blocks.count)
+
+    def member(self, i: int) -> GroupRatio:
+        """A read-only view of member ``i`` with the :class:`RatioOfSums` read API."""
+        return GroupRatio(self, i)
+
+
+class GroupRatio:
+    """Member ``i`` of a :class:`RatioGroup` (``num``, ``den``, ``value``, ``std_error``)."""
+
+    __slots__ = ("_group", "_i")
+
+    def __init__(self, group: RatioGroup, i: int) -> None:
+        self._group = group
+        self._i = i
+
+    @property
+    def num(self) -> float:
+        """Sum of the numerators so far."""
+        return float(self._group.num[self._i])
+
+    @property
+    def den(self) -> float:
+        """Sum of the denominators so far."""
+        return float(self._group.den[self._i])
+
+    @property
+    def value(self) -> float:
+        """The current ratio."""
+        return self._group.value(self._i)
+
+    def std_error(self) -> float:
+        """Standard error of :attr:`value`."""
+        return self._group.std_error(self._i)
 
 
 class RatioOfSums:
     """``value = sum(num) / sum(den)`` over frames, with a batch-means standard error.
 
     Examples: a mean over non-silent frames (``num = x * mask``, ``den = mask``), an
-    energy share (``num = part energy``, ``den = total energy``).
+    energy share (``num = part energy``, ``den = total energy``). Several ratios fed the
+    same frames are cheaper as one :class:`RatioGroup`.
     """
 
     def __init__(self, *, empty_value: float = 0.0, block_frames: int = FRAMES_PER_BLOCK) -> None:
-        self.num = 0.0
-        self.den = 0.0
+        self._group = RatioGroup(1, empty_values=(empty_value,), block_frames=block_frames)
         self.empty_value = empty_value
-        self._blocks = _Blocks(2, block_frames)
-        self._block_values = Welford()
 
     def add(self, num: NDArray[np.float64], den: NDArray[np.float64]) -> None:
         """Add per-frame numerators and denominators ``[n]`` each."""
-        self.num += float(np.sum(num))
-        self.den += float(np.sum(den))
-        for block_num, block_den in self._blocks.add(np.stack((num, den), axis=1)):
-            if block_den > 0:
-                self._block_values.add(block_num / block_den)
+        data = np.empty((2, num.shape[0]))
+        data[0] = num
+        data[1] = den
+        self._group.add_stacked(data)
+
+    @property
+    def num(self) -> float:
+        """Sum of the numerators so far."""
+        return float(self._group.num[0])
+
+    @property
+    def den(self) -> float:
+        """Sum of the denominators so far."""
+        return float(self._group.den[0])
 
     @property
     def value(self) -> float:
         """The current ratio (``empty_value`` before any weight arrived)."""
-        return self.num / self.den if self.den > 0 else self.empty_value
+        return self._group.value(0)
 
     def std_error(self) -> float:
         """Standard error of :attr:`value` from the spread of per-block ratios."""
-        blocks = self._block_values
-        if blocks.count < 2:
-            return math.inf
-        return math.sqrt(blocks.sample_variance / blocks.count)
+        return self._group.std_error(0)
 
 
 class MaskedStd:
@@ -155,9 +257,12 @@ class MaskedStd:
         """Add per-frame ``values`` ``[n]`` where ``mask`` ``[n]`` is true."""
         chosen = values[mask]
         self._all.add_many(chosen)
-        m = mask.astype(np.float64)
+        data = np.empty((3, mask.shape[0]))
+        data[0] = mask
         v = np.where(mask, values, 0.0)
-        for count, s1, s2 in self._blocks.add(np.stack((m, v, v * v), axis=1)):
+        data[1] = v
+        np.multiply(v, v, out=data[2])
+        for count, s1, s2 in self._blocks.add(data):
             if count > 0:
                 self._cov.add(s1 / count, s2 / count)
 

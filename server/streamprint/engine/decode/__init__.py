@@ -32,6 +32,9 @@ This package re-exports the public API; import from ``streamprint.engine.decode`
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from streamprint.engine.decode.common import (
     DEFAULT_MAX_SECONDS,
     MAX_CHANNELS,
@@ -46,9 +49,28 @@ from streamprint.engine.decode.common import STREAMABLE_MEDIA as STREAMABLE_MEDI
 from streamprint.engine.decode.common import SUPPORTED_MEDIA as SUPPORTED_MEDIA
 from streamprint.engine.decode.common import ByteData as ByteData
 from streamprint.engine.decode.common import Samples as Samples
-from streamprint.engine.decode.files import decode_bytes, decode_file
 from streamprint.engine.decode.pcm import PcmDecoder, PcmFormat
-from streamprint.engine.decode.streaming import StreamingContainerDecoder
+
+if TYPE_CHECKING:
+    from streamprint.engine.decode.files import decode_bytes, decode_file
+    from streamprint.engine.decode.streaming import StreamingContainerDecoder
+
+#: Names loaded on first use: they import PyAV and soundfile, which a server streaming raw
+#: PCM never needs (about 15 MB of resident memory).
+_LAZY = {
+    "decode_bytes": "files",
+    "decode_file": "files",
+    "StreamingContainerDecoder": "streaming",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
 
 __all__ = [
     "DEFAULT_MAX_SECONDS",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import av
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.decode.common import ByteData, Samples
 from streamprint.errors import InvalidInputError
+
+if TYPE_CHECKING:  # PyAV is only needed once container media is decoded
+    import av
 
 _PCM_WIDTH: Final = {"u8": 1, "s16le": 2, "s24le": 3, "s32le": 4, "f32le": 4, "f64le": 8}
 

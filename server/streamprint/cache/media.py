@@ -1,0 +1,193 @@
+"""Decoded media kept for validation, stored compactly and mostly off the heap.
+
+A live stream keeps every decoded sample (float32 ``[n, channels]`` at the native rate) so
+that ``ValidateFingerprints`` can recompute the fingerprint from the whole media after the
+stream ends. :class:`KeptMedia` stores it
+
+* as **int16** while every sample is an exact multiple of 2**-15 in [-1, 1) (what raw
+  ``s16le`` PCM and 16-bit files decode to): half the bytes of float32, and converting back
+  gives the very same float32 values; otherwise as float32 (a stream that turns out not to
+  be 16-bit converts what it kept once);
+* in memory up to ``ram_bytes``, then in an anonymous temporary file (deleted by the OS
+  when the object is dropped), so a server with hundreds of live streams holds their media
+  in the page cache, not in its own heap.
+
+:meth:`KeptMedia.load` returns the float32 :class:`~streamprint.engine.fingerprint.AudioBuffer`
+exactly as it was appended; :meth:`KeptMedia.sha256` equals
+:func:`~streamprint.cache.keys.samples_sha256` of it without building it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from typing import IO, cast
+
+import numpy as np
+from numpy.typing import NDArray
+
+from streamprint.engine.fingerprint import AudioBuffer
+
+#: Default bytes of a session's kept media held in memory before it spills to a file.
+DEFAULT_RAM_BYTES = 64 * 1024
+_SCALE = np.float32(32768.0)
+_READ_FRAMES = 1 << 16
+
+
+def as_int16(samples: NDArray[np.float32]) -> NDArray[np.int16] | None:
+    """``samples * 32768`` as int16 when converting back gives the same float32 bits for
+    every sample (so not for -0.0, NaN or values off the 2**-15 grid), else ``None``."""
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if samples.size == 0:
+        return samples.astype(np.int16)
+    scaled = samples * _SCALE  # exact: a power-of-two scale of float32
+    if not (float(scaled.min()) >= -32768.0 and float(scaled.max()) <= 32767.0):
+        return None  # also NaN
+    quantized = scaled.astype(np.int16)
+    if not np.array_equal(_to_float(quantized).view(np.uint32), samples.view(np.uint32)):
+        return None
+    return quantized
+
+
+class KeptMedia:
+    """Append-only store of one stream's decoded samples (see module docstring).
+
+    Not thread-safe for concurrent appends (one stream appends from one task at a time);
+    :meth:`load` / :meth:`sha256` may run on another thread after the last append.
+    """
+
+    def __init__(
+        self, sample_rate: int, channels: int, *, ram_bytes: int = DEFAULT_RAM_BYTES,
+        spool_dir: str | None = None,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.channels = channels
+        self._ram_bytes = ram_bytes
+        self._spool_dir = spool_dir or None
+        self._dtype: type[np.int16] | type[np.float32] = np.int16
+        self._blocks: list[NDArray[np.int16] | NDArray[np.float32]] = []
+        self._block_bytes = 0
+        self._file: IO[bytes] | None = None
+        self._lock = threading.Lock()
+        self.frames = 0
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the kept samples take (in memory or on disk)."""
+        return self.frames * self.channels * np.dtype(self._dtype).itemsize
+
+    @property
+    def spooled(self) -> bool:
+        """Whether part of the media lives in a temporary file."""
+        return self._file is not None
+
+    @property
+    def dtype(self) -> str:
+        """How samples are stored: ``"int16"`` (scaled by 2**15) or ``"float32"``."""
+        return np.dtype(self._dtype).name
+
+    def compact(self, samples: NDArray[np.float32]) -> NDArray[np.int16] | NDArray[np.float32]:
+        """The block :meth:`append` would store for float32 ``samples`` ``[n, channels]``."""
+        if self._dtype is np.int16:
+            quantized = as_int16(samples)
+            if quantized is not None:
+                return quantized
+        return np.ascontiguousarray(samples, dtype=np.float32)
+
+    def added_bytes(self, block: NDArray[np.int16] | NDArray[np.float32]) -> int:
+        """How many bytes appending ``block`` (from :meth:`compact`) adds, conversion included."""
+        if block.dtype == self._dtype:
+            return int(block.nbytes)
+        return int(block.nbytes) + self.nbytes  # int16 kept so far doubles as float32
+
+    def append(self, block: NDArray[np.int16] | NDArray[np.float32]) -> None:
+        """Keep ``block`` (from :meth:`compact`, ``[n, channels]``)."""
+        if block.dtype != self._dtype:
+            self._to_float32()
+        with self._lock:
+            self._blocks.append(block)
+            self._block_bytes += int(block.nbytes)
+            self.frames += int(block.shape[0])
+            if self._block_bytes > self._ram_bytes:
+                self._spill()
+
+    def _spill(self) -> None:
+        """Write the in-memory blocks to the temporary file (opened on first use)."""
+        if self._file is None:
+            # lives as long as this object (closed by close() or when dropped)
+            self._file = tempfile.TemporaryFile(  # noqa: SIM115
+                prefix="streamprint-media-", dir=self._spool_dir
+            )
+        self._file.seek(0, os.SEEK_END)
+        for block in self._blocks:
+            self._file.write(np.ascontiguousarray(block).tobytes())
+        self._blocks = []
+        self._block_bytes = 0
+
+    def _chunks(self, dtype: type[np.int16] | type[np.float32]) -> list[NDArray[np.float32]]:
+        """All kept samples as float32 ``[m, channels]`` pieces, in order (stored as ``dtype``)."""
+        pieces: list[NDArray[np.float32]] = []
+        if self._file is not None:
+            self._file.flush()
+            self._file.seek(0)
+            step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
+            while True:
+                raw = self._file.read(step)
+                if not raw:
+                    break
+                stored = cast("NDArray[np.int16] | NDArray[np.float32]", np.frombuffer(raw, dtype))
+                pieces.append(_to_float(stored.reshape(-1, self.channels)))
+        pieces.extend(_to_float(b) for b in self._blocks)
+        return pieces
+
+    def _to_float32(self) -> None:
+        """Switch storage to float32, converting what is kept (once per stream at most)."""
+        with self._lock:
+            pieces = self._chunks(self._dtype)
+            self._dtype = np.float32
+            self._blocks = list(pieces)
+            self._block_bytes = sum(int(p.nbytes) for p in pieces)
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+                self._spill()
+
+    def load(self) -> AudioBuffer:
+        """The kept media as float32 ``[frames, channels]`` (exactly the appended values)."""
+        with self._lock:
+            pieces = self._chunks(self._dtype)
+        if not pieces:
+            samples = np.zeros((0, self.channels), np.float32)
+        elif len(pieces) == 1:
+            samples = pieces[0]
+        else:
+            samples = np.concatenate(pieces)
+        return AudioBuffer(samples, self.sample_rate)
+
+    def sha256(self) -> str:
+        """:func:`~streamprint.cache.keys.samples_sha256` of :meth:`load`, piece by piece."""
+        digest = hashlib.sha256()
+        digest.update(f"pcm:f32:{self.sample_rate}:{self.frames}x{self.channels};".encode())
+        with self._lock:
+            for piece in self._chunks(self._dtype):
+                digest.update(np.ascontiguousarray(piece, dtype=np.float32).data)
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        """Drop everything kept (the temporary file is deleted)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._blocks = []
+            self._block_bytes = 0
+
+
+def _to_float(block: NDArray[np.int16] | NDArray[np.float32]) -> NDArray[np.float32]:
+    if block.dtype == np.int16:
+        out = block.astype(np.float32)
+        out *= np.float32(2.0**-15)
+        return out
+    return np.asarray(block, dtype=np.float32)

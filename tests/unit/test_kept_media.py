@@ -1,0 +1,110 @@
+"""Kept media for validation: compact (int16 when exact), spilled to a file, read back exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamprint.cache import KeptMedia, samples_sha256
+from streamprint.cache.media import as_int16
+from streamprint.config import ServerConfig
+from streamprint.dataplane import DataPlane, StreamSpec, ValidationJob
+from streamprint.dataplane.engine import NumpyEngine
+from streamprint.dataplane.types import Encoding, MediaFormat
+from streamprint.engine import dims
+from streamprint.engine.decode import PcmDecoder, PcmFormat
+from streamprint.engine.fingerprint import AudioBuffer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_demo_clip import demo_mix
+
+
+def _s16(seconds: float, rate: int = 22_050) -> bytes:
+    stereo = demo_mix(seconds=seconds, rate=rate)
+    return (np.clip(stereo, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def _decoded(pcm: bytes, rate: int = 22_050) -> np.ndarray:
+    return PcmDecoder(PcmFormat("s16le", rate, 2)).decode(pcm)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float32).view(np.uint32)
+
+
+def test_int16_exactness_check() -> None:
+    grid = np.array([[0.0, -1.0], [0.5, 32767 / 32768]], np.float32)
+    assert as_int16(grid) is not None
+    assert as_int16(np.array([[1.0, 0.0]], np.float32)) is None  # +1.0 is off the int16 range
+    assert as_int16(np.array([[-0.0, 0.0]], np.float32)) is None  # -0.0 would come back +0.0
+    assert as_int16(np.array([[1e-6, 0.0]], np.float32)) is None  # between grid points
+    assert as_int16(np.array([[np.nan, 0.0]], np.float32)) is None
+
+
+def test_pcm_s16_is_kept_as_int16_spilled_and_read_back_exactly() -> None:
+    samples = _decoded(_s16(3.0))
+    kept = KeptMedia(22_050, 2, ram_bytes=10_000)
+    for start in range(0, samples.shape[0], 2205):
+        kept.append(kept.compact(samples[start : start + 2205]))
+    assert kept.dtype == "int16" and kept.spooled
+    assert kept.nbytes == samples.nbytes // 2 and kept.frames == samples.shape[0]
+    loaded = kept.load()
+    assert loaded.sample_rate == 22_050
+    assert np.array_equal(_bits(loaded.samples), _bits(samples))
+    assert kept.sha256() == samples_sha256(AudioBuffer(samples, 22_050))
+    kept.close()
+    assert kept.load().samples.shape == (0, 2)
+
+
+@pytest.mark.parametrize("ram_bytes", [0, 1 << 30])
+def test_off_grid_media_switches_to_float32_and_stays_exact(ram_bytes: int) -> None:
+    rng = np.random.default_rng(3)
+    grid = _decoded(_s16(1.0))
+    off = rng.uniform(-0.9, 0.9, size=(700, 2)).astype(np.float32)
+    off[0, 0] = -0.0
+    parts = [grid[:5000], grid[5000:9000], off, grid[9000:]]
+    kept = KeptMedia(22_050, 2, ram_bytes=ram_bytes)
+    expected_bytes = 0
+    for part in parts:
+        block = kept.compact(part)
+        expected_bytes += kept.added_bytes(block)
+        kept.append(block)
+        assert kept.nbytes == expected_bytes
+    assert kept.dtype == "float32" and kept.spooled == (ram_bytes == 0)
+    whole = np.concatenate(parts)
+    assert np.array_equal(_bits(kept.load().samples), _bits(whole))
+    assert kept.sha256() == samples_sha256(AudioBuffer(whole, 22_050))
+
+
+def test_honest_stream_validates_from_spooled_int16_media() -> None:
+    """A real engine, a raw PCM stream kept as int16 in a temporary file: validation passes
+    and matches the fingerprint of the decoded media."""
+    rate = 22_050
+    pcm = _s16(6.0, rate)
+    config = ServerConfig(workers=1, session_spool_after_bytes=4096)
+    spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, rate, 2), dims.AUDIO_13D, 1.0)
+
+    async def run() -> None:
+        plane = DataPlane(config, NumpyEngine())
+        chunk = rate * 4 // 10  # 100 ms of s16le stereo
+        async with plane.open_stream(spec) as stream:
+            for seq, start in enumerate(range(0, len(pcm), chunk)):
+                data = pcm[start : start + chunk]
+                stream.accept_chunk(seq, len(data))
+                await stream.push(data)
+            _, final = await stream.finish()
+        finished = plane.sessions.get(stream.session_id)
+        assert isinstance(finished.stored, KeptMedia)
+        assert finished.stored.dtype == "int16" and finished.stored.spooled
+        assert np.array_equal(_bits(finished.media.samples), _bits(_decoded(pcm, rate)))
+        assert final.values == finished.final.values
+        (outcome,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        assert not isinstance(outcome, BaseException)
+        assert outcome.report.passed
+        plane.close()
+
+    asyncio.run(run())

@@ -1,0 +1,156 @@
+"""The cheap path of a live stream: queued analysis, inline PCM chunks, grouped ratios."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from streamprint.config import ServerConfig
+from streamprint.dataplane import DataPlane, StreamSpec
+from streamprint.dataplane.engine import NumpyEngine
+from streamprint.dataplane.types import Encoding, MediaFormat
+from streamprint.engine import dims
+from streamprint.engine.decode import PcmDecoder, PcmFormat
+from streamprint.engine.session import AudioSession, SessionConfig
+from streamprint.engine.stats import RatioGroup, RatioOfSums
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from make_demo_clip import demo_mix
+
+RATE = 44_100
+CHUNK = RATE // 10  # 100 ms
+
+
+def _pcm(seconds: float) -> bytes:
+    stereo = demo_mix(seconds=seconds, rate=RATE)
+    return (np.clip(stereo, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def test_analysis_runs_only_when_an_update_falls_due() -> None:
+    samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(_pcm(3.05))
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
+    due_at = []
+    for k, start in enumerate(range(0, samples.shape[0], CHUNK)):
+        part = samples[start : start + CHUNK]
+        due = session.analysis_due(part.shape[0])
+        frames_before = session._features.frames
+        updates = session.push(part)
+        assert bool(updates) == due  # every due chunk brings its update, no other does
+        if not due:
+            assert session._features.frames == frames_before  # queued, not analysed
+        else:
+            due_at.append(k)
+    assert due_at == [9, 19, 29]
+    # 25D needs the native-rate accumulators on every push
+    wide = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_25D, update_interval_s=1.0))
+    assert wide.analysis_due(1)
+
+
+def test_queued_analysis_equals_unqueued_bit_for_bit() -> None:
+    """Tiny chunks (queued) and one big block per update (never queued) give the same bits
+    (13D; the native-rate 25D accumulators agree to float64 rounding, see engine/native.py)."""
+    samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(_pcm(4.3))
+    small = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
+    big = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
+    a = [u for s in range(0, samples.shape[0], 301) for u in small.push(samples[s : s + 301])]
+    b = [u for s in range(0, samples.shape[0], RATE) for u in big.push(samples[s : s + RATE])]
+    a.append(small.finish())
+    b.append(big.finish())
+    assert [(u.values, u.confidence, u.revision) for u in a] == [
+        (u.values, u.confidence, u.revision) for u in b
+    ]
+
+
+def test_plane_runs_non_due_pcm_chunks_inline() -> None:
+    pcm = _pcm(3.0)
+    spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, RATE, 2), dims.AUDIO_13D, 1.0)
+
+    async def run() -> tuple[list[Any], int, int]:
+        plane = DataPlane(ServerConfig(workers=1), NumpyEngine())
+        pooled = 0
+        original = plane.run_stream_work
+
+        async def counting(fn: Any, *args: object) -> Any:
+            nonlocal pooled
+            pooled += 1
+            return await original(fn, *args)
+
+        plane.run_stream_work = counting  # type: ignore[method-assign]
+        updates: list[Any] = []
+        step = CHUNK * 4
+        chunks = 0
+        async with plane.open_stream(spec) as stream:
+            for seq, start in enumerate(range(0, len(pcm), step)):
+                data = pcm[start : start + step]
+                stream.accept_chunk(seq, len(data))
+                updates += await stream.push(data)
+                chunks += 1
+            tail, final = await stream.finish()
+        plane.close()
+        return [*updates, *tail, final], pooled, chunks
+
+    got, pooled, chunks = asyncio.run(run())
+    # the first chunk creates the session (pool); then only the update chunks and finish
+    assert chunks == 30 and pooled == 1 + 3 + 1
+    samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)
+    direct = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
+    want = [u for s in range(0, samples.shape[0], CHUNK) for u in direct.push(samples[s : s + CHUNK])]
+    want.append(direct.finish())
+    assert [(u.values, u.confidence, u.revision, u.final) for u in got] == [
+        (u.values, u.confidence, u.revision, u.final) for u in want
+    ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_ratio_group_equals_separate_ratios_bit_for_bit(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k, n = 5, int(rng.integers(50, 400))
+    num = rng.random((k, n)) * rng.random((k, 1)) * 1e3
+    den = (rng.random((k, n)) < 0.8) * rng.random((k, n))
+    group = RatioGroup(k, empty_values=(0.5,) * k)
+    single = [RatioOfSums(empty_value=0.5) for _ in range(k)]
+    start = 0
+    while start < n:
+        stop = min(n, start + int(rng.integers(1, 90)))
+        group.add(num[:, start:stop], den[:, start:stop])
+        for i, ratio in enumerate(single):
+            ratio.add(num[i, start:stop], den[i, start:stop])
+        start = stop
+    for i, ratio in enumerate(single):
+        member = group.member(i)
+        assert (member.num, member.den, member.value, member.std_error()) == (
+            ratio.num, ratio.den, ratio.value, ratio.std_error()
+        )
+        assert member.num == pytest.approx(float(np.sum(num[i])), rel=1e-12)
+
+
+def test_auto_backend_loads_only_the_chosen_runtime() -> None:
+    """``--backend auto`` times the candidates in a child process; the server process then
+    holds only the winner's runtime (and states the child's reason and candidates)."""
+    import json
+    import os
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "from streamprint.dataplane.engine import engine_for\n"
+        "s = engine_for('auto', 'auto').selection\n"
+        "loaded = [m for m in ('onnxruntime', 'openvino') if m in sys.modules]\n"
+        "print(json.dumps({'backend': s.backend, 'reason': s.reason, 'loaded': loaded,\n"
+        "                  'requested': s.requested_backend,\n"
+        "                  'candidates': [c.backend for c in s.candidates]}))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert got["requested"] == "auto" and "--backend auto" in got["reason"]
+    assert "numpy" in got["candidates"]
+    want = [] if got["backend"] == "numpy" else [got["backend"]]
+    assert got["loaded"] == want
