@@ -159,3 +159,5 @@ class ServerInfo:
     min_sample_rate: int
     max_sample_rate: int
     max_channels: int
+    #: Whether live streams' frames go through the dynamic batcher (config and engine allow it).
+    batching: bool = False
