@@ -68,9 +68,10 @@ class ServerConfig:
         choices=("auto", "fp32", "int8"),
     )
     batching: bool = _opt(
-        True,
-        "dynamic batching: live streams' frames share analyzer calls (--no-batching: each "
-        "stream runs its own)",
+        False,
+        "dynamic batching: live streams' frames share analyzer calls (off by default: no "
+        "measurable gain with the spectral model, and results then depend on the batch in "
+        "the last float bits; docs/runtime.md)",
         "bool",
     )
     batch_max_frames: int = _opt(
