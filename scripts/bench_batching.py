@@ -83,7 +83,8 @@ def music(seconds: float, seed: int) -> NDArray[np.float32]:
         beat[i : i + m] += 0.5 * np.exp(-np.arange(m) / (0.008 * RATE)) * rng.standard_normal(m)
     mono = tone + beat + 0.01 * rng.standard_normal(n)
     stereo = np.stack([mono, 0.9 * mono + 0.02 * rng.standard_normal(n)], axis=1)
-    return np.clip(stereo, -1, 1).astype(np.float32)
+    out: NDArray[np.float32] = np.clip(stereo, -1, 1).astype(np.float32)
+    return out
 
 
 class Counting:
