@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import threading
@@ -430,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.write_docs:
         bench_engine.write_doc_section(SECTION, body)
     if args.json:
-        print(json.dumps({"rows": rows, "pid": os.getpid()}))
+        print(json.dumps({"rows": rows}))
     return 0
 
 
