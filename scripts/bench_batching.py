@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import threading
@@ -295,12 +296,15 @@ def _ratio(rows: list[dict[str, Any]], backend: str, streams: int, mode: str, fi
     return f"x{on[field] / off[field]:.2f}" if off[field] else "n/a"
 
 
-def render(rows: list[dict[str, Any]], command: str, settings: ServerConfig) -> str:
+def render(
+    rows: list[dict[str, Any]], command: str, settings: ServerConfig, load: tuple[float, float]
+) -> str:
     info = bench_engine.machine_info()
     lines = [
         f"Command: `{command}`",
         "",
-        bench_engine.machine_line(info),
+        bench_engine.machine_line(info) + f" 1-minute load average at the start / end of the "
+        f"run: {load[0]:.1f} / {load[1]:.1f} (other jobs on the machine count too).",
         "",
         "Engine sessions without gRPC (scripts/bench_batching.py says how): 13D, one update per "
         "second, 44.1 kHz stereo in 100 ms chunks; chunks run on a thread pool as in the server "
@@ -396,6 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     media_cache: dict[tuple[int, float], NDArray[np.float32]] = {}
     say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
+    load_start = os.getloadavg()[0]
     trace = request_trace()
     for key in args.backends.split(","):
         inner = load(key)
@@ -424,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{'on' if r['batching'] else 'off'} p50 {r['p50_ms']} p99 {r['p99_ms']} ms "
                 f"{r['frames_per_call']} f/call" for r in new))
     command = "python scripts/bench_batching.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    body = render(rows, command.strip(), settings)
+    body = render(rows, command.strip(), settings, (load_start, os.getloadavg()[0]))
     print(body)
     if args.write_docs:
         bench_engine.write_doc_section(SECTION, body)
