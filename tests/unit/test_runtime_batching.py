@@ -4,6 +4,7 @@ and that batched results equal unbatched ones (bit for bit where the backend all
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from runtime_helpers import analyzer
+from runtime_helpers import analyzer, load_script
 
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
@@ -365,3 +366,19 @@ def test_sessions_in_threads_get_the_unbatched_fingerprints(key: str) -> None:
                 for name in a.values:
                     tol = dims.get(name).tolerance_for(a.values[name])
                     assert abs(a.values[name] - b.values[name]) <= 1e-6 * tol, name
+
+
+def test_bench_batching_runs_both_modes_on_the_same_work(capsys: pytest.CaptureFixture[str]) -> None:
+    bench = load_script("bench_batching")
+    code = bench.main([
+        "--backends", "numpy", "--inference", "2", "--streams", "2", "--paced", "",
+        "--seconds", "1", "--repeat", "1", "--json",
+    ])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["rows"]
+    assert {(r["mode"], r["batching"]) for r in rows} == {
+        (m, b) for m in ("inference", "saturated") for b in (True, False)
+    }
+    for mode in ("inference", "saturated"):
+        on, off = (next(r for r in rows if r["mode"] == mode and r["batching"] is b) for b in (True, False))
+        assert off["frames_per_call"] <= 43 and on["frames_per_call"] >= off["frames_per_call"]
