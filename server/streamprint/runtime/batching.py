@@ -46,7 +46,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -67,26 +67,6 @@ BatchObserver = Callable[[int, int, list[float]], None]
 _keys = itertools.count(1)
 
 
-@dataclass(frozen=True)
-class BatchingSettings:
-    """``max_batch_frames`` (frames per inner call) and ``max_wait_s`` (seconds a request may
-    wait for others after it arrives). ``enabled`` is false when either is 0."""
-
-    max_batch_frames: int = DEFAULT_MAX_BATCH_FRAMES
-    max_wait_s: float = DEFAULT_MAX_WAIT_MS / 1e3
-
-    @property
-    def enabled(self) -> bool:
-        return self.max_batch_frames > 0 and self.max_wait_s > 0
-
-    def to_json_dict(self) -> dict[str, object]:
-        return {
-            "enabled": self.enabled,
-            "max_batch_frames": self.max_batch_frames,
-            "max_wait_ms": round(self.max_wait_s * 1e3, 6),
-        }
-
-
 class _Request:
     """One caller's frames, its session key, and the slot its result arrives in."""
 
@@ -95,7 +75,7 @@ class _Request:
     def __init__(self, frames: NDArray[np.float32], key: object, lock: threading.Lock) -> None:
         self.frames = frames
         self.key = key
-        self.arrived = time.monotonic()
+        self.arrived = 0.0  # set from the batcher's clock when queued
         self.wake = threading.Condition(lock)
         self.done = False
         self.result: FrameDescriptors | None = None
