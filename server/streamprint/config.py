@@ -82,6 +82,24 @@ class ServerConfig:
         "choice",
         choices=("auto", "fp32", "int8"),
     )
+    batching: bool = _opt(
+        False,
+        "dynamic batching: live streams' frames share analyzer calls (off by default: no "
+        "measurable gain with the spectral model, and results then depend on the batch in "
+        "the last float bits; docs/runtime.md)",
+        "bool",
+    )
+    batch_max_frames: int = _opt(
+        256, "dynamic batching: most frames in one shared analyzer call (0: no batching)",
+        "int", minimum=0,
+    )
+    batch_max_wait_ms: float = _opt(
+        2.0,
+        "dynamic batching: most milliseconds a stream's frames wait for others to join their "
+        "batch (0: no batching)",
+        "float",
+        minimum=0.0,
+    )
     max_message_bytes: int = _opt(
         64 * _MIB, "largest gRPC message received or sent", "bytes", minimum=4 * _KIB
     )
@@ -222,6 +240,22 @@ class ServerConfig:
     def effective_engine_threads(self) -> int:
         """Engine threads actually used by each server process."""
         return self.engine_threads or default_workers()
+
+    @property
+    def batching_enabled(self) -> bool:
+        """Whether live streams' frames are batched (``--batching`` and both limits > 0)."""
+        return self.batching and self.batch_max_frames > 0 and self.batch_max_wait_ms > 0
+
+    @property
+    def stream_threads(self) -> int:
+        """Threads of the stream worker pool.
+
+        ``effective_engine_threads``, plus, with batching, one thread per 32 frames of
+        ``--batch-max-frames``: a stream waiting for its batch holds its thread, and a batch
+        can only gather requests of streams that hold one (waiting threads use no CPU).
+        """
+        extra = -(-self.batch_max_frames // 32) if self.batching_enabled else 0
+        return self.effective_engine_threads + extra
 
     @property
     def address(self) -> str:

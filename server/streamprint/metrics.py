@@ -56,6 +56,10 @@ RPC_BUCKETS = (
 )  # fmt: skip
 #: Frames per analyzer call.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+#: Requests (session steps) per dynamic batch.
+BATCH_REQUEST_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64)
+#: Seconds a request waited in the dynamic batcher before its batch ran.
+BATCH_WAIT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1)
 #: Seconds per analyzer call.
 INFERENCE_BUCKETS = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
@@ -146,6 +150,19 @@ class ServerMetrics:
             buckets=INFERENCE_BUCKETS,
             registry=r,
         )
+        self.batch_requests = Histogram(
+            "streamprint_batch_requests",
+            "Requests (one session's frames each) per shared analyzer call of the dynamic "
+            "batcher; its frames are in streamprint_inference_batch_frames.",
+            buckets=BATCH_REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.batch_wait = Histogram(
+            "streamprint_batch_wait_seconds",
+            "Seconds a request waited in the dynamic batcher before its batch ran.",
+            buckets=BATCH_WAIT_BUCKETS,
+            registry=r,
+        )
         self.rpcs = Counter(
             "streamprint_rpcs",
             "Finished RPCs by method and gRPC status code.",
@@ -222,6 +239,14 @@ class ServerMetrics:
         """One analyzer call of ``frames`` frames took ``seconds`` (thread-safe)."""
         self.inference_batch.labels(backend=backend).observe(frames)
         self.inference_seconds.labels(backend=backend).observe(seconds)
+
+    def observe_batch(self, frames: int, requests: int, waits_s: list[float]) -> None:
+        """The dynamic batcher ran a batch of ``frames`` frames for ``requests`` requests,
+        which had waited ``waits_s`` seconds each (thread-safe)."""
+        del frames  # the inner analyzer's InstrumentedAnalyzer records the frames per call
+        self.batch_requests.observe(requests)
+        for wait in waits_s:
+            self.batch_wait.observe(wait)
 
     def instrument(self, engine: object) -> None:
         """Wrap ``engine.analyzer`` (when the engine has one) in an :class:`InstrumentedAnalyzer`.

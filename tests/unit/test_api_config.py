@@ -78,3 +78,19 @@ def test_bad_values_name_flag_and_env_all_at_once() -> None:
 def test_minimums_enforced() -> None:
     with pytest.raises(InvalidInputError, match="max-streams"):
         _parse(["--max-streams", "0"])
+
+
+def test_batching_flags_and_env() -> None:
+    off = _parse(["--engine-threads", "2"])
+    assert not off.batching_enabled and off.stream_threads == 2  # off by default
+    on = _parse(["--engine-threads", "2", "--batching", "--batch-max-frames", "128", "--batch-max-wait-ms", "1.5"])
+    assert on.batching_enabled and (on.batch_max_frames, on.batch_max_wait_ms) == (128, 1.5)
+    assert on.stream_threads == 2 + 4  # a thread per 32 frames of a batch
+    env = {"STREAMPRINT_BATCHING": "1", "STREAMPRINT_BATCH_MAX_FRAMES": "64"}
+    assert _parse(["--engine-threads", "1"], env).stream_threads == 3
+    assert not _parse([], {**env, "STREAMPRINT_BATCH_MAX_FRAMES": "0"}).batching_enabled
+    assert not _parse(["--batch-max-wait-ms", "0"], env).batching_enabled
+    assert not _parse(["--no-batching"], env).batching_enabled
+    with pytest.raises(InvalidInputError) as err:
+        _parse(["--batch-max-frames", "-1"])
+    assert err.value.violations[0].field == "--batch-max-frames"

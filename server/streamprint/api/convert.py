@@ -515,6 +515,11 @@ def server_info(info: ServerInfo, extra_versions: Mapping[str, str]) -> fs_pb.Ge
             max_video_frame_side=info.max_video_frame_side,
         ),
         server_paths_enabled=bool(cfg.media_root),
+        batching=fs_pb.InferenceBatching(
+            enabled=info.batching,
+            max_batch_frames=cfg.batch_max_frames if info.batching else 0,
+            max_wait_ms=cfg.batch_max_wait_ms if info.batching else 0.0,
+        ),
     )
 
 

@@ -206,12 +206,16 @@ class StreamprintServer:
             )
             return port
         log.info(
-            "streamprint serving on %s (%s, %s, streams %d, engine threads %d, reflection %s, admin %s%s)",
+            "streamprint serving on %s (%s, %s, streams %d, engine threads %d, batching %s, "
+            "reflection %s, admin %s%s)",
             self.address,
             ("mutual TLS" if config.tls_client_ca else "TLS") if config.tls else "plaintext",
             f"{len(tokens)} auth tokens" if tokens is not None else "no auth",
             config.max_streams,
             config.effective_engine_threads,
+            f"<= {config.batch_max_frames} frames / {config.batch_max_wait_ms:g} ms"
+            if plane.batcher is not None
+            else "off",
             "on" if config.reflection else "off",
             "on" if config.admin else "off",
             f", metrics on :{self.metrics.port}" if self.metrics else "",

@@ -17,6 +17,7 @@ from streamprint.engine.validation import ValidationReport
 
 if TYPE_CHECKING:
     from streamprint.engine.analysis import FrameAnalyzer
+    from streamprint.runtime.batching import BatchingAnalyzer
     from streamprint.runtime.select import Selection
 
 Samples = NDArray[np.float32]
@@ -149,6 +150,9 @@ class NumpyEngine:
         #: The frame analyzer sessions use (``None``: the process-wide reference); the
         #: metrics replace it with an instrumented wrapper (:mod:`streamprint.metrics`).
         self.analyzer: FrameAnalyzer | None = None if selection is None else selection.analyzer
+        #: The dynamic batcher live sessions share (``None``: each session calls
+        #: :attr:`analyzer` itself); the data plane sets it. Whole-media work never uses it.
+        self.batcher: BatchingAnalyzer | None = None
 
     def models(self) -> tuple[ModelDescription, ...]:
         if self.selection is None:
@@ -228,7 +232,7 @@ class NumpyEngine:
                 update_interval_s=update_interval_s,
                 max_media_seconds=max_seconds,
             ),
-            analyzer=self.analyzer,
+            analyzer=self.analyzer if self.batcher is None else self.batcher.bind(),
         )
 
     def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -37,6 +37,7 @@ from streamprint.config import ServerConfig
 from streamprint.dataplane.engine import (
     Engine,
     EngineSession,
+    NumpyEngine,
     Samples,
     StreamDecoder,
     engine_for,
@@ -63,6 +64,7 @@ from streamprint.errors import (
     SessionStateError,
 )
 from streamprint.metrics import ServerMetrics, SessionStats
+from streamprint.runtime.batching import BatchingAnalyzer
 from streamprint.workers.ledger import LocalLedger, StreamLedger
 
 if TYPE_CHECKING:
@@ -91,6 +93,11 @@ class Counters:
     requests_started: int = 0
     requests_rejected: int = 0
     streams_rejected: int = 0
+
+
+def _in_scope(scope: Callable[[], AbstractContextManager[None]], fn: Callable[[], T]) -> T:
+    with scope():
+        return fn()
 
 
 class MediaFileNotFoundError(NotFoundError):
@@ -383,7 +390,9 @@ class DataPlane:
         self.video: VideoSelection = video
         self.clock = clock
         workers = config.effective_engine_threads
-        self._stream_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-stream")
+        self._stream_pool = ThreadPoolExecutor(
+            config.stream_threads, thread_name_prefix="streamprint-stream"
+        )
         self._request_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-request")
         self.cache = FingerprintCache(
             max_entries=config.cache_max_entries,
@@ -398,6 +407,7 @@ class DataPlane:
         self.counters = Counters()
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
+        self.batcher = self._start_batching()
         self._live: dict[str, LiveStream] = {}
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
@@ -434,8 +444,31 @@ class DataPlane:
         """Refuse new work; live streams see :attr:`draining` and finish early."""
         self._draining.set()
 
+    def _start_batching(self) -> BatchingAnalyzer | None:
+        """Give the engine a dynamic batcher around its (instrumented) analyzer, if configured.
+
+        Other engines than :class:`NumpyEngine` (test fakes) run unbatched.
+        """
+        config = self.config
+        engine = self.engine
+        if not config.batching_enabled or not isinstance(engine, NumpyEngine):
+            return None
+        from streamprint.engine.session import default_analyzer
+
+        inner = engine.analyzer or default_analyzer()
+        batcher = BatchingAnalyzer(
+            inner,
+            max_batch_frames=config.batch_max_frames,
+            max_wait_s=config.batch_max_wait_ms / 1e3,
+            observer=self.metrics.observe_batch,
+        )
+        engine.batcher = batcher
+        return batcher
+
     def close(self) -> None:
         """Stop the worker pools (running jobs finish, queued ones are dropped)."""
+        if self.batcher is not None:
+            self.batcher.close()
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self._request_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -448,9 +481,12 @@ class DataPlane:
             )
 
     async def run_stream_work(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` on the stream worker pool."""
+        """Run ``fn(*args)`` on the stream worker pool (inside the batcher's ``working`` scope)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._stream_pool, functools.partial(fn, *args))
+        work = functools.partial(fn, *args)
+        if self.batcher is not None:
+            work = functools.partial(_in_scope, self.batcher.working, work)
+        return await loop.run_in_executor(self._stream_pool, work)
 
     async def _run_request_work(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
@@ -839,6 +875,7 @@ class DataPlane:
             max_sample_rate=decode.MAX_SAMPLE_RATE,
             max_channels=decode.MAX_CHANNELS,
             max_video_frame_side=MAX_SIDE,
+            batching=self.batcher is not None,
         )
 
     def _video_model(self) -> ModelDescription:

@@ -161,3 +161,5 @@ class ServerInfo:
     max_sample_rate: int
     max_channels: int
     max_video_frame_side: int = 0
+    #: Whether live streams' frames go through the dynamic batcher (config and engine allow it).
+    batching: bool = False

@@ -214,7 +214,7 @@ class ServerLimits(_message.Message):
     def __init__(self, max_message_bytes: _Optional[int] = ..., max_chunk_bytes: _Optional[int] = ..., max_concurrent_streams: _Optional[int] = ..., max_concurrent_requests: _Optional[int] = ..., max_buffered_bytes_per_session: _Optional[int] = ..., idle_timeout_seconds: _Optional[float] = ..., max_session_media_seconds: _Optional[float] = ..., max_session_duration_seconds: _Optional[float] = ..., max_batch_items: _Optional[int] = ..., min_update_interval_seconds: _Optional[float] = ..., max_update_interval_seconds: _Optional[float] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_channels: _Optional[int] = ..., session_retention_seconds: _Optional[float] = ..., max_retained_bytes_per_session: _Optional[int] = ..., cache_ttl_seconds: _Optional[float] = ..., max_streams_per_token: _Optional[int] = ..., max_chunk_rate: _Optional[float] = ..., max_chunk_burst: _Optional[float] = ..., max_retained_bytes_total: _Optional[int] = ..., max_video_frame_side: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "api_version", "component_versions", "dimensions", "algorithms", "models", "requested_backend", "requested_precision", "modalities", "audio_encodings", "container_formats", "limits", "server_paths_enabled")
+    __slots__ = ("server_version", "api_version", "component_versions", "dimensions", "algorithms", "models", "requested_backend", "requested_precision", "modalities", "audio_encodings", "container_formats", "limits", "server_paths_enabled", "batching")
     class ComponentVersionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -235,6 +235,7 @@ class GetServerInfoResponse(_message.Message):
     CONTAINER_FORMATS_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
     SERVER_PATHS_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     api_version: str
     component_versions: _containers.ScalarMap[str, str]
@@ -248,4 +249,15 @@ class GetServerInfoResponse(_message.Message):
     container_formats: _containers.RepeatedScalarFieldContainer[str]
     limits: ServerLimits
     server_paths_enabled: bool
-    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., component_versions: _Optional[_Mapping[str, str]] = ..., dimensions: _Optional[_Iterable[_Union[_media_pb2.DimensionInfo, _Mapping]]] = ..., algorithms: _Optional[_Iterable[_Union[AlgorithmInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., requested_backend: _Optional[str] = ..., requested_precision: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[_media_pb2.Modality, str]]] = ..., audio_encodings: _Optional[_Iterable[_Union[_media_pb2.AudioEncoding, str]]] = ..., container_formats: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ..., server_paths_enabled: _Optional[bool] = ...) -> None: ...
+    batching: InferenceBatching
+    def __init__(self, server_version: _Optional[str] = ..., api_version: _Optional[str] = ..., component_versions: _Optional[_Mapping[str, str]] = ..., dimensions: _Optional[_Iterable[_Union[_media_pb2.DimensionInfo, _Mapping]]] = ..., algorithms: _Optional[_Iterable[_Union[AlgorithmInfo, _Mapping]]] = ..., models: _Optional[_Iterable[_Union[ModelInfo, _Mapping]]] = ..., requested_backend: _Optional[str] = ..., requested_precision: _Optional[str] = ..., modalities: _Optional[_Iterable[_Union[_media_pb2.Modality, str]]] = ..., audio_encodings: _Optional[_Iterable[_Union[_media_pb2.AudioEncoding, str]]] = ..., container_formats: _Optional[_Iterable[str]] = ..., limits: _Optional[_Union[ServerLimits, _Mapping]] = ..., server_paths_enabled: _Optional[bool] = ..., batching: _Optional[_Union[InferenceBatching, _Mapping]] = ...) -> None: ...
+
+class InferenceBatching(_message.Message):
+    __slots__ = ("enabled", "max_batch_frames", "max_wait_ms")
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    MAX_WAIT_MS_FIELD_NUMBER: _ClassVar[int]
+    enabled: bool
+    max_batch_frames: int
+    max_wait_ms: float
+    def __init__(self, enabled: _Optional[bool] = ..., max_batch_frames: _Optional[int] = ..., max_wait_ms: _Optional[float] = ...) -> None: ...
