@@ -1,7 +1,7 @@
 """The ``streamprint`` command line: offline fingerprints and the server.
 
 ``streamprint fingerprint PATH [--json] [--stream --chunk-ms N] [--modality M] [--backend B]
-[--precision P]`` prints a file's fingerprint (video 13D when the file has a video stream) (JSON lines carry the ``backend`` and ``precision`` that ran);
+[--precision P] [--heads H]`` prints a file's fingerprint (video 13D when the file has a video stream) (JSON lines carry the ``backend``, ``precision`` and ``heads`` that ran, and why);
 ``streamprint serve`` runs the gRPC server. Errors print one line on stderr and exit non-zero.
 """
 
@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision", choices=("auto", "int8", "fp32"), default="auto",
         help="model precision (default auto: the best that passes the accuracy gate)",
     )
+    fp.add_argument(
+        "--heads", choices=("auto", "learned", "dsp"), default="auto",
+        help="harmonic_ratio / pitch_stability by learned heads or by HPSS + YIN (default auto: "
+        "learned when the heads passed their accuracy gate)",
+    )
     fp.set_defaults(handler=_cmd_fingerprint)
     try:
         from streamprint.serve_cli import add_serve_parser
@@ -180,8 +185,11 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     buffer = decode_file(args.path, max_seconds=args.max_seconds)
     if buffer.samples.shape[0] == 0:
         raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
-    selection = select_analyzer(args.backend, args.precision)
-    args.runtime_keys = {"backend": selection.backend, "precision": selection.precision}
+    selection = select_analyzer(args.backend, args.precision, heads=args.heads)
+    args.runtime_keys = {
+        "backend": selection.backend, "precision": selection.precision,
+        "heads": selection.heads, "heads_reason": selection.heads_reason,
+    }
     if not args.stream:
         fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=selection.analyzer)
         if args.json:

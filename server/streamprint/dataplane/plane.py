@@ -318,7 +318,7 @@ class DataPlane:
     ) -> None:
         self.config = config
         self.engine: Engine = (
-            engine if engine is not None else engine_for(config.backend, config.precision)
+            engine if engine is not None else engine_for(config.backend, config.precision, config.heads)
         )
         self.clock = clock
         workers = config.effective_workers

@@ -18,6 +18,7 @@ from streamprint.engine.blocks import SecondBlocks
 from streamprint.engine.confidence import calibrated, tempo_confidence
 from streamprint.engine.filters import BANDS
 from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
+from streamprint.engine.heads import HeadFrameInputs, LearnedHeads
 from streamprint.engine.hpss import HarmonicPercussive
 from streamprint.engine.rhythm import POST_MAX, OnsetEnvelope, OnsetPicker, TempoTracker
 from streamprint.engine.stats import MaskedStd, RatioOfSums, Welford
@@ -42,6 +43,7 @@ class AudioFeatures:
         self._level_std = MaskedStd()
         self._harmonic = RatioOfSums()
         self._hpss = HarmonicPercussive()
+        self._heads: LearnedHeads | None = None  # set by the first descriptors with head inputs
         self._pitch = RatioOfSums()
         self._previous_voiced = False
         self._previous_f0 = 0.0
@@ -78,17 +80,23 @@ class AudioFeatures:
         self._silence.add((~loud).astype(np.float64), np.ones(n))
         level_db = 20.0 * np.log10(np.maximum(d.rms, 1e-12))
         self._level_std.add(level_db, loud)
-        self._add_pitch(d.f0, d.voiced & loud)
         for i, name in enumerate(_BAND_NAMES):
             self._bands[name].add(d.band_power[:, i], d.band_power[:, -1])
-        self._add_harmonic(*self._hpss.push(d.magnitude))
+        if d.heads is not None:
+            self._add_learned(d.heads)
+        else:
+            self._add_pitch(d.f0, d.voiced & loud)
+            self._add_harmonic(*self._hpss.push(d.magnitude))
         env = self._envelope.push(d.mel_db)
         self._tempo.push(env)
         self._add_onsets(self._picker.push(env), self._picker_decided())
 
     def finish(self) -> None:
         """Complete the lagged accumulators at the end of the media."""
-        self._add_harmonic(*self._hpss.finish())
+        if self._heads is not None:
+            self._harmonic.add(*self._heads.finish())
+        else:
+            self._add_harmonic(*self._hpss.finish())
         self._add_onsets(self._picker.finish(), self.frames)
 
     def _picker_decided(self) -> int:
@@ -96,6 +104,16 @@ class AudioFeatures:
 
     def _add_harmonic(self, harmonic: NDArray[np.float64], percussive: NDArray[np.float64]) -> None:
         self._harmonic.add(harmonic, harmonic + percussive)
+
+    def _add_learned(self, inputs: HeadFrameInputs) -> None:
+        """Learned heads instead of HPSS and YIN (``engine/heads.py``)."""
+        if self._heads is None:
+            if inputs.runner is None:
+                raise ValueError("head inputs without a heads runner")
+            self._heads = LearnedHeads(inputs.runner)
+        harmonic, total, stable, pair = self._heads.push(inputs)
+        self._harmonic.add(harmonic, total)
+        self._pitch.add(stable, pair)
 
     def _add_pitch(self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> None:
         prev_f0 = np.concatenate(([self._previous_f0], f0[:-1]))

@@ -1,0 +1,164 @@
+"""The learned heads' accuracy gate, parity and speed (used by ``scripts/train_heads.py``).
+
+    python scripts/heads_gate.py [--models models] [--clips 120] [--write]
+
+On every clip of the held-out corpus: the 25D batch fingerprint (``fingerprint_buffer``)
+with the DSP reference (numpy analyzer: HPSS + YIN) and with the learned heads (the same
+analyzer without YIN plus the heads, loaded and sha256-checked as the server loads them).
+The gate passes when every dimension is within its registry tolerance on >= 99 % of the
+clips. Also: parity of the heads numpy vs ONNX Runtime on the held-out head inputs, and the
+CPU time per media second of both fingerprints (summed over the clips, measured in the same
+run). ``--write`` stores the result in ``models/heads/<version>/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "server"), str(ROOT / "scripts")]
+
+from make_corpus import build_corpus  # noqa: E402
+
+from streamprint.engine import dims  # noqa: E402
+from streamprint.engine.decode import decode_file  # noqa: E402
+from streamprint.engine.heads import HARMONIC_CONTEXT  # noqa: E402
+from streamprint.engine.session import fingerprint_buffer  # noqa: E402
+from streamprint.runtime.base import LoadOptions  # noqa: E402
+from streamprint.runtime.heads import (  # noqa: E402
+    HEADS_MODEL,
+    HEADS_VERSION,
+    HeadsAnalyzer,
+    load_heads_manifest,
+    load_heads_runner,
+)
+from streamprint.runtime.numpy_backend import NumpyAnalyzer  # noqa: E402
+
+GATE_SHARE = 0.99
+HELDOUT = {"out": ".cache/corpus-calibration", "clips": 120, "seconds": (20.0, 30.0), "seed": 0}
+
+
+def gate_from_errors(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Per-dimension accuracy (errors in tolerance units) and the gate verdict."""
+    accuracy: dict[str, Any] = {}
+    shares: dict[str, float] = {}
+    for name, errs in per_dim.items():
+        a = np.asarray(errs)
+        shares[name] = round(float(np.mean(a <= 1.0)), 4)
+        accuracy[name] = {
+            "share_within_tolerance": shares[name],
+            "max_error_tolerance_units": float(f"{float(a.max()):.3g}"),
+            "mean_error_tolerance_units": float(f"{float(a.mean()):.3g}"),
+        }
+    failed = {n: s for n, s in shares.items() if s < GATE_SHARE}
+    if failed:
+        reason = "; ".join(
+            f"{n} within tolerance on {100 * s:.1f} % of {clips} held-out clips (< {100 * GATE_SHARE:.0f} %)"
+            for n, s in sorted(failed.items(), key=lambda kv: kv[1])
+        )
+    else:
+        reason = (f"all {len(shares)} dimensions within tolerance of the DSP reference on "
+                  f">= {100 * GATE_SHARE:.0f} % of {clips} held-out clips")
+    gate = {"passed": not failed, "reason": reason, "required_share": GATE_SHARE, "clips": clips,
+            "share_within": shares}
+    return accuracy, gate
+
+
+def parity(models_dir: Path, clips: Sequence[Path]) -> dict[str, Any]:
+    """Max |numpy - onnxruntime| of both heads' outputs on real head inputs."""
+    from streamprint.engine.analysis import NumpyFrameAnalyzer
+    from streamprint.engine.heads import frame_inputs
+    from train_heads import clip_frames
+
+    opts = LoadOptions(models_dir=models_dir)
+    ref = load_heads_runner("numpy", opts)
+    ort = load_heads_runner("onnxruntime", opts)
+    worst = {"harmonic": 0.0, "pitch": 0.0}
+    for path in clips:
+        d = NumpyFrameAnalyzer(pitch=False).analyze(clip_frames(path)[:600])
+        x = frame_inputs(d.magnitude, d.mel_db, d.rms)
+        if x.harmonic.shape[0] <= 2 * HARMONIC_CONTEXT:
+            continue
+        worst["harmonic"] = max(worst["harmonic"], float(np.abs(ref.harmonic(x.harmonic) - ort.harmonic(x.harmonic)).max()))
+        worst["pitch"] = max(worst["pitch"], float(np.abs(ref.pitch(x.pitch) - ort.pitch(x.pitch)).max()))
+    return {"numpy_vs_onnxruntime_max_abs": {k: float(f"{v:.3g}") for k, v in worst.items()},
+            "clips": len(clips), "frames_per_clip": 600}
+
+
+def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest entries ``gate``, ``accuracy``, ``parity``, ``speed`` (see module docstring)."""
+    spec = held_spec or HELDOUT
+    items = build_corpus(ROOT / spec["out"], spec["clips"], spec["seconds"], spec["seed"])
+    opts = LoadOptions(models_dir=models_dir)
+    manifest = load_heads_manifest(opts)
+    dsp = NumpyAnalyzer()
+    learned = HeadsAnalyzer(NumpyAnalyzer(), load_heads_runner("numpy", opts, manifest), manifest.version)
+    errors: dict[str, list[float]] = {name: [] for name in dims.AUDIO_25D}
+    worst: dict[str, list[tuple[float, str, float, float]]] = {"harmonic_ratio": [], "pitch_stability": []}
+    cpu = {"dsp": 0.0, "learned": 0.0}
+    media = 0.0
+    for item in items:
+        buf = decode_file(item.path)
+        media += buf.samples.shape[0] / buf.sample_rate
+        t0 = time.process_time()
+        ref = fingerprint_buffer(buf, dims.AUDIO_25D, analyzer=dsp)
+        t1 = time.process_time()
+        got = fingerprint_buffer(buf, dims.AUDIO_25D, analyzer=learned)
+        t2 = time.process_time()
+        cpu["dsp"] += t1 - t0
+        cpu["learned"] += t2 - t1
+        for name in dims.AUDIO_25D:
+            r, g = ref.values[name], got.values[name]
+            errors[name].append(abs(g - r) / dims.get(name).tolerance_for(r))
+            if name in worst:
+                worst[name].append((abs(g - r), item.file, g, r))
+    accuracy, gate = gate_from_errors(errors, len(items))
+    for name, rows in worst.items():
+        rows.sort(reverse=True)
+        accuracy[name]["worst_clips"] = [
+            {"clip": f, "learned": round(g, 4), "dsp": round(r, 4)} for _, f, g, r in rows[:5]
+        ]
+    return {
+        "gate": gate,
+        "accuracy": accuracy,
+        "parity": parity(models_dir, [item.path for item in items[:6]]),
+        "speed": {
+            "what": "CPU seconds (process_time) per media second of the 25D batch fingerprint "
+            "(fingerprint_buffer, numpy analyzer), summed over the held-out clips, both in one run",
+            "media_seconds": round(media, 1),
+            "dsp_cpu_ms_per_media_second": round(1e3 * cpu["dsp"] / media, 2),
+            "learned_cpu_ms_per_media_second": round(1e3 * cpu["learned"] / media, 2),
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--clips", type=int, default=HELDOUT["clips"])
+    parser.add_argument("--write", action="store_true", help="store the result in the manifest")
+    args = parser.parse_args(argv)
+    measured = measure(args.models, {**HELDOUT, "clips": args.clips})
+    print(json.dumps(measured, indent=1))
+    if args.write:
+        path = args.models / HEADS_MODEL / HEADS_VERSION / "manifest.json"
+        data = json.loads(path.read_text())
+        data.update(measured)
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
