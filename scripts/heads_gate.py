@@ -25,7 +25,7 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "server"), str(ROOT / "scripts")]
@@ -78,9 +78,10 @@ def gate_from_errors(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[
 
 def parity(models_dir: Path, clips: Sequence[Path]) -> dict[str, Any]:
     """Max |numpy - onnxruntime| of both heads' outputs on real head inputs."""
+    from train_heads import clip_frames
+
     from streamprint.engine.analysis import NumpyFrameAnalyzer
     from streamprint.engine.heads import frame_inputs
-    from train_heads import clip_frames
 
     opts = LoadOptions(models_dir=models_dir)
     ref = load_heads_runner("numpy", opts)

@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import importlib.metadata
 import json
-import math
 import os
 import sys
 import time
@@ -41,8 +40,8 @@ from typing import Any
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from numpy.typing import NDArray  # noqa: E402
+import numpy as np
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "server"), str(ROOT / "scripts")]
@@ -77,7 +76,7 @@ class ClipData:
 
     name: str
     kind: str
-    harmonic: F32  # [n, HARMONIC_FEATURES]
+    harmonic: F32  # [n, HARMONIC_FEATURES] proxy fractions
     pitch: F32  # [n, PITCH_FEATURES]
     energy: F64  # [n]
     loud: NDArray[np.bool_]  # [n]
@@ -127,22 +126,70 @@ def teacher(path: Path, name: str, kind: str) -> ClipData:
     )
 
 
-def load_clips(spec: dict[str, Any], cache: Path) -> list[ClipData]:
-    """Build (or reuse) a corpus and its teacher data (cached as one .npz per clip)."""
-    items = build_corpus(ROOT / spec["out"], spec["clips"], spec["seconds"], spec["seed"])
+FEATURES_TAG = f"b{H.N_BANDS}-p{H.PITCH_FEATURES}-v4"
+_TARGETS = ("energy", "loud", "e_h", "e_p", "voiced", "stable")
+
+
+class _Capture:
+    """A runner that records the harmonic proxies (and answers zeros)."""
+
+    name = "capture"
+
+    def __init__(self) -> None:
+        self.rows: list[F32] = []
+
+    def harmonic(self, proxies: F32) -> F32:
+        self.rows.append(proxies)
+        return np.zeros((proxies.shape[0], 2), np.float32)
+
+    def pitch(self, frames: F32) -> F32:
+        return np.zeros((frames.shape[0] - 1, 2), np.float32)
+
+
+def clip_inputs(path: Path) -> tuple[F32, F32]:
+    """``(proxies [n, HARMONIC_FEATURES], pitch [n, PITCH_FEATURES])`` of every frame of a file,
+    through the streaming accumulator (so edges are exactly the runtime's); no HPSS, no YIN."""
+    frames = clip_frames(path)
+    analyzer = NumpyFrameAnalyzer(pitch=False)
+    capture = _Capture()
+    harm = H.LearnedHarmonic(capture)
+    pitch = []
+    for i in range(0, frames.shape[0], 430):
+        d = analyzer.analyze(frames[i : i + 430])
+        x = H.frame_inputs(d.magnitude, d.mel_db, d.rms)
+        harm.push(x)
+        pitch.append(x.pitch)
+    harm.finish()
+    if not pitch:
+        return np.zeros((0, H.HARMONIC_FEATURES), np.float32), np.zeros((0, H.PITCH_FEATURES), np.float32)
+    return np.concatenate(capture.rows), np.concatenate(pitch)
+
+
+def load_clips(spec: dict[str, Any], cache: Path, root: Path = ROOT) -> list[ClipData]:
+    """Build (or reuse) a corpus under ``root`` and its teacher data (cached per clip: the DSP
+    targets, and the head inputs per feature version)."""
+    items = build_corpus(root / spec["out"], spec["clips"], spec["seconds"], spec["seed"])
     cache.mkdir(parents=True, exist_ok=True)
     out = []
     for item in items:
-        stem = cache / f"{Path(spec['out']).name}-{item.seed}-{item.file}.npz"
-        if stem.exists():
-            with np.load(stem) as z:
-                clip = ClipData(item.file, item.kind, *(z[k] for k in (
-                    "harmonic", "pitch", "energy", "loud", "e_h", "e_p", "voiced", "stable")))
+        stem = f"{Path(spec['out']).name}-{item.seed}-{item.file}"
+        targets_path = cache / f"{stem}.npz"
+        inputs_path = cache / f"{stem}.inputs-{FEATURES_TAG}.npz"
+        if targets_path.exists():
+            with np.load(targets_path) as z:
+                targets = {k: z[k] for k in _TARGETS}
         else:
             clip = teacher(item.path, item.file, item.kind)
-            np.savez(stem, harmonic=clip.harmonic, pitch=clip.pitch, energy=clip.energy,
-                     loud=clip.loud, e_h=clip.e_h, e_p=clip.e_p, voiced=clip.voiced, stable=clip.stable)
-        out.append(clip)
+            targets = {k: getattr(clip, k) for k in _TARGETS}
+            np.savez(targets_path, **targets)
+        if inputs_path.exists():
+            with np.load(inputs_path) as z:
+                harmonic, pitch = z["harmonic"], z["pitch"]
+        else:
+            harmonic, pitch = clip_inputs(item.path)
+            np.savez(inputs_path, harmonic=harmonic, pitch=pitch)
+        out.append(ClipData(item.file, item.kind, harmonic, pitch, targets["energy"], targets["loud"],
+                            targets["e_h"], targets["e_p"], targets["voiced"], targets["stable"]))
     return out
 
 
@@ -160,68 +207,63 @@ def _padded(x: F32) -> F32:
     return x[reflect_indices(idx, x.shape[0])]
 
 
-def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str, F32]:
-    import torch
+def _mlp(n_in: int) -> Any:
     from torch import nn
 
-    mean, scale = _stats(np.concatenate([c.harmonic for c in clips]))
-    seg = 256
+    return nn.Sequential(nn.Linear(n_in, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
+                         nn.Linear(HIDDEN, 2))
+
+
+def _export_mlp(net: Any, prefix: str) -> dict[str, F32]:
+    from torch import nn
+
+    lin = [m for m in net if isinstance(m, nn.Linear)]
+    out = {}
+    for name, layer in zip(("1", "2", "out"), lin, strict=True):
+        out[f"{prefix}_w{name}"] = layer.weight.detach().numpy()
+        out[f"{prefix}_b{name}"] = layer.bias.detach().numpy()
+    return out
+
+
+def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str, F32]:
+    import torch
+
     xs, ys, ws = [], [], []
     for c in clips:
-        if c.energy.sum() <= 0:
+        if c.energy.sum() <= 0:  # digital silence: harmonic_ratio is 0 whatever the head says
             continue
-        x = (_padded(c.harmonic) - mean) * scale
-        e = np.maximum(c.energy, 1e-30)
-        target = np.stack((c.e_h / e, c.e_p / e), axis=1).astype(np.float32)
-        w = (c.energy / c.energy.mean()).astype(np.float32)
-        n = c.energy.shape[0]
-        for s in range(0, n, seg):
-            m = min(seg, n - s)
-            xx = np.zeros((seg + 2 * H.HARMONIC_CONTEXT, x.shape[1]), np.float32)
-            xx[: m + 2 * H.HARMONIC_CONTEXT] = x[s : s + m + 2 * H.HARMONIC_CONTEXT]
-            yy = np.zeros((seg, 2), np.float32)
-            yy[:m] = target[s : s + m]
-            ww = np.zeros(seg, np.float32)
-            ww[:m] = w[s : s + m]
-            xs.append(xx)
-            ys.append(yy)
-            ws.append(ww)
-    x_t = torch.from_numpy(np.stack(xs)).transpose(1, 2).contiguous()  # [B, F, seg+30]
-    y_t = torch.from_numpy(np.stack(ys))  # [B, seg, 2]
-    w_t = torch.from_numpy(np.stack(ws))  # [B, seg]
-
-    layers: list[nn.Module] = [nn.Conv1d(H.HARMONIC_FEATURES, CHANNELS, 1), nn.ReLU()]
-    for d in H.DILATIONS:
-        layers += [nn.Conv1d(CHANNELS, CHANNELS, 3, dilation=d), nn.ReLU()]
-    layers += [nn.Conv1d(CHANNELS, 2, 1)]
-    net = nn.Sequential(*layers)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+        e = np.where(c.energy > 0, c.energy, 1.0)
+        xs.append(c.harmonic)
+        ys.append(np.stack((c.e_h / e, c.e_p / e), axis=1).astype(np.float32))
+        w = c.energy / c.energy.mean()
+        if not c.loud.any():  # quiet media: HPSS shares are defined all the same; weight frames evenly
+            w = np.ones_like(w)
+        ws.append((w + 0.05).astype(np.float32))
+    x_all = np.concatenate(xs)
+    mean, scale = _stats(x_all)
+    x = torch.from_numpy((x_all - mean) * scale)
+    y = torch.from_numpy(np.concatenate(ys))
+    wt = torch.from_numpy(np.concatenate(ws))
+    net = _mlp(H.HARMONIC_FEATURES)
+    opt = torch.optim.Adam(net.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     gen = torch.Generator().manual_seed(SEED)
     for epoch in range(epochs):
-        order = torch.randperm(x_t.shape[0], generator=gen)
+        order = torch.randperm(x.shape[0], generator=gen)
         total = 0.0
-        for i in range(0, len(order), 32):
-            b = order[i : i + 32]
-            pred = torch.sigmoid(net(x_t[b])).transpose(1, 2)
-            err = ((pred - y_t[b]) ** 2).sum(dim=2)
-            loss = (err * (w_t[b] + 0.1 * (w_t[b] > 0))).mean()
+        for i in range(0, len(order), 512):
+            b = order[i : i + 512]
+            pred = torch.sigmoid(net(x[b]))
+            loss = (((pred - y[b]) ** 2).sum(dim=1) * wt[b]).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
         sched.step()
         if epoch % 5 == 0 or epoch == epochs - 1:
-            log.append(f"harmonic epoch {epoch}: loss {total / x_t.shape[0]:.5f}")
+            log.append(f"harmonic epoch {epoch}: loss {total / x.shape[0]:.6f}")
             print(log[-1], flush=True)
-    convs = [m for m in net if isinstance(m, nn.Conv1d)]
-    out = {"h_mean": mean, "h_scale": scale,
-           "h_w0": convs[0].weight.detach().numpy()[:, :, 0], "h_b0": convs[0].bias.detach().numpy()}
-    for i, conv in enumerate(convs[1:-1], start=1):
-        out[f"h_w{i}"] = conv.weight.detach().numpy()
-        out[f"h_b{i}"] = conv.bias.detach().numpy()
-    out["h_wout"] = convs[-1].weight.detach().numpy()[:, :, 0]
-    out["h_bout"] = convs[-1].bias.detach().numpy()
+    out = {"h_mean": mean, "h_scale": scale, **_export_mlp(net, "h")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
@@ -230,6 +272,7 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
     from torch import nn
 
     mean, scale = _stats(np.concatenate([c.pitch[c.loud] for c in clips if c.loud.any()]))
+    scale[H.LAG_COLUMN] = 12.0  # log2(lag) in semitones: a pair's |difference| ~ its f0 change
     cur, prev, pair_y, stable_y = [], [], [], []
     for c in clips:
         both = c.loud & np.concatenate(([False], c.loud[:-1]))
@@ -246,8 +289,7 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
     z = torch.cat((a, p, (a - p).abs()), dim=1)
     yp = torch.from_numpy(np.concatenate(pair_y).astype(np.float32))
     ys = torch.from_numpy(np.concatenate(stable_y).astype(np.float32))
-    net = nn.Sequential(nn.Linear(3 * H.PITCH_FEATURES, HIDDEN), nn.ReLU(),
-                        nn.Linear(HIDDEN, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2))
+    net = _mlp(3 * H.PITCH_FEATURES)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     bce = nn.BCEWithLogitsLoss(reduction="none")
@@ -264,16 +306,12 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(b)
+            total += float(loss.detach()) * len(b)
         sched.step()
         if epoch % 5 == 0 or epoch == epochs - 1:
             log.append(f"pitch epoch {epoch}: loss {total / z.shape[0]:.5f}")
             print(log[-1], flush=True)
-    lin = [m for m in net if isinstance(m, nn.Linear)]
-    out = {"p_mean": mean, "p_scale": scale,
-           "p_w1": lin[0].weight.detach().numpy(), "p_b1": lin[0].bias.detach().numpy(),
-           "p_w2": lin[1].weight.detach().numpy(), "p_b2": lin[1].bias.detach().numpy(),
-           "p_wout": lin[2].weight.detach().numpy(), "p_bout": lin[2].bias.detach().numpy()}
+    out = {"p_mean": mean, "p_scale": scale, **_export_mlp(net, "p")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
@@ -281,30 +319,23 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
 
 
 def clip_values(runner: H.HeadsRunner, c: ClipData) -> dict[str, tuple[float, float]]:
-    """``{dim: (learned, dsp)}`` for harmonic_ratio and pitch_stability of one clip, through the
-    streaming head accumulators (so edges and pairing are exactly the runtime's)."""
-    harm = H.LearnedHarmonic(runner)
+    """``{dim: (learned, dsp)}`` for harmonic_ratio and pitch_stability of one clip (the cached
+    proxies were made by the streaming accumulator; pairs go through :class:`LearnedPitch`)."""
+    shares = runner.harmonic(c.harmonic).astype(np.float64) if c.energy.size else np.zeros((0, 2))
+    harmonic = float((shares[:, 0] * c.energy).sum())
+    total = float(((shares[:, 0] + shares[:, 1]) * c.energy).sum())
     pit = H.LearnedPitch(runner)
-    hs, ts, ss, ps = [], [], [], []
+    stable = pairs = 0.0
     for i in range(0, c.energy.shape[0], 43):
-        sl = slice(i, i + 43)
-        h, t = harm.push(c.harmonic[sl], c.energy[sl])
-        s, p = pit.push(c.pitch[sl], c.loud[sl])
-        hs.append(h)
-        ts.append(t)
-        ss.append(s)
-        ps.append(p)
-    h, t = harm.finish()
-    hs.append(h)
-    ts.append(t)
-    tot = float(np.concatenate(ts).sum())
+        s, p = pit.push(c.pitch[i : i + 43], c.loud[i : i + 43])
+        stable += float(s.sum())
+        pairs += float(p.sum())
     ref_tot = float((c.e_h + c.e_p).sum())
-    pair_sum = float(np.concatenate(ps).sum())
     ref_pairs = float(c.pair.sum())
     return {
-        "harmonic_ratio": (float(np.concatenate(hs).sum()) / tot if tot > 0 else 0.0,
+        "harmonic_ratio": (harmonic / total if total > 0 else 0.0,
                            float(c.e_h.sum()) / ref_tot if ref_tot > 0 else 0.0),
-        "pitch_stability": (float(np.concatenate(ss).sum()) / pair_sum if pair_sum > 1e-9 else 0.0,
+        "pitch_stability": (H.pitch_stability(stable, pairs),
                             float(c.stable.sum()) / ref_pairs if ref_pairs > 0 else 0.0),
     }
 
@@ -338,44 +369,42 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
         return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
     f32 = TensorProto.FLOAT
-    # harmonic: x [T, F] -> standardise -> [1, F, T] -> convs -> [T-30, 2]
-    inits = [const("h_mean", w["h_mean"]), const("h_scale", w["h_scale"]),
-             const("h_w0", w["h_w0"][:, :, None]), const("h_b0", w["h_b0"]),
-             const("h_wout", w["h_wout"][:, :, None]), const("h_bout", w["h_bout"]),
-             const("axes0", [0], np.int64)]
-    nodes = [helper.make_node("Sub", ["features", "h_mean"], ["c0"], name="center"),
-             helper.make_node("Mul", ["c0", "h_scale"], ["s0"], name="scale"),
-             helper.make_node("Transpose", ["s0"], ["t0"], perm=[1, 0], name="to_channels"),
-             helper.make_node("Unsqueeze", ["t0", "axes0"], ["x0"], name="batch"),
-             helper.make_node("Conv", ["x0", "h_w0", "h_b0"], ["y0"], kernel_shape=[1], name="proj"),
-             helper.make_node("Relu", ["y0"], ["r0"], name="relu0")]
-    prev = "r0"
-    for i, d in enumerate(H.DILATIONS, start=1):
-        inits += [const(f"h_w{i}", w[f"h_w{i}"]), const(f"h_b{i}", w[f"h_b{i}"])]
-        nodes += [helper.make_node("Conv", [prev, f"h_w{i}", f"h_b{i}"], [f"y{i}"], kernel_shape=[3],
-                                   dilations=[d], name=f"time{i}"),
-                  helper.make_node("Relu", [f"y{i}"], [f"r{i}"], name=f"relu{i}")]
-        prev = f"r{i}"
-    nodes += [helper.make_node("Conv", [prev, "h_wout", "h_bout"], ["yo"], kernel_shape=[1], name="out"),
-              helper.make_node("Sigmoid", ["yo"], ["so"], name="sigmoid"),
-              helper.make_node("Squeeze", ["so", "axes0"], ["sq"], name="unbatch"),
-              helper.make_node("Transpose", ["sq"], ["energy_share"], perm=[1, 0], name="to_frames")]
+
+    def mlp(prefix: str, src: str) -> tuple[list[Any], list[Any]]:
+        inits = [const(f"{prefix}_w1t", w[f"{prefix}_w1"].T), const(f"{prefix}_b1", w[f"{prefix}_b1"]),
+                 const(f"{prefix}_w2t", w[f"{prefix}_w2"].T), const(f"{prefix}_b2", w[f"{prefix}_b2"]),
+                 const(f"{prefix}_woutt", w[f"{prefix}_wout"].T), const(f"{prefix}_bout", w[f"{prefix}_bout"])]
+        nodes = [helper.make_node("MatMul", [src, f"{prefix}_w1t"], ["m1"], name="fc1"),
+                 helper.make_node("Add", ["m1", f"{prefix}_b1"], ["a1"], name="bias1"),
+                 helper.make_node("Relu", ["a1"], ["h1"], name="relu1"),
+                 helper.make_node("MatMul", ["h1", f"{prefix}_w2t"], ["m2"], name="fc2"),
+                 helper.make_node("Add", ["m2", f"{prefix}_b2"], ["a2"], name="bias2"),
+                 helper.make_node("Relu", ["a2"], ["h2"], name="relu2"),
+                 helper.make_node("MatMul", ["h2", f"{prefix}_woutt"], ["m3"], name="fc3"),
+                 helper.make_node("Add", ["m3", f"{prefix}_bout"], ["a3"], name="bias3")]
+        return inits, nodes
+
+    # harmonic: proxies [m, 64] -> standardise -> MLP -> sigmoid -> [m, 2]
+    inits, body = mlp("h", "x")
+    inits += [const("h_mean", w["h_mean"]), const("h_scale", w["h_scale"])]
+    nodes = [helper.make_node("Sub", ["proxies", "h_mean"], ["c0"], name="center"),
+             helper.make_node("Mul", ["c0", "h_scale"], ["x"], name="scale"),
+             *body,
+             helper.make_node("Sigmoid", ["a3"], ["energy_share"], name="sigmoid")]
     harmonic = helper.make_model(
         helper.make_graph(
             nodes, "harmonic_head",
-            [helper.make_tensor_value_info("features", f32, ["t", H.HARMONIC_FEATURES])],
+            [helper.make_tensor_value_info("proxies", f32, ["m", H.HARMONIC_FEATURES])],
             [helper.make_tensor_value_info("energy_share", f32, ["m", 2])], inits),
         opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
         producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string="streamprint harmonic head: frame inputs [m+30, 160] -> (E_h/E, E_p/E) [m, 2]")
+        doc_string="streamprint harmonic head: proxy fractions [m, 64] -> (E_h/E, E_p/E) [m, 2]")
     onnx.checker.check_model(harmonic, full_check=True)
     # pitch: x [m+1, F] -> standardise -> [x_t, x_{t-1}, |x_t - x_{t-1}|] -> MLP -> [m, 2]
-    inits = [const("p_mean", w["p_mean"]), const("p_scale", w["p_scale"]),
-             const("p_w1t", w["p_w1"].T), const("p_b1", w["p_b1"]),
-             const("p_w2t", w["p_w2"].T), const("p_b2", w["p_b2"]),
-             const("p_woutt", w["p_wout"].T), const("p_bout", w["p_bout"]),
-             const("one", [1], np.int64), const("zero", [0], np.int64),
-             const("minus1", [-1], np.int64), const("big", [1 << 62], np.int64)]
+    inits, body = mlp("p", "z")
+    inits += [const("p_mean", w["p_mean"]), const("p_scale", w["p_scale"]),
+              const("one", [1], np.int64), const("zero", [0], np.int64),
+              const("minus1", [-1], np.int64), const("big", [1 << 62], np.int64)]
     nodes = [helper.make_node("Sub", ["frames", "p_mean"], ["c0"], name="center"),
              helper.make_node("Mul", ["c0", "p_scale"], ["x"], name="scale"),
              helper.make_node("Slice", ["x", "one", "big", "zero"], ["cur"], name="current"),
@@ -383,14 +412,7 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
              helper.make_node("Sub", ["cur", "prev"], ["diff"], name="diff"),
              helper.make_node("Abs", ["diff"], ["adiff"], name="absdiff"),
              helper.make_node("Concat", ["cur", "prev", "adiff"], ["z"], axis=1, name="pair"),
-             helper.make_node("MatMul", ["z", "p_w1t"], ["m1"], name="fc1"),
-             helper.make_node("Add", ["m1", "p_b1"], ["a1"], name="bias1"),
-             helper.make_node("Relu", ["a1"], ["h1"], name="relu1"),
-             helper.make_node("MatMul", ["h1", "p_w2t"], ["m2"], name="fc2"),
-             helper.make_node("Add", ["m2", "p_b2"], ["a2"], name="bias2"),
-             helper.make_node("Relu", ["a2"], ["h2"], name="relu2"),
-             helper.make_node("MatMul", ["h2", "p_woutt"], ["m3"], name="fc3"),
-             helper.make_node("Add", ["m3", "p_bout"], ["a3"], name="bias3"),
+             *body,
              helper.make_node("Sigmoid", ["a3"], ["pitch_prob"], name="sigmoid")]
     pitch = helper.make_model(
         helper.make_graph(
@@ -399,7 +421,7 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
             [helper.make_tensor_value_info("pitch_prob", f32, ["m", 2])], inits),
         opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
         producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string="streamprint pitch head: frame inputs [m+1, 177] (previous first) -> "
+        doc_string=f"streamprint pitch head: frame inputs [m+1, {H.PITCH_FEATURES}] (previous first) -> "
         "(P(voiced pair), P(stable | voiced pair)) [m, 2]")
     onnx.checker.check_model(pitch, full_check=True)
     return harmonic, pitch
@@ -417,6 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-clips", type=int, default=TRAIN["clips"])
     parser.add_argument("--heldout-clips", type=int, default=HELDOUT["clips"])
     parser.add_argument("--no-gate", action="store_true", help="skip the full fingerprint gate (smoke tests)")
+    parser.add_argument("--corpus-root", type=Path, default=ROOT,
+                        help="directory the corpus paths (.cache/...) are relative to")
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="clip duration of both corpora (smoke tests; default: 8-16 s and 20-30 s)")
     args = parser.parse_args(argv)
 
     import torch
@@ -428,8 +454,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     train_spec = {**TRAIN, "clips": args.train_clips}
     held_spec = {**HELDOUT, "clips": args.heldout_clips}
-    train = load_clips(train_spec, args.cache)
-    held = load_clips(held_spec, args.cache)
+    if args.seconds is not None:
+        train_spec["seconds"] = held_spec["seconds"] = args.seconds
+    train = load_clips(train_spec, args.cache, args.corpus_root)
+    held = load_clips(held_spec, args.cache, args.corpus_root)
     print(f"teacher data: {len(train)} train clips, {len(held)} held-out clips "
           f"in {time.perf_counter() - start:.0f} s", flush=True)
     weights = train_harmonic(train, args.epochs, log)
@@ -473,7 +501,8 @@ def build_manifest(files: dict[str, str], weights: dict[str, F32], train_spec: d
 
     def corpus(spec: dict[str, Any]) -> dict[str, Any]:
         return {"generator": "scripts/make_corpus.py build_corpus", "dir": spec["out"],
-                "clips": spec["clips"], "seconds": list(spec["seconds"]), "seed": spec["seed"]}
+                "clips": spec["clips"], "seed": spec["seed"],
+                "seconds": list(spec["seconds"]) if isinstance(spec["seconds"], tuple) else spec["seconds"]}
 
     return {
         "name": "heads", "version": HEADS_VERSION, "opset": OPSET, "ir_version": IR_VERSION,
@@ -481,16 +510,18 @@ def build_manifest(files: dict[str, str], weights: dict[str, F32], train_spec: d
         "pairs); see server/streamprint/engine/heads.py and docs/fingerprint.md",
         "files": files,
         "inputs": [
-            {"model": "harmonic.onnx", "name": "features", "dtype": "float32",
-             "shape": ["m + 30", H.HARMONIC_FEATURES],
-             "unit": "per frame t-15..t+15 (reflected edges): mel dB (128 bands, floored at -50 dB) "
-             "then the natural-log flatness (log of geometric / arithmetic mean power) of 32 "
-             "bands of 32 bins (bins 1..1024)"},
+            {"model": "harmonic.onnx", "name": "proxies", "dtype": "float32",
+             "shape": ["m", H.HARMONIC_FEATURES],
+             "unit": "per frame, fractions (0-1) of the frame power sum_f X^2 in 32 bands of 32 bins "
+             "(bins 0..1023): sum m^2 X^2 then sum (1-m)^2 X^2, with the soft mask m = H^2/(H^2+P^2) "
+             "of 31-point means of ln X over frames t-15..t+15 (H) and bins f-15..f+15 (P), "
+             "reflected edges (server/streamprint/engine/heads.py harmonic_proxies)"},
             {"model": "pitch.onnx", "name": "frames", "dtype": "float32",
              "shape": ["m + 1", H.PITCH_FEATURES],
              "unit": "per frame, previous frame first: log magnitude of bins 1..128 minus its "
              "maximum (natural log, floored at -12), the windowed autocorrelation r(k)/r(0) at "
-             "lags 10..338 max-pooled by 7 (47), its maximum, its argmax lag / 338"},
+             "lags 10..338 max-pooled by 7 (47), its maximum, log2 of its argmax lag (samples, "
+             "parabola-refined)"},
         ],
         "outputs": [
             {"model": "harmonic.onnx", "name": "energy_share", "dtype": "float32", "shape": ["m", 2],

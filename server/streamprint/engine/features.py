@@ -19,6 +19,7 @@ from streamprint.engine.confidence import calibrated, tempo_confidence
 from streamprint.engine.filters import BANDS
 from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
 from streamprint.engine.heads import HeadFrameInputs, LearnedHeads
+from streamprint.engine.heads import pitch_stability as learned_pitch_stability
 from streamprint.engine.hpss import HarmonicPercussive
 from streamprint.engine.rhythm import POST_MAX, OnsetEnvelope, OnsetPicker, TempoTracker
 from streamprint.engine.stats import MaskedStd, RatioOfSums, Welford
@@ -44,6 +45,8 @@ class AudioFeatures:
         self._harmonic = RatioOfSums()
         self._hpss = HarmonicPercussive()
         self._heads: LearnedHeads | None = None  # set by the first descriptors with head inputs
+        self._learned_pitch = False
+        self._learned_harmonic = False
         self._pitch = RatioOfSums()
         self._previous_voiced = False
         self._previous_f0 = 0.0
@@ -82,10 +85,16 @@ class AudioFeatures:
         self._level_std.add(level_db, loud)
         for i, name in enumerate(_BAND_NAMES):
             self._bands[name].add(d.band_power[:, i], d.band_power[:, -1])
-        if d.heads is not None:
-            self._add_learned(d.heads)
+        heads = d.heads
+        if heads is not None and heads.pitch is not None:
+            self._learned_pitch = True
+            self._pitch.add(*self._heads_for(heads).pitch.push(heads.pitch, heads.loud))
         else:
             self._add_pitch(d.f0, d.voiced & loud)
+        if heads is not None and heads.log_mag is not None:
+            self._learned_harmonic = True
+            self._harmonic.add(*self._heads_for(heads).harmonic.push(heads))
+        else:
             self._add_harmonic(*self._hpss.push(d.magnitude))
         env = self._envelope.push(d.mel_db)
         self._tempo.push(env)
@@ -93,8 +102,8 @@ class AudioFeatures:
 
     def finish(self) -> None:
         """Complete the lagged accumulators at the end of the media."""
-        if self._heads is not None:
-            self._harmonic.add(*self._heads.finish())
+        if self._heads is not None and self._learned_harmonic:
+            self._harmonic.add(*self._heads.harmonic.finish())
         else:
             self._add_harmonic(*self._hpss.finish())
         self._add_onsets(self._picker.finish(), self.frames)
@@ -105,15 +114,13 @@ class AudioFeatures:
     def _add_harmonic(self, harmonic: NDArray[np.float64], percussive: NDArray[np.float64]) -> None:
         self._harmonic.add(harmonic, harmonic + percussive)
 
-    def _add_learned(self, inputs: HeadFrameInputs) -> None:
-        """Learned heads instead of HPSS and YIN (``engine/heads.py``)."""
+    def _heads_for(self, inputs: HeadFrameInputs) -> LearnedHeads:
+        """The learned heads' accumulators (made by the first descriptors that carry inputs)."""
         if self._heads is None:
             if inputs.runner is None:
                 raise ValueError("head inputs without a heads runner")
             self._heads = LearnedHeads(inputs.runner)
-        harmonic, total, stable, pair = self._heads.push(inputs)
-        self._harmonic.add(harmonic, total)
-        self._pitch.add(stable, pair)
+        return self._heads
 
     def _add_pitch(self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]) -> None:
         prev_f0 = np.concatenate(([self._previous_f0], f0[:-1]))
@@ -148,7 +155,10 @@ class AudioFeatures:
         out = {name: acc.value for name, acc in self._means.items()}
         out.update(
             harmonic_ratio=self._harmonic.value,
-            pitch_stability=self._pitch.value,
+            pitch_stability=(
+                learned_pitch_stability(self._pitch.num, self._pitch.den) if self._learned_pitch
+                else self._pitch.value
+            ),
             tempo_bpm=bpm,
             rhythm_stability=self._rhythm_stability(),
             transient_density=self._onsets / media_seconds if media_seconds > 0 else 0.0,
