@@ -8,7 +8,9 @@ analyzer without YIN plus the heads, loaded and sha256-checked as the server loa
 The gate passes when every dimension is within its registry tolerance on >= 99 % of the
 clips. Also: parity of the heads numpy vs ONNX Runtime on the held-out head inputs, and the
 CPU time per media second of both fingerprints (summed over the clips, measured in the same
-run). ``--write`` stores the result in ``models/heads/<version>/manifest.json``.
+run). ``--write`` stores the result in ``models/heads/<version>/manifest.json``;
+``--write-docs`` rewrites the "heads-gate" section of docs/benchmarks.md (``--from-manifest``:
+from what the manifest holds, as ``scripts/train_heads.py`` measured it, without measuring).
 """
 
 from __future__ import annotations
@@ -145,19 +147,89 @@ def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[s
     }
 
 
+def render(measured: dict[str, Any], command: str) -> str:
+    """The docs/benchmarks.md "heads-gate" section from :func:`measure`'s result."""
+    from streamprint.runtime.heads import HEAD_DIMENSIONS
+
+    gate, acc, speed, par = measured["gate"], measured["accuracy"], measured["speed"], measured["parity"]
+    lines = [
+        f"Command: `{command}`",
+        "",
+        f"Held-out corpus: `{HELDOUT['out']}` ({gate['clips']} clips of 20-30 s, seed {HELDOUT['seed']}; "
+        "the training corpus is `.cache/corpus-heads-train`, seed 5151, 160 clips of 8-16 s). "
+        "Reference: the 25D batch fingerprint with HPSS + YIN; error in units of the registry tolerance.",
+        "",
+        "| dimension | head | share within tolerance | max error (tol. units) | mean error (tol. units) | gate (>= 99 %) |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for head, dim in HEAD_DIMENSIONS.items():
+        a = acc[dim]
+        ok = a["share_within_tolerance"] >= GATE_SHARE
+        lines.append(f"| {dim} | {head} | {100 * a['share_within_tolerance']:.1f} % | "
+                     f"{a['max_error_tolerance_units']:.3g} | {a['mean_error_tolerance_units']:.3g} | "
+                     f"{'passed' if ok else 'failed'} |")
+    others = [d for d in acc if d not in HEAD_DIMENSIONS.values()]
+    worst_other = max(acc[d]["max_error_tolerance_units"] for d in others)
+    lines += [
+        f"| the other {len(others)} dimensions | - | "
+        f"{100 * min(acc[d]['share_within_tolerance'] for d in others):.1f} % (lowest) | {worst_other:.3g} | | |",
+        "",
+        "Worst clips: " + "; ".join(
+            f"{dim}: " + ", ".join(f"{w['clip']} {w['learned']:.3f} vs {w['dsp']:.3f}" for w in acc[dim]["worst_clips"][:3])
+            for dim in HEAD_DIMENSIONS.values()) + ".",
+        "",
+        f"Verdict: {gate['reason']}. `--heads auto` therefore runs "
+        + _auto_sentence(acc) + ".",
+        "",
+        f"Parity numpy vs ONNX Runtime (max |difference| of the head outputs on {par['clips']} clips): "
+        + ", ".join(f"{k} {v:.3g}" for k, v in par["numpy_vs_onnxruntime_max_abs"].items()) + ".",
+        "",
+        f"CPU per media second of the 25D batch fingerprint over the {speed['media_seconds']:.0f} s of the "
+        f"held-out clips (numpy analyzer, same run): DSP {speed['dsp_cpu_ms_per_media_second']:.2f} ms, "
+        f"both learned heads {speed['learned_cpu_ms_per_media_second']:.2f} ms.",
+    ]
+    return "\n".join(lines)
+
+
+def _auto_sentence(acc: dict[str, Any]) -> str:
+    from streamprint.runtime.heads import HEAD_DIMENSIONS
+
+    passed = [h for h, d in HEAD_DIMENSIONS.items() if acc[d]["share_within_tolerance"] >= GATE_SHARE]
+    if len(passed) == 2:
+        return "both heads (no HPSS, no YIN)"
+    if passed == ["harmonic"]:
+        return "the harmonic head (no HPSS) and YIN for pitch_stability"
+    if passed == ["pitch"]:
+        return "the pitch head (no YIN) and HPSS for harmonic_ratio"
+    return "HPSS and YIN (dsp)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--clips", type=int, default=HELDOUT["clips"])
     parser.add_argument("--write", action="store_true", help="store the result in the manifest")
+    parser.add_argument("--write-docs", action="store_true", help="rewrite the heads-gate section of docs/benchmarks.md")
+    parser.add_argument("--from-manifest", action="store_true",
+                        help="do not measure: use what the manifest holds (as scripts/train_heads.py measured it)")
     args = parser.parse_args(argv)
-    measured = measure(args.models, {**HELDOUT, "clips": args.clips})
+    path = args.models / HEADS_MODEL / HEADS_VERSION / "manifest.json"
+    if args.from_manifest:
+        data = json.loads(path.read_text())
+        measured = {k: data[k] for k in ("gate", "accuracy", "parity", "speed")}
+    else:
+        measured = measure(args.models, {**HELDOUT, "clips": args.clips})
     print(json.dumps(measured, indent=1))
-    if args.write:
-        path = args.models / HEADS_MODEL / HEADS_VERSION / "manifest.json"
+    if args.write and not args.from_manifest:
         data = json.loads(path.read_text())
         data.update(measured)
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    if args.write_docs:
+        from bench_engine import write_doc_section
+
+        command = ("python scripts/train_heads.py && python scripts/heads_gate.py --from-manifest --write-docs"
+                   if args.from_manifest else "python scripts/heads_gate.py --write --write-docs")
+        write_doc_section("heads-gate", render(measured, command))
     return 0
 
 

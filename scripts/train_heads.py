@@ -52,7 +52,7 @@ from streamprint.engine import heads as H  # noqa: E402
 from streamprint.engine.analysis import NumpyFrameAnalyzer  # noqa: E402
 from streamprint.engine.decode import decode_file  # noqa: E402
 from streamprint.engine.features import PITCH_STABLE_CENTS  # noqa: E402
-from streamprint.engine.grid import Framer  # noqa: E402
+from streamprint.engine.grid import SILENCE_RMS, Framer  # noqa: E402
 from streamprint.engine.hpss import HarmonicPercussive  # noqa: E402
 from streamprint.engine.median import reflect_indices  # noqa: E402
 from streamprint.engine.resample import StreamingResampler, to_mono  # noqa: E402
@@ -100,30 +100,31 @@ def clip_frames(path: Path) -> F32:
     return Framer().push(mono)
 
 
-def teacher(path: Path, name: str, kind: str) -> ClipData:
-    """Head inputs and DSP targets of one clip."""
+def teacher(path: Path) -> dict[str, NDArray[Any]]:
+    """The DSP targets of one clip: frame power ``energy``, ``loud``, HPSS ``e_h`` / ``e_p``,
+    YIN ``voiced`` (loud frames only) and ``stable`` pairs, each ``[n]``."""
     frames = clip_frames(path)
     analyzer = NumpyFrameAnalyzer()
     parts = [analyzer.analyze(frames[i : i + 430]) for i in range(0, frames.shape[0], 430)]
+    if not parts:
+        parts = [analyzer.analyze(frames)]
     mags = np.concatenate([p.magnitude for p in parts])
-    mel = np.concatenate([p.mel_db for p in parts])
     rms = np.concatenate([p.rms for p in parts])
     f0 = np.concatenate([p.f0 for p in parts])
-    voiced = np.concatenate([p.voiced for p in parts])
     hpss = HarmonicPercussive()
     h1, p1 = hpss.push(mags)
     h2, p2 = hpss.finish()
-    inputs = H.frame_inputs(mags, mel, rms)
-    voiced = voiced & inputs.loud
+    loud = rms >= SILENCE_RMS
+    voiced = np.concatenate([p.voiced for p in parts]) & loud
     prev_f0 = np.concatenate(([0.0], f0[:-1]))
     prev_v = np.concatenate(([False], voiced[:-1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         cents = np.abs(1200.0 * np.log2(f0 / np.where(prev_f0 > 0, prev_f0, 1.0)))
-    stable = voiced & prev_v & (cents < PITCH_STABLE_CENTS)
-    return ClipData(
-        name, kind, inputs.harmonic, inputs.pitch, inputs.energy, inputs.loud,
-        np.concatenate((h1, h2)), np.concatenate((p1, p2)), voiced, stable,
-    )
+    return {
+        "energy": np.square(mags, dtype=np.float32).sum(axis=1, dtype=np.float64), "loud": loud,
+        "e_h": np.concatenate((h1, h2)), "e_p": np.concatenate((p1, p2)), "voiced": voiced,
+        "stable": voiced & prev_v & (cents < PITCH_STABLE_CENTS),
+    }
 
 
 FEATURES_TAG = f"b{H.N_BANDS}-p{H.PITCH_FEATURES}-v4"
@@ -179,8 +180,7 @@ def load_clips(spec: dict[str, Any], cache: Path, root: Path = ROOT) -> list[Cli
             with np.load(targets_path) as z:
                 targets = {k: z[k] for k in _TARGETS}
         else:
-            clip = teacher(item.path, item.file, item.kind)
-            targets = {k: getattr(clip, k) for k in _TARGETS}
+            targets = teacher(item.path)
             np.savez(targets_path, **targets)
         if inputs_path.exists():
             with np.load(inputs_path) as z:

@@ -110,16 +110,6 @@ class HeadFrameInputs:
 _FREQ_INDEX = reflect_indices(np.arange(-FREQ_HALF - 1, N_BINS + FREQ_HALF, dtype=np.int64), N_BINS)
 
 
-def box_mean_rows(x: F32, half: int) -> F32:
-    """Mean over ``2 half + 1`` consecutive rows of ``x`` ``[k + 2 half, c]`` -> ``[k, c]`` (float64 sums)."""
-    csum = np.cumsum(x, axis=0, dtype=np.float64)
-    width = 2 * half + 1
-    out = csum[width - 1 :].copy()
-    out[1:] -= csum[: -width]
-    result: F32 = (out / width).astype(np.float32)
-    return result
-
-
 def frame_inputs(
     magnitude: F32, mel_db: F32, rms: F64, runner: HeadsRunner | None = None,
     *, harmonic: bool = True, pitch: bool = True,
@@ -139,7 +129,7 @@ def frame_inputs(
     log_freq = None
     if harmonic:
         padded = log_mag[:, _FREQ_INDEX]  # [n, 1025 + 31]: a leading column for the difference
-        csum = np.cumsum(padded, axis=1, dtype=np.float64)
+        csum = np.cumsum(padded, axis=1)
         log_freq = ((csum[:, 2 * FREQ_HALF + 1 :] - csum[:, :N_BINS]) / (2 * FREQ_HALF + 1)).astype(np.float32)
     return HeadFrameInputs(
         log_mag=log_mag if harmonic else None, log_freq=log_freq, power=power if harmonic else None,
@@ -188,7 +178,7 @@ def time_level(window: F32) -> F32:
     of note (one half lies inside the tone), while a one-frame transient weighs only 1/16 of
     either half.
     """
-    csum = np.cumsum(window, axis=0, dtype=np.float64)
+    csum = np.cumsum(window, axis=0)
     half = HARMONIC_CONTEXT + 1
     k = window.shape[0] - 2 * HARMONIC_CONTEXT
     ends = csum[half - 1 :]  # sum of rows 0..j+15 for j = 0..k+14
