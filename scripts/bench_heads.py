@@ -4,12 +4,12 @@ against librosa, side by side in one run.
 On the generated 10-minute music-like file of ``scripts/bench_engine.py`` (44.1 kHz stereo),
 each measurement in its own fresh process pinned to one core with one BLAS/OpenMP thread:
 
-* ``stream_dsp`` / ``stream_learned``: a 13D :class:`AudioSession` fed 100 ms chunks with an
-  update every second of media, analyzer from ``select_analyzer("auto", "auto",
-  heads=dsp|learned)`` (selected before timing, after a 3 s warm-up session); reported as
+* ``stream_dsp`` / ``stream_auto`` / ``stream_learned``: a 13D :class:`AudioSession` fed
+  100 ms chunks with an update every second of media, analyzer from
+  ``select_analyzer("auto", "auto", heads=dsp|auto|learned)`` (selected before timing, after a 3 s warm-up session); reported as
   CPU milliseconds (``process_time``) per stream-second;
-* ``cli_dsp`` / ``cli_learned``: ``python -m streamprint fingerprint FILE --json --heads
-  dsp|learned`` as a subprocess, wall time from spawn to exit (interpreter start, imports,
+* ``cli_dsp`` / ``cli_auto`` / ``cli_learned``: ``python -m streamprint fingerprint FILE
+  --json --heads dsp|auto|learned`` as a subprocess, wall time from spawn to exit (interpreter start, imports,
   backend selection, decode and the 25D fingerprint: everything a user waits for);
 * ``librosa``: ``bench_engine``'s librosa worker computing the same descriptors (with its
   warm-up, which favours librosa).
@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_engine as be  # noqa: E402
 
 SECTION = "heads-speed"
-MODES = ("stream_dsp", "stream_learned", "cli_dsp", "cli_learned", "librosa")
+MODES = ("stream_dsp", "stream_auto", "stream_learned", "cli_dsp", "cli_auto", "cli_learned", "librosa")
 
 
 def _stream(path: Path, heads: str, limit: int | None) -> dict[str, Any]:
@@ -109,31 +109,41 @@ def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     return result
 
 
+def combine(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time, plus every run's seconds under ``runs_seconds``."""
+    ordered = sorted(measurements, key=lambda m: float(m["seconds"]))
+    median = dict(ordered[(len(ordered) - 1) // 2])
+    median["runs_seconds"] = [round(float(m["seconds"]), 3) for m in measurements]
+    return median
+
+
 def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -> str:
     lib = results["librosa"]["seconds"]
     media = results["cli_dsp"]["media_seconds"]
-    sd, sl = results["stream_dsp"], results["stream_learned"]
-    cd, cl = results["cli_dsp"], results["cli_learned"]
+    heads = ("dsp", "auto", "learned")
     runs = "; ".join(f"{m} " + ", ".join(f"{x:.2f}" for x in r["runs_seconds"]) for m, r in results.items())
+    stream = [results[f"stream_{h}"]["cpu_ms_per_stream_second"] for h in heads]
+    cli = [results[f"cli_{h}"]["seconds"] for h in heads]
+    models = " / ".join(f"`{results[f'cli_{h}']['model']}`" for h in heads)
     return "\n".join([
         f"Command: `{command}`",
         "",
         be.machine_line(be.machine_info()) + f" Every measurement in its own process pinned to core "
         f"[{core}] with one BLAS/OpenMP thread; modes interleaved, median of the runs reported "
-        f"(all runs, s: {runs}).",
+        f"(all runs, s: {runs}). The machine was shared with other jobs during the run, so "
+        "compare the columns (same run) rather than absolute numbers across sections.",
         "",
         f"Input: {media / 60:.1f} minutes of generated music-like audio, 44.1 kHz stereo "
-        "(the `bench_engine.py` file).",
+        f"(the `bench_engine.py` file). Models that ran (CLI, `--backend auto`): {models}.",
         "",
-        "| what | DSP (HPSS + YIN) | learned heads | learned / DSP |",
+        "| what | `--heads dsp` (HPSS + YIN) | `--heads auto` | `--heads learned` (both heads) |",
         "|---|---:|---:|---:|",
-        f"| streaming 13D session, CPU ms per stream-second ({sd['model']} vs {sl['model']}) | "
-        f"{sd['cpu_ms_per_stream_second']:.2f} | {sl['cpu_ms_per_stream_second']:.2f} | "
-        f"{sl['cpu_ms_per_stream_second'] / sd['cpu_ms_per_stream_second']:.2f} |",
-        f"| `streamprint fingerprint FILE --json` end to end, wall s ({cd['model']} vs {cl['model']}) | "
-        f"{cd['seconds']:.2f} | {cl['seconds']:.2f} | {cl['seconds'] / cd['seconds']:.2f} |",
-        f"| speed vs librosa ({lib:.2f} s, same descriptors) | {lib / cd['seconds']:.2f}x | "
-        f"{lib / cl['seconds']:.2f}x | |",
+        "| streaming 13D session, CPU ms per stream-second | "
+        + " | ".join(f"{v:.2f} ({v / stream[0]:.2f}x)" for v in stream) + " |",
+        "| `streamprint fingerprint FILE --json` end to end, wall s | "
+        + " | ".join(f"{v:.2f} ({v / cli[0]:.2f}x)" for v in cli) + " |",
+        f"| speed vs librosa ({lib:.2f} s, same descriptors) | "
+        + " | ".join(f"{lib / v:.2f}x" for v in cli) + " |",
         "",
         "Target (issue 5): `streamprint fingerprint` of a 10-minute file at least 10x faster than "
         "librosa computing the same descriptors.",
@@ -163,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mode in modes:
             runs[mode].append(run_isolated(mode, path, core))
             print(mode, round(runs[mode][-1]["seconds"], 3), flush=True)
-    results = {m: be.combine(r) for m, r in runs.items()}
+    results = {m: combine(r) for m, r in runs.items()}
     print(json.dumps(results, indent=1, default=str))
     if args.write_docs:
         command = "python scripts/bench_heads.py --write-docs" + (

@@ -36,7 +36,6 @@ from make_corpus import build_corpus  # noqa: E402
 
 from streamprint.engine import dims  # noqa: E402
 from streamprint.engine.decode import decode_file  # noqa: E402
-from streamprint.engine.heads import HARMONIC_CONTEXT  # noqa: E402
 from streamprint.engine.session import fingerprint_buffer  # noqa: E402
 from streamprint.runtime.base import LoadOptions  # noqa: E402
 from streamprint.runtime.heads import (  # noqa: E402
@@ -49,7 +48,7 @@ from streamprint.runtime.heads import (  # noqa: E402
 from streamprint.runtime.numpy_backend import NumpyAnalyzer  # noqa: E402
 
 GATE_SHARE = 0.99
-HELDOUT = {"out": ".cache/corpus-calibration", "clips": 120, "seconds": (20.0, 30.0), "seed": 0}
+HELDOUT: dict[str, Any] = {"out": ".cache/corpus-calibration", "clips": 120, "seconds": (20.0, 30.0), "seed": 0}
 
 
 def gate_from_errors(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -80,24 +79,20 @@ def gate_from_errors(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[
 
 def parity(models_dir: Path, clips: Sequence[Path]) -> dict[str, Any]:
     """Max |numpy - onnxruntime| of both heads' outputs on real head inputs."""
-    from train_heads import clip_frames
-
-    from streamprint.engine.analysis import NumpyFrameAnalyzer
-    from streamprint.engine.heads import frame_inputs
+    from train_heads import clip_inputs
 
     opts = LoadOptions(models_dir=models_dir)
     ref = load_heads_runner("numpy", opts)
     ort = load_heads_runner("onnxruntime", opts)
     worst = {"harmonic": 0.0, "pitch": 0.0}
+    frames = 0
     for path in clips:
-        d = NumpyFrameAnalyzer(pitch=False).analyze(clip_frames(path)[:600])
-        x = frame_inputs(d.magnitude, d.mel_db, d.rms)
-        if x.harmonic.shape[0] <= 2 * HARMONIC_CONTEXT:
-            continue
-        worst["harmonic"] = max(worst["harmonic"], float(np.abs(ref.harmonic(x.harmonic) - ort.harmonic(x.harmonic)).max()))
-        worst["pitch"] = max(worst["pitch"], float(np.abs(ref.pitch(x.pitch) - ort.pitch(x.pitch)).max()))
+        proxies, pitch = clip_inputs(path)
+        frames += proxies.shape[0]
+        worst["harmonic"] = max(worst["harmonic"], float(np.abs(ref.harmonic(proxies) - ort.harmonic(proxies)).max()))
+        worst["pitch"] = max(worst["pitch"], float(np.abs(ref.pitch(pitch) - ort.pitch(pitch)).max()))
     return {"numpy_vs_onnxruntime_max_abs": {k: float(f"{v:.3g}") for k, v in worst.items()},
-            "clips": len(clips), "frames_per_clip": 600}
+            "clips": len(clips), "frames": frames}
 
 
 def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -105,6 +100,7 @@ def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[s
     spec = held_spec or HELDOUT
     items = build_corpus(ROOT / spec["out"], spec["clips"], spec["seconds"], spec["seed"])
     opts = LoadOptions(models_dir=models_dir)
+    agree = parity(models_dir, [item.path for item in items[:6]])
     manifest = load_heads_manifest(opts)
     dsp = NumpyAnalyzer()
     learned = HeadsAnalyzer(NumpyAnalyzer(), load_heads_runner("numpy", opts, manifest), manifest.version)
@@ -136,7 +132,7 @@ def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[s
     return {
         "gate": gate,
         "accuracy": accuracy,
-        "parity": parity(models_dir, [item.path for item in items[:6]]),
+        "parity": agree,
         "speed": {
             "what": "CPU seconds (process_time) per media second of the 25D batch fingerprint "
             "(fingerprint_buffer, numpy analyzer), summed over the held-out clips, both in one run",

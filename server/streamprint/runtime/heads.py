@@ -211,7 +211,7 @@ def resolve_heads(
     kept = [replaced[h] for h in HEAD_DIMENSIONS if h not in chosen]
     why = f"--heads {mode}: {what} ({manifest.model_id} on {runtime})"
     if kept:
-        why += f"; {' and '.join(kept)} still run"
+        why += f"; {' and '.join(kept)} still {'runs' if len(kept) == 1 else 'run'}"
     why += f"; {verdict}"
     if mode == "learned" and (verdicts is None or not all(v.passed for v in verdicts.values())):
         why += " (run anyway because --heads learned was asked for)"
