@@ -391,6 +391,7 @@ class ServerInfo:
                     "version": m.version,
                     "backend": m.backend,
                     "precision": m.precision,
+                    "selection_reason": m.selection_reason,
                 }
                 for m in msg.models
             ],
