@@ -81,7 +81,7 @@ models: $(STAMP) ## rebuild the models: FP32 export, INT8 quantization, accuracy
 	$(PY) scripts/quantize.py --model video --clips 40
 
 heads: $(STAMP) ## retrain the learned heads (needs the train extra: torch CPU), gate, manifest (~10 min)
-	$(PY) -m pip install -q -e '.[train]'
+	$(PY) -m pip install -q -e '.[train,models]'
 	$(PY) scripts/train_heads.py
 	$(PY) scripts/heads_gate.py --from-manifest --write-docs
 
