@@ -15,7 +15,7 @@ NODE_STAMP := clients/node/node_modules/.package-lock.json
 BUF_STAMP := scripts/buf/node_modules/.package-lock.json
 PYTEST_ARGS ?=
 
-.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client models bench bench-runtime bench-video fuzz soak calibrate clean
+.PHONY: help setup run demo test check lint typecheck protos protos-check node-deps cpp-client models heads bench bench-heads bench-runtime bench-video fuzz soak calibrate clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -80,6 +80,14 @@ models: $(STAMP) ## rebuild the models: FP32 export, INT8 quantization, accuracy
 	$(PY) scripts/quantize.py
 	$(PY) scripts/export_video_model.py
 	$(PY) scripts/quantize.py --model video --clips 40
+
+heads: $(STAMP) ## retrain the learned heads (needs the train extra: torch CPU), gate, manifest (~10 min)
+	$(PY) -m pip install -q -e '.[train,models]'
+	$(PY) scripts/train_heads.py
+	$(PY) scripts/heads_gate.py --from-manifest --write-docs
+
+bench-heads: setup ## learned heads vs HPSS + YIN: streaming CPU and the CLI vs librosa (docs/benchmarks.md)
+	$(PY) scripts/bench_heads.py --write-docs --repeat 3
 
 bench-runtime: setup ## runtime backends x precisions (writes docs/benchmarks.md "Runtime backends")
 	$(PY) scripts/bench_runtime.py --write-docs

@@ -1,9 +1,10 @@
 """The ``streamprint`` command line: offline fingerprints and the server.
 
 ``streamprint fingerprint PATH [--json] [--stream --chunk-ms N] [--modality M] [--backend B]
-[--precision P]`` prints a file's fingerprint (video 13D when the file has a video stream;
-JSON lines carry the ``backend``, ``precision`` and ``selection_reason`` of the per-frame
-work, audio's spectral model or the video model);
+[--precision P] [--heads H]`` prints a file's fingerprint (video 13D when the file has a
+video stream; JSON lines carry the ``backend``, ``precision`` and ``selection_reason`` of the
+per-frame work, audio's spectral model or the video model, and for audio the ``heads`` that
+ran and why);
 ``streamprint serve`` runs the gRPC server. Errors print one line on stderr and exit non-zero.
 """
 
@@ -93,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument(
         "--precision", choices=("auto", "int8", "fp32"), default="auto",
         help="model precision (default auto: the best that passes the accuracy gate)",
+    )
+    fp.add_argument(
+        "--heads", choices=("auto", "learned", "dsp"), default="auto",
+        help="harmonic_ratio / pitch_stability by learned heads or by HPSS + YIN (default auto: "
+        "learned when the heads passed their accuracy gate)",
     )
     fp.set_defaults(handler=_cmd_fingerprint)
     try:
@@ -191,8 +197,12 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     buffer = decode_file(args.path, max_seconds=args.max_seconds)
     if buffer.samples.shape[0] == 0:
         raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
-    selection = select_analyzer(args.backend, args.precision)
-    args.runtime_keys = _runtime_keys(selection.backend, selection.precision, selection.reason)
+    selection = select_analyzer(args.backend, args.precision, heads=args.heads)
+    args.runtime_keys = {
+        **_runtime_keys(selection.backend, selection.precision, selection.reason),
+        "heads": selection.heads,
+        "heads_reason": selection.heads_reason,
+    }
     if not args.stream:
         fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=selection.analyzer)
         if args.json:

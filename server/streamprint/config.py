@@ -100,6 +100,13 @@ class ServerConfig:
         "float",
         minimum=0.0,
     )
+    heads: str = _opt(
+        "auto",
+        "harmonic_ratio / pitch_stability by learned heads or HPSS + YIN "
+        "(auto: learned when the heads passed their accuracy gate)",
+        "choice",
+        choices=("auto", "learned", "dsp"),
+    )
     max_message_bytes: int = _opt(
         64 * _MIB, "largest gRPC message received or sent", "bytes", minimum=4 * _KIB
     )

@@ -431,6 +431,9 @@ def test_server_info(client: StreamprintClient) -> None:
     assert info.api_version == "streamprint.v1"
     assert [d.name for d in info.dimensions] == [*dims.AUDIO_25D, *dims.VIDEO_13D]
     assert info.models and info.models[0]["backend"]
+    # the second model says whether learned heads replace HPSS / YIN, and why (--heads)
+    heads = info.models[1]
+    assert heads["name"] in ("heads", "dsp") and heads["selection_reason"].startswith("--heads ")
     assert int(info.limits["max_concurrent_streams"]) == 512
     assert "grpcio" in info.component_versions
 

@@ -281,6 +281,25 @@ def test_split_copies_rows() -> None:
     np.testing.assert_array_equal(second.mel_db, whole.mel_db[2:])
 
 
+def test_split_carries_the_learned_heads_inputs() -> None:
+    """With learned heads the analyzer's descriptors carry head inputs: a batch's pieces get
+    their own rows of them, equal to analysing each piece alone."""
+    from streamprint.runtime.heads import HeadsAnalyzer, load_heads_runner
+    from streamprint.runtime.numpy_backend import NumpyAnalyzer
+
+    heads_analyzer = HeadsAnalyzer(NumpyAnalyzer(), load_heads_runner("numpy"))
+    frames = music_frames(3, 7)
+    first, second = split(heads_analyzer.analyze(frames), [3, 4])
+    alone = heads_analyzer.analyze(frames[3:])
+    assert first.heads is not None and second.heads is not None and alone.heads is not None
+    assert len(first.heads.energy) == 3 and second.heads.runner is alone.heads.runner
+    for name in ("log_mag", "log_freq", "power", "pitch", "energy", "loud"):
+        got, want = getattr(second.heads, name), getattr(alone.heads, name)
+        assert (got is None) == (want is None), name
+        if want is not None:
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 # ---------------------------------------------------------------------------- real backends
 
 BACKENDS = ("numpy", "onnxruntime/fp32", "onnxruntime/int8", "openvino/fp32", "openvino/int8")

@@ -137,7 +137,7 @@ def test_auto_refuses_a_corrupt_model_instead_of_falling_back(tmp_path: Path) ->
 
 def test_verify_script_checks_every_model(tmp_path: Path) -> None:
     export_models = pytest.importorskip("onnx") and load_script("export_models")
-    assert export_models.verify(MODELS) == [f"{SPECTRAL_MODEL}/{SPECTRAL_VERSION}", "video/1"]
+    assert export_models.verify(MODELS) == ["heads/1", f"{SPECTRAL_MODEL}/{SPECTRAL_VERSION}", "video/1"]
     models = _copy_models(tmp_path)
     (models / SPECTRAL_MODEL / SPECTRAL_VERSION / "openvino-int8" / "model.bin").write_bytes(b"x")
     with pytest.raises(ModelError, match="corrupt"):

@@ -177,7 +177,26 @@ class NumpyEngine:
                 device=self.selection.device,
                 selection_reason=self.selection.reason,
             ),
+            ModelDescription(
+                name="heads" if self.selection.heads == "learned" else "dsp",
+                version=self._heads_version(),
+                backend=self._heads_backend(),
+                precision="fp32",
+                device="CPU",
+                selection_reason=self.selection.heads_reason,
+            ),
         )
+
+    def _heads_version(self) -> str:
+        from streamprint.runtime.heads import HEADS_VERSION
+
+        return HEADS_VERSION if self.selection is not None and self.selection.heads == "learned" else "1"
+
+    def _heads_backend(self) -> str:
+        from streamprint.runtime.heads import HeadsAnalyzer
+
+        chosen = None if self.selection is None else self.selection.analyzer
+        return chosen.runner.name if isinstance(chosen, HeadsAnalyzer) else "numpy"
 
     def container_formats(self) -> tuple[str, ...]:
         return ("wav", "flac", "ogg", "opus", "mp3")
@@ -255,12 +274,13 @@ class NumpyEngine:
         )
 
 
-def engine_for(backend: str, precision: str) -> Engine:
+def engine_for(backend: str, precision: str, heads: str = "dsp") -> Engine:
     """The engine for ``--backend`` / ``--precision`` (see :mod:`streamprint.runtime.select`).
 
     ``auto`` picks the fastest backend and precision that pass the accuracy gate on this
     machine; an explicit request that cannot run raises :class:`ModelError` instead of
-    silently using another backend.
+    silently using another backend. ``heads`` (``auto``, ``learned``, ``dsp``) says whether
+    learned heads replace HPSS and YIN (:mod:`streamprint.runtime.heads`).
 
     With ``--backend auto`` the candidates are loaded and timed in a child process, and only
     the winner is loaded here: a server keeps one runtime's libraries in memory, not all of
@@ -277,7 +297,9 @@ def engine_for(backend: str, precision: str) -> Engine:
     if backend == "auto":
         chosen = _select_in_child(backend, precision)
         if chosen is not None:
-            selection = select_analyzer(str(chosen["backend"]), str(chosen["precision"]), options)
+            selection = select_analyzer(
+                str(chosen["backend"]), str(chosen["precision"]), options, heads=heads
+            )
             candidates = chosen.get("candidates")
             return NumpyEngine(
                 replace(
@@ -290,7 +312,7 @@ def engine_for(backend: str, precision: str) -> Engine:
                     ),
                 )
             )
-    return NumpyEngine(select_analyzer(backend, precision, options))
+    return NumpyEngine(select_analyzer(backend, precision, options, heads=heads))
 
 
 _CHILD_SELECT = """

@@ -378,7 +378,7 @@ class DataPlane:
         self.ledger: StreamLedger = ledger if ledger is not None else LocalLedger()
         self.session_prefix = session_prefix
         self.engine: Engine = (
-            engine if engine is not None else engine_for(config.backend, config.precision)
+            engine if engine is not None else engine_for(config.backend, config.precision, config.heads)
         )
         if video is None:
             video = (

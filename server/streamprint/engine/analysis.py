@@ -17,13 +17,16 @@ Hann window ``w`` and ``X = |rfft(w x)|`` (magnitude, 1025 bins ``f_k``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import filters, pitch
 from streamprint.engine.grid import BIN_FREQUENCIES, FRAME_LENGTH, N_BINS
+
+if TYPE_CHECKING:
+    from streamprint.engine.heads import HeadFrameInputs
 
 #: Floor of the mel dB spectrum used for onset strength (dB re 1, power units).
 ONSET_FLOOR_DB = -50.0
@@ -42,8 +45,10 @@ class FrameDescriptors:
     chroma_concentration: NDArray[np.float64]  # [n], 1/12-1
     mel_db: NDArray[np.float32]  # [n, N_MELS], dB, floored
     band_power: NDArray[np.float64]  # [n, 8]: seven bands then the 20 Hz-Nyquist total
-    f0: NDArray[np.float64]  # [n], Hz
-    voiced: NDArray[np.bool_]  # [n]
+    f0: NDArray[np.float64]  # [n], Hz (0 when the analyzer skips YIN)
+    voiced: NDArray[np.bool_]  # [n] (False when the analyzer skips YIN)
+    #: Inputs of the learned heads (``engine/heads.py``) when they replace HPSS and YIN.
+    heads: HeadFrameInputs | None = None
 
     def __len__(self) -> int:
         return int(self.rms.shape[0])
@@ -60,17 +65,25 @@ class FrameAnalyzer(Protocol):
 
 
 class NumpyFrameAnalyzer:
-    """Reference analyzer in numpy (float32 FFTs, float64 reductions)."""
+    """Reference analyzer in numpy (float32 FFTs, float64 reductions).
+
+    ``pitch=False`` skips YIN (``f0`` 0, ``voiced`` False): the learned heads replace it.
+    """
 
     name = "numpy"
 
-    def __init__(self) -> None:
+    def __init__(self, *, pitch: bool = True) -> None:
+        self.pitch = pitch
         self._window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)  # periodic Hann
         # Banks are kept transposed ([bands, bins]) and applied as ``bank @ power.T``:
         # OpenBLAS's sgemm is pathologically slow (~50x) for ``power @ bank`` with few rows.
         self._mel_t = np.ascontiguousarray(filters.mel_bank().T)
         self._chroma_t = np.ascontiguousarray(filters.chroma_bank().T)
         self._bands_t = np.ascontiguousarray(filters.band_bank().T, dtype=np.float64)
+
+    def without_pitch(self) -> NumpyFrameAnalyzer:
+        """The same analyzer without YIN."""
+        return NumpyFrameAnalyzer(pitch=False)
 
     def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
         """Descriptors of ``frames`` ``[n, 2048]`` float32."""
@@ -98,7 +111,7 @@ class NumpyFrameAnalyzer:
         mel = (self._mel_t @ power32.T).T
         mel_db = np.maximum(10.0 * np.log10(np.maximum(mel, _AMIN)), ONSET_FLOOR_DB).astype(np.float32)
         band_power = np.ascontiguousarray((self._bands_t @ power.T).T)
-        f0, voiced = pitch.yin(frames)
+        f0, voiced = pitch.yin(frames) if self.pitch else pitch.unvoiced(n)
         assert magnitude.shape == (n, N_BINS)
         return FrameDescriptors(
             rms=rms,

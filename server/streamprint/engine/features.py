@@ -18,6 +18,8 @@ from streamprint.engine.blocks import SecondBlocks
 from streamprint.engine.confidence import calibrated, tempo_confidence
 from streamprint.engine.filters import BANDS
 from streamprint.engine.grid import FRAME_RATE, SILENCE_RMS
+from streamprint.engine.heads import HeadFrameInputs, LearnedHeads
+from streamprint.engine.heads import pitch_stability as learned_pitch_stability
 from streamprint.engine.hpss import HarmonicPercussive
 from streamprint.engine.rhythm import POST_MAX, OnsetEnvelope, OnsetPicker, TempoTracker
 from streamprint.engine.stats import MaskedStd, RatioGroup, RatioOfSums, Welford
@@ -48,6 +50,9 @@ class AudioFeatures:
         self._level_std = MaskedStd()
         self._harmonic = RatioOfSums()
         self._hpss = HarmonicPercussive()
+        self._heads: LearnedHeads | None = None  # set by the first descriptors with head inputs
+        self._learned_pitch = False
+        self._learned_harmonic = False
         self._pitch = self._ratios.member(_PITCH_ROW)
         self._previous_voiced = False
         self._previous_f0 = 0.0
@@ -92,21 +97,35 @@ class AudioFeatures:
         rows[k + _SILENCE_ROW] = 1.0
         level_db = 20.0 * np.log10(np.maximum(d.rms, 1e-12))
         self._level_std.add(level_db, loud)
-        stable, pair = self._pitch_pairs(d.f0, d.voiced & loud)
-        rows[_PITCH_ROW] = stable
-        rows[k + _PITCH_ROW] = pair
+        heads = d.heads
+        if heads is not None and heads.pitch is not None:
+            self._learned_pitch = True
+            learned_stable, learned_pair = self._heads_for(heads).pitch.push(heads.pitch, heads.loud)
+            rows[_PITCH_ROW] = learned_stable
+            rows[k + _PITCH_ROW] = learned_pair
+        else:
+            stable, pair = self._pitch_pairs(d.f0, d.voiced & loud)
+            rows[_PITCH_ROW] = stable
+            rows[k + _PITCH_ROW] = pair
         bands = len(_BAND_NAMES)
         rows[_BANDS_ROW : _BANDS_ROW + bands] = d.band_power[:, :bands].T
         rows[k + _BANDS_ROW : k + _BANDS_ROW + bands] = d.band_power[:, -1]
         self._ratios.add_stacked(rows)
-        self._add_harmonic(*self._hpss.push(d.magnitude))
+        if heads is not None and heads.log_mag is not None:
+            self._learned_harmonic = True
+            self._harmonic.add(*self._heads_for(heads).harmonic.push(heads))
+        else:
+            self._add_harmonic(*self._hpss.push(d.magnitude))
         env = self._envelope.push(d.mel_db)
         self._tempo.push(env)
         self._add_onsets(self._picker.push(env), self._picker_decided())
 
     def finish(self) -> None:
         """Complete the lagged accumulators at the end of the media."""
-        self._add_harmonic(*self._hpss.finish())
+        if self._heads is not None and self._learned_harmonic:
+            self._harmonic.add(*self._heads.harmonic.finish())
+        else:
+            self._add_harmonic(*self._hpss.finish())
         self._add_onsets(self._picker.finish(), self.frames)
 
     def _picker_decided(self) -> int:
@@ -114,6 +133,14 @@ class AudioFeatures:
 
     def _add_harmonic(self, harmonic: NDArray[np.float64], percussive: NDArray[np.float64]) -> None:
         self._harmonic.add(harmonic, harmonic + percussive)
+
+    def _heads_for(self, inputs: HeadFrameInputs) -> LearnedHeads:
+        """The learned heads' accumulators (made by the first descriptors that carry inputs)."""
+        if self._heads is None:
+            if inputs.runner is None:
+                raise ValueError("head inputs without a heads runner")
+            self._heads = LearnedHeads(inputs.runner)
+        return self._heads
 
     def _pitch_pairs(
         self, f0: NDArray[np.float64], voiced: NDArray[np.bool_]
@@ -152,7 +179,10 @@ class AudioFeatures:
         out = {name: acc.value for name, acc in self._means.items()}
         out.update(
             harmonic_ratio=self._harmonic.value,
-            pitch_stability=self._pitch.value,
+            pitch_stability=(
+                learned_pitch_stability(self._pitch.num, self._pitch.den) if self._learned_pitch
+                else self._pitch.value
+            ),
             tempo_bpm=bpm,
             rhythm_stability=self._rhythm_stability(),
             transient_density=self._onsets / media_seconds if media_seconds > 0 else 0.0,

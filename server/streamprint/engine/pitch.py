@@ -62,6 +62,11 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     return f0, np.asarray(voiced, dtype=bool)
 
 
+def unvoiced(n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """What an analyzer that skips YIN reports: f0 0 Hz and unvoiced, ``[n]`` each."""
+    return np.zeros(n), np.zeros(n, dtype=bool)
+
+
 def _parabolic_shifts(d: NDArray[np.float64]) -> NDArray[np.float64]:
     """Sub-sample offset of each local extremum by a parabola through 3 points."""
     shifts = np.zeros_like(d)

@@ -316,10 +316,12 @@ class SessionAnalyzer:
 def split(descriptors: FrameDescriptors, sizes: list[int]) -> Iterator[FrameDescriptors]:
     """Cut ``descriptors`` into consecutive pieces of ``sizes`` rows (copies, not views, so
     a session keeping its rows does not keep the whole batch alive)."""
-    names = [f.name for f in fields(FrameDescriptors)]
+    names = [f.name for f in fields(FrameDescriptors) if f.name != "heads"]
     start = 0
     for n in sizes:
+        heads = descriptors.heads
         yield FrameDescriptors(
-            **{name: getattr(descriptors, name)[start : start + n].copy() for name in names}
+            **{name: getattr(descriptors, name)[start : start + n].copy() for name in names},
+            heads=None if heads is None else heads.rows(start, start + n),
         )
         start += n

@@ -10,6 +10,7 @@ descriptors the graph computes can differ, within the tolerances the gate checks
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -45,6 +46,14 @@ class GraphFrameAnalyzer:
         self.precision = precision
         self.device = device
         self.load_seconds = load_seconds
+        #: Whether YIN runs (the learned heads replace it: :meth:`without_pitch`).
+        self.pitch = True
+
+    def without_pitch(self) -> GraphFrameAnalyzer:
+        """The same analyzer (same model session) without YIN."""
+        clone = copy.copy(self)
+        clone.pitch = False
+        return clone
 
     def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
         """Descriptors of ``frames`` ``[n, 2048]`` float32."""
@@ -57,7 +66,7 @@ class GraphFrameAnalyzer:
         power32 = np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).astype(np.float32))
         magnitude = np.sqrt(power32)
         out = self._runner(power32)
-        f0, voiced = pitch.yin(frames)
+        f0, voiced = pitch.yin(frames) if self.pitch else pitch.unvoiced(n)
         return FrameDescriptors(
             rms=rms,
             magnitude=magnitude,

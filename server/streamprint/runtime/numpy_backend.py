@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -26,6 +27,12 @@ class NumpyAnalyzer:
         start = time.perf_counter()
         self._inner = NumpyFrameAnalyzer()
         self.load_seconds = time.perf_counter() - start
+
+    def without_pitch(self) -> NumpyAnalyzer:
+        """The reference without YIN (for the learned heads)."""
+        clone = copy.copy(self)
+        clone._inner = NumpyFrameAnalyzer(pitch=False)
+        return clone
 
     def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
         """Descriptors of ``frames`` ``[n, 2048]`` float32 (the reference)."""

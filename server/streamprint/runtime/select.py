@@ -41,6 +41,7 @@ from streamprint.engine.analysis import FrameDescriptors
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, SILENCE_RMS
 from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime.base import BACKEND_NAMES, LoadedAnalyzer, LoadOptions, get_backend
+from streamprint.runtime.heads import resolve_heads
 from streamprint.runtime.manifest import (
     SPECTRAL_MODEL,
     SPECTRAL_VERSION,
@@ -91,6 +92,9 @@ class Selection:
     requested_precision: str
     reason: str
     candidates: tuple[Candidate, ...] = field(default_factory=tuple)
+    #: ``learned`` when learned heads replace HPSS and YIN, else ``dsp`` (``runtime/heads.py``).
+    heads: str = "dsp"
+    heads_reason: str = ""
 
     @property
     def backend(self) -> str:
@@ -111,19 +115,23 @@ class Selection:
             "model": self.analyzer.name, "model_version": self.analyzer.version,
             "requested_backend": self.requested_backend,
             "requested_precision": self.requested_precision, "reason": self.reason,
+            "heads": self.heads, "heads_reason": self.heads_reason,
             "candidates": [c.to_json_dict() for c in self.candidates],
         }
 
 
-_CACHE: dict[tuple[str, str, LoadOptions], Selection] = {}
+_CACHE: dict[tuple[str, str, str, LoadOptions], Selection] = {}
 _LOCK = threading.Lock()
 
 
 def select_analyzer(
     backend: str = "auto", precision: str = "auto", options: LoadOptions | None = None,
-    *, cached: bool = True,
+    *, cached: bool = True, heads: str = "dsp",
 ) -> Selection:
     """Pick and load the analyzer (see module docstring); cached per arguments.
+
+    ``heads`` (``auto``, ``learned``, ``dsp``) says whether learned heads replace HPSS and
+    YIN on top of the chosen analyzer (:func:`streamprint.runtime.heads.resolve_heads`).
 
     Raises :class:`InvalidInputError` for an unknown backend or precision and
     :class:`ModelError` when an explicitly requested variant cannot run, or when a model
@@ -132,12 +140,15 @@ def select_analyzer(
     opts = options or LoadOptions()
     if opts.models_dir is None:  # resolve now: $STREAMPRINT_MODELS_DIR may change between calls
         opts = replace(opts, models_dir=default_models_dir())
-    key = (backend, precision, opts)
+    key = (backend, precision, heads, opts)
     with _LOCK:
         if cached and key in _CACHE:
             return _CACHE[key]
         selection = _select(backend, precision, opts)
+        analyzer, chosen_heads, heads_reason = resolve_heads(heads, selection.analyzer, opts)
+        selection = replace(selection, analyzer=analyzer, heads=chosen_heads, heads_reason=heads_reason)
         log.info("runtime: %s", selection.reason)
+        log.info("runtime: %s", heads_reason)
         if cached:
             _CACHE[key] = selection
         return selection
