@@ -337,7 +337,9 @@ def test_batched_rows_equal_unbatched(key: str) -> None:
         want = inner.analyze(frames)
         for f in dataclasses.fields(FrameDescriptors):
             a, b = getattr(got, f.name), getattr(want, f.name)
-            if key in ROW_INDEPENDENT or f.name in ("rms", "magnitude", "f0", "voiced"):
+            if f.name == "heads":  # head inputs: test_split_carries_the_learned_heads_inputs
+                assert a is None and b is None
+            elif key in ROW_INDEPENDENT or f.name in ("rms", "magnitude", "f0", "voiced"):
                 np.testing.assert_array_equal(a, b, err_msg=f"{key} {f.name}")
             else:  # last-bit differences of the matmuls only
                 np.testing.assert_allclose(a, b, rtol=2e-6, atol=1e-5, err_msg=f"{key} {f.name}")
