@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
@@ -100,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="harmonic_ratio / pitch_stability by learned heads or by HPSS + YIN (default auto: "
         "learned when the heads passed their accuracy gate)",
     )
+    fp.add_argument(
+        "--threads", type=_positive_int(0, 256), default=None,
+        help="worker threads of the batch fingerprint beside the main one: frame analysis and "
+        "loudness filtering run there, overlapped with the rest; same result whatever the "
+        "count (default: the CPUs this process may use, 0 on a single CPU; 0 = no worker)",
+    )
     fp.set_defaults(handler=_cmd_fingerprint)
     try:
         from streamprint.serve_cli import add_serve_parser
@@ -133,6 +140,13 @@ def _chunks(buffer: AudioBuffer, chunk_ms: int) -> Iterator[AudioBuffer]:
 def _runtime_keys(backend: str, precision: str, reason: str) -> dict[str, object]:
     """The JSON keys that say what ran the per-frame work (audio and video alike)."""
     return {"backend": backend, "precision": precision, "selection_reason": reason}
+
+
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def _is_video(args: argparse.Namespace) -> bool:
@@ -190,21 +204,34 @@ def _cmd_fingerprint_video(args: argparse.Namespace, out: TextIO) -> int:
 def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     if _is_video(args):
         return _cmd_fingerprint_video(args, out)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from streamprint.engine import iir
     from streamprint.engine.decode import decode_file
     from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
     from streamprint.runtime import select_analyzer
 
-    buffer = decode_file(args.path, max_seconds=args.max_seconds)
+    cpus = _usable_cpus()
+    threads = args.threads if args.threads is not None else (cpus if cpus > 1 else 0)
+    # Backend selection (model loads, a timing run) and loading the compiled loudness
+    # filter overlap the decoding.
+    with ThreadPoolExecutor(1, "prepare") as pool:
+        selecting = pool.submit(select_analyzer, args.backend, args.precision, heads=args.heads)
+        if not args.stream:
+            pool.submit(iir.warm_up)
+        buffer = decode_file(args.path, max_seconds=args.max_seconds)
+        selection = selecting.result()
     if buffer.samples.shape[0] == 0:
         raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
-    selection = select_analyzer(args.backend, args.precision, heads=args.heads)
     args.runtime_keys = {
         **_runtime_keys(selection.backend, selection.precision, selection.reason),
         "heads": selection.heads,
         "heads_reason": selection.heads_reason,
     }
     if not args.stream:
-        fp = fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=selection.analyzer)
+        fp = fingerprint_buffer(
+            buffer, dims.AUDIO_25D, analyzer=selection.analyzer, analysis_threads=threads
+        )
         if args.json:
             _emit({**fp.to_json_dict(), "path": args.path, **args.runtime_keys}, out)
         else:

@@ -64,6 +64,22 @@ def test_readme_json(song: Path) -> None:
     assert obj["precision"] in ("fp32", "int8")
 
 
+def test_threads_do_not_change_the_result(song: Path) -> None:
+    outputs = []
+    for threads in ("0", "1", "3"):
+        out = io.StringIO()
+        assert main(["fingerprint", str(song), "--json", "--backend", "numpy", "--threads", threads], out=out) == 0
+        obj = json.loads(out.getvalue().splitlines()[-1])
+        outputs.append((obj["values"], obj["confidence"]))
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_negative_threads_is_a_usage_error(song: Path) -> None:
+    result = run_cli("fingerprint", str(song), "--threads", "-1")
+    assert result.returncode == 2
+    assert "--threads" in result.stderr and "out of range" in result.stderr
+
+
 def test_readme_stream(song: Path) -> None:
     result = run_cli("fingerprint", "song.flac", "--stream", "--chunk-ms", "100", "--json", cwd=song.parent)
     assert result.returncode == 0, result.stderr

@@ -24,7 +24,7 @@ from streamprint.config import ServerConfig
 from streamprint.engine import dims
 from streamprint.engine.analysis import NumpyFrameAnalyzer
 from streamprint.engine.fingerprint import AudioBuffer
-from streamprint.engine.heads import HARMONIC_CONTEXT, frame_inputs, harmonic_proxies
+from streamprint.engine.heads import HARMONIC_CONTEXT, cumsum_rows, frame_inputs, harmonic_proxies
 from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
 from streamprint.errors import ModelError
 from streamprint.runtime import LoadOptions
@@ -332,3 +332,11 @@ def test_training_script_smoke(tmp_path: Path) -> None:
     harmonic, pitch = _inputs(_sine(440.0, 1.5))
     assert runner.harmonic(harmonic).shape == (harmonic.shape[0], 2)
     assert runner.pitch(pitch).shape == (pitch.shape[0] - 1, 2)
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (1, 1025), (2, 3), (73, 1025)])
+def test_cumsum_rows_is_numpy_cumsum_bit_for_bit(shape: tuple[int, int]) -> None:
+    x = np.random.default_rng(shape[0]).standard_normal(shape).astype(np.float32)
+    got = cumsum_rows(x)
+    assert got.dtype == np.float32
+    assert np.array_equal(got, np.cumsum(x, axis=0))

@@ -186,6 +186,17 @@ def _refined_lag(norm: F32, lag: NDArray[np.int64]) -> F32:
     return out
 
 
+def cumsum_rows(x: F32) -> F32:
+    """``np.cumsum(x, axis=0)`` for ``[m, n]``, the same bits, about 4x faster: row by row
+    additions of contiguous rows, where numpy's accumulate strides down each column."""
+    out = np.empty_like(x)
+    if x.shape[0]:
+        out[0] = x[0]
+    for i in range(1, x.shape[0]):
+        np.add(out[i - 1], x[i], out=out[i])
+    return out
+
+
 def time_level(window: F32) -> F32:
     """``ln H~`` ``[k, 1025]`` from log magnitudes ``[k + 30, 1025]``: per bin, the larger of the
     means over frames ``t - 15 .. t`` and ``t .. t + 15``.
@@ -194,7 +205,7 @@ def time_level(window: F32) -> F32:
     of note (one half lies inside the tone), while a one-frame transient weighs only 1/16 of
     either half.
     """
-    csum = np.cumsum(window, axis=0)
+    csum = cumsum_rows(window)
     half = HARMONIC_CONTEXT + 1
     k = window.shape[0] - 2 * HARMONIC_CONTEXT
     ends = csum[half - 1 :]  # sum of rows 0..j+15 for j = 0..k+14

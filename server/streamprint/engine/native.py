@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import confidence, dims
+from streamprint.engine.iir import sosfilt
 from streamprint.errors import InvalidInputError
 
 F64 = NDArray[np.float64]
@@ -390,7 +391,7 @@ class IntegratedLoudness:
     Pipeline, matching pyloudnorm's ``Meter(rate).integrated_loudness``:
 
     * K-weighting per channel (:func:`k_weighting_sos`) as a stateful IIR cascade
-      (``scipy.signal.sosfilt`` with carried ``zi``), so chunking does not matter;
+      (:func:`iir.sosfilt`, scipy's ``sosfilt`` recursion, with carried ``zi``), so chunking does not matter;
     * per-sample weighted energy ``sum_i G_i y_i^2`` (:func:`channel_weights`), summed
       per 100 ms sub-block (boundaries at ``floor(k * rate / 10)`` samples);
     * 400 ms blocks at 100 ms steps (75 % overlap) = four consecutive sub-blocks, mean
@@ -474,11 +475,9 @@ class IntegratedLoudness:
 
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate."""
-        import scipy.signal  # here, not at module level: ~75 MB a 13D-only server never needs
-
         for part in _slices(_as_block(samples, self.channels)):
             self._samples += part.shape[1]
-            filtered, self._zi = scipy.signal.sosfilt(self._sos, part, axis=1, zi=self._zi)
+            filtered, self._zi = sosfilt(self._sos, part, self._zi)
             energy = self._weights @ (filtered * filtered)
             closed = self._sub_blocks.push(energy[np.newaxis, :])[0]
             self._add_blocks(self._complete_blocks(closed))

@@ -23,6 +23,28 @@ MAX_PERIOD = min(math.ceil(ANALYSIS_RATE / F_MIN), FRAME_LENGTH - 1)
 TROUGH_THRESHOLD = 0.1
 
 
+def _fast_fft_size(minimum: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= minimum`` (sizes pocketfft transforms fastest)."""
+    best = 1 << (minimum - 1).bit_length()
+    power5 = 1
+    while power5 < best:
+        power3 = power5
+        while power3 < best:
+            size = power3
+            while size < minimum:
+                size *= 2
+            best = min(best, size)
+            power3 *= 3
+        power5 *= 5
+    return best
+
+
+#: Autocorrelation by FFT needs ``FRAME_LENGTH + MAX_PERIOD`` points to keep the lags up
+#: to ``MAX_PERIOD`` free of wrap-around (2400 here, where ``2 * FRAME_LENGTH`` would be
+#: 4096: the same lags, 40 % less work).
+ACF_FFT_SIZE = _fast_fft_size(FRAME_LENGTH + MAX_PERIOD)
+
+
 def cmnd(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     """Cumulative mean normalised difference ``[n, MAX_PERIOD - MIN_PERIOD + 1]``.
 
@@ -30,8 +52,8 @@ def cmnd(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     normalised by its running mean over ``k = 1..tau``.
     """
     y = frames.astype(np.float64)
-    spectrum = np.fft.rfft(y, 2 * FRAME_LENGTH, axis=1)
-    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, 2 * FRAME_LENGTH, axis=1)
+    spectrum = np.fft.rfft(y, ACF_FFT_SIZE, axis=1)
+    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, ACF_FFT_SIZE, axis=1)
     acf = acf[:, : MAX_PERIOD + 1]
     energy = np.cumsum(y[:, :MAX_PERIOD] ** 2, axis=1)
     diff = np.zeros((y.shape[0], MAX_PERIOD + 1))
@@ -49,15 +71,13 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     if n == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
     d = cmnd(frames)
-    shifts = _parabolic_shifts(d)
     is_trough = np.zeros_like(d, dtype=bool)
     is_trough[:, 1:-1] = (d[:, 1:-1] < d[:, :-2]) & (d[:, 1:-1] <= d[:, 2:])
     is_trough[:, 0] = d[:, 0] < d[:, 1]
     below = is_trough & (d < TROUGH_THRESHOLD)
     voiced = below.any(axis=1)
     period = np.where(voiced, np.argmax(below, axis=1), np.argmin(d, axis=1))
-    rows = np.arange(n)
-    lag = MIN_PERIOD + period + shifts[rows, period]
+    lag = MIN_PERIOD + period + _parabolic_shift_at(d, period)
     f0: NDArray[np.float64] = ANALYSIS_RATE / lag
     return f0, np.asarray(voiced, dtype=bool)
 
@@ -67,13 +87,16 @@ def unvoiced(n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     return np.zeros(n), np.zeros(n, dtype=bool)
 
 
-def _parabolic_shifts(d: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Sub-sample offset of each local extremum by a parabola through 3 points."""
-    shifts = np.zeros_like(d)
-    left, mid, right = d[:, :-2], d[:, 1:-1], d[:, 2:]
+def _parabolic_shift_at(d: NDArray[np.float64], index: NDArray[np.intp]) -> NDArray[np.float64]:
+    """Sub-sample offset ``[n]`` of row ``r``'s extremum at ``index[r]`` by a parabola through
+    3 points (0 at the row's ends, where there is no neighbour on one side)."""
+    inner = (index > 0) & (index < d.shape[1] - 1)
+    at = np.clip(index, 1, d.shape[1] - 2)[:, np.newaxis]
+    left = np.take_along_axis(d, at - 1, axis=1)[:, 0]
+    mid = np.take_along_axis(d, at, axis=1)[:, 0]
+    right = np.take_along_axis(d, at + 1, axis=1)[:, 0]
     a = right + left - 2.0 * mid
     b = (right - left) / 2.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        inner = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
-    shifts[:, 1:-1] = np.nan_to_num(inner)
-    return shifts
+        shift = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
+    return np.where(inner, np.nan_to_num(shift), 0.0)

@@ -12,18 +12,29 @@ Small pushes are cheap: the mono samples are queued and resampled, framed and an
 one go when a snapshot falls due (or a second of media waits), which gives the same bits as
 analysing every chunk as it comes (every stage is chunking-independent);
 :meth:`AudioSession.analysis_due` tells a caller in advance whether a push will do that work.
+
+Given an ``analysis_executor``, a session runs the frame analyzer (a pure function of the
+frames: FFT, model, YIN) on the executor's threads and feeds the accumulators in frame order
+when the results are needed: at the next analysis step, a snapshot or the end; the
+native-rate accumulators' pushes (K-weighting filter and the like) run there too, one at a
+time and in order. The analysis of one block then overlaps the native-rate work,
+resampling and accumulation of the next (the heavy parts release the GIL), and the results
+are the same bits.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import dims
-from streamprint.engine.analysis import FrameAnalyzer, NumpyFrameAnalyzer
+from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.features import AudioFeatures
 from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 from streamprint.engine.grid import Framer
@@ -92,10 +103,21 @@ class SessionConfig:
 class AudioSession:
     """Streaming fingerprint of one audio stream (see module docstring)."""
 
-    def __init__(self, config: SessionConfig, *, analyzer: FrameAnalyzer | None = None) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        *,
+        analyzer: FrameAnalyzer | None = None,
+        analysis_executor: Executor | None = None,
+    ) -> None:
         config.validate()
         self.config = config
         self._analyzer = analyzer or default_analyzer()
+        self._executor = analysis_executor
+        #: Analyses submitted to the executor, oldest first, not fed to the accumulators yet.
+        self._in_flight: deque[Future[FrameDescriptors]] = deque()
+        #: The native-rate accumulators' push running on the executor (at most one).
+        self._native_in_flight: Future[None] | None = None
         self._native: list[NativeAccumulator] = native_accumulators(
             config.sample_rate, config.channels, _NATIVE_NAMES.intersection(config.dimensions)
         )
@@ -213,8 +235,12 @@ class AudioSession:
         return block
 
     def _process(self, block: NDArray[np.float32]) -> None:
-        for accumulator in self._native:
-            accumulator.push(block)
+        if self._native:
+            if self._executor is None:
+                self._push_native(block)
+            else:  # one push at a time, in order; the block is copied as the caller may reuse it
+                self._settle_native()
+                self._native_in_flight = self._executor.submit(self._push_native, block.copy())
         self._samples_seen += block.shape[0]
         mono = _downmix(block)
         if not self._queued and mono.shape[0] >= self._queue_limit:
@@ -224,6 +250,16 @@ class AudioSession:
         self._queued_samples += mono.shape[0]
         if self._queued_samples >= self._queue_limit:
             self._analyse_queued()
+
+    def _push_native(self, block: NDArray[np.float32]) -> None:
+        for accumulator in self._native:
+            accumulator.push(block)
+
+    def _settle_native(self) -> None:
+        """Wait for the native-rate push on the executor (its error is raised here)."""
+        running, self._native_in_flight = self._native_in_flight, None
+        if running is not None:
+            running.result()
 
     def _analyse_queued(self) -> None:
         """Resample, frame and analyse the queued mono samples (the resampler, framer and
@@ -253,6 +289,8 @@ class AudioSession:
         chunking; ``complete_batches_only`` keeps a trailing partial batch pending.
         """
         if not self._pending:
+            if not complete_batches_only:
+                self._collect(len(self._in_flight))
             return
         frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
         first = self._frames_analysed
@@ -260,18 +298,30 @@ class AudioSession:
         if complete_batches_only:
             boundary = (first + stop) // _ANALYSIS_BATCH_FRAMES * _ANALYSIS_BATCH_FRAMES
             stop = max(0, boundary - first)
+        earlier = len(self._in_flight)
         start = 0
         while start < stop:
             end = min(stop, start + _ANALYSIS_BATCH_FRAMES - (first + start) % _ANALYSIS_BATCH_FRAMES)
-            self._features.add_frames(self._analyzer.analyze(frames[start:end]))
+            if self._executor is None:
+                self._features.add_frames(self._analyzer.analyze(frames[start:end]))
+            else:
+                self._in_flight.append(self._executor.submit(self._analyzer.analyze, frames[start:end]))
             start = end
         self._frames_analysed += stop
         rest = frames[stop:]
         self._pending = [rest] if rest.shape[0] else []
+        # Within a push, leave this step's analyses running; a snapshot or the end collects all.
+        self._collect(earlier if complete_batches_only else len(self._in_flight))
+
+    def _collect(self, count: int) -> None:
+        """Feed the ``count`` oldest in-flight analyses to the accumulators, in frame order."""
+        for _ in range(min(count, len(self._in_flight))):
+            self._features.add_frames(self._in_flight.popleft().result())
 
     def _snapshot(self, *, final: bool) -> Fingerprint:
         self._analyse_queued()
         self._drain()
+        self._settle_native()
         self._revision += 1
         values = self._features.values(self.media_seconds)
         confidence = self._features.confidences(values)
@@ -305,13 +355,19 @@ def fingerprint_buffer(
     dimensions: Sequence[str] = dims.AUDIO_25D,
     *,
     analyzer: FrameAnalyzer | None = None,
+    analysis_threads: int = 0,
 ) -> Fingerprint:
-    """Batch fingerprint of decoded audio: one session fed everything, then finished."""
-    session = AudioSession(
-        SessionConfig(buffer.sample_rate, buffer.channels, tuple(dimensions), update_interval_s=None),
-        analyzer=analyzer,
-    )
+    """Batch fingerprint of decoded audio: one session fed everything, then finished.
+
+    ``analysis_threads > 0`` runs the frame analysis and the native-rate accumulators on
+    that many worker threads, overlapped with the rest of the work (same result bits; see
+    the module docstring).
+    """
+    config = SessionConfig(buffer.sample_rate, buffer.channels, tuple(dimensions), update_interval_s=None)
     step = max(1, int(_BATCH_BLOCK_SECONDS * buffer.sample_rate))
-    for start in range(0, buffer.samples.shape[0], step):
-        session.push(buffer.samples[start : start + step])
-    return session.finish()
+    with ThreadPoolExecutor(analysis_threads, "analysis") if analysis_threads > 0 else nullcontext() as pool:
+        session = AudioSession(config, analyzer=analyzer, analysis_executor=pool)
+        for start in range(0, buffer.samples.shape[0], step):
+            session.push(buffer.samples[start : start + step])
+        return session.finish()
+

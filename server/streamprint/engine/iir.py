@@ -1,0 +1,64 @@
+"""Second-order-section IIR filtering with carried state (compiled with numba).
+
+The same recursion as ``scipy.signal.sosfilt`` (transposed direct form II, float64, the
+same operations in the same order, so the same bits), without importing ``scipy.signal``:
+that import costs about a second and 75 MB, which the batch CLI pays on every run. The
+compiled loop reads float32 or float64 input directly (no converted copy) and is a little
+faster than scipy's.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
+def _sosfilt_rows(
+    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64]
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    sections = sos.shape[0]
+    out = np.empty(x.shape, dtype=np.float64)
+    z = np.empty((sections, 2))
+    for c in range(x.shape[0]):
+        for s in range(sections):
+            z[s, 0] = zi[s, c, 0]
+            z[s, 1] = zi[s, c, 1]
+        for i in range(x.shape[1]):
+            cur = np.float64(x[c, i])
+            for s in range(sections):
+                new = sos[s, 0] * cur + z[s, 0]
+                z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
+                z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
+                cur = new
+            out[c, i] = cur
+        for s in range(sections):
+            zi[s, c, 0] = z[s, 0]
+            zi[s, c, 1] = z[s, 1]
+    return out
+
+
+def sosfilt(
+    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Filter rows ``x`` ``[channels, n]`` through sections ``sos`` ``[sections, 6]``.
+
+    ``sos`` rows are ``b0 b1 b2 a0 a1 a2`` with ``a0 == 1``; ``zi`` ``[sections, channels, 2]``
+    is the state carried from the previous call (zeros at the start). Returns the filtered
+    float64 rows and the new state, like ``scipy.signal.sosfilt(sos, x, axis=1, zi=zi)``.
+    """
+    if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
+        raise ValueError("sos must be [sections, 6] with a0 == 1")
+    if x.ndim != 2 or zi.shape != (sos.shape[0], x.shape[0], 2):
+        raise ValueError(f"x must be [channels, n] and zi [{sos.shape[0]}, channels, 2]")
+    if x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    state = np.array(zi, dtype=np.float64, copy=True)
+    return _sosfilt_rows(np.ascontiguousarray(sos, dtype=np.float64), x, state), state
+
+
+def warm_up() -> None:
+    """Load the compiled kernel now (numba's first dispatch in a process costs about half a
+    second, later signatures milliseconds), e.g. on a thread while media decodes."""
+    sosfilt(np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]), np.zeros((1, 1)), np.zeros((1, 1, 2)))

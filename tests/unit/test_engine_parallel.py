@@ -1,0 +1,96 @@
+"""Frame analysis on executor threads: the same bits as inline analysis.
+
+:class:`~streamprint.engine.session.AudioSession` with an ``analysis_executor`` (and
+``fingerprint_buffer(analysis_threads=...)``) defers feeding the accumulators until the
+analysis results are needed; values, confidences and update times must not change, and
+an analyzer's exception must reach the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+from signals import F32, buffer, music_like
+
+from streamprint.engine import dims
+from streamprint.engine import session as session_module
+from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
+from streamprint.engine.fingerprint import Fingerprint
+from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
+
+RATE = 44_100
+
+
+@cache
+def clip() -> F32:
+    """5 s of stereo music-like audio, ``[220500, 2]``."""
+    return music_like(5.0, bpm=110.0, rate=RATE, channels=2, seed=21)
+
+
+def as_tuple(fp: Fingerprint) -> tuple[object, ...]:
+    return (fp.values, fp.confidence, fp.revision, fp.media_seconds, fp.final)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_batch_with_analysis_threads_is_bit_identical(threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0.7 s blocks: several pushes, so analyses stay in flight across pushes
+    monkeypatch.setattr(session_module, "_BATCH_BLOCK_SECONDS", 0.7)
+    inline = fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D)
+    threaded = fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D, analysis_threads=threads)
+    assert as_tuple(threaded) == as_tuple(inline)
+
+
+def _stream(sizes: Sequence[int], pool: ThreadPoolExecutor | None) -> list[Fingerprint]:
+    session = AudioSession(
+        SessionConfig(RATE, 2, dims.AUDIO_25D, update_interval_s=0.5), analysis_executor=pool
+    )
+    samples = clip()
+    updates: list[Fingerprint] = []
+    start = 0
+    for size in sizes:
+        updates += session.push(samples[start : start + size])
+        start += size
+    updates += session.push(samples[start:])
+    updates.append(session.finish())
+    return updates
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_streaming_with_executor_is_bit_identical_in_random_chunkings(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    sizes = [int(s) for s in rng.integers(1, 40_000, size=12)]
+    inline = _stream(sizes, None)
+    with ThreadPoolExecutor(2) as pool:
+        threaded = _stream(sizes, pool)
+    assert [as_tuple(u) for u in threaded] == [as_tuple(u) for u in inline]
+    assert len(inline) == 11  # ten half-second updates and the final
+
+
+class _FailingAnalyzer(NumpyFrameAnalyzer):
+    def __init__(self, fail_after: int) -> None:
+        super().__init__()
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise RuntimeError("analyzer broke")
+        return super().analyze(frames)
+
+
+def test_an_analyzer_error_reaches_the_caller() -> None:
+    with ThreadPoolExecutor(2) as pool:
+        session = AudioSession(
+            SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=None),
+            analyzer=_FailingAnalyzer(fail_after=3),
+            analysis_executor=pool,
+        )
+        with pytest.raises(RuntimeError, match="analyzer broke"):
+            session.push(clip())
+            session.finish()
