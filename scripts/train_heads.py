@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,31 @@ def _export_mlp(net: Any, prefix: str) -> dict[str, F32]:
     return out
 
 
+def _fit(name: str, opt: Any, loss: Callable[[Any], Any], n: int, epochs: int, seed: int,
+         digits: int, log: list[str]) -> None:
+    """Train with ``opt`` for ``epochs`` over ``n`` rows: shuffled batches of 512 (seeded by
+    ``seed``), ``loss(batch indices)`` the batch's mean loss, cosine-annealed learning rate;
+    every fifth epoch and the last, the epoch's mean loss (``digits`` decimals) goes to ``log``."""
+    import torch
+
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, len(order), 512):
+            b = order[i : i + 512]
+            batch_loss = loss(b)
+            opt.zero_grad()
+            batch_loss.backward()
+            opt.step()
+            total += float(batch_loss.detach()) * len(b)
+        sched.step()
+        if epoch % 5 == 0 or epoch == epochs - 1:
+            log.append(f"{name} epoch {epoch}: loss {total / n:.{digits}f}")
+            print(log[-1], flush=True)
+
+
 def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str, F32]:
     import torch
 
@@ -246,23 +271,12 @@ def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[s
     wt = torch.from_numpy(np.concatenate(ws))
     net = _mlp(H.HARMONIC_FEATURES)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(SEED)
-    for epoch in range(epochs):
-        order = torch.randperm(x.shape[0], generator=gen)
-        total = 0.0
-        for i in range(0, len(order), 512):
-            b = order[i : i + 512]
-            pred = torch.sigmoid(net(x[b]))
-            loss = (((pred - y[b]) ** 2).sum(dim=1) * wt[b]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step()
-        if epoch % 5 == 0 or epoch == epochs - 1:
-            log.append(f"harmonic epoch {epoch}: loss {total / x.shape[0]:.6f}")
-            print(log[-1], flush=True)
+
+    def loss(b: Any) -> Any:
+        pred = torch.sigmoid(net(x[b]))
+        return (((pred - y[b]) ** 2).sum(dim=1) * wt[b]).mean()
+
+    _fit("harmonic", opt, loss, x.shape[0], epochs, SEED, 6, log)
     out = {"h_mean": mean, "h_scale": scale, **_export_mlp(net, "h")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
@@ -291,26 +305,15 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
     ys = torch.from_numpy(np.concatenate(stable_y).astype(np.float32))
     net = _mlp(3 * H.PITCH_FEATURES)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     bce = nn.BCEWithLogitsLoss(reduction="none")
-    gen = torch.Generator().manual_seed(SEED + 1)
-    for epoch in range(epochs):
-        order = torch.randperm(z.shape[0], generator=gen)
-        total = 0.0
-        for i in range(0, len(order), 512):
-            b = order[i : i + 512]
-            logits = net(z[b])
-            l_pair = bce(logits[:, 0], yp[b]).mean()
-            l_stable = (bce(logits[:, 1], ys[b]) * yp[b]).sum() / yp[b].sum().clamp(min=1.0)
-            loss = l_pair + l_stable
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step()
-        if epoch % 5 == 0 or epoch == epochs - 1:
-            log.append(f"pitch epoch {epoch}: loss {total / z.shape[0]:.5f}")
-            print(log[-1], flush=True)
+
+    def loss(b: Any) -> Any:
+        logits = net(z[b])
+        l_pair = bce(logits[:, 0], yp[b]).mean()
+        l_stable = (bce(logits[:, 1], ys[b]) * yp[b]).sum() / yp[b].sum().clamp(min=1.0)
+        return l_pair + l_stable
+
+    _fit("pitch", opt, loss, z.shape[0], epochs, SEED + 1, 5, log)
     out = {"p_mean": mean, "p_scale": scale, **_export_mlp(net, "p")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
