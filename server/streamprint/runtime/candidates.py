@@ -8,11 +8,13 @@ speed and loads lazily. Both first walk the same way through the backends
 a variant the manifest lacks or whose accuracy gate failed is recorded as a candidate with
 its reason (or, when it was asked for explicitly, raises or runs with a warning). What
 differs, the speed field of a candidate and how the winner is found, stays in each module.
+Both keep their selections in a :class:`SelectionCache`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Generic, Protocol, TypeVar
 
@@ -75,6 +77,7 @@ class Identified(Protocol):
 
 A = TypeVar("A", bound=Identified)
 C = TypeVar("C", bound=BaseCandidate)
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,30 @@ def resolved_options(options: LoadOptions | None) -> LoadOptions:
     if opts.models_dir is None:
         opts = replace(opts, models_dir=default_models_dir())
     return opts
+
+
+class SelectionCache(Generic[S]):
+    """Selections made once per request (a server's engines share them); thread-safe."""
+
+    def __init__(self) -> None:
+        self._items: dict[Hashable, S] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], S], *, cached: bool = True) -> S:
+        """The selection of ``key``, made by ``make()`` under the lock when not cached yet
+        (``cached=False``: always made anew, and not kept)."""
+        with self._lock:
+            if cached and key in self._items:
+                return self._items[key]
+            value = make()
+            if cached:
+                self._items[key] = value
+            return value
+
+    def clear(self) -> None:
+        """Forget every selection (tests)."""
+        with self._lock:
+            self._items.clear()
 
 
 def check_request(backend: str, precision: str) -> None:

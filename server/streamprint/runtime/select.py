@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass, replace
 
@@ -44,6 +43,7 @@ from streamprint.runtime.candidates import PRECISION_CHOICES as PRECISION_CHOICE
 from streamprint.runtime.candidates import (
     BaseCandidate,
     BaseSelection,
+    SelectionCache,
     Survey,
     check_request,
     gate_problem,
@@ -86,8 +86,7 @@ class Selection(BaseSelection[LoadedAnalyzer, Candidate]):
         return {"heads": self.heads, "heads_reason": self.heads_reason}
 
 
-_CACHE: dict[tuple[str, str, str, LoadOptions], Selection] = {}
-_LOCK = threading.Lock()
+_CACHE: SelectionCache[Selection] = SelectionCache()
 
 
 def select_analyzer(
@@ -104,24 +103,21 @@ def select_analyzer(
     file is missing or corrupt.
     """
     opts = resolved_options(options)
-    key = (backend, precision, heads, opts)
-    with _LOCK:
-        if cached and key in _CACHE:
-            return _CACHE[key]
+
+    def make() -> Selection:
         selection = _select(backend, precision, opts)
         analyzer, chosen_heads, heads_reason = resolve_heads(heads, selection.analyzer, opts)
         selection = replace(selection, analyzer=analyzer, heads=chosen_heads, heads_reason=heads_reason)
         log.info("runtime: %s", selection.reason)
         log.info("runtime: %s", heads_reason)
-        if cached:
-            _CACHE[key] = selection
         return selection
+
+    return _CACHE.get((backend, precision, heads, opts), make, cached=cached)
 
 
 def clear_cache() -> None:
     """Forget cached selections (tests)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _select(backend: str, precision: str, opts: LoadOptions) -> Selection:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +42,7 @@ from streamprint.runtime.base import LoadOptions
 from streamprint.runtime.candidates import (
     BaseCandidate,
     BaseSelection,
+    SelectionCache,
     Survey,
     check_request,
     gate_problem,
@@ -113,8 +113,7 @@ def reference_video_selection(reason: str = "numpy/fp32 on CPU: the reference (n
     return VideoSelection(NumpyVideoAnalyzer(), "numpy", "fp32", reason)
 
 
-_CACHE: dict[tuple[str, str, LoadOptions], VideoSelection] = {}
-_LOCK = threading.Lock()
+_CACHE: SelectionCache[VideoSelection] = SelectionCache()
 
 
 def select_video(
@@ -128,21 +127,18 @@ def select_video(
     file is missing or corrupt.
     """
     opts = resolved_options(options)
-    key = (backend, precision, opts)
-    with _LOCK:
-        if cached and key in _CACHE:
-            return _CACHE[key]
+
+    def make() -> VideoSelection:
         selection = _select(backend, precision, opts)
         log.info("runtime: video: %s", selection.reason)
-        if cached:
-            _CACHE[key] = selection
         return selection
+
+    return _CACHE.get((backend, precision, opts), make, cached=cached)
 
 
 def clear_cache() -> None:
     """Forget cached selections (tests)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _installed(runtime: str) -> bool:
