@@ -387,6 +387,19 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
                  helper.make_node("Add", ["m3", f"{prefix}_bout"], ["a3"], name="bias3")]
         return inits, nodes
 
+    def model(nodes: list[Any], inits: list[Any], name: str, source: tuple[str, list[Any]], output: str,
+              doc: str) -> Any:
+        """A checked float32 graph: input ``source`` (name, shape) -> ``output`` ``[m, 2]``."""
+        out = helper.make_model(
+            helper.make_graph(
+                nodes, name,
+                [helper.make_tensor_value_info(source[0], f32, source[1])],
+                [helper.make_tensor_value_info(output, f32, ["m", 2])], inits),
+            opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
+            producer_version=HEADS_VERSION, ir_version=IR_VERSION, doc_string=doc)
+        onnx.checker.check_model(out, full_check=True)
+        return out
+
     # harmonic: proxies [m, 64] -> standardise -> MLP -> sigmoid -> [m, 2]
     inits, body = mlp("h", "x")
     inits += [const("h_mean", w["h_mean"]), const("h_scale", w["h_scale"])]
@@ -394,15 +407,8 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
              helper.make_node("Mul", ["c0", "h_scale"], ["x"], name="scale"),
              *body,
              helper.make_node("Sigmoid", ["a3"], ["energy_share"], name="sigmoid")]
-    harmonic = helper.make_model(
-        helper.make_graph(
-            nodes, "harmonic_head",
-            [helper.make_tensor_value_info("proxies", f32, ["m", H.HARMONIC_FEATURES])],
-            [helper.make_tensor_value_info("energy_share", f32, ["m", 2])], inits),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
-        producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string="streamprint harmonic head: proxy fractions [m, 64] -> (E_h/E, E_p/E) [m, 2]")
-    onnx.checker.check_model(harmonic, full_check=True)
+    harmonic = model(nodes, inits, "harmonic_head", ("proxies", ["m", H.HARMONIC_FEATURES]), "energy_share",
+                     "streamprint harmonic head: proxy fractions [m, 64] -> (E_h/E, E_p/E) [m, 2]")
     # pitch: x [m+1, F] -> standardise -> [x_t, x_{t-1}, |x_t - x_{t-1}|] -> MLP -> [m, 2]
     inits, body = mlp("p", "z")
     inits += [const("p_mean", w["p_mean"]), const("p_scale", w["p_scale"]),
@@ -417,16 +423,9 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
              helper.make_node("Concat", ["cur", "prev", "adiff"], ["z"], axis=1, name="pair"),
              *body,
              helper.make_node("Sigmoid", ["a3"], ["pitch_prob"], name="sigmoid")]
-    pitch = helper.make_model(
-        helper.make_graph(
-            nodes, "pitch_head",
-            [helper.make_tensor_value_info("frames", f32, ["t", H.PITCH_FEATURES])],
-            [helper.make_tensor_value_info("pitch_prob", f32, ["m", 2])], inits),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
-        producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string=f"streamprint pitch head: frame inputs [m+1, {H.PITCH_FEATURES}] (previous first) -> "
-        "(P(voiced pair), P(stable | voiced pair)) [m, 2]")
-    onnx.checker.check_model(pitch, full_check=True)
+    pitch = model(nodes, inits, "pitch_head", ("frames", ["t", H.PITCH_FEATURES]), "pitch_prob",
+                  f"streamprint pitch head: frame inputs [m+1, {H.PITCH_FEATURES}] (previous first) -> "
+                  "(P(voiced pair), P(stable | voiced pair)) [m, 2]")
     return harmonic, pitch
 
 
