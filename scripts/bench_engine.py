@@ -100,11 +100,11 @@ def machine_line(info: dict[str, Any]) -> str:
     return f"Machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, {versions}."
 
 
-def write_doc_section(section: str, body: str, *, path: Path = DOCS) -> None:
+def write_doc_section(section: str, body: str, *, path: Path = DOCS, heading: str | None = None) -> None:
     """Replace the text between ``<!-- {section}:begin -->`` and ``<!-- {section}:end -->``.
 
     Creates ``path`` with the standard skeleton when it does not exist, and appends the
-    markers at the end when they are missing.
+    markers at the end when they are missing (under ``## {heading}`` when given).
     """
     begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     text = path.read_text() if path.exists() else DOC_SKELETON
@@ -113,7 +113,7 @@ def write_doc_section(section: str, body: str, *, path: Path = DOCS) -> None:
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
         text = pattern.sub(lambda _: block, text, count=1)
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n" + (f"## {heading}\n\n" if heading else "") + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
