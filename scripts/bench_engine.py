@@ -100,11 +100,11 @@ def machine_line(info: dict[str, Any]) -> str:
     return f"Machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, {versions}."
 
 
-def write_doc_section(section: str, body: str, *, path: Path = DOCS) -> None:
+def write_doc_section(section: str, body: str, *, path: Path = DOCS, heading: str | None = None) -> None:
     """Replace the text between ``<!-- {section}:begin -->`` and ``<!-- {section}:end -->``.
 
     Creates ``path`` with the standard skeleton when it does not exist, and appends the
-    markers at the end when they are missing.
+    markers at the end when they are missing (under ``## {heading}`` when given).
     """
     begin, end = f"<!-- {section}:begin -->", f"<!-- {section}:end -->"
     text = path.read_text() if path.exists() else DOC_SKELETON
@@ -113,7 +113,7 @@ def write_doc_section(section: str, body: str, *, path: Path = DOCS) -> None:
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
         text = pattern.sub(lambda _: block, text, count=1)
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n" + (f"## {heading}\n\n" if heading else "") + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
@@ -288,23 +288,31 @@ def worker(mode: str, path: Path, core: int | None) -> dict[str, Any]:
 
 def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     """Run :func:`worker` in a fresh interpreter with the single-thread environment."""
+    return run_worker(Path(__file__).resolve(), ["--worker", mode, "--audio", str(path)], core, f"{mode} worker")
+
+
+def run_worker(script: Path, args: Sequence[str], core: int | None, label: str) -> dict[str, Any]:
+    """``python script ARGS [--core N]`` in a fresh interpreter with the single-thread
+    environment; its last stdout line, parsed as JSON (``RuntimeError`` naming ``label``
+    when it fails). The bench scripts' ``--worker`` modes run through this."""
     env = {**os.environ, **SINGLE_THREAD_ENV}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--audio", str(path)]
+    cmd = [sys.executable, str(script), *args]
     if core is not None:
         cmd += ["--core", str(core)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"{mode} worker failed:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{label} failed:\n{proc.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
 
-def combine(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """One measurement from repeats: the run with the median time, the largest peak RSS,
-    and every run's seconds under ``runs_seconds``."""
+def combine(measurements: Sequence[dict[str, Any]], *, peak_rss: bool = True) -> dict[str, Any]:
+    """One measurement from repeats: the run with the median time, the largest peak RSS
+    (with ``peak_rss``), and every run's seconds under ``runs_seconds``."""
     ordered = sorted(measurements, key=lambda m: float(m["seconds"]))
     median = dict(ordered[(len(ordered) - 1) // 2])
-    median["peak_rss_mib"] = max(float(m["peak_rss_mib"]) for m in measurements)
+    if peak_rss:
+        median["peak_rss_mib"] = max(float(m["peak_rss_mib"]) for m in measurements)
     median["runs_seconds"] = [round(float(m["seconds"]), 3) for m in measurements]
     return median
 

@@ -99,22 +99,7 @@ def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
         return {"mode": mode, "seconds": seconds, "model": line["model"], "backend": line["backend"],
                 "precision": line["precision"], "heads": line["heads"],
                 "media_seconds": line["media_seconds"]}
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", mode, "--audio", str(path)]
-    if core is not None:
-        cmd += ["--core", str(core)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{mode} worker failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
-def combine(measurements: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The run with the median time, plus every run's seconds under ``runs_seconds``."""
-    ordered = sorted(measurements, key=lambda m: float(m["seconds"]))
-    median = dict(ordered[(len(ordered) - 1) // 2])
-    median["runs_seconds"] = [round(float(m["seconds"]), 3) for m in measurements]
-    return median
+    return be.run_worker(Path(__file__).resolve(), ["--worker", mode, "--audio", str(path)], core, f"{mode} worker")
 
 
 def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -> str:
@@ -173,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for mode in modes:
             runs[mode].append(run_isolated(mode, path, core))
             print(mode, round(runs[mode][-1]["seconds"], 3), flush=True)
-    results = {m: combine(r) for m, r in runs.items()}
+    results = {m: be.combine(r, peak_rss=False) for m, r in runs.items()}
     print(json.dumps(results, indent=1, default=str))
     if args.write_docs:
         command = "python scripts/bench_heads.py --write-docs" + (

@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -256,15 +255,7 @@ def combine(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def run_isolated(args: list[str], core: int | None) -> dict[str, Any]:
     """Run a worker in a fresh interpreter (single-thread environment, pinned)."""
-    env = {**os.environ, **bench_engine.SINGLE_THREAD_ENV}
-    cmd = [sys.executable, str(Path(__file__).resolve()), *args]
-    if core is not None:
-        cmd += ["--core", str(core)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"worker {args} failed:\n{proc.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return bench_engine.run_worker(Path(__file__).resolve(), args, core, f"worker {args}")
 
 
 # -- report -------------------------------------------------------------------------------

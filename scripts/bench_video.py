@@ -45,7 +45,6 @@ from streamprint.engine.video import (  # noqa: E402
 )
 
 T = TypeVar("T")
-BEGIN, END = "<!-- video-speed:begin -->", "<!-- video-speed:end -->"
 W, H, FPS = 1280, 720, 30
 
 
@@ -230,7 +229,6 @@ def main() -> int:
     print(f"1-minute load average: {load_before:.1f} before, {load_after:.1f} after", flush=True)
     if args.write_docs:
         lines = [
-            BEGIN,
             "Command: `python scripts/bench_video.py --write-docs`",
             "",
             f"Machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), "
@@ -267,19 +265,11 @@ def main() -> int:
                 if grpc_rows
                 else []
             ),
-            END,
         ]
-        path = ROOT / "docs" / "benchmarks.md"
-        text = path.read_text()
-        section = "\n".join(lines)
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            text = head + section + tail
-        else:
-            text = text.rstrip("\n") + "\n\n## Video engine speed\n\n" + section + "\n"
-        path.write_text(text)
-        print(f"wrote {path}")
+        from bench_engine import DOCS, write_doc_section
+
+        write_doc_section("video-speed", "\n".join(lines), heading="Video engine speed")
+        print(f"wrote {DOCS}")
     return 0
 
 

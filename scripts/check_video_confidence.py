@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT / "server"))
 from streamprint.engine import dims  # noqa: E402
 from streamprint.engine.video import VideoSession, VideoSessionConfig  # noqa: E402
 
-BEGIN, END = "<!-- video-confidence:begin -->", "<!-- video-confidence:end -->"
 W, H, FPS = 160, 96, 15
 
 
@@ -227,7 +226,6 @@ def main() -> int:
         write_factors(factors)
     if args.write_docs:
         section = "\n".join([
-            BEGIN,
             f"Command: `python scripts/check_video_confidence.py --clips {args.clips} --seed {args.seed} "
             "--write-factors --write-docs`",
             "",
@@ -239,18 +237,11 @@ def main() -> int:
             "corpus (scene lengths, clip lengths).",
             "",
             text,
-            END,
         ])
-        path = ROOT / "docs" / "benchmarks.md"
-        doc = path.read_text()
-        if BEGIN in doc and END in doc:
-            head, rest = doc.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            doc = head + section + tail
-        else:
-            doc = doc.rstrip("\n") + "\n\n## Video confidence calibration\n\n" + section + "\n"
-        path.write_text(doc)
-        print(f"wrote {path}")
+        from bench_engine import DOCS, write_doc_section
+
+        write_doc_section("video-confidence", section, heading="Video confidence calibration")
+        print(f"wrote {DOCS}")
     return 0
 
 

@@ -298,29 +298,38 @@ def export(out: Path = DEFAULT_OUT, *, openvino: bool = True) -> Path:
         written += [FP32_OV_XML, FP32_OV_BIN]
     files = {rel: sha256_file(root / rel) for rel in written}
     data = base_manifest(files)
-    old_path = root / MANIFEST_NAME
-    if old_path.exists():
-        import json
-
-        try:
-            old = json.loads(old_path.read_text(encoding="utf-8"))
-        except ValueError:
-            old = {}
-        for key, entry in dict(old.get("variants", {})).items():
-            rels = list(dict(entry.get("files", {})).values())
-            if key in data["variants"]:
-                # keep the measurements of an unchanged FP32 file
-                if all(old.get("files", {}).get(r) == files.get(r) for r in rels):
-                    data["variants"][key] = {**entry, **data["variants"][key]}
-                continue
-            if rels and all((root / r).is_file() for r in rels):
-                data["variants"][key] = entry
-                for rel in rels:
-                    data["files"][rel] = sha256_file(root / rel)
-        for key in ("calibration", "gate_policy"):
-            if key in old:
-                data[key] = old[key]
+    keep_previous(root, data, ("calibration", "gate_policy"))
     return write_manifest(root, data)
+
+
+def keep_previous(root: Path, data: dict[str, Any], keys: Sequence[str]) -> None:
+    """Carry into the fresh manifest ``data`` what the one already in ``root`` holds and a
+    re-export must not lose: the measurements of a variant whose files did not change, the
+    variants ``scripts/quantize.py`` added whose files still exist (their sha256 re-read),
+    and the top-level entries ``keys``."""
+    import json
+
+    old_path = root / MANIFEST_NAME
+    if not old_path.exists():
+        return
+    try:
+        old = json.loads(old_path.read_text(encoding="utf-8"))
+    except ValueError:
+        old = {}
+    variants = data["variants"]
+    for key, entry in dict(old.get("variants", {})).items():
+        rels = list(dict(entry.get("files", {})).values())
+        if key in variants:
+            # keep the measurements of an unchanged FP32 file
+            if all(old.get("files", {}).get(r) == data["files"].get(r) for r in rels):
+                variants[key] = {**entry, **variants[key]}
+        elif rels and all((root / r).is_file() for r in rels):
+            variants[key] = entry
+            for rel in rels:
+                data["files"][rel] = sha256_file(root / rel)
+    for key in keys:
+        if key in old:
+            data[key] = old[key]
 
 
 def verify(out: Path = DEFAULT_OUT) -> list[str]:

@@ -14,7 +14,6 @@ Usage: python scripts/export_video_model.py [--out models] [--no-openvino]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,13 +29,14 @@ from export_models import (
     IR_VERSION,
     OPSET,
     PRODUCER,
+    keep_previous,
     save_onnx,
     save_openvino_ir,
     tool_versions,
 )
 
 from streamprint.engine.video.features import BLACK_PIXEL_LEVEL, EDGE_LEVEL
-from streamprint.runtime.manifest import MANIFEST_NAME, sha256_file, write_manifest
+from streamprint.runtime.manifest import sha256_file, write_manifest
 from streamprint.runtime.video import STATS, VIDEO_MODEL, VIDEO_VERSION
 
 FP32_ONNX = "fp32/model.onnx"
@@ -173,24 +173,7 @@ def export(out: Path = DEFAULT_OUT, *, openvino: bool = True) -> Path:
         "variants": variants,
         "tools": tool_versions(),
     }
-    old_path = root / MANIFEST_NAME
-    if old_path.exists():  # keep what scripts/quantize.py --model video added, if still there
-        try:
-            old = json.loads(old_path.read_text(encoding="utf-8"))
-        except ValueError:
-            old = {}
-        for key, entry in dict(old.get("variants", {})).items():
-            rels = list(dict(entry.get("files", {})).values())
-            if key in variants:
-                if all(old.get("files", {}).get(r) == data["files"].get(r) for r in rels):
-                    variants[key] = {**entry, **variants[key]}
-            elif rels and all((root / r).is_file() for r in rels):
-                variants[key] = entry
-                for rel in rels:
-                    data["files"][rel] = sha256_file(root / rel)
-        for key in ("calibration", "gate_policy", "reference_speed"):
-            if key in old:
-                data[key] = old[key]
+    keep_previous(root, data, ("calibration", "gate_policy", "reference_speed"))  # quantize.py --model video's
     return write_manifest(root, data)
 
 

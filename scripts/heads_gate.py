@@ -32,6 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "server"), str(ROOT / "scripts")]
 
+from accuracy_gate import GATE_SHARE, accuracy_and_gate  # noqa: E402
 from make_corpus import build_corpus  # noqa: E402
 
 from streamprint.engine import dims  # noqa: E402
@@ -47,34 +48,7 @@ from streamprint.runtime.heads import (  # noqa: E402
 )
 from streamprint.runtime.numpy_backend import NumpyAnalyzer  # noqa: E402
 
-GATE_SHARE = 0.99
 HELDOUT: dict[str, Any] = {"out": ".cache/corpus-calibration", "clips": 120, "seconds": (20.0, 30.0), "seed": 0}
-
-
-def gate_from_errors(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Per-dimension accuracy (errors in tolerance units) and the gate verdict."""
-    accuracy: dict[str, Any] = {}
-    shares: dict[str, float] = {}
-    for name, errs in per_dim.items():
-        a = np.asarray(errs)
-        shares[name] = round(float(np.mean(a <= 1.0)), 4)
-        accuracy[name] = {
-            "share_within_tolerance": shares[name],
-            "max_error_tolerance_units": float(f"{float(a.max()):.3g}"),
-            "mean_error_tolerance_units": float(f"{float(a.mean()):.3g}"),
-        }
-    failed = {n: s for n, s in shares.items() if s < GATE_SHARE}
-    if failed:
-        reason = "; ".join(
-            f"{n} within tolerance on {100 * s:.1f} % of {clips} held-out clips (< {100 * GATE_SHARE:.0f} %)"
-            for n, s in sorted(failed.items(), key=lambda kv: kv[1])
-        )
-    else:
-        reason = (f"all {len(shares)} dimensions within tolerance of the DSP reference on "
-                  f">= {100 * GATE_SHARE:.0f} % of {clips} held-out clips")
-    gate = {"passed": not failed, "reason": reason, "required_share": GATE_SHARE, "clips": clips,
-            "share_within": shares}
-    return accuracy, gate
 
 
 def parity(models_dir: Path, clips: Sequence[Path]) -> dict[str, Any]:
@@ -123,7 +97,8 @@ def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[s
             errors[name].append(abs(g - r) / dims.get(name).tolerance_for(r))
             if name in worst:
                 worst[name].append((abs(g - r), item.file, g, r))
-    accuracy, gate = gate_from_errors(errors, len(items))
+    accuracy, gate = accuracy_and_gate(errors, len(items), reference="the DSP reference",
+                                       failed_clips="held-out clips", passed_clips="held-out clips", p99=False)
     for name, rows in worst.items():
         rows.sort(reverse=True)
         accuracy[name]["worst_clips"] = [

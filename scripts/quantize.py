@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import export_models  # noqa: E402
+from accuracy_gate import GATE_SHARE, accuracy_and_gate  # noqa: E402
 from make_corpus import GENERATOR_VERSION, CorpusItem, build_corpus, parse_seconds  # noqa: E402
 
 from streamprint.engine import dims  # noqa: E402
@@ -88,7 +89,6 @@ INT8_OV_BIN = "openvino-int8/model.bin"
 #: INT8). ``--exclude mel_projection`` keeps the mel projection (onset envelope) in float;
 #: docs/benchmarks.md gives the gate results of both.
 DEFAULT_EXCLUDE: tuple[str, ...] = ()
-GATE_SHARE = 0.99
 BATCH = 43
 VARIANTS = ("onnxruntime/fp32", "onnxruntime/int8", "openvino/fp32", "openvino/int8")
 
@@ -284,34 +284,21 @@ def evaluate(
     return errors
 
 
-def accuracy_and_gate(per_dim: dict[str, list[float]], clips: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The manifest's ``accuracy`` (per dimension) and ``gate`` entries of one variant."""
-    accuracy: dict[str, Any] = {}
-    shares: dict[str, float] = {}
-    for name, errs in per_dim.items():
-        a = np.asarray(errs)
-        share = float(np.mean(a <= 1.0))
-        shares[name] = round(share, 4)
-        accuracy[name] = {
-            "share_within_tolerance": round(share, 4),
-            "max_error_tolerance_units": float(f"{float(a.max()):.3g}"),
-            "p99_error_tolerance_units": float(f"{float(np.quantile(a, 0.99)):.3g}"),
-            "mean_error_tolerance_units": float(f"{float(a.mean()):.3g}"),
-        }
-    failed = {n: s for n, s in shares.items() if s < GATE_SHARE}
-    if failed:
-        reason = "; ".join(
-            f"{n} within tolerance on {100 * s:.1f} % of {clips} clips (< {100 * GATE_SHARE:.0f} %)"
-            for n, s in sorted(failed.items(), key=lambda kv: kv[1])
-        )
-    else:
-        reason = (
-            f"all {len(shares)} dimensions within tolerance of the numpy reference on "
-            f">= {100 * GATE_SHARE:.0f} % of {clips} corpus clips"
-        )
-    gate = {"passed": not failed, "reason": reason, "required_share": GATE_SHARE,
-            "clips": clips, "share_within": shares}
-    return accuracy, gate
+def record_gates(
+    data: dict[str, Any], keys: Sequence[str], errors: dict[str, dict[str, list[float]]], clips: int,
+    speeds: dict[str, dict[str, Any]], reference: str,
+) -> None:
+    """Store each variant's ``accuracy``, ``gate`` and ``speed`` in the manifest ``data`` (and
+    log the verdicts); ``reference`` names what the errors were measured against."""
+    for key in keys:
+        accuracy, gate = accuracy_and_gate(errors[key], clips)
+        entry = data["variants"][key]
+        entry["accuracy"] = {"reference": reference, "clips": clips, "per_dimension": accuracy}
+        entry["gate"] = gate
+        entry["speed"] = speeds[key]
+        log.info("%s: gate %s (%s); %.0f frames/s", key, "passed" if gate["passed"] else "FAILED",
+                 gate["reason"], speeds[key]["frames_per_second"])
+    data["reference_speed"] = {"numpy": speeds["numpy"]}
 
 
 def measure_speed(analyzer: FrameAnalyzer, batches: list[NDArray[np.float32]], rounds: int = 3) -> dict[str, Any]:
@@ -379,16 +366,7 @@ def run(args: argparse.Namespace) -> Path:
     analyzers = load_analyzers(models, keys)
     speed_batches = speed_set(eval_items)
     speeds = {k: measure_speed(a, speed_batches) for k, a in analyzers.items()}
-    for key in keys:
-        accuracy, gate = accuracy_and_gate(errors[key], len(eval_items))
-        entry = data["variants"][key]
-        entry["accuracy"] = {"reference": "numpy (NumpyFrameAnalyzer)", "clips": len(eval_items),
-                             "per_dimension": accuracy}
-        entry["gate"] = gate
-        entry["speed"] = speeds[key]
-        log.info("%s: gate %s (%s); %.0f frames/s", key, "passed" if gate["passed"] else "FAILED",
-                 gate["reason"], speeds[key]["frames_per_second"])
-    data["reference_speed"] = {"numpy": speeds["numpy"]}
+    record_gates(data, keys, errors, len(eval_items), speeds, "numpy (NumpyFrameAnalyzer)")
     write_manifest(root, data)
     return root / MANIFEST_NAME
 
@@ -516,15 +494,7 @@ def run_video(args: argparse.Namespace) -> Path:
         speeds[key] = {"frames_per_second": round(len(speed_frames) / best, 1), "threads": 1,
                        "clock": "process CPU time", "frame": list(speed_frames.shape[1:]),
                        "note": "describe() incl. the numpy histogram and pair columns"}
-    for key in keys:
-        accuracy, gate = accuracy_and_gate(errors[key], len(corpus))
-        entry = data["variants"][key]
-        entry["accuracy"] = {"reference": "numpy (features.describe)", "clips": len(corpus), "per_dimension": accuracy}
-        entry["gate"] = gate
-        entry["speed"] = speeds[key]
-        log.info("%s: gate %s (%s); %.0f frames/s", key, "passed" if gate["passed"] else "FAILED",
-                 gate["reason"], speeds[key]["frames_per_second"])
-    data["reference_speed"] = {"numpy": speeds["numpy"]}
+    record_gates(data, keys, errors, len(corpus), speeds, "numpy (features.describe)")
     write_manifest(root, data)
     return root / MANIFEST_NAME
 

@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -225,6 +225,31 @@ def _export_mlp(net: Any, prefix: str) -> dict[str, F32]:
     return out
 
 
+def _fit(name: str, opt: Any, loss: Callable[[Any], Any], n: int, epochs: int, seed: int,
+         digits: int, log: list[str]) -> None:
+    """Train with ``opt`` for ``epochs`` over ``n`` rows: shuffled batches of 512 (seeded by
+    ``seed``), ``loss(batch indices)`` the batch's mean loss, cosine-annealed learning rate;
+    every fifth epoch and the last, the epoch's mean loss (``digits`` decimals) goes to ``log``."""
+    import torch
+
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    gen = torch.Generator().manual_seed(seed)
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, len(order), 512):
+            b = order[i : i + 512]
+            batch_loss = loss(b)
+            opt.zero_grad()
+            batch_loss.backward()
+            opt.step()
+            total += float(batch_loss.detach()) * len(b)
+        sched.step()
+        if epoch % 5 == 0 or epoch == epochs - 1:
+            log.append(f"{name} epoch {epoch}: loss {total / n:.{digits}f}")
+            print(log[-1], flush=True)
+
+
 def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str, F32]:
     import torch
 
@@ -246,23 +271,12 @@ def train_harmonic(clips: list[ClipData], epochs: int, log: list[str]) -> dict[s
     wt = torch.from_numpy(np.concatenate(ws))
     net = _mlp(H.HARMONIC_FEATURES)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    gen = torch.Generator().manual_seed(SEED)
-    for epoch in range(epochs):
-        order = torch.randperm(x.shape[0], generator=gen)
-        total = 0.0
-        for i in range(0, len(order), 512):
-            b = order[i : i + 512]
-            pred = torch.sigmoid(net(x[b]))
-            loss = (((pred - y[b]) ** 2).sum(dim=1) * wt[b]).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step()
-        if epoch % 5 == 0 or epoch == epochs - 1:
-            log.append(f"harmonic epoch {epoch}: loss {total / x.shape[0]:.6f}")
-            print(log[-1], flush=True)
+
+    def loss(b: Any) -> Any:
+        pred = torch.sigmoid(net(x[b]))
+        return (((pred - y[b]) ** 2).sum(dim=1) * wt[b]).mean()
+
+    _fit("harmonic", opt, loss, x.shape[0], epochs, SEED, 6, log)
     out = {"h_mean": mean, "h_scale": scale, **_export_mlp(net, "h")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
@@ -291,26 +305,15 @@ def train_pitch(clips: list[ClipData], epochs: int, log: list[str]) -> dict[str,
     ys = torch.from_numpy(np.concatenate(stable_y).astype(np.float32))
     net = _mlp(3 * H.PITCH_FEATURES)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     bce = nn.BCEWithLogitsLoss(reduction="none")
-    gen = torch.Generator().manual_seed(SEED + 1)
-    for epoch in range(epochs):
-        order = torch.randperm(z.shape[0], generator=gen)
-        total = 0.0
-        for i in range(0, len(order), 512):
-            b = order[i : i + 512]
-            logits = net(z[b])
-            l_pair = bce(logits[:, 0], yp[b]).mean()
-            l_stable = (bce(logits[:, 1], ys[b]) * yp[b]).sum() / yp[b].sum().clamp(min=1.0)
-            loss = l_pair + l_stable
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(b)
-        sched.step()
-        if epoch % 5 == 0 or epoch == epochs - 1:
-            log.append(f"pitch epoch {epoch}: loss {total / z.shape[0]:.5f}")
-            print(log[-1], flush=True)
+
+    def loss(b: Any) -> Any:
+        logits = net(z[b])
+        l_pair = bce(logits[:, 0], yp[b]).mean()
+        l_stable = (bce(logits[:, 1], ys[b]) * yp[b]).sum() / yp[b].sum().clamp(min=1.0)
+        return l_pair + l_stable
+
+    _fit("pitch", opt, loss, z.shape[0], epochs, SEED + 1, 5, log)
     out = {"p_mean": mean, "p_scale": scale, **_export_mlp(net, "p")}
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
@@ -384,6 +387,19 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
                  helper.make_node("Add", ["m3", f"{prefix}_bout"], ["a3"], name="bias3")]
         return inits, nodes
 
+    def model(nodes: list[Any], inits: list[Any], name: str, source: tuple[str, list[Any]], output: str,
+              doc: str) -> Any:
+        """A checked float32 graph: input ``source`` (name, shape) -> ``output`` ``[m, 2]``."""
+        out = helper.make_model(
+            helper.make_graph(
+                nodes, name,
+                [helper.make_tensor_value_info(source[0], f32, source[1])],
+                [helper.make_tensor_value_info(output, f32, ["m", 2])], inits),
+            opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
+            producer_version=HEADS_VERSION, ir_version=IR_VERSION, doc_string=doc)
+        onnx.checker.check_model(out, full_check=True)
+        return out
+
     # harmonic: proxies [m, 64] -> standardise -> MLP -> sigmoid -> [m, 2]
     inits, body = mlp("h", "x")
     inits += [const("h_mean", w["h_mean"]), const("h_scale", w["h_scale"])]
@@ -391,15 +407,8 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
              helper.make_node("Mul", ["c0", "h_scale"], ["x"], name="scale"),
              *body,
              helper.make_node("Sigmoid", ["a3"], ["energy_share"], name="sigmoid")]
-    harmonic = helper.make_model(
-        helper.make_graph(
-            nodes, "harmonic_head",
-            [helper.make_tensor_value_info("proxies", f32, ["m", H.HARMONIC_FEATURES])],
-            [helper.make_tensor_value_info("energy_share", f32, ["m", 2])], inits),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
-        producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string="streamprint harmonic head: proxy fractions [m, 64] -> (E_h/E, E_p/E) [m, 2]")
-    onnx.checker.check_model(harmonic, full_check=True)
+    harmonic = model(nodes, inits, "harmonic_head", ("proxies", ["m", H.HARMONIC_FEATURES]), "energy_share",
+                     "streamprint harmonic head: proxy fractions [m, 64] -> (E_h/E, E_p/E) [m, 2]")
     # pitch: x [m+1, F] -> standardise -> [x_t, x_{t-1}, |x_t - x_{t-1}|] -> MLP -> [m, 2]
     inits, body = mlp("p", "z")
     inits += [const("p_mean", w["p_mean"]), const("p_scale", w["p_scale"]),
@@ -414,16 +423,9 @@ def build_onnx(w: dict[str, F32]) -> tuple[Any, Any]:
              helper.make_node("Concat", ["cur", "prev", "adiff"], ["z"], axis=1, name="pair"),
              *body,
              helper.make_node("Sigmoid", ["a3"], ["pitch_prob"], name="sigmoid")]
-    pitch = helper.make_model(
-        helper.make_graph(
-            nodes, "pitch_head",
-            [helper.make_tensor_value_info("frames", f32, ["t", H.PITCH_FEATURES])],
-            [helper.make_tensor_value_info("pitch_prob", f32, ["m", 2])], inits),
-        opset_imports=[helper.make_opsetid("", OPSET)], producer_name=PRODUCER,
-        producer_version=HEADS_VERSION, ir_version=IR_VERSION,
-        doc_string=f"streamprint pitch head: frame inputs [m+1, {H.PITCH_FEATURES}] (previous first) -> "
-        "(P(voiced pair), P(stable | voiced pair)) [m, 2]")
-    onnx.checker.check_model(pitch, full_check=True)
+    pitch = model(nodes, inits, "pitch_head", ("frames", ["t", H.PITCH_FEATURES]), "pitch_prob",
+                  f"streamprint pitch head: frame inputs [m+1, {H.PITCH_FEATURES}] (previous first) -> "
+                  "(P(voiced pair), P(stable | voiced pair)) [m, 2]")
     return harmonic, pitch
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.grid import N_BINS, SILENCE_RMS
+from streamprint.engine.lagwindow import LagWindow
 from streamprint.engine.median import reflect_indices
 
 #: Frames of look-ahead (and look-back) of the harmonic proxies: as HPSS.
@@ -303,46 +304,33 @@ class LearnedHarmonic:
 
     def __init__(self, runner: HeadsRunner) -> None:
         self._runner = runner
-        self._log_mag = np.zeros((0, N_BINS), dtype=np.float32)  # from frame _base on
-        self._log_freq = np.zeros((0, N_BINS), dtype=np.float32)  # from frame _done on
+        self._log_mag = LagWindow(HARMONIC_CONTEXT, N_BINS)
+        self._log_freq = np.zeros((0, N_BINS), dtype=np.float32)  # from frame _log_mag.done on
         self._power = np.zeros((0, N_BINS), dtype=np.float32)
         self._energy = np.zeros(0, dtype=np.float64)
-        self._base = 0
-        self._seen = 0
-        self._done = 0
 
     def push(self, inputs: HeadFrameInputs) -> tuple[F64, F64]:
         assert inputs.log_mag is not None and inputs.log_freq is not None and inputs.power is not None
-        self._log_mag = np.concatenate((self._log_mag, inputs.log_mag))
+        self._log_mag.push(inputs.log_mag)
         self._log_freq = np.concatenate((self._log_freq, inputs.log_freq))
         self._power = np.concatenate((self._power, inputs.power))
         self._energy = np.concatenate((self._energy, inputs.energy))
-        self._seen += inputs.energy.shape[0]
-        return self._emit(self._seen - HARMONIC_CONTEXT, final=False)
+        return self._emit(final=False)
 
     def finish(self) -> tuple[F64, F64]:
-        return self._emit(self._seen, final=True)
+        return self._emit(final=True)
 
-    def _emit(self, stop: int, *, final: bool) -> tuple[F64, F64]:
-        start = self._done
-        if stop <= start:
+    def _emit(self, *, final: bool) -> tuple[F64, F64]:
+        window = self._log_mag.take(final=final)  # [k + 2 HARMONIC_CONTEXT, N_BINS]
+        if window is None:
             return np.zeros(0), np.zeros(0)
-        wanted = np.arange(start - HARMONIC_CONTEXT, stop + HARMONIC_CONTEXT, dtype=np.int64)
-        if final:
-            wanted = reflect_indices(wanted, self._seen)
-        else:
-            wanted = np.where(wanted < 0, -wanted - 1, wanted)
-        k = stop - start
+        k = window.shape[0] - 2 * HARMONIC_CONTEXT
         energy = self._energy[:k]
-        proxies = harmonic_proxies(self._log_mag[wanted - self._base], self._log_freq[:k], self._power[:k], energy)
+        proxies = harmonic_proxies(window, self._log_freq[:k], self._power[:k], energy)
         shares = self._runner.harmonic(proxies)
         a = shares[:, 0].astype(np.float64)
         b = shares[:, 1].astype(np.float64)
-        self._done = stop
         self._log_freq, self._power, self._energy = self._log_freq[k:], self._power[k:], self._energy[k:]
-        keep_from = max(0, stop - HARMONIC_CONTEXT)
-        self._log_mag = self._log_mag[keep_from - self._base :]
-        self._base = keep_from
         return a * energy, (a + b) * energy
 
 

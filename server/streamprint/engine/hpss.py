@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.grid import N_BINS
+from streamprint.engine.lagwindow import LagWindow
 from streamprint.engine.median import reflect_indices, sliding_median
 
 KERNEL = 31
@@ -33,46 +34,31 @@ class HarmonicPercussive:
     """
 
     def __init__(self) -> None:
-        self._buffer = np.zeros((0, N_BINS), dtype=np.float32)
-        self._base = 0  # absolute index of _buffer[0]
-        self._seen = 0
-        self._done = 0
+        self._window = LagWindow(HALF, N_BINS)
 
     @property
     def frames_done(self) -> int:
         """Number of frames whose energies have been returned."""
-        return self._done
+        return self._window.done
 
     def push(self, mags: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Add frames and return energies of frames now at least ``HALF`` frames old."""
-        self._buffer = np.concatenate((self._buffer, mags.astype(np.float32, copy=False)))
-        self._seen += mags.shape[0]
-        return self._emit(self._seen - HALF, final=False)
+        self._window.push(mags)
+        return self._emit(final=False)
 
     def finish(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Energies of the remaining frames, using the reflected end edge."""
-        return self._emit(self._seen, final=True)
+        return self._emit(final=True)
 
-    def _emit(self, stop: int, *, final: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        start = self._done
-        if stop <= start:
+    def _emit(self, *, final: bool) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        window = self._window.take(final=final)  # [k + 30, N_BINS]
+        if window is None:
             return np.zeros(0), np.zeros(0)
-        wanted = np.arange(start - HALF, stop + HALF, dtype=np.int64)
-        if final:
-            wanted = reflect_indices(wanted, self._seen)
-        else:
-            wanted = np.where(wanted < 0, -wanted - 1, wanted)
-        window = self._buffer[wanted - self._base]  # [stop-start+30, N_BINS]
         harmonic = sliding_median(window.T, KERNEL).T  # [k, N_BINS]
-        centre = self._buffer[start - self._base : stop - self._base]
+        centre = window[HALF:-HALF]
         padded = centre[:, reflect_indices(np.arange(-HALF, N_BINS + HALF, dtype=np.int64), N_BINS)]
         percussive = sliding_median(padded, KERNEL)
-        energies = _masked_energies(centre, harmonic, percussive)
-        self._done = stop
-        keep_from = max(0, stop - HALF)
-        self._buffer = self._buffer[keep_from - self._base :]
-        self._base = keep_from
-        return energies
+        return _masked_energies(centre, harmonic, percussive)
 
 
 def _masked_energies(

@@ -22,10 +22,8 @@ networks are tiny MLPs: a numpy matmul chain costs about what an ORT call does).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,6 +32,7 @@ from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors
 from streamprint.engine.heads import HeadsRunner, HeadWeights, NumpyHeads, frame_inputs
 from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime.base import LoadedAnalyzer, LoadOptions
+from streamprint.runtime.graph_loading import CPU_PROVIDER, ort_session
 from streamprint.runtime.manifest import ModelManifest, load_manifest
 
 HEADS_MODEL = "heads"
@@ -83,17 +82,9 @@ class OrtHeads:
     name = "onnxruntime"
 
     def __init__(self, manifest: ModelManifest, options: LoadOptions) -> None:
-        ort: Any = importlib.import_module("onnxruntime")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, options.threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        providers = ["CPUExecutionProvider"]
-        self._harmonic = ort.InferenceSession(str(manifest.path("harmonic.onnx")), opts, providers=providers)
-        self._pitch = ort.InferenceSession(str(manifest.path("pitch.onnx")), opts, providers=providers)
+        providers = [CPU_PROVIDER]
+        self._harmonic = ort_session(str(manifest.path("harmonic.onnx")), options.threads, providers)
+        self._pitch = ort_session(str(manifest.path("pitch.onnx")), options.threads, providers)
 
     def harmonic(self, proxies: NDArray[np.float32]) -> NDArray[np.float32]:
         out: NDArray[np.float32] = self._harmonic.run(["energy_share"], {"proxies": proxies})[0]

@@ -12,19 +12,16 @@ import importlib
 import importlib.metadata
 import logging
 import time
-from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
 
 from streamprint.errors import ModelError
 from streamprint.runtime.base import LoadOptions
 from streamprint.runtime.graph import OUTPUT_NAMES, GraphFrameAnalyzer
+from streamprint.runtime.graph_loading import CPU_PROVIDER, ort_providers, ort_runner, ort_session
 from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
 
 CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
+CPU = CPU_PROVIDER
 
 
 log = logging.getLogger("streamprint.runtime")
@@ -76,26 +73,13 @@ class OnnxRuntimeBackend:
         variant = manifest.variant(self.name, precision)
         manifest.verify_variant(variant)
         path = manifest.path(variant.files["onnx"])
-        ort = _ort()
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, options.threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.log_severity_level = 3
-        providers = [options.device] if options.device else list(self.devices())
-        if CPU not in providers:
-            providers.append(CPU)
+        providers = ort_providers(options.device, self.devices())
         try:
-            session = ort.InferenceSession(str(path), opts, providers=providers)
+            session = ort_session(str(path), options.threads, providers)
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ModelError(f"model {manifest.model_id}: onnxruntime cannot load {path}: {exc}") from exc
         device = str(session.get_providers()[0])
-
-        def run(power: NDArray[np.float32]) -> Mapping[str, NDArray[np.float32]]:
-            outputs = session.run(list(OUTPUT_NAMES), {"power": power})
-            return dict(zip(OUTPUT_NAMES, outputs, strict=True))
+        run = ort_runner(session, "power", OUTPUT_NAMES)
 
         return GraphFrameAnalyzer(
             run, model=manifest.name, version=manifest.version, backend=self.name,

@@ -9,17 +9,13 @@ thread-safe, so each calling thread gets its own from the one compiled model.
 from __future__ import annotations
 
 import importlib
-import threading
 import time
-from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
-from numpy.typing import NDArray
 
 from streamprint.errors import ModelError
 from streamprint.runtime.base import LoadOptions
 from streamprint.runtime.graph import OUTPUT_NAMES, GraphFrameAnalyzer
+from streamprint.runtime.graph_loading import ov_compile, ov_runner
 from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
 
 
@@ -53,29 +49,12 @@ class OpenVinoBackend:
         variant = manifest.variant(self.name, precision)
         manifest.verify_variant(variant)
         xml = manifest.path(variant.files["xml"])
-        ov = _ov()
         device = options.device or self.devices()[0]
-        config: dict[str, Any] = {
-            "INFERENCE_PRECISION_HINT": "f32",
-            "PERFORMANCE_HINT": "LATENCY",
-            "NUM_STREAMS": "1",
-        }
-        if device == "CPU":
-            config["INFERENCE_NUM_THREADS"] = str(max(1, options.threads))
         try:
-            core = ov.Core()
-            compiled = core.compile_model(core.read_model(str(xml)), device, config)
+            compiled = ov_compile(str(xml), device, options.threads)
         except Exception as exc:  # openvino raises RuntimeError and its own types
             raise ModelError(f"model {manifest.model_id}: openvino cannot load {xml}: {exc}") from exc
-        ports = {name: compiled.output(name) for name in OUTPUT_NAMES}
-        local = threading.local()
-
-        def run(power: NDArray[np.float32]) -> Mapping[str, NDArray[np.float32]]:
-            request = getattr(local, "request", None)
-            if request is None:
-                request = local.request = compiled.create_infer_request()
-            result = request.infer({"power": power})
-            return {name: result[port] for name, port in ports.items()}
+        run = ov_runner(compiled, "power", OUTPUT_NAMES)
 
         return GraphFrameAnalyzer(
             run, model=manifest.name, version=manifest.version, backend=self.name,

@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,89 +37,56 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameDescriptors
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, SILENCE_RMS
-from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime.base import BACKEND_NAMES, LoadedAnalyzer, LoadOptions, get_backend
-from streamprint.runtime.heads import resolve_heads
-from streamprint.runtime.manifest import (
-    SPECTRAL_MODEL,
-    SPECTRAL_VERSION,
-    default_models_dir,
-    load_manifest,
+from streamprint.runtime.candidates import BACKEND_CHOICES as BACKEND_CHOICES
+from streamprint.runtime.candidates import PRECISION_CHOICES as PRECISION_CHOICES
+from streamprint.runtime.candidates import (
+    BaseCandidate,
+    BaseSelection,
+    SelectionCache,
+    Survey,
+    check_request,
+    gate_problem,
+    resolved_options,
 )
+from streamprint.runtime.heads import resolve_heads
+from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
 from streamprint.runtime.registry import ensure_registered
 
 log = logging.getLogger("streamprint.runtime")
 
-BACKEND_CHOICES = ("auto", *BACKEND_NAMES)
-PRECISION_CHOICES = ("auto", "fp32", "int8")
 #: Mean |mel dB difference| allowed by the start-up check (the onset envelope's input).
 MEL_DB_CHECK = 0.5
 _TIMING_CALLS = 7
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """What the selection found about one backend x precision.
+class Candidate(BaseCandidate):
+    """What the selection found about one backend x precision (see :class:`BaseCandidate`).
 
-    ``status``: ``chosen``, ``slower``, ``gate-failed``, ``unmeasured``, ``unavailable``,
-    ``check-failed`` or ``not-built``; ``ms_per_batch`` is the measured time of one
-    43-frame ``analyze`` call (``None`` when not timed); ``detail`` explains the status.
+    ``ms_per_batch`` is the measured time of one 43-frame ``analyze`` call (``None`` when
+    not timed).
     """
 
-    backend: str
-    precision: str
-    status: str
-    detail: str = ""
-    device: str = ""
     ms_per_batch: float | None = None
 
-    def to_json_dict(self) -> dict[str, object]:
-        return {
-            "backend": self.backend, "precision": self.precision, "status": self.status,
-            "detail": self.detail, "device": self.device,
-            "ms_per_batch": None if self.ms_per_batch is None else round(self.ms_per_batch, 3),
-        }
+    def speed_json(self) -> dict[str, object]:
+        return {"ms_per_batch": None if self.ms_per_batch is None else round(self.ms_per_batch, 3)}
 
 
 @dataclass(frozen=True)
-class Selection:
+class Selection(BaseSelection[LoadedAnalyzer, Candidate]):
     """The analyzer that runs, what was asked, and why this one (``reason``)."""
 
-    analyzer: LoadedAnalyzer
-    requested_backend: str
-    requested_precision: str
-    reason: str
-    candidates: tuple[Candidate, ...] = field(default_factory=tuple)
     #: ``learned`` when learned heads replace HPSS and YIN, else ``dsp`` (``runtime/heads.py``).
     heads: str = "dsp"
     heads_reason: str = ""
 
-    @property
-    def backend(self) -> str:
-        return self.analyzer.backend
-
-    @property
-    def precision(self) -> str:
-        return self.analyzer.precision
-
-    @property
-    def device(self) -> str:
-        return self.analyzer.device
-
-    def to_json_dict(self) -> dict[str, object]:
-        """JSON-ready description (for logs, GetServerInfo, benchmarks)."""
-        return {
-            "backend": self.backend, "precision": self.precision, "device": self.device,
-            "model": self.analyzer.name, "model_version": self.analyzer.version,
-            "requested_backend": self.requested_backend,
-            "requested_precision": self.requested_precision, "reason": self.reason,
-            "heads": self.heads, "heads_reason": self.heads_reason,
-            "candidates": [c.to_json_dict() for c in self.candidates],
-        }
+    def extra_json(self) -> dict[str, object]:
+        return {"heads": self.heads, "heads_reason": self.heads_reason}
 
 
-_CACHE: dict[tuple[str, str, str, LoadOptions], Selection] = {}
-_LOCK = threading.Lock()
+_CACHE: SelectionCache[Selection] = SelectionCache()
 
 
 def select_analyzer(
@@ -137,97 +102,59 @@ def select_analyzer(
     :class:`ModelError` when an explicitly requested variant cannot run, or when a model
     file is missing or corrupt.
     """
-    opts = options or LoadOptions()
-    if opts.models_dir is None:  # resolve now: $STREAMPRINT_MODELS_DIR may change between calls
-        opts = replace(opts, models_dir=default_models_dir())
-    key = (backend, precision, heads, opts)
-    with _LOCK:
-        if cached and key in _CACHE:
-            return _CACHE[key]
+    opts = resolved_options(options)
+
+    def make() -> Selection:
         selection = _select(backend, precision, opts)
         analyzer, chosen_heads, heads_reason = resolve_heads(heads, selection.analyzer, opts)
         selection = replace(selection, analyzer=analyzer, heads=chosen_heads, heads_reason=heads_reason)
         log.info("runtime: %s", selection.reason)
         log.info("runtime: %s", heads_reason)
-        if cached:
-            _CACHE[key] = selection
         return selection
+
+    return _CACHE.get((backend, precision, heads, opts), make, cached=cached)
 
 
 def clear_cache() -> None:
     """Forget cached selections (tests)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _select(backend: str, precision: str, opts: LoadOptions) -> Selection:
-    if backend not in BACKEND_CHOICES:
-        raise InvalidInputError.for_field("backend", f"unknown backend {backend!r}", ", ".join(BACKEND_CHOICES))
-    if precision not in PRECISION_CHOICES:
-        raise InvalidInputError.for_field(
-            "precision", f"unknown precision {precision!r}", ", ".join(PRECISION_CHOICES)
-        )
+    check_request(backend, precision)
     ensure_registered()
-    explicit_backend = backend != "auto"
-    explicit_precision = precision != "auto"
-    names = (backend,) if explicit_backend else BACKEND_NAMES
+    survey = Survey(backend, precision, Candidate)
     frames = check_frames()
     reference = get_backend("numpy").load("fp32", opts).analyze(frames)
-    reports: list[Candidate] = []
     ready: list[tuple[float, LoadedAnalyzer]] = []
-    warnings: list[str] = []
-    for name in names:
-        impl = get_backend(name)
-        why = impl.unavailable_reason()
-        if why is not None:
-            if explicit_backend:
-                raise ModelError(f"backend {name} is unavailable: {why}")
-            reports.append(Candidate(name, "-", "unavailable", why))
-            continue
-        precisions = impl.precisions()
-        if explicit_precision:
-            if precision not in precisions:
-                if explicit_backend:
-                    raise ModelError(f"backend {name} cannot run {precision} (it runs {', '.join(precisions)})")
-                reports.append(Candidate(name, precision, "unavailable", f"{name} runs {', '.join(precisions)} only"))
+    for name, prec in survey.variants(
+        survey.names(BACKEND_NAMES),
+        unavailable=lambda n: get_backend(n).unavailable_reason(),
+        precisions=lambda n: get_backend(n).precisions(),
+        gate=lambda n, p: _gate_problem(n, p, opts),
+    ):
+        analyzer = get_backend(name).load(prec, opts)
+        problem = startup_check(analyzer.analyze(frames), reference)
+        if problem is not None:
+            detail = f"start-up check against the numpy reference failed: {problem}"
+            if not survey.explicit_precision:
+                survey.reports.append(Candidate(name, prec, "check-failed", detail, analyzer.device))
                 continue
-            precisions = (precision,)
-        for prec in precisions:
-            if name != "numpy":
-                gate_problem = _gate_problem(name, prec, opts)
-                if gate_problem is not None:
-                    status, detail = gate_problem
-                    if status == "not-built" and explicit_backend and explicit_precision:
-                        raise ModelError(detail)
-                    if not explicit_precision or status == "not-built":
-                        reports.append(Candidate(name, prec, status, detail))
-                        continue
-                    warnings.append(f"{name}/{prec} was asked for although {detail}")
-            analyzer = impl.load(prec, opts)
-            problem = startup_check(analyzer.analyze(frames), reference)
-            if problem is not None:
-                detail = f"start-up check against the numpy reference failed: {problem}"
-                if not explicit_precision:
-                    reports.append(Candidate(name, prec, "check-failed", detail, analyzer.device))
-                    continue
-                warnings.append(f"{name}/{prec} was asked for although its {detail}")
-            ms = time_analyzer(analyzer, frames)
-            ready.append((ms, analyzer))
-            reports.append(Candidate(name, prec, "ready", "", analyzer.device, ms))
+            survey.asked_anyway(name, prec, f"its {detail}")
+        ms = time_analyzer(analyzer, frames)
+        ready.append((ms, analyzer))
+        survey.reports.append(Candidate(name, prec, "ready", "", analyzer.device, ms))
     if not ready:
-        asked = f"--backend {backend} --precision {precision}"
-        raise ModelError(f"no runnable analyzer for {asked}: " + "; ".join(
-            f"{c.backend}/{c.precision}: {c.detail}" for c in reports))
+        raise survey.no_runnable("analyzer")
     ready.sort(key=lambda pair: pair[0])
     best_ms, chosen = ready[0]
     final = tuple(
-        Candidate(c.backend, c.precision,
-                  ("chosen" if (c.backend, c.precision) == (chosen.backend, chosen.precision) else "slower")
-                  if c.status == "ready" else c.status, c.detail, c.device, c.ms_per_batch)
-        for c in reports
+        replace(c, status="chosen" if (c.backend, c.precision) == (chosen.backend, chosen.precision) else "slower")
+        if c.status == "ready" else c
+        for c in survey.reports
     )
-    warnings = [w for w in warnings if w.startswith(f"{chosen.backend}/{chosen.precision} ")]
-    reason = _reason(backend, precision, chosen, best_ms, final, warnings)
+    warnings = survey.warnings_for(chosen)
+    reason = _reason(survey, chosen, best_ms, final, warnings)
     for warning in warnings:
         log.warning("runtime: %s", warning)
     return Selection(chosen, backend, precision, reason, final)
@@ -236,34 +163,21 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> Selection:
 def _gate_problem(backend: str, precision: str, opts: LoadOptions) -> tuple[str, str] | None:
     """``None`` when the manifest says the variant passed its accuracy gate, else why not."""
     manifest = load_manifest(SPECTRAL_MODEL, SPECTRAL_VERSION, models_dir=opts.models_dir)
-    key = f"{backend}/{precision}"
-    variant = manifest.variants.get(key)
-    if variant is None:
-        return "not-built", f"model {manifest.model_id} has no {key} variant (run `make models`)"
-    if variant.gate is None:
-        return "unmeasured", "its accuracy gate was never measured (run scripts/quantize.py)"
-    if not variant.gate.passed:
-        return "gate-failed", f"its accuracy gate failed: {variant.gate.reason}"
-    return None
+    return gate_problem(manifest, backend, precision, "scripts/quantize.py")
 
 
 def _reason(
-    backend: str, precision: str, chosen: LoadedAnalyzer, best_ms: float,
-    candidates: Sequence[Candidate], warnings: Sequence[str],
+    survey: Survey[Candidate], chosen: LoadedAnalyzer, best_ms: float,
+    candidates: tuple[Candidate, ...], warnings: list[str],
 ) -> str:
     what = f"{chosen.backend}/{chosen.precision} on {chosen.device}"
     timed = [c for c in candidates if c.ms_per_batch is not None]
     if len(timed) > 1:
-        speeds = ", ".join(f"{c.backend}/{c.precision} {c.ms_per_batch:.2f} ms" for c in timed)
+        speeds = ", ".join(f"{c.label} {c.ms_per_batch:.2f} ms" for c in timed)
         head = f"{what}: the fastest candidate (per 43-frame batch: {speeds})"
     else:
         head = f"{what} ({best_ms:.2f} ms per 43-frame batch)"
-    head += f" for --backend {backend} --precision {precision}"
-    skipped = [c for c in candidates if c.status not in ("chosen", "slower")]
-    parts = [head]
-    parts += [f"skipped {c.backend}/{c.precision}: {c.detail}" for c in skipped]
-    parts += list(warnings)
-    return "; ".join(parts)
+    return survey.reason(head, candidates, warnings)
 
 
 def check_frames() -> NDArray[np.float32]:

@@ -15,12 +15,10 @@ luma histogram, ti, mad, cut), exactly as ``describe`` does.
 
 from __future__ import annotations
 
-import importlib
 import math
-import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -30,6 +28,14 @@ from streamprint.engine.video import features
 from streamprint.engine.video.features import BLACK_PIXEL_SHARE, COLUMNS, Luma
 from streamprint.errors import ModelError
 from streamprint.runtime.base import LoadOptions
+from streamprint.runtime.graph_loading import (
+    CPU_PROVIDER,
+    ort_providers,
+    ort_runner,
+    ort_session,
+    ov_compile,
+    ov_runner,
+)
 from streamprint.runtime.manifest import load_manifest
 
 VIDEO_MODEL = "video"
@@ -123,49 +129,13 @@ class GraphVideoAnalyzer:
 
 
 def _ort_runner(path: str, options: LoadOptions) -> tuple[Runner, str]:
-    ort: Any = importlib.import_module("onnxruntime")
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = max(1, options.threads)
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.log_severity_level = 3
-    providers = [options.device] if options.device else ["CPUExecutionProvider"]
-    if "CPUExecutionProvider" not in providers:
-        providers.append("CPUExecutionProvider")
-    session = ort.InferenceSession(path, opts, providers=providers)
-
-    def run(rgb: NDArray[np.float32]) -> Mapping[str, NDArray[np.float32]]:
-        luma, stats = session.run(["luma", "stats"], {"rgb": rgb})
-        return {"luma": luma, "stats": stats}
-
-    return run, str(session.get_providers()[0])
+    session = ort_session(path, options.threads, ort_providers(options.device, [CPU_PROVIDER]))
+    return ort_runner(session, "rgb", ("luma", "stats")), str(session.get_providers()[0])
 
 
 def _ov_runner(path: str, options: LoadOptions) -> tuple[Runner, str]:
-    ov: Any = importlib.import_module("openvino")
-
     device = options.device or "CPU"
-    config: dict[str, Any] = {
-        "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": "1",
-    }
-    if device == "CPU":
-        config["INFERENCE_NUM_THREADS"] = str(max(1, options.threads))
-    core = ov.Core()
-    compiled = core.compile_model(core.read_model(path), device, config)
-    ports = {name: compiled.output(name) for name in ("luma", "stats")}
-    local = threading.local()
-
-    def run(rgb: NDArray[np.float32]) -> Mapping[str, NDArray[np.float32]]:
-        request = getattr(local, "request", None)
-        if request is None:
-            request = local.request = compiled.create_infer_request()
-        result = request.infer({"rgb": rgb})
-        return {name: result[port] for name, port in ports.items()}
-
-    return run, device
+    return ov_runner(ov_compile(path, device, options.threads), "rgb", ("luma", "stats")), device
 
 
 def load_video_analyzer(

@@ -30,8 +30,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
-import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,10 +38,17 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, Fingerprint
 from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL, VideoSession, VideoSessionConfig
-from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime.base import LoadOptions
-from streamprint.runtime.manifest import ModelManifest, default_models_dir, load_manifest
-from streamprint.runtime.select import BACKEND_CHOICES, PRECISION_CHOICES
+from streamprint.runtime.candidates import (
+    BaseCandidate,
+    BaseSelection,
+    SelectionCache,
+    Survey,
+    check_request,
+    gate_problem,
+    resolved_options,
+)
+from streamprint.runtime.manifest import ModelManifest, load_manifest
 from streamprint.runtime.video import (
     VIDEO_MODEL,
     VIDEO_VERSION,
@@ -63,27 +69,17 @@ CHECK_FRAMES = 24
 
 
 @dataclass(frozen=True)
-class VideoCandidate:
-    """What the selection found about one backend x precision of the video model.
+class VideoCandidate(BaseCandidate):
+    """What the selection found about one backend x precision of the video model (see
+    :class:`~streamprint.runtime.candidates.BaseCandidate`).
 
-    ``status``: ``chosen``, ``slower``, ``gate-failed``, ``unmeasured``, ``unavailable``,
-    ``check-failed`` or ``not-built``; ``frames_per_second`` is the manifest's measured
-    speed (``None`` when unknown); ``detail`` explains the status.
+    ``frames_per_second`` is the manifest's measured speed (``None`` when unknown).
     """
 
-    backend: str
-    precision: str
-    status: str
-    detail: str = ""
-    device: str = ""
     frames_per_second: float | None = None
 
-    def to_json_dict(self) -> dict[str, object]:
-        return {
-            "backend": self.backend, "precision": self.precision, "status": self.status,
-            "detail": self.detail, "device": self.device,
-            "frames_per_second": self.frames_per_second,
-        }
+    def speed_json(self) -> dict[str, object]:
+        return {"frames_per_second": self.frames_per_second}
 
 
 def video_model_identity(analyzer: VideoAnalyzer | None) -> tuple[str, str]:
@@ -98,26 +94,8 @@ def video_model_identity(analyzer: VideoAnalyzer | None) -> tuple[str, str]:
 
 
 @dataclass(frozen=True)
-class VideoSelection:
+class VideoSelection(BaseSelection[VideoAnalyzer, VideoCandidate]):
     """The video analyzer that runs, what was asked, and why this one (``reason``)."""
-
-    analyzer: VideoAnalyzer
-    requested_backend: str
-    requested_precision: str
-    reason: str
-    candidates: tuple[VideoCandidate, ...] = field(default_factory=tuple)
-
-    @property
-    def backend(self) -> str:
-        return self.analyzer.backend
-
-    @property
-    def precision(self) -> str:
-        return self.analyzer.precision
-
-    @property
-    def device(self) -> str:
-        return self.analyzer.device
 
     @property
     def model(self) -> str:
@@ -129,24 +107,13 @@ class VideoSelection:
         """Version of :attr:`model`."""
         return video_model_identity(self.analyzer)[1]
 
-    def to_json_dict(self) -> dict[str, object]:
-        """JSON-ready description (for logs, GetServerInfo, benchmarks)."""
-        return {
-            "backend": self.backend, "precision": self.precision, "device": self.device,
-            "model": self.model, "model_version": self.model_version,
-            "requested_backend": self.requested_backend,
-            "requested_precision": self.requested_precision, "reason": self.reason,
-            "candidates": [c.to_json_dict() for c in self.candidates],
-        }
-
 
 def reference_video_selection(reason: str = "numpy/fp32 on CPU: the reference (no selection was made)") -> VideoSelection:
     """The numpy reference as a selection, without looking at any model (test engines)."""
     return VideoSelection(NumpyVideoAnalyzer(), "numpy", "fp32", reason)
 
 
-_CACHE: dict[tuple[str, str, LoadOptions], VideoSelection] = {}
-_LOCK = threading.Lock()
+_CACHE: SelectionCache[VideoSelection] = SelectionCache()
 
 
 def select_video(
@@ -159,41 +126,24 @@ def select_video(
     :class:`ModelError` when an explicitly requested variant cannot run, or when a model
     file is missing or corrupt.
     """
-    opts = options or LoadOptions()
-    if opts.models_dir is None:  # resolve now: $STREAMPRINT_MODELS_DIR may change between calls
-        opts = replace(opts, models_dir=default_models_dir())
-    key = (backend, precision, opts)
-    with _LOCK:
-        if cached and key in _CACHE:
-            return _CACHE[key]
+    opts = resolved_options(options)
+
+    def make() -> VideoSelection:
         selection = _select(backend, precision, opts)
         log.info("runtime: video: %s", selection.reason)
-        if cached:
-            _CACHE[key] = selection
         return selection
+
+    return _CACHE.get((backend, precision, opts), make, cached=cached)
 
 
 def clear_cache() -> None:
     """Forget cached selections (tests)."""
-    with _LOCK:
-        _CACHE.clear()
+    _CACHE.clear()
 
 
 def _installed(runtime: str) -> bool:
     """Whether the runtime package ``runtime`` (``onnxruntime``, ``openvino``) is importable."""
     return importlib.util.find_spec(runtime) is not None
-
-
-def _gate_problem(manifest: ModelManifest, backend: str, precision: str) -> tuple[str, str] | None:
-    key = f"{backend}/{precision}"
-    variant = manifest.variants.get(key)
-    if variant is None:
-        return "not-built", f"model {manifest.model_id} has no {key} variant (run `make models`)"
-    if variant.gate is None:
-        return "unmeasured", "its accuracy gate was never measured (run scripts/quantize.py --model video)"
-    if not variant.gate.passed:
-        return "gate-failed", f"its accuracy gate failed: {variant.gate.reason}"
-    return None
 
 
 def _speed(manifest: ModelManifest | None, backend: str, precision: str) -> float | None:
@@ -208,51 +158,29 @@ def _speed(manifest: ModelManifest | None, backend: str, precision: str) -> floa
 
 
 def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
-    if backend not in BACKEND_CHOICES:
-        raise InvalidInputError.for_field("backend", f"unknown backend {backend!r}", ", ".join(BACKEND_CHOICES))
-    if precision not in PRECISION_CHOICES:
-        raise InvalidInputError.for_field(
-            "precision", f"unknown precision {precision!r}", ", ".join(PRECISION_CHOICES)
-        )
-    explicit_backend = backend != "auto"
-    explicit_precision = precision != "auto"
-    names = (backend,) if explicit_backend else VIDEO_BACKENDS
+    check_request(backend, precision)
+    survey = Survey(backend, precision, VideoCandidate)
+    names = survey.names(VIDEO_BACKENDS)
     # Read only once a runtime is installed: without one the reference needs no model files.
     manifest: ModelManifest | None = None
     if any(n != "numpy" and _installed(n) for n in names):
         manifest = load_manifest(VIDEO_MODEL, VIDEO_VERSION, models_dir=opts.models_dir)
-    reports: list[VideoCandidate] = []
+
+    def gate(name: str, prec: str) -> tuple[str, str] | None:
+        assert manifest is not None
+        return gate_problem(manifest, name, prec, "scripts/quantize.py --model video")
+
     eligible: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    for name in names:
-        if name != "numpy" and not _installed(name):
-            why = f"{name} is not installed"
-            if explicit_backend:
-                raise ModelError(f"backend {name} is unavailable: {why}")
-            reports.append(VideoCandidate(name, "-", "unavailable", why))
-            continue
-        precisions = _PRECISIONS[name]
-        if explicit_precision:
-            if precision not in precisions:
-                if explicit_backend:
-                    raise ModelError(f"backend {name} cannot run {precision} (it runs {', '.join(precisions)})")
-                reports.append(VideoCandidate(name, precision, "unavailable", f"{name} runs {', '.join(precisions)} only"))
-                continue
-            precisions = (precision,)
-        for prec in precisions:
-            if name != "numpy":
-                assert manifest is not None
-                problem = _gate_problem(manifest, name, prec)
-                if problem is not None:
-                    status, detail = problem
-                    if status == "not-built" and explicit_backend and explicit_precision:
-                        raise ModelError(detail)
-                    if not explicit_precision or status == "not-built":
-                        reports.append(VideoCandidate(name, prec, status, detail))
-                        continue
-                    warnings.append(f"{name}/{prec} was asked for although {detail}")
-                manifest.verify_variant(manifest.variants[f"{name}/{prec}"])
-            eligible.append((name, prec))
+    for name, prec in survey.variants(
+        names,
+        unavailable=lambda n: None if n == "numpy" or _installed(n) else f"{n} is not installed",
+        precisions=lambda n: _PRECISIONS[n],
+        gate=gate,
+    ):
+        if name != "numpy":
+            assert manifest is not None
+            manifest.verify_variant(manifest.variants[f"{name}/{prec}"])
+        eligible.append((name, prec))
     # Fastest first by the manifest's speed; the sort is stable, so ties keep the reference first.
     eligible.sort(key=lambda bp: -(_speed(manifest, *bp) or 0.0))
     chosen: VideoAnalyzer | None = None
@@ -260,7 +188,7 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
     for name, prec in eligible:
         speed = _speed(manifest, name, prec)
         if chosen is not None:
-            reports.append(VideoCandidate(name, prec, "slower", "", "", speed))
+            survey.reports.append(VideoCandidate(name, prec, "slower", "", "", speed))
             continue
         analyzer = load_video_analyzer(name, prec, opts)
         if name != "numpy":
@@ -269,43 +197,38 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> VideoSelection:
             mismatch = startup_check(check_fingerprint(analyzer), reference)
             if mismatch is not None:
                 detail = f"start-up check against the numpy reference failed: {mismatch}"
-                if not explicit_precision:
+                if not survey.explicit_precision:
                     log.warning("runtime: video: %s/%s skipped: %s", name, prec, detail)
-                    reports.append(VideoCandidate(name, prec, "check-failed", detail, analyzer.device, speed))
+                    survey.reports.append(VideoCandidate(name, prec, "check-failed", detail, analyzer.device, speed))
                     continue
-                warnings.append(f"{name}/{prec} was asked for although its {detail}")
+                survey.asked_anyway(name, prec, f"its {detail}")
         chosen = analyzer
-        reports.append(VideoCandidate(name, prec, "chosen", "", analyzer.device, speed))
+        survey.reports.append(VideoCandidate(name, prec, "chosen", "", analyzer.device, speed))
     if chosen is None:
-        asked = f"--backend {backend} --precision {precision}"
-        raise ModelError(f"no runnable video analyzer for {asked}: " + "; ".join(
-            f"{c.backend}/{c.precision}: {c.detail}" for c in reports))
-    warnings = [w for w in warnings if w.startswith(f"{chosen.backend}/{chosen.precision} ")]
+        raise survey.no_runnable("video analyzer")
+    warnings = survey.warnings_for(chosen)
     for warning in warnings:
         log.warning("runtime: video: %s", warning)
-    final = tuple(reports)
-    return VideoSelection(chosen, backend, precision, _reason(backend, precision, chosen, final, warnings), final)
+    final = tuple(survey.reports)
+    return VideoSelection(chosen, backend, precision, _reason(survey, chosen, final, warnings), final)
 
 
 def _reason(
-    backend: str, precision: str, chosen: VideoAnalyzer, candidates: tuple[VideoCandidate, ...],
+    survey: Survey[VideoCandidate], chosen: VideoAnalyzer, candidates: tuple[VideoCandidate, ...],
     warnings: list[str],
 ) -> str:
     what = f"{chosen.backend}/{chosen.precision} on {chosen.device}"
     ranked = [c for c in candidates if c.status in ("chosen", "slower", "check-failed")]
     if len(ranked) > 1:
         speeds = ", ".join(
-            f"{c.backend}/{c.precision} {c.frames_per_second:g}" if c.frames_per_second is not None
-            else f"{c.backend}/{c.precision} unmeasured"
+            f"{c.label} {c.frames_per_second:g}" if c.frames_per_second is not None
+            else f"{c.label} unmeasured"
             for c in ranked
         )
         head = f"{what}: the fastest candidate passing the start-up check (manifest frames/s: {speeds})"
     else:
         head = what
-    head += f" for --backend {backend} --precision {precision}"
-    skipped = [c for c in candidates if c.status not in ("chosen", "slower")]
-    parts = [head, *(f"skipped {c.backend}/{c.precision}: {c.detail}" for c in skipped), *warnings]
-    return "; ".join(parts)
+    return survey.reason(head, candidates, warnings)
 
 
 def check_clip() -> tuple[NDArray[np.uint8], list[float]]:
