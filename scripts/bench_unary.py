@@ -191,8 +191,8 @@ class Client:
             ],
         )
         grpc.channel_ready_future(self.channel).result(timeout=30)
-        self.fs = fs_grpc.FingerprintServiceStub(self.channel)
-        self.admin = admin_grpc.AdminServiceStub(self.channel)
+        self.fs = fs_grpc.FingerprintServiceStub(self.channel)  # type: ignore[no-untyped-call]
+        self.admin = admin_grpc.AdminServiceStub(self.channel)  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self.channel.close()

@@ -26,6 +26,7 @@ import numpy as np
 
 import streamprint
 from streamprint.cache import (
+    FileDigests,
     FingerprintCache,
     FinishedSession,
     KeptMedia,
@@ -404,6 +405,8 @@ class DataPlane:
             max_bytes=config.session_store_max_bytes,
             ttl_s=config.session_store_ttl_s,
         )
+        #: Content hashes of ``server_path`` files already read (skips re-reading on a hit).
+        self.file_digests = FileDigests()
         self.counters = Counters()
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
@@ -659,14 +662,22 @@ class DataPlane:
         return results
 
     async def _fingerprint(self, job: FingerprintJob) -> FingerprintResult:
-        data = await self._load(job.media)
+        known = self._known_digest(job.media)
+        if known is not None:  # a server file hashed before and unchanged: no read, no hash
+            known_key = self._job_key(job, known)
+            # peek first: a miss is counted once, below, after the file is read
+            if self.cache.peek(known_key) is not None:
+                hit = self.cache.get(known_key)
+                if hit is not None:
+                    return FingerprintResult(hit, True, known)
+        data, before = await self._load_with_stat(job.media)
         digest = await self._digest(data)
+        if before is not None and job.media.server_path is not None:
+            self.file_digests.remember(self._resolve(job.media.server_path), before, digest)
+        key = self._job_key(job, digest)
         if job.modality is dims.Modality.VIDEO:
             from streamprint.dataplane import video
 
-            key = self._key(
-                digest, job.media.video.cache_params(), job.dimensions, modality=job.modality
-            )
             work = functools.partial(
                 video.compute,
                 job.media,
@@ -676,13 +687,29 @@ class DataPlane:
                 analyzer=self.video.analyzer,
             )
         else:
-            key = self._key(digest, job.media.format.cache_params(), job.dimensions)
             work = functools.partial(self._compute, data, job.media.format, job.dimensions)
         hit = self.cache.get(key)
         if hit is not None:
             return FingerprintResult(hit, True, digest)
         fingerprint = await self._single_flight(key, lambda: self._run_request_work(work))
         return FingerprintResult(fingerprint, False, digest)
+
+    def _job_key(self, job: FingerprintJob, digest: str) -> str:
+        """The cache key of ``job`` for media whose content hash is ``digest``."""
+        if job.modality is dims.Modality.VIDEO:
+            params = job.media.video.cache_params()
+            return self._key(digest, params, job.dimensions, modality=job.modality)
+        return self._key(digest, job.media.format.cache_params(), job.dimensions)
+
+    def _known_digest(self, media: MediaInput) -> str | None:
+        """The remembered content hash of a ``server_path`` file, if it is unchanged since."""
+        if media.server_path is None or not self.config.media_root:
+            return None
+        try:
+            path = self._resolve(media.server_path)
+        except InvalidInputError:
+            return None  # the normal path raises it with its field
+        return self.file_digests.lookup(path)
 
     def _compute(self, data: bytes, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
         buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
@@ -732,7 +759,8 @@ class DataPlane:
             return await asyncio.to_thread(media_sha256, data)
         return media_sha256(data)
 
-    async def _load(self, media: MediaInput) -> bytes:
+    async def _load_with_stat(self, media: MediaInput) -> tuple[bytes, os.stat_result | None]:
+        """The media bytes, and for a ``server_path`` the file's ``stat`` before it was read."""
         if media.server_path is not None:
             path = self._resolve(media.server_path)
             return await asyncio.to_thread(self._read_file, path)
@@ -740,7 +768,7 @@ class DataPlane:
             raise InvalidInputError.for_field(
                 "media.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
             )
-        return media.data
+        return media.data, None
 
     def _resolve(self, server_path: str) -> Path:
         if not self.config.media_root:
@@ -759,9 +787,10 @@ class DataPlane:
             )
         return path
 
-    def _read_file(self, path: Path) -> bytes:
+    def _read_file(self, path: Path) -> tuple[bytes, os.stat_result]:
         try:
-            size = path.stat().st_size
+            before = path.stat()
+            size = before.st_size
             if not path.is_file():
                 raise InvalidInputError.for_field("media.server_path", "not a regular file")
         except FileNotFoundError:
@@ -772,7 +801,7 @@ class DataPlane:
                 f"the file holds {size} bytes; the limit is {self.config.max_message_bytes} bytes",
                 limit="media_bytes",
             )
-        return path.read_bytes()
+        return path.read_bytes(), before
 
     # ------------------------------------------------------------------ validation
 
@@ -893,4 +922,5 @@ class DataPlane:
     def clear_cache(self, *, include_sessions: bool) -> tuple[int, int]:
         """Empty the fingerprint cache (and the session store); counts removed."""
         removed_sessions = self.sessions.clear() if include_sessions else 0
+        self.file_digests.clear()
         return self.cache.clear(), removed_sessions
