@@ -314,7 +314,7 @@ def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_pat
             reads.append(p)
             return read_file(p)
 
-        plane._read_file = counting  # type: ignore[method-assign]
+        plane._read_file = counting  # type: ignore[method-assign,assignment]
         second = await plane.fingerprint(job)
         assert second.cached and second.media_sha256 == first.media_sha256 and reads == []
         assert second.fingerprint == first.fingerprint
