@@ -335,3 +335,38 @@ def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_pat
         plane.close()
 
     asyncio.run(run())
+
+
+def test_validation_prefetch_computes_the_reference_once_in_the_background() -> None:
+    async def stream_one(plane: DataPlane) -> str:
+        async with plane.open_stream(SPEC) as stream:
+            stream.accept_chunk(0, 800)
+            await stream.push(bytes(range(200)) * 4)
+            await stream.finish()
+        return stream.session_id
+
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.05)
+        plane = _plane(engine, validation_prefetch=True, max_requests=4)
+        session_id = await stream_one(plane)
+        for _ in range(100):  # the prefetch runs on the request pool
+            if engine.fingerprints and not plane._prefetching:
+                break
+            await asyncio.sleep(0.01)
+        assert engine.fingerprints == 1
+        (outcome,) = await plane.validate([ValidationJob(session_id=session_id)], None)
+        assert not isinstance(outcome, BaseException) and outcome.report.passed
+        assert engine.fingerprints == 1 and plane.cache.stats().hits == 1
+        # the same report as a server without prefetch computes on demand
+        lazy_engine = FakeEngine()
+        lazy = _plane(lazy_engine)
+        lazy_id = await stream_one(lazy)
+        await asyncio.sleep(0.1)
+        assert lazy_engine.fingerprints == 0
+        (on_demand,) = await lazy.validate([ValidationJob(session_id=lazy_id)], None)
+        assert not isinstance(on_demand, BaseException)
+        assert on_demand.report == outcome.report and lazy_engine.fingerprints == 1
+        plane.close()
+        lazy.close()
+
+    asyncio.run(run())

@@ -237,7 +237,8 @@ class LiveStream:
         updates, final, finished = await self._plane.run_stream_work(self._finish_sync)
         store = self._plane.sessions
         if finished is not None:
-            store.put(finished)
+            if store.put(finished) and self._plane.config.validation_prefetch:
+                self._plane.prefetch_reference(finished)
         elif self._not_kept is not None:
             store.mark_not_kept(self.session_id, self._not_kept)
         return self._fresh(updates), final
@@ -414,6 +415,9 @@ class DataPlane:
         self._live: dict[str, LiveStream] = {}
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
+        #: Background validation-reference computations (``--validation-prefetch``).
+        self._prefetching: set[asyncio.Task[None]] = set()
+        self._prefetch_slot = asyncio.Semaphore(1)
         self._live_media_lock = threading.Lock()
         self._live_media_bytes = 0
         self._draining = asyncio.Event()
@@ -472,6 +476,11 @@ class DataPlane:
         """Stop the worker pools (running jobs finish, queued ones are dropped)."""
         if self.batcher is not None:
             self.batcher.close()
+        for task in list(self._prefetching):
+            try:
+                task.cancel()
+            except RuntimeError:  # its loop is already closed
+                pass
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self._request_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -813,14 +822,11 @@ class DataPlane:
                 )
             finished = self.sessions.get(job.session_id)
             candidate = dict(job.candidate) if job.candidate else dict(finished.final.values)
-            key = self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+            key = self._reference_key(finished)
             reference = self.cache.get(key)
             if reference is None:
                 reference = await self._single_flight(
-                    key,
-                    lambda: self._run_request_work(
-                        self.engine.fingerprint, finished.media, dims.AUDIO_25D
-                    ),
+                    key, lambda: self._run_request_work(self._session_reference, finished)
                 )
             digest = finished.media_sha256
         else:
@@ -861,6 +867,50 @@ class DataPlane:
             media_sha256=digest,
             session_id=job.session_id or "",
         )
+
+    def _reference_key(self, finished: FinishedSession) -> str:
+        """Cache key of a finished session's 25D validation reference (its decoded media)."""
+        return self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+
+    def _session_reference(self, finished: FinishedSession) -> Fingerprint:
+        """The 25D reference of a finished session (worker thread: reading the kept media
+        back, up to hundreds of MB for long sessions, stays off the event loop too)."""
+        return self.engine.fingerprint(finished.media, dims.AUDIO_25D)
+
+    def prefetch_reference(self, finished: FinishedSession) -> None:
+        """Start computing ``finished``'s validation reference in the background
+        (``--validation-prefetch``); it lands in the fingerprint cache.
+
+        One prefetch runs at a time (the other request-pool threads stay free for calls), at
+        most ``max_requests`` wait; past that, sessions are not prefetched (their validation
+        computes the reference on demand as without the flag).
+        """
+        key = self._reference_key(finished)
+        if key in self._inflight or self.cache.peek(key) is not None:
+            return
+        if len(self._prefetching) >= self.config.max_requests:
+            return
+
+        async def run() -> None:
+            async with self._prefetch_slot:
+                if key in self._inflight or self.cache.peek(key) is not None:
+                    return
+                await self._single_flight(
+                    key, lambda: self._run_request_work(self._session_reference, finished)
+                )
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._prefetching.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning(
+                    "session %s: validation prefetch failed: %s",
+                    finished.session_id,
+                    t.exception(),
+                )
+
+        task = asyncio.ensure_future(run())
+        self._prefetching.add(task)
+        task.add_done_callback(done)
 
     @staticmethod
     def _candidate_names(candidate: dict[str, float], reference: Fingerprint) -> list[str]:
