@@ -23,12 +23,14 @@ wall-clock from the call to its response, on one gRPC channel:
   file (about 32 MB), so this includes the upload and the content hash;
   ``cache_hit_path_*`` is the same by ``server_path`` (the file under ``--media-root``);
   ``cache_hit_small_*`` the same with a ``--small-seconds`` excerpt sent as bytes;
-* ``validate_ms`` (cold) / ``validate_warm_ms``: the track streamed as a live session (PCM
-  s16le, 13D, unpaced, 1 s chunks), then ``ValidateFingerprints`` of its session id (the
-  server recomputes the 25D reference from the media it kept); cold with the fingerprint
-  cache cleared (sessions kept), warm right after (the reference is then cached);
-  ``validate_after_s`` of media first waited for after the stream ends (``--validate-after``,
-  0: at once);
+* ``validate_first_ms``, ``validate_ms`` (cold) / ``validate_warm_ms``: the track streamed
+  as a live session (PCM s16le, 13D, unpaced, 1 s chunks), then ``ValidateFingerprints`` of
+  its session id: first right after the stream ended; then ``--repeat`` times with the
+  fingerprint cache cleared first (sessions kept), so the server recomputes the 25D reference
+  from the media it kept, each followed by a warm call (the reference then cached);
+* ``validate_prefetch_ms``: the same first call against a second server started with
+  ``--validation-prefetch``, ``--prefetch-after`` seconds after the stream ended (the
+  reference is computed in the background when the stream ends; 0: skipped);
 * ``batch_s``: ``BatchFingerprint`` of ``--batch-items`` distinct excerpts of the track
   (``--batch-seconds`` each), cache cleared first (0 items: skipped).
 
@@ -274,6 +276,50 @@ class Client:
 # --------------------------------------------------------------------------- one run
 
 
+def measure_validation(
+    client: Client,
+    track: Track,
+    *,
+    sampler: ProcessSampler | None,
+    repeat: int,
+    first_after_s: float = 0.0,
+) -> dict[str, Any]:
+    """Stream the track, then time ``ValidateFingerprints`` of the session.
+
+    ``validate_first_ms``: the first call, ``first_after_s`` seconds after the stream ended
+    (nothing cleared: with ``--validation-prefetch`` the reference may be cached by then).
+    ``validate_ms``: ``repeat`` calls each after ``ClearCache`` (sessions kept), so the
+    server recomputes the reference; ``validate_warm_ms``: the call right after each.
+    """
+    result: dict[str, Any] = {}
+    t0 = time.perf_counter()
+    session_id, final = client.stream(track)
+    result["stream_s"] = round(time.perf_counter() - t0, 3)
+    result["streamed_final_dimensions"] = len(final.dimensions)
+    if first_after_s > 0:
+        time.sleep(first_after_s)
+    first = timed(lambda: client.validate(session_id), sampler)
+    result["validate_first_ms"] = round(1000.0 * first.wall_s, 2)
+    result["validate_first_after_s"] = first_after_s
+    validate_cold: list[Timed] = []
+    validate_warm: list[float] = []
+    for _ in range(max(0, repeat)):
+        client.clear_cache()  # the references go, the session's media stays
+        run = timed(lambda: client.validate(session_id), sampler)
+        validate_cold.append(run)
+        validate_warm.append(timed(lambda: client.validate(session_id), None).wall_s)
+    report = first.response.results[0].report
+    result["validate_passed"] = bool(report.passed)
+    result["validate_dimensions"] = len(report.dimensions)
+    if validate_cold:
+        result["validate_ms"] = median_or_none([1000.0 * v.wall_s for v in validate_cold], 2)
+        result["validate_runs_ms"] = [round(1000.0 * v.wall_s, 2) for v in validate_cold]
+        vcpus = [v.server_cpu_s for v in validate_cold if v.server_cpu_s is not None]
+        result["validate_server_cpu_s"] = median_or_none(vcpus, 3)
+        result["validate_warm_ms"] = median_or_none([1000.0 * w for w in validate_warm], 2)
+    return result
+
+
 def measure(
     client: Client,
     track: Track,
@@ -285,7 +331,6 @@ def measure(
     small_seconds: float,
     batch_items: int,
     batch_seconds: float,
-    validate_after_s: float,
 ) -> dict[str, Any]:
     """Every measurement of this benchmark against a running server (see the module doc)."""
     result: dict[str, Any] = {
@@ -331,29 +376,7 @@ def measure(
         result.update(latency_summary(hit_times(small), "cache_hit_small"))
         result["small_seconds"] = small_seconds
 
-    # validation of a streamed item
-    t0 = time.perf_counter()
-    session_id, final = client.stream(track)
-    result["stream_s"] = round(time.perf_counter() - t0, 3)
-    validate_cold: list[Timed] = []
-    validate_warm: list[float] = []
-    for _ in range(max(1, repeat)):
-        client.clear_cache()  # the references go, the session's media stays
-        if validate_after_s > 0:
-            time.sleep(validate_after_s)
-        run = timed(lambda: client.validate(session_id), sampler)
-        validate_cold.append(run)
-        validate_warm.append(timed(lambda: client.validate(session_id), None).wall_s)
-    report = validate_cold[0].response.results[0].report
-    result["validate_ms"] = median_or_none([1000.0 * v.wall_s for v in validate_cold], 2)
-    result["validate_runs_ms"] = [round(1000.0 * v.wall_s, 2) for v in validate_cold]
-    vcpus = [v.server_cpu_s for v in validate_cold if v.server_cpu_s is not None]
-    result["validate_server_cpu_s"] = median_or_none(vcpus, 3)
-    result["validate_warm_ms"] = median_or_none([1000.0 * w for w in validate_warm], 2)
-    result["validate_passed"] = bool(report.passed)
-    result["validate_dimensions"] = len(report.dimensions)
-    result["validate_after_s"] = validate_after_s
-    result["streamed_final_dimensions"] = len(final.dimensions)
+    result.update(measure_validation(client, track, sampler=sampler, repeat=repeat))
 
     if batch_items > 0:
         span = max(0.0, track.seconds - batch_seconds)
@@ -375,6 +398,36 @@ def measure(
     return result
 
 
+def measure_prefetch(
+    track: Track, server_args: Sequence[str], after_s: float, tmp: Path
+) -> dict[str, Any]:
+    """A second server with ``--validation-prefetch``: the track streamed, then one
+    ``ValidateFingerprints`` ``after_s`` seconds after the stream ended
+    (``validate_prefetch_ms``)."""
+    proc, address = start_server(
+        naive=False,
+        streams=1,
+        extra=["--validation-prefetch", *server_args],
+        log_path=tmp / "server-prefetch.log",
+    )
+    try:
+        client = Client(address)
+        try:
+            # warm-up as for the other server (first-call costs)
+            client.fingerprint(client.fingerprint_request(data=track.excerpt_wav(0.0, 3.0)))
+            got = measure_validation(
+                client, track, sampler=ProcessSampler([proc.pid]), repeat=0, first_after_s=after_s
+            )
+        finally:
+            client.close()
+    finally:
+        stop_server(proc)
+    return {
+        "validate_prefetch_ms": got["validate_first_ms"],
+        "validate_prefetch_after_s": after_s,
+    }
+
+
 def run(
     *,
     server: str | None,
@@ -387,7 +440,7 @@ def run(
     small_seconds: float = 10.0,
     batch_items: int = 4,
     batch_seconds: float = 30.0,
-    validate_after_s: float = 0.0,
+    prefetch_after_s: float = 0.0,
     server_media_root: Path | None = None,
 ) -> dict[str, Any]:
     """Start a server (unless ``server`` is given), measure, stop it; the result dict."""
@@ -425,13 +478,14 @@ def run(
                 small_seconds=small_seconds,
                 batch_items=batch_items,
                 batch_seconds=batch_seconds,
-                validate_after_s=validate_after_s,
             )
         finally:
             client.close()
     finally:
         if proc is not None:
             stop_server(proc)
+    if server is None and prefetch_after_s > 0:
+        result.update(measure_prefetch(track, server_args, prefetch_after_s, tmp))
     result.update(
         server="streamprint" if server is None else server,
         server_args=list(server_args),
@@ -453,6 +507,10 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _unit(value: Any, unit: str, digits: int = 2) -> str:
+    return "-" if value is None else f"{_fmt(value, digits)} {unit}"
+
+
 def table(result: dict[str, Any]) -> str:
     """A Markdown table of one run."""
     seconds = result.get("media_seconds", 0.0)
@@ -460,8 +518,8 @@ def table(result: dict[str, Any]) -> str:
         (
             f"`Fingerprint` 25D, {seconds:g} s WAV ({result.get('media_bytes', 0) / 1e6:.1f} MB)"
             ", cold (cache cleared)",
-            f"{_fmt(result.get('unary_cold_s'), 3)} s",
-            f"{_fmt(result.get('unary_cold_server_cpu_s'), 2)} s",
+            _unit(result.get("unary_cold_s"), "s", 3),
+            _unit(result.get("unary_cold_server_cpu_s"), "s", 2),
             "runs: " + ", ".join(f"{v:.3f}" for v in result.get("unary_cold_runs_s", [])) + " s",
         ),
     ]
@@ -484,30 +542,50 @@ def table(result: dict[str, Any]) -> str:
         )
     rows.append(
         (
-            f"`ValidateFingerprints` of the streamed session ({seconds:g} s), cold (reference"
-            " not cached)",
-            f"{_fmt(result.get('validate_ms'))} ms",
-            f"{_fmt(result.get('validate_server_cpu_s'), 2)} s",
-            "runs: " + ", ".join(f"{v:.1f}" for v in result.get("validate_runs_ms", [])) + " ms"
-            + f"; {result.get('validate_dimensions')} dimensions checked, passed "
-            f"{result.get('validate_passed')}",
-        )
-    )
-    rows.append(
-        (
-            "the same validation again (reference cached)",
-            f"{_fmt(result.get('validate_warm_ms'))} ms",
+            f"`ValidateFingerprints` of the streamed session ({seconds:g} s), right after the"
+            " stream ended",
+            _unit(result.get("validate_first_ms"), "ms"),
             "",
-            f"streaming the track (unpaced, 1 s chunks) took {_fmt(result.get('stream_s'))} s",
+            f"{result.get('validate_dimensions')} dimensions checked, passed"
+            f" {result.get('validate_passed')}; streaming the track (unpaced, 1 s chunks) took"
+            f" {_unit(result.get('stream_s'), 's')}",
         )
     )
+    if result.get("validate_ms") is not None:
+        rows.append(
+            (
+                "the same, cold (fingerprint cache cleared: the reference is recomputed)",
+                _unit(result.get("validate_ms"), "ms"),
+                _unit(result.get("validate_server_cpu_s"), "s", 2),
+                "runs: " + ", ".join(f"{v:.1f}" for v in result.get("validate_runs_ms", []))
+                + " ms",
+            )
+        )
+        rows.append(
+            (
+                "the same again (reference cached)",
+                _unit(result.get("validate_warm_ms"), "ms"),
+                "",
+                "",
+            )
+        )
+    if result.get("validate_prefetch_ms") is not None:
+        rows.append(
+            (
+                "server with `--validation-prefetch`: validation"
+                f" {_fmt(result.get('validate_prefetch_after_s'), 0)} s after the stream ended",
+                _unit(result.get("validate_prefetch_ms"), "ms"),
+                "",
+                "the reference was computed in the background when the stream ended",
+            )
+        )
     if result.get("batch_s") is not None:
         rows.append(
             (
                 f"`BatchFingerprint` of {result.get('batch_items')} distinct"
                 f" {_fmt(result.get('batch_item_seconds'), 0)} s excerpts, cold",
-                f"{_fmt(result.get('batch_s'), 3)} s",
-                f"{_fmt(result.get('batch_server_cpu_s'), 2)} s",
+                _unit(result.get("batch_s"), "s", 3),
+                _unit(result.get("batch_server_cpu_s"), "s", 2),
                 "",
             )
         )
@@ -568,8 +646,8 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
 def _human(result: dict[str, Any]) -> str:
     keys = (
         "unary_cold_s", "unary_cold_server_cpu_s", "cache_hit_p50_ms", "cache_hit_p95_ms",
-        "cache_hit_p99_ms", "cache_hit_path_p50_ms", "cache_hit_small_p50_ms", "validate_ms",
-        "validate_warm_ms", "batch_s",
+        "cache_hit_p99_ms", "cache_hit_path_p50_ms", "cache_hit_small_p50_ms",
+        "validate_first_ms", "validate_ms", "validate_warm_ms", "validate_prefetch_ms", "batch_s",
     )
     return "\n".join(
         [*(f"{k}: {_fmt(result.get(k), 4)}" for k in keys), targets_text(result)]
@@ -596,8 +674,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="excerpt length of the small cache-hit case (0: skip)")
     parser.add_argument("--batch-items", type=int, default=4, help="BatchFingerprint items (0: skip)")
     parser.add_argument("--batch-seconds", type=float, default=30.0, help="seconds per batch item")
-    parser.add_argument("--validate-after", type=float, default=0.0,
-                        help="seconds to wait after clearing the cache before a cold validation")
+    parser.add_argument("--prefetch-after", type=float, default=5.0,
+                        help="also start a server with --validation-prefetch and validate this "
+                        "many seconds after the stream ended (0: skip; not with --server)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite the unary-validation section of docs/benchmarks.md")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -614,7 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_seconds=args.small_seconds,
         batch_items=args.batch_items,
         batch_seconds=args.batch_seconds,
-        validate_after_s=args.validate_after,
+        prefetch_after_s=args.prefetch_after,
         server_media_root=args.server_media_root,
     )
     if args.write_docs:
