@@ -8,6 +8,7 @@ live updates). Nothing here knows about gRPC or protobuf.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -477,10 +478,8 @@ class DataPlane:
         if self.batcher is not None:
             self.batcher.close()
         for task in list(self._prefetching):
-            try:
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
                 task.cancel()
-            except RuntimeError:  # its loop is already closed
-                pass
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self._request_pool.shutdown(wait=False, cancel_futures=True)
 
