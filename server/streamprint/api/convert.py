@@ -9,6 +9,7 @@ BadRequest details point at what the client actually sent.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from streamprint.api._generated import admin_service_pb2 as admin_pb
@@ -396,13 +397,30 @@ def stream_response(
     )
 
 
+#: Messages of recently answered whole-media fingerprints, by the identity of the (immutable,
+#: cached) :class:`Fingerprint` object: a cache hit copies the message (about 17 us) instead
+#: of building 25 dimension messages again (about 0.5 ms). Event loop only.
+_MESSAGES: OrderedDict[int, tuple[Fingerprint, m_pb.Fingerprint]] = OrderedDict()
+_MESSAGES_MAX = 1024
+
+
+def _whole_media_message(fp: Fingerprint) -> m_pb.Fingerprint:
+    entry = _MESSAGES.get(id(fp))
+    if entry is not None and entry[0] is fp:  # the entry holds fp, so its id is not reused
+        _MESSAGES.move_to_end(id(fp))
+        return entry[1]
+    message = fingerprint(fp)
+    _MESSAGES[id(fp)] = (fp, message)
+    while len(_MESSAGES) > _MESSAGES_MAX:
+        _MESSAGES.popitem(last=False)
+    return message
+
+
 def fingerprint_response(result: FingerprintResult) -> fs_pb.FingerprintResponse:
     """The response of Fingerprint (and of each batch item)."""
-    return fs_pb.FingerprintResponse(
-        fingerprint=fingerprint(result.fingerprint),
-        cached=result.cached,
-        media_sha256=result.media_sha256,
-    )
+    response = fs_pb.FingerprintResponse(cached=result.cached, media_sha256=result.media_sha256)
+    response.fingerprint.CopyFrom(_whole_media_message(result.fingerprint))
+    return response
 
 
 def validation_report(outcome: ValidationOutcome) -> m_pb.ValidationReport:

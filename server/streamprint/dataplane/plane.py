@@ -409,6 +409,7 @@ class DataPlane:
         )
         #: Content hashes of ``server_path`` files already read (skips re-reading on a hit).
         self.file_digests = FileDigests()
+        self._resolved_root: Path | None = None
         self.counters = Counters()
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
@@ -778,6 +779,12 @@ class DataPlane:
             )
         return media.data, None
 
+    def _media_root(self) -> Path:
+        """``--media-root`` with symlinks resolved (once: ``Path.resolve`` stats every part)."""
+        if self._resolved_root is None:
+            self._resolved_root = Path(self.config.media_root).resolve()
+        return self._resolved_root
+
     def _resolve(self, server_path: str) -> Path:
         if not self.config.media_root:
             raise InvalidInputError.for_field(
@@ -785,8 +792,8 @@ class DataPlane:
                 "server-side paths are disabled on this server",
                 "media.data (or start the server with --media-root)",
             )
-        root = Path(self.config.media_root).resolve()
-        path = (root / server_path).resolve()
+        root = self._media_root()
+        path = Path(os.path.realpath(root / server_path))
         if not path.is_relative_to(root):
             raise InvalidInputError.for_field(
                 "media.server_path",
@@ -802,7 +809,7 @@ class DataPlane:
             if not path.is_file():
                 raise InvalidInputError.for_field("media.server_path", "not a regular file")
         except FileNotFoundError:
-            relative = str(path.relative_to(Path(self.config.media_root).resolve()))
+            relative = str(path.relative_to(self._media_root()))
             raise MediaFileNotFoundError(relative) from None
         if size > self.config.max_message_bytes:
             raise ResourceLimitError(
