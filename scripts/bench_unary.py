@@ -29,8 +29,9 @@ wall-clock from the call to its response, on one gRPC channel:
   fingerprint cache cleared first (sessions kept), so the server recomputes the 25D reference
   from the media it kept, each followed by a warm call (the reference then cached);
 * ``validate_prefetch_ms``: the same first call against a second server started with
-  ``--validation-prefetch``, ``--prefetch-after`` seconds after the stream ended (the
-  reference is computed in the background when the stream ends; 0: skipped);
+  ``--validation-prefetch`` (the reference is computed in the background when the stream
+  ends), made once the reference is cached: ``validate_prefetch_ready_s`` after the final
+  update (``--no-prefetch``: skipped);
 * ``batch_s``: ``BatchFingerprint`` of ``--batch-items`` distinct excerpts of the track
   (``--batch-seconds`` each), cache cleared first (0 items: skipped).
 
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import statistics
 import sys
@@ -223,6 +225,13 @@ class Client:
         )
         return self.fs.BatchFingerprint(request, timeout=600)
 
+    def cached_fingerprints(self) -> int:
+        """Entries in the server's fingerprint cache (admin ``GetCacheStats``)."""
+        from streamprint_client._generated import admin_service_pb2 as admin_pb
+
+        stats = self.admin.GetCacheStats(admin_pb.GetCacheStatsRequest(), timeout=30)
+        return int(stats.fingerprints.size)
+
     def clear_cache(self, *, include_sessions: bool = False) -> None:
         from streamprint_client._generated import admin_service_pb2 as admin_pb
 
@@ -282,12 +291,12 @@ def measure_validation(
     *,
     sampler: ProcessSampler | None,
     repeat: int,
-    first_after_s: float = 0.0,
+    wait: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Stream the track, then time ``ValidateFingerprints`` of the session.
 
-    ``validate_first_ms``: the first call, ``first_after_s`` seconds after the stream ended
-    (nothing cleared: with ``--validation-prefetch`` the reference may be cached by then).
+    ``validate_first_ms``: the first call, right after the stream ended, or once ``wait()``
+    returned (its result, seconds, is ``validate_first_after_s``; nothing is cleared).
     ``validate_ms``: ``repeat`` calls each after ``ClearCache`` (sessions kept), so the
     server recomputes the reference; ``validate_warm_ms``: the call right after each.
     """
@@ -296,11 +305,10 @@ def measure_validation(
     session_id, final = client.stream(track)
     result["stream_s"] = round(time.perf_counter() - t0, 3)
     result["streamed_final_dimensions"] = len(final.dimensions)
-    if first_after_s > 0:
-        time.sleep(first_after_s)
+    waited = wait() if wait is not None else 0.0
     first = timed(lambda: client.validate(session_id), sampler)
     result["validate_first_ms"] = round(1000.0 * first.wall_s, 2)
-    result["validate_first_after_s"] = first_after_s
+    result["validate_first_after_s"] = round(waited, 3)
     validate_cold: list[Timed] = []
     validate_warm: list[float] = []
     for _ in range(max(0, repeat)):
@@ -399,11 +407,11 @@ def measure(
 
 
 def measure_prefetch(
-    track: Track, server_args: Sequence[str], after_s: float, tmp: Path
+    track: Track, server_args: Sequence[str], tmp: Path, *, timeout_s: float = 300.0
 ) -> dict[str, Any]:
-    """A second server with ``--validation-prefetch``: the track streamed, then one
-    ``ValidateFingerprints`` ``after_s`` seconds after the stream ended
-    (``validate_prefetch_ms``)."""
+    """A second server with ``--validation-prefetch``: the track streamed; the time until the
+    reference is in the server's cache (``validate_prefetch_ready_s``, polled with
+    ``GetCacheStats`` every 50 ms), then one ``ValidateFingerprints`` (``validate_prefetch_ms``)."""
     proc, address = start_server(
         naive=False,
         streams=1,
@@ -415,8 +423,18 @@ def measure_prefetch(
         try:
             # warm-up as for the other server (first-call costs)
             client.fingerprint(client.fingerprint_request(data=track.excerpt_wav(0.0, 3.0)))
+            baseline = client.cached_fingerprints()
+
+            def until_prefetched() -> float:
+                t0 = time.perf_counter()
+                while client.cached_fingerprints() <= baseline:
+                    if time.perf_counter() - t0 > timeout_s:
+                        raise RuntimeError("the prefetched reference never reached the cache")
+                    time.sleep(0.05)
+                return time.perf_counter() - t0
+
             got = measure_validation(
-                client, track, sampler=ProcessSampler([proc.pid]), repeat=0, first_after_s=after_s
+                client, track, sampler=ProcessSampler([proc.pid]), repeat=0, wait=until_prefetched
             )
         finally:
             client.close()
@@ -424,7 +442,7 @@ def measure_prefetch(
         stop_server(proc)
     return {
         "validate_prefetch_ms": got["validate_first_ms"],
-        "validate_prefetch_after_s": after_s,
+        "validate_prefetch_ready_s": got["validate_first_after_s"],
     }
 
 
@@ -440,11 +458,12 @@ def run(
     small_seconds: float = 10.0,
     batch_items: int = 4,
     batch_seconds: float = 30.0,
-    prefetch_after_s: float = 0.0,
+    prefetch: bool = True,
     server_media_root: Path | None = None,
 ) -> dict[str, Any]:
     """Start a server (unless ``server`` is given), measure, stop it; the result dict."""
     track = load_track(minutes, track_path)
+    load_before = round(os.getloadavg()[0], 2)
     proc = None
     tmp = Path(tempfile.mkdtemp(prefix="bench-unary-"))
     media_root = track.path.parent if server is None else server_media_root
@@ -484,9 +503,11 @@ def run(
     finally:
         if proc is not None:
             stop_server(proc)
-    if server is None and prefetch_after_s > 0:
-        result.update(measure_prefetch(track, server_args, prefetch_after_s, tmp))
+    if server is None and prefetch:
+        result.update(measure_prefetch(track, server_args, tmp))
+    result["load_average_after"] = round(os.getloadavg()[0], 2)
     result.update(
+        load_average_before=load_before,
         server="streamprint" if server is None else server,
         server_args=list(server_args),
         repeat=repeat,
@@ -572,11 +593,13 @@ def table(result: dict[str, Any]) -> str:
     if result.get("validate_prefetch_ms") is not None:
         rows.append(
             (
-                "server with `--validation-prefetch`: validation"
-                f" {_fmt(result.get('validate_prefetch_after_s'), 0)} s after the stream ended",
+                "server with `--validation-prefetch`: the same validation once the reference"
+                " is cached",
                 _unit(result.get("validate_prefetch_ms"), "ms"),
                 "",
-                "the reference was computed in the background when the stream ended",
+                "the reference was computed in the background from the end of the stream;"
+                f" it was cached {_unit(result.get('validate_prefetch_ready_s'), 's')} after"
+                " the final update",
             )
         )
     if result.get("batch_s") is not None:
@@ -625,7 +648,10 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
             "",
             machine_line(machine_info())
             + " Wall times from the client (call to response); server CPU = the server"
-            " process's CPU seconds during the call.",
+            " process's CPU seconds during the call. 1-minute load average"
+            f" {result.get('load_average_before')} before and {result.get('load_average_after')}"
+            " after the run (2 cores shared with other jobs: wall times grow with the load,"
+            " server CPU much less).",
             "",
             server_desc,
             "",
@@ -674,9 +700,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="excerpt length of the small cache-hit case (0: skip)")
     parser.add_argument("--batch-items", type=int, default=4, help="BatchFingerprint items (0: skip)")
     parser.add_argument("--batch-seconds", type=float, default=30.0, help="seconds per batch item")
-    parser.add_argument("--prefetch-after", type=float, default=5.0,
-                        help="also start a server with --validation-prefetch and validate this "
-                        "many seconds after the stream ended (0: skip; not with --server)")
+    parser.add_argument("--prefetch", action=argparse.BooleanOptionalAction, default=True,
+                        help="also start a server with --validation-prefetch and time the "
+                        "validation once the prefetched reference is cached (not with --server)")
     parser.add_argument("--write-docs", action="store_true",
                         help="rewrite the unary-validation section of docs/benchmarks.md")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
@@ -693,7 +719,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         small_seconds=args.small_seconds,
         batch_items=args.batch_items,
         batch_seconds=args.batch_seconds,
-        prefetch_after_s=args.prefetch_after,
+        prefetch=args.prefetch,
         server_media_root=args.server_media_root,
     )
     if args.write_docs:

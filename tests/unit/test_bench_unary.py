@@ -30,6 +30,7 @@ CONTRACT_KEYS = {
     "validate_ms",
     "validate_warm_ms",
     "validate_prefetch_ms",
+    "validate_prefetch_ready_s",
     "batch_s",
     "targets_met",
 }
@@ -61,7 +62,7 @@ def test_docs_body_names_the_command_and_every_measured_row() -> None:
         **bu.latency_summary([0.1, 0.11], "cache_hit"),
         **bu.latency_summary([0.0015], "cache_hit_path"),
         "validate_first_ms": 2300.0, "validate_ms": 2200.0, "validate_runs_ms": [2200.0],
-        "validate_warm_ms": 2.0, "validate_prefetch_ms": 3.0, "validate_prefetch_after_s": 5.0,
+        "validate_warm_ms": 2.0, "validate_prefetch_ms": 3.0, "validate_prefetch_ready_s": 2.5,
         "batch_s": 0.4, "batch_items": 2, "batch_item_seconds": 10.0,
         "server": "streamprint", "server_args": [], "repeat": 2, "track": "t.wav",
     }
@@ -87,7 +88,7 @@ def test_tiny_real_run_reports_the_keys(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, str(SCRIPTS / "bench_unary.py"), "--track", str(track), "--repeat", "2",
          "--hits", "3", "--small-seconds", "1", "--batch-items", "2", "--batch-seconds", "1",
-         "--prefetch-after", "0.5", "--server-arg=--backend=numpy", "--server-arg=--heads=dsp",
+         "--server-arg=--backend=numpy", "--server-arg=--heads=dsp",
          "--json"],
         capture_output=True, text=True, timeout=600, check=False,
     )
