@@ -51,6 +51,8 @@ def test_targets_met_compares_with_the_issue_limits() -> None:
     result: dict[str, Any] = {"unary_cold_s": 0.5, "cache_hit_p50_ms": 2.5}
     met = bu.targets_met(result)
     assert met == {"unary_cold_s": True, "cache_hit_p50_ms": False, "validate_ms": None}
+    with_path = bu.targets_met({**result, "cache_hit_path_p50_ms": 1.5})
+    assert with_path["cache_hit_path_p50_ms"] is True and "validate_prefetch_ms" not in with_path
     text = bu.targets_text({**result, "targets_met": met})
     assert "**met**" in text and "**not met**" in text and "not measured" in text
 
@@ -102,4 +104,7 @@ def test_tiny_real_run_reports_the_keys(tmp_path: Path) -> None:
     assert result["batch_items"] == 2 and result["server_args"] == [
         "--backend=numpy", "--heads=dsp"
     ]
-    assert set(result["targets_met"]) == {"unary_cold_s", "cache_hit_p50_ms", "validate_ms"}
+    assert set(result["targets_met"]) == {
+        "unary_cold_s", "cache_hit_p50_ms", "validate_ms", "cache_hit_path_p50_ms",
+        "cache_hit_small_p50_ms", "validate_prefetch_ms",
+    }
