@@ -660,6 +660,11 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
         " `--media-root` at the track's directory; the script is the client, in another process."
         if result.get("server") == "streamprint"
         else f"Server: running at {result.get('server')}."
+    ) + (
+        f" Run with `--nice {result['nice']}`: the script and its servers got a higher CPU"
+        " priority than other jobs on the machine."
+        if result.get("nice")
+        else ""
     )
     return "\n".join(
         [
@@ -750,6 +755,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefetch=args.prefetch,
         server_media_root=args.server_media_root,
     )
+    result["nice"] = args.nice
     if args.write_docs:
         from bench_engine import write_doc_section
 
