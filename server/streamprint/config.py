@@ -156,6 +156,13 @@ class ServerConfig:
         "bytes",
         minimum=0,
     )
+    validation_prefetch: bool = _opt(
+        False,
+        "compute a finished session's 25D validation reference in the background as soon as "
+        "the stream ends (one batch pass per kept session; a later ValidateFingerprints of "
+        "it is then a cache hit)",
+        "bool",
+    )
     session_spool_after_bytes: int = _opt(
         64 * _KIB,
         "kept media of one session held in memory; the rest goes to an anonymous temporary "

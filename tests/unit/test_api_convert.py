@@ -137,3 +137,26 @@ def test_server_info_reports_every_limit_and_the_video_model() -> None:
     assert audio.modality == m_pb.MODALITY_AUDIO and video.modality == m_pb.MODALITY_VIDEO
     assert (video.name, video.backend, video.device, video.selection_reason) == (
         "video-openvino-fp32", "openvino", "CPU", "because")
+
+
+def test_fingerprint_response_reuses_the_message_of_the_same_fingerprint_only() -> None:
+    from streamprint.dataplane import FingerprintResult
+
+    def fp(value: float) -> Fingerprint:
+        return Fingerprint(
+            "audio-25d/1", {n: value for n in dims.AUDIO_25D},
+            {n: 0.5 for n in dims.AUDIO_25D}, 1, 180.0, True,
+        )
+
+    a = fp(0.25)
+    first = convert.fingerprint_response(FingerprintResult(a, False, "0" * 64))
+    again = convert.fingerprint_response(FingerprintResult(a, True, "0" * 64))
+    assert again.fingerprint == first.fingerprint == convert.fingerprint(a)
+    assert again.cached and not first.cached
+    again.fingerprint.dimensions[0].value = 99.0  # a response is a copy: the memo is unharmed
+    assert convert.fingerprint_response(FingerprintResult(a, True, "")).fingerprint == first.fingerprint
+    for _ in range(convert._MESSAGES_MAX + 1):  # bounded; other fingerprints get their own values
+        b = fp(0.75)
+        got = convert.fingerprint_response(FingerprintResult(b, False, ""))
+        assert got.fingerprint.dimensions[0].value == 0.75
+    assert len(convert._MESSAGES) <= convert._MESSAGES_MAX

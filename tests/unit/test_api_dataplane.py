@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from numpy.typing import NDArray
+from test_file_digests import back_date, later_clock
 
+from streamprint.cache import FileDigests, media_sha256
 from streamprint.config import ServerConfig
 from streamprint.dataplane import (
     DataPlane,
@@ -287,5 +291,82 @@ def test_request_admission_and_batch_limits() -> None:
         results = await plane.fingerprint_batch([bad, job])
         assert results[0] is bad and not isinstance(results[1], BaseException)
         plane.close()
+
+    asyncio.run(run())
+
+
+def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_path: Path) -> None:
+    async def run() -> None:
+        path = tmp_path / "clip.raw"
+        path.write_bytes(b"\5" * 100)
+        back_date(path)
+        plane = _plane(media_root=str(tmp_path), max_requests=4)
+        plane.file_digests = FileDigests(clock=lambda: later_clock(path))
+        engine = plane.engine
+        assert isinstance(engine, FakeEngine)
+        job = FingerprintJob(MediaInput(server_path="clip.raw"), dims.AUDIO_25D)
+        first = await plane.fingerprint(job)
+        assert not first.cached and first.media_sha256 == media_sha256(b"\5" * 100)
+        reads: list[Path] = []
+        read_file = plane._read_file
+
+        def counting(p: Path) -> tuple[bytes, os.stat_result]:
+            reads.append(p)
+            return read_file(p)
+
+        plane._read_file = counting  # type: ignore[method-assign,assignment]
+        second = await plane.fingerprint(job)
+        assert second.cached and second.media_sha256 == first.media_sha256 and reads == []
+        assert second.fingerprint == first.fingerprint
+        stats = plane.cache.stats()
+        assert (stats.hits, stats.misses) == (1, 1)
+        # the same bytes sent inline hit the same entry (the key is the content, not the path)
+        inline = await plane.fingerprint(FingerprintJob(MediaInput(data=b"\5" * 100), dims.AUDIO_25D))
+        assert inline.cached
+        # new content under the same path: read, hashed and computed again
+        path.write_bytes(b"\7" * 100)
+        back_date(path)
+        third = await plane.fingerprint(job)
+        assert not third.cached and third.media_sha256 == media_sha256(b"\7" * 100)
+        assert len(reads) == 1 and engine.fingerprints == 2
+        # ClearCache forgets the digests too
+        plane.clear_cache(include_sessions=False)
+        assert len(plane.file_digests) == 0
+        plane.close()
+
+    asyncio.run(run())
+
+
+def test_validation_prefetch_computes_the_reference_once_in_the_background() -> None:
+    async def stream_one(plane: DataPlane) -> str:
+        async with plane.open_stream(SPEC) as stream:
+            stream.accept_chunk(0, 800)
+            await stream.push(bytes(range(200)) * 4)
+            await stream.finish()
+        return stream.session_id
+
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.05)
+        plane = _plane(engine, validation_prefetch=True, max_requests=4)
+        session_id = await stream_one(plane)
+        for _ in range(100):  # the prefetch runs on the request pool
+            if engine.fingerprints and not plane._prefetching:
+                break
+            await asyncio.sleep(0.01)
+        assert engine.fingerprints == 1
+        (outcome,) = await plane.validate([ValidationJob(session_id=session_id)], None)
+        assert not isinstance(outcome, BaseException) and outcome.report.passed
+        assert engine.fingerprints == 1 and plane.cache.stats().hits == 1
+        # the same report as a server without prefetch computes on demand
+        lazy_engine = FakeEngine()
+        lazy = _plane(lazy_engine)
+        lazy_id = await stream_one(lazy)
+        await asyncio.sleep(0.1)
+        assert lazy_engine.fingerprints == 0
+        (on_demand,) = await lazy.validate([ValidationJob(session_id=lazy_id)], None)
+        assert not isinstance(on_demand, BaseException)
+        assert on_demand.report == outcome.report and lazy_engine.fingerprints == 1
+        plane.close()
+        lazy.close()
 
     asyncio.run(run())

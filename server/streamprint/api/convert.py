@@ -9,6 +9,7 @@ BadRequest details point at what the client actually sent.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from streamprint.api._generated import admin_service_pb2 as admin_pb
@@ -279,11 +280,12 @@ def _media(
         if not src.server_path:
             out.add(f"{field}.server_path", "empty path", "a path under the server's media root")
         return MediaInput(fmt, server_path=src.server_path, video=video)
-    if not src.data:
+    data = src.data  # each read of a bytes field copies it (5 ms for a 3-minute WAV): once
+    if not data:
         out.add(
             f"{field}.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
         )
-    return MediaInput(fmt, data=src.data, video=video)
+    return MediaInput(fmt, data=data, video=video)
 
 
 def fingerprint_job(
@@ -395,13 +397,30 @@ def stream_response(
     )
 
 
+#: Messages of recently answered whole-media fingerprints, by the identity of the (immutable,
+#: cached) :class:`Fingerprint` object: a cache hit copies the message (about 17 us) instead
+#: of building 25 dimension messages again (about 0.5 ms). Event loop only.
+_MESSAGES: OrderedDict[int, tuple[Fingerprint, m_pb.Fingerprint]] = OrderedDict()
+_MESSAGES_MAX = 1024
+
+
+def _whole_media_message(fp: Fingerprint) -> m_pb.Fingerprint:
+    entry = _MESSAGES.get(id(fp))
+    if entry is not None and entry[0] is fp:  # the entry holds fp, so its id is not reused
+        _MESSAGES.move_to_end(id(fp))
+        return entry[1]
+    message = fingerprint(fp)
+    _MESSAGES[id(fp)] = (fp, message)
+    while len(_MESSAGES) > _MESSAGES_MAX:
+        _MESSAGES.popitem(last=False)
+    return message
+
+
 def fingerprint_response(result: FingerprintResult) -> fs_pb.FingerprintResponse:
     """The response of Fingerprint (and of each batch item)."""
-    return fs_pb.FingerprintResponse(
-        fingerprint=fingerprint(result.fingerprint),
-        cached=result.cached,
-        media_sha256=result.media_sha256,
-    )
+    response = fs_pb.FingerprintResponse(cached=result.cached, media_sha256=result.media_sha256)
+    response.fingerprint.CopyFrom(_whole_media_message(result.fingerprint))
+    return response
 
 
 def validation_report(outcome: ValidationOutcome) -> m_pb.ValidationReport:

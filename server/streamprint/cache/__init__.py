@@ -4,6 +4,7 @@ Keys are content hashes (sha256 of media bytes or decoded samples) combined with
 modality, parameters, algorithm id and model id/version; never a file path.
 """
 
+from streamprint.cache.file_digests import FileDigests
 from streamprint.cache.fingerprints import FingerprintCache, approx_fingerprint_bytes
 from streamprint.cache.keys import fingerprint_key, media_sha256, samples_sha256
 from streamprint.cache.media import KeptMedia
@@ -17,6 +18,7 @@ from streamprint.cache.store import BoundedTTLCache, CacheStats
 __all__ = [
     "BoundedTTLCache",
     "CacheStats",
+    "FileDigests",
     "FingerprintCache",
     "FinishedSession",
     "KeptMedia",

@@ -44,6 +44,10 @@ class FingerprintCache:
         """The cached fingerprint for ``key``, or ``None`` (counts a hit or a miss)."""
         return self._store.get(key)
 
+    def peek(self, key: str) -> Fingerprint | None:
+        """Like :meth:`get` without touching recency or the hit/miss counters."""
+        return self._store.peek(key)
+
     def put(self, key: str, fingerprint: Fingerprint) -> None:
         """Cache ``fingerprint`` under ``key``."""
         self._store.put(key, fingerprint)

@@ -8,6 +8,7 @@ live updates). Nothing here knows about gRPC or protobuf.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import os
@@ -26,6 +27,7 @@ import numpy as np
 
 import streamprint
 from streamprint.cache import (
+    FileDigests,
     FingerprintCache,
     FinishedSession,
     KeptMedia,
@@ -236,7 +238,8 @@ class LiveStream:
         updates, final, finished = await self._plane.run_stream_work(self._finish_sync)
         store = self._plane.sessions
         if finished is not None:
-            store.put(finished)
+            if store.put(finished) and self._plane.config.validation_prefetch:
+                self._plane.prefetch_reference(finished)
         elif self._not_kept is not None:
             store.mark_not_kept(self.session_id, self._not_kept)
         return self._fresh(updates), final
@@ -404,6 +407,9 @@ class DataPlane:
             max_bytes=config.session_store_max_bytes,
             ttl_s=config.session_store_ttl_s,
         )
+        #: Content hashes of ``server_path`` files already read (skips re-reading on a hit).
+        self.file_digests = FileDigests()
+        self._resolved_root: Path | None = None
         self.counters = Counters()
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
@@ -411,6 +417,9 @@ class DataPlane:
         self._live: dict[str, LiveStream] = {}
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
+        #: Background validation-reference computations (``--validation-prefetch``).
+        self._prefetching: set[asyncio.Task[None]] = set()
+        self._prefetch_slot = asyncio.Semaphore(1)
         self._live_media_lock = threading.Lock()
         self._live_media_bytes = 0
         self._draining = asyncio.Event()
@@ -469,6 +478,9 @@ class DataPlane:
         """Stop the worker pools (running jobs finish, queued ones are dropped)."""
         if self.batcher is not None:
             self.batcher.close()
+        for task in list(self._prefetching):
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                task.cancel()
         self._stream_pool.shutdown(wait=False, cancel_futures=True)
         self._request_pool.shutdown(wait=False, cancel_futures=True)
 
@@ -659,14 +671,22 @@ class DataPlane:
         return results
 
     async def _fingerprint(self, job: FingerprintJob) -> FingerprintResult:
-        data = await self._load(job.media)
+        known = self._known_digest(job.media)
+        if known is not None:  # a server file hashed before and unchanged: no read, no hash
+            known_key = self._job_key(job, known)
+            # peek first: a miss is counted once, below, after the file is read
+            if self.cache.peek(known_key) is not None:
+                hit = self.cache.get(known_key)
+                if hit is not None:
+                    return FingerprintResult(hit, True, known)
+        data, before = await self._load_with_stat(job.media)
         digest = await self._digest(data)
+        if before is not None and job.media.server_path is not None:
+            self.file_digests.remember(self._resolve(job.media.server_path), before, digest)
+        key = self._job_key(job, digest)
         if job.modality is dims.Modality.VIDEO:
             from streamprint.dataplane import video
 
-            key = self._key(
-                digest, job.media.video.cache_params(), job.dimensions, modality=job.modality
-            )
             work = functools.partial(
                 video.compute,
                 job.media,
@@ -676,13 +696,29 @@ class DataPlane:
                 analyzer=self.video.analyzer,
             )
         else:
-            key = self._key(digest, job.media.format.cache_params(), job.dimensions)
             work = functools.partial(self._compute, data, job.media.format, job.dimensions)
         hit = self.cache.get(key)
         if hit is not None:
             return FingerprintResult(hit, True, digest)
         fingerprint = await self._single_flight(key, lambda: self._run_request_work(work))
         return FingerprintResult(fingerprint, False, digest)
+
+    def _job_key(self, job: FingerprintJob, digest: str) -> str:
+        """The cache key of ``job`` for media whose content hash is ``digest``."""
+        if job.modality is dims.Modality.VIDEO:
+            params = job.media.video.cache_params()
+            return self._key(digest, params, job.dimensions, modality=job.modality)
+        return self._key(digest, job.media.format.cache_params(), job.dimensions)
+
+    def _known_digest(self, media: MediaInput) -> str | None:
+        """The remembered content hash of a ``server_path`` file, if it is unchanged since."""
+        if media.server_path is None or not self.config.media_root:
+            return None
+        try:
+            path = self._resolve(media.server_path)
+        except InvalidInputError:
+            return None  # the normal path raises it with its field
+        return self.file_digests.lookup(path)
 
     def _compute(self, data: bytes, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
         buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
@@ -732,7 +768,8 @@ class DataPlane:
             return await asyncio.to_thread(media_sha256, data)
         return media_sha256(data)
 
-    async def _load(self, media: MediaInput) -> bytes:
+    async def _load_with_stat(self, media: MediaInput) -> tuple[bytes, os.stat_result | None]:
+        """The media bytes, and for a ``server_path`` the file's ``stat`` before it was read."""
         if media.server_path is not None:
             path = self._resolve(media.server_path)
             return await asyncio.to_thread(self._read_file, path)
@@ -740,7 +777,13 @@ class DataPlane:
             raise InvalidInputError.for_field(
                 "media.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
             )
-        return media.data
+        return media.data, None
+
+    def _media_root(self) -> Path:
+        """``--media-root`` with symlinks resolved (once: ``Path.resolve`` stats every part)."""
+        if self._resolved_root is None:
+            self._resolved_root = Path(self.config.media_root).resolve()
+        return self._resolved_root
 
     def _resolve(self, server_path: str) -> Path:
         if not self.config.media_root:
@@ -749,8 +792,8 @@ class DataPlane:
                 "server-side paths are disabled on this server",
                 "media.data (or start the server with --media-root)",
             )
-        root = Path(self.config.media_root).resolve()
-        path = (root / server_path).resolve()
+        root = self._media_root()
+        path = Path(os.path.realpath(root / server_path))
         if not path.is_relative_to(root):
             raise InvalidInputError.for_field(
                 "media.server_path",
@@ -759,20 +802,21 @@ class DataPlane:
             )
         return path
 
-    def _read_file(self, path: Path) -> bytes:
+    def _read_file(self, path: Path) -> tuple[bytes, os.stat_result]:
         try:
-            size = path.stat().st_size
+            before = path.stat()
+            size = before.st_size
             if not path.is_file():
                 raise InvalidInputError.for_field("media.server_path", "not a regular file")
         except FileNotFoundError:
-            relative = str(path.relative_to(Path(self.config.media_root).resolve()))
+            relative = str(path.relative_to(self._media_root()))
             raise MediaFileNotFoundError(relative) from None
         if size > self.config.max_message_bytes:
             raise ResourceLimitError(
                 f"the file holds {size} bytes; the limit is {self.config.max_message_bytes} bytes",
                 limit="media_bytes",
             )
-        return path.read_bytes()
+        return path.read_bytes(), before
 
     # ------------------------------------------------------------------ validation
 
@@ -784,14 +828,11 @@ class DataPlane:
                 )
             finished = self.sessions.get(job.session_id)
             candidate = dict(job.candidate) if job.candidate else dict(finished.final.values)
-            key = self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+            key = self._reference_key(finished)
             reference = self.cache.get(key)
             if reference is None:
                 reference = await self._single_flight(
-                    key,
-                    lambda: self._run_request_work(
-                        self.engine.fingerprint, finished.media, dims.AUDIO_25D
-                    ),
+                    key, lambda: self._run_request_work(self._session_reference, finished)
                 )
             digest = finished.media_sha256
         else:
@@ -832,6 +873,50 @@ class DataPlane:
             media_sha256=digest,
             session_id=job.session_id or "",
         )
+
+    def _reference_key(self, finished: FinishedSession) -> str:
+        """Cache key of a finished session's 25D validation reference (its decoded media)."""
+        return self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+
+    def _session_reference(self, finished: FinishedSession) -> Fingerprint:
+        """The 25D reference of a finished session (worker thread: reading the kept media
+        back, up to hundreds of MB for long sessions, stays off the event loop too)."""
+        return self.engine.fingerprint(finished.media, dims.AUDIO_25D)
+
+    def prefetch_reference(self, finished: FinishedSession) -> None:
+        """Start computing ``finished``'s validation reference in the background
+        (``--validation-prefetch``); it lands in the fingerprint cache.
+
+        One prefetch runs at a time (the other request-pool threads stay free for calls), at
+        most ``max_requests`` wait; past that, sessions are not prefetched (their validation
+        computes the reference on demand as without the flag).
+        """
+        key = self._reference_key(finished)
+        if key in self._inflight or self.cache.peek(key) is not None:
+            return
+        if len(self._prefetching) >= self.config.max_requests:
+            return
+
+        async def run() -> None:
+            async with self._prefetch_slot:
+                if key in self._inflight or self.cache.peek(key) is not None:
+                    return
+                await self._single_flight(
+                    key, lambda: self._run_request_work(self._session_reference, finished)
+                )
+
+        def done(t: asyncio.Task[None]) -> None:
+            self._prefetching.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning(
+                    "session %s: validation prefetch failed: %s",
+                    finished.session_id,
+                    t.exception(),
+                )
+
+        task = asyncio.ensure_future(run())
+        self._prefetching.add(task)
+        task.add_done_callback(done)
 
     @staticmethod
     def _candidate_names(candidate: dict[str, float], reference: Fingerprint) -> list[str]:
@@ -893,4 +978,5 @@ class DataPlane:
     def clear_cache(self, *, include_sessions: bool) -> tuple[int, int]:
         """Empty the fingerprint cache (and the session store); counts removed."""
         removed_sessions = self.sessions.clear() if include_sessions else 0
+        self.file_digests.clear()
         return self.cache.clear(), removed_sessions
