@@ -70,6 +70,14 @@ class ServerConfig:
         "int",
         minimum=0,
     )
+    whole_media_threads: int = _opt(
+        1,
+        "worker threads (per server process, shared by all requests) over which a whole-media "
+        "25D pass (unary, batch, validation) spreads its frame analysis and loudness filter, "
+        "overlapped with the rest of the pass; same results (0: the pass runs on one thread)",
+        "int",
+        minimum=0,
+    )
     backend: str = _opt(
         "auto",
         "runtime backend for the per-frame work",

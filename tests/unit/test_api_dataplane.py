@@ -370,3 +370,19 @@ def test_validation_prefetch_computes_the_reference_once_in_the_background() -> 
         lazy.close()
 
     asyncio.run(run())
+
+
+def test_whole_media_threads_give_the_engine_a_shared_pool_and_the_same_results() -> None:
+    from signals import music_like
+
+    from streamprint.dataplane.engine import NumpyEngine
+
+    media = AudioBuffer(music_like(4.0, bpm=100.0, rate=44_100, channels=2, seed=5), 44_100)
+    results = []
+    for threads in (0, 2):
+        engine = NumpyEngine()
+        plane = DataPlane(dataclasses.replace(CONFIG, whole_media_threads=threads), engine)
+        assert (engine.whole_media_pool is None) == (threads == 0)
+        results.append(engine.fingerprint(media, dims.AUDIO_25D))
+        plane.close()
+    assert results[0] == results[1]

@@ -6,6 +6,7 @@ Everything here is synchronous and CPU-bound; the data plane runs it on worker t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -153,6 +154,9 @@ class NumpyEngine:
         #: The dynamic batcher live sessions share (``None``: each session calls
         #: :attr:`analyzer` itself); the data plane sets it. Whole-media work never uses it.
         self.batcher: BatchingAnalyzer | None = None
+        #: Worker threads whole-media passes spread their frame analysis over
+        #: (``--whole-media-threads``; ``None``: one thread per pass); the data plane sets it.
+        self.whole_media_pool: Executor | None = None
 
     def models(self) -> tuple[ModelDescription, ...]:
         if self.selection is None:
@@ -257,7 +261,9 @@ class NumpyEngine:
     def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
         from streamprint.engine.session import fingerprint_buffer
 
-        return fingerprint_buffer(buffer, dimensions, analyzer=self.analyzer)
+        return fingerprint_buffer(
+            buffer, dimensions, analyzer=self.analyzer, analysis_executor=self.whole_media_pool
+        )
 
     def validate(
         self,

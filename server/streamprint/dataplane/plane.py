@@ -414,6 +414,7 @@ class DataPlane:
         self.metrics = ServerMetrics(self)
         self.metrics.instrument(self.engine)
         self.batcher = self._start_batching()
+        self._whole_media_pool = self._start_whole_media_pool()
         self._live: dict[str, LiveStream] = {}
         self._active_requests = 0
         self._inflight: dict[str, asyncio.Task[Fingerprint]] = {}
@@ -474,10 +475,24 @@ class DataPlane:
         engine.batcher = batcher
         return batcher
 
+    def _start_whole_media_pool(self) -> ThreadPoolExecutor | None:
+        """Worker threads whole-media passes share (``--whole-media-threads``); the compiled
+        loudness filter is loaded there now, so the first 25D request does not wait for it."""
+        if self.config.whole_media_threads <= 0 or not isinstance(self.engine, NumpyEngine):
+            return None
+        from streamprint.engine import iir
+
+        pool = ThreadPoolExecutor(self.config.whole_media_threads, thread_name_prefix="streamprint-whole-media")
+        pool.submit(iir.warm_up)
+        self.engine.whole_media_pool = pool
+        return pool
+
     def close(self) -> None:
         """Stop the worker pools (running jobs finish, queued ones are dropped)."""
         if self.batcher is not None:
             self.batcher.close()
+        if self._whole_media_pool is not None:
+            self._whole_media_pool.shutdown(wait=False, cancel_futures=True)
         for task in list(self._prefetching):
             with contextlib.suppress(RuntimeError):  # its loop is already closed
                 task.cancel()

@@ -356,16 +356,19 @@ def fingerprint_buffer(
     *,
     analyzer: FrameAnalyzer | None = None,
     analysis_threads: int = 0,
+    analysis_executor: Executor | None = None,
 ) -> Fingerprint:
     """Batch fingerprint of decoded audio: one session fed everything, then finished.
 
     ``analysis_threads > 0`` runs the frame analysis and the native-rate accumulators on
     that many worker threads, overlapped with the rest of the work (same result bits; see
-    the module docstring).
+    the module docstring); ``analysis_executor`` runs them on an existing executor instead
+    (e.g. one a server shares between requests).
     """
     config = SessionConfig(buffer.sample_rate, buffer.channels, tuple(dimensions), update_interval_s=None)
     step = max(1, int(_BATCH_BLOCK_SECONDS * buffer.sample_rate))
-    with ThreadPoolExecutor(analysis_threads, "analysis") if analysis_threads > 0 else nullcontext() as pool:
+    own_pool = analysis_executor is None and analysis_threads > 0
+    with ThreadPoolExecutor(analysis_threads, "analysis") if own_pool else nullcontext(analysis_executor) as pool:
         session = AudioSession(config, analyzer=analyzer, analysis_executor=pool)
         for start in range(0, buffer.samples.shape[0], step):
             session.push(buffer.samples[start : start + step])
