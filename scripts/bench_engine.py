@@ -291,11 +291,14 @@ def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     return run_worker(Path(__file__).resolve(), ["--worker", mode, "--audio", str(path)], core, f"{mode} worker")
 
 
-def run_worker(script: Path, args: Sequence[str], core: int | None, label: str) -> dict[str, Any]:
+def run_worker(
+    script: Path, args: Sequence[str], core: int | None, label: str, *, single_thread: bool = True
+) -> dict[str, Any]:
     """``python script ARGS [--core N]`` in a fresh interpreter with the single-thread
-    environment; its last stdout line, parsed as JSON (``RuntimeError`` naming ``label``
-    when it fails). The bench scripts' ``--worker`` modes run through this."""
-    env = {**os.environ, **SINGLE_THREAD_ENV}
+    environment (unless ``single_thread`` is false: the libraries' default threading); its
+    last stdout line, parsed as JSON (``RuntimeError`` naming ``label`` when it fails). The
+    bench scripts' ``--worker`` modes run through this."""
+    env = {**os.environ, **SINGLE_THREAD_ENV} if single_thread else dict(os.environ)
     cmd = [sys.executable, str(script), *args]
     if core is not None:
         cmd += ["--core", str(core)]

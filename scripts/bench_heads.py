@@ -12,7 +12,10 @@ each measurement in its own fresh process pinned to one core with one BLAS/OpenM
   --json --heads dsp|auto|learned`` as a subprocess, wall time from spawn to exit (interpreter start, imports,
   backend selection, decode and the 25D fingerprint: everything a user waits for);
 * ``librosa``: ``bench_engine``'s librosa worker computing the same descriptors (with its
-  warm-up, which favours librosa).
+  warm-up, which favours librosa);
+* ``cli_auto_machine`` / ``librosa_machine``: the same two on the whole machine, not pinned,
+  with the libraries' default threading (the CLI's batch fingerprint uses one worker thread
+  per CPU; librosa may use its BLAS/numba threads): what a user of this machine waits for.
 
 Usage::
 
@@ -39,7 +42,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import bench_engine as be  # noqa: E402
 
 SECTION = "heads-speed"
-MODES = ("stream_dsp", "stream_auto", "stream_learned", "cli_dsp", "cli_auto", "cli_learned", "librosa")
+MODES = ("stream_dsp", "stream_auto", "stream_learned", "cli_dsp", "cli_auto", "cli_learned", "librosa",
+         "cli_auto_machine", "librosa_machine")
+#: Modes run on every CPU of the machine, unpinned, with default threading.
+MACHINE_MODES = ("cli_auto_machine", "librosa_machine")
 
 
 def _stream(path: Path, heads: str, limit: int | None) -> dict[str, Any]:
@@ -73,7 +79,7 @@ def worker(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     """Pin, warm up, time one streaming session (``stream_*``) or librosa."""
     if core is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {core})
-    if mode == "librosa":
+    if mode in ("librosa", "librosa_machine"):
         return be.worker("librosa", path, core)
     heads = mode.removeprefix("stream_")
     _stream(path, heads, round(be.WARMUP_SECONDS * be.BENCH_RATE))
@@ -85,11 +91,14 @@ def worker(mode: str, path: Path, core: int | None) -> dict[str, Any]:
 
 def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     """One measurement in a fresh process (see module docstring)."""
-    env = {**os.environ, **be.SINGLE_THREAD_ENV}
+    machine = mode in MACHINE_MODES
+    if machine:
+        core = None
+    env = dict(os.environ) if machine else {**os.environ, **be.SINGLE_THREAD_ENV}
     pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
     if mode.startswith("cli_"):
         cmd = [sys.executable, "-m", "streamprint", "fingerprint", str(path), "--json",
-               "--heads", mode.removeprefix("cli_")]
+               "--heads", mode.removeprefix("cli_").removesuffix("_machine")]
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, preexec_fn=pin)
         seconds = time.perf_counter() - start
@@ -99,7 +108,10 @@ def run_isolated(mode: str, path: Path, core: int | None) -> dict[str, Any]:
         return {"mode": mode, "seconds": seconds, "model": line["model"], "backend": line["backend"],
                 "precision": line["precision"], "heads": line["heads"],
                 "media_seconds": line["media_seconds"]}
-    return be.run_worker(Path(__file__).resolve(), ["--worker", mode, "--audio", str(path)], core, f"{mode} worker")
+    return be.run_worker(
+        Path(__file__).resolve(), ["--worker", mode, "--audio", str(path)], core, f"{mode} worker",
+        single_thread=not machine,
+    )
 
 
 def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -> str:
@@ -114,7 +126,7 @@ def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -
         f"Command: `{command}`",
         "",
         be.machine_line(be.machine_info()) + f" Every measurement in its own process pinned to core "
-        f"[{core}] with one BLAS/OpenMP thread; modes interleaved, median of the runs reported "
+        f"[{core}] with one BLAS/OpenMP thread (except the whole-machine pair below); modes interleaved, median of the runs reported "
         f"(all runs, s: {runs}). The machine was shared with other jobs during the run, so "
         "compare the columns (same run) rather than absolute numbers across sections.",
         "",
@@ -130,9 +142,29 @@ def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -
         f"| speed vs librosa ({lib:.2f} s, same descriptors) | "
         + " | ".join(f"{lib / v:.2f}x" for v in cli) + " |",
         "",
+        *_machine_rows(results),
         "Target (issue 5): `streamprint fingerprint` of a 10-minute file at least 10x faster than "
         "librosa computing the same descriptors.",
     ])
+
+
+def _machine_rows(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The whole-machine comparison (``cli_auto_machine`` vs ``librosa_machine``), if run."""
+    if not all(m in results for m in MACHINE_MODES):
+        return []
+    cli, lib = results["cli_auto_machine"]["seconds"], results["librosa_machine"]["seconds"]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return [
+        f"On the whole machine ({cpus} CPUs, nothing pinned, the libraries' default threading; "
+        "the CLI's batch fingerprint runs its frame analysis and loudness filter on one worker "
+        "thread per CPU, `--threads`):",
+        "",
+        "| what | wall s | speed vs librosa |",
+        "|---|---:|---:|",
+        f"| `streamprint fingerprint FILE --json` (`--heads auto`), end to end | {cli:.2f} | {lib / cli:.2f}x |",
+        f"| librosa, same descriptors (after its warm-up, imports not counted) | {lib:.2f} | 1.00x |",
+        "",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

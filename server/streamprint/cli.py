@@ -215,7 +215,7 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     threads = args.threads if args.threads is not None else (cpus if cpus > 1 else 0)
     # Backend selection (model loads, a timing run) and loading the compiled loudness
     # filter overlap the decoding.
-    with ThreadPoolExecutor(1, "prepare") as pool:
+    with ThreadPoolExecutor(2, "prepare") as pool:
         selecting = pool.submit(select_analyzer, args.backend, args.precision, heads=args.heads)
         if not args.stream:
             pool.submit(iir.warm_up)
