@@ -100,6 +100,18 @@ def machine_line(info: dict[str, Any]) -> str:
     return f"Machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, {versions}."
 
 
+def apply_nice(increment: int) -> None:
+    """``os.nice(increment)`` for this process and the servers and clients it starts (a
+    negative value needs root); a refusal is reported and the run goes on at the usual
+    priority."""
+    if not increment:
+        return
+    try:
+        os.nice(increment)
+    except OSError as exc:
+        print(f"--nice {increment}: {exc} (running at the usual priority)", file=sys.stderr)
+
+
 def write_doc_section(section: str, body: str, *, path: Path = DOCS, heading: str | None = None) -> None:
     """Replace the text between ``<!-- {section}:begin -->`` and ``<!-- {section}:end -->``.
 

@@ -126,9 +126,9 @@ def render(results: dict[str, dict[str, Any]], command: str, core: int | None) -
         f"Command: `{command}`",
         "",
         be.machine_line(be.machine_info()) + f" Every measurement in its own process pinned to core "
-        f"[{core}] with one BLAS/OpenMP thread (except the whole-machine pair below); modes interleaved, median of the runs reported "
-        f"(all runs, s: {runs}). The machine was shared with other jobs during the run, so "
-        "compare the columns (same run) rather than absolute numbers across sections.",
+        f"[{core}] with one BLAS/OpenMP thread (except the whole-machine pair below); modes "
+        f"interleaved, median of the runs reported (all runs, s: {runs}). Other jobs may share "
+        "the machine, so compare the columns (same run) rather than absolute numbers across sections.",
         "",
         f"Input: {media / 60:.1f} minutes of generated music-like audio, 44.1 kHz stereo "
         f"(the `bench_engine.py` file). Models that ran (CLI, `--backend auto`): {models}.",

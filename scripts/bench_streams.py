@@ -1031,11 +1031,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
 
-    if args.nice:
-        try:  # inherited by the started server and the client processes
-            os.nice(args.nice)
-        except OSError as exc:
-            print(f"--nice {args.nice}: {exc} (running at the usual priority)", file=sys.stderr)
+    from bench_engine import apply_nice
+
+    apply_nice(args.nice)
     spec = LoadSpec(
         modality=args.modality,
         duration_s=args.duration,

@@ -735,11 +735,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "jobs on a shared machine)")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
-    if args.nice:
-        try:
-            os.nice(args.nice)
-        except OSError as exc:
-            print(f"--nice {args.nice}: {exc} (running at the usual priority)", file=sys.stderr)
+    from bench_engine import apply_nice
+
+    apply_nice(args.nice)
 
     result = run(
         server=args.server,
