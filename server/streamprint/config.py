@@ -71,10 +71,10 @@ class ServerConfig:
         minimum=0,
     )
     whole_media_threads: int = _opt(
-        1,
+        0,
         "worker threads (per server process, shared by all requests) over which a whole-media "
         "25D pass (unary, batch, validation) spreads its frame analysis and loudness filter, "
-        "overlapped with the rest of the pass; same results (0: the pass runs on one thread)",
+        "overlapped with the rest of the pass; same results (0: one per CPU)",
         "int",
         minimum=0,
     )

@@ -35,7 +35,7 @@ from streamprint.cache import (
     fingerprint_key,
     media_sha256,
 )
-from streamprint.config import ServerConfig
+from streamprint.config import ServerConfig, default_workers
 from streamprint.dataplane.engine import (
     Engine,
     EngineSession,
@@ -478,11 +478,12 @@ class DataPlane:
     def _start_whole_media_pool(self) -> ThreadPoolExecutor | None:
         """Worker threads whole-media passes share (``--whole-media-threads``); the compiled
         loudness filter is loaded there now, so the first 25D request does not wait for it."""
-        if self.config.whole_media_threads <= 0 or not isinstance(self.engine, NumpyEngine):
+        if not isinstance(self.engine, NumpyEngine):
             return None
         from streamprint.engine import iir
 
-        pool = ThreadPoolExecutor(self.config.whole_media_threads, thread_name_prefix="streamprint-whole-media")
+        threads = self.config.whole_media_threads or default_workers()
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
         pool.submit(iir.warm_up)
         self.engine.whole_media_pool = pool
         return pool
