@@ -102,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
         "learned when the heads passed their accuracy gate)",
     )
     fp.add_argument(
+        "--reselect", action="store_true",
+        help="measure the backends again for --backend/--precision auto instead of loading the "
+        "choice remembered from an earlier run ($STREAMPRINT_SELECTION_MEMO: its file, or off)",
+    )
+    fp.add_argument(
         "--threads", type=_positive_int(0, 256), default=None,
         help="worker threads of the batch fingerprint beside the main one: frame analysis and "
         "loudness filtering run there, overlapped with the rest; same result whatever the "
@@ -209,14 +214,16 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     from streamprint.engine import iir
     from streamprint.engine.decode import decode_file
     from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
-    from streamprint.runtime import select_analyzer
+    from streamprint.runtime.memo import remembered_analyzer
 
     cpus = _usable_cpus()
     threads = args.threads if args.threads is not None else (cpus if cpus > 1 else 0)
     # Backend selection (model loads, a timing run) and loading the compiled loudness
     # filter overlap the decoding.
     with ThreadPoolExecutor(2, "prepare") as pool:
-        selecting = pool.submit(select_analyzer, args.backend, args.precision, heads=args.heads)
+        selecting = pool.submit(
+            remembered_analyzer, args.backend, args.precision, heads=args.heads, reselect=args.reselect
+        )
         if not args.stream:
             pool.submit(iir.warm_up)
         buffer = decode_file(args.path, max_seconds=args.max_seconds)

@@ -74,6 +74,23 @@ def test_threads_do_not_change_the_result(song: Path) -> None:
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+def test_auto_choice_is_remembered_until_reselect(song: Path, tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "STREAMPRINT_SELECTION_MEMO": str(tmp_path / "selection.json")}
+    reasons = []
+    for extra in ([], [], ["--reselect"]):
+        result = subprocess.run(
+            [*STREAMPRINT, "fingerprint", str(song), "--json", *extra],
+            capture_output=True, text=True, timeout=120, env=env, check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        reasons.append(json.loads(result.stdout.splitlines()[-1])["selection_reason"])
+    assert "remembered in" not in reasons[0]
+    assert "remembered in" in reasons[1] and reasons[1].startswith(reasons[0])
+    assert "remembered in" not in reasons[2]
+
+
 def test_negative_threads_is_a_usage_error(song: Path) -> None:
     result = run_cli("fingerprint", str(song), "--threads", "-1")
     assert result.returncode == 2

@@ -294,10 +294,8 @@ def engine_for(backend: str, precision: str, heads: str = "dsp") -> Engine:
     one chosen). If the child fails, the selection runs here as before (and raises what it
     raises).
     """
-    from dataclasses import replace
-
     from streamprint.runtime import LoadOptions, select_analyzer
-    from streamprint.runtime.select import Candidate
+    from streamprint.runtime.memo import with_record
 
     options = LoadOptions(threads=1)
     if backend == "auto":
@@ -306,18 +304,7 @@ def engine_for(backend: str, precision: str, heads: str = "dsp") -> Engine:
             selection = select_analyzer(
                 str(chosen["backend"]), str(chosen["precision"]), options, heads=heads
             )
-            candidates = chosen.get("candidates")
-            return NumpyEngine(
-                replace(
-                    selection,
-                    requested_backend=backend,
-                    requested_precision=precision,
-                    reason=str(chosen["reason"]),
-                    candidates=tuple(
-                        Candidate(**c) for c in (candidates if isinstance(candidates, list) else [])
-                    ),
-                )
-            )
+            return NumpyEngine(with_record(selection, chosen, backend, precision))
     return NumpyEngine(select_analyzer(backend, precision, options, heads=heads))
 
 
