@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 import google.protobuf
@@ -25,10 +25,8 @@ from streamprint.api.auth import TokenTable
 from streamprint.api.peers import Peers, add_cache_stats, is_forwarded
 from streamprint.dataplane import (
     DataPlane,
-    FingerprintJob,
     FingerprintResult,
     LiveStream,
-    ValidationJob,
     ValidationOutcome,
 )
 from streamprint.errors import InvalidInputError, ResourceLimitError, StreamprintError
@@ -38,6 +36,8 @@ log = logging.getLogger("streamprint.api")
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+Item = TypeVar("Item")
+Job = TypeVar("Job")
 Context = grpc.aio.ServicerContext[Any, Any]
 
 #: Trailing metadata key saying why a stream ended early but cleanly.
@@ -209,12 +209,7 @@ class FingerprintService:
         """Many items, one status each."""
 
         async def call() -> fs_pb.BatchFingerprintResponse:
-            jobs: list[FingerprintJob | BaseException] = []
-            for i, item in enumerate(request.items):
-                try:
-                    jobs.append(convert.fingerprint_job(item, self._limits, prefix=f"items[{i}]."))
-                except InvalidInputError as exc:
-                    jobs.append(exc)
+            jobs = _item_jobs(request.items, convert.fingerprint_job, self._limits)
             results = await self._plane.fingerprint_batch(jobs)
             response = fs_pb.BatchFingerprintResponse()
             for i, result in enumerate(results):
@@ -251,12 +246,7 @@ class FingerprintService:
     ) -> fs_pb.ValidateFingerprintsResponse:
         """ValidateFingerprints in this process."""
         threshold = convert.similarity_threshold(request)
-        jobs: list[ValidationJob | BaseException] = []
-        for i, item in enumerate(request.items):
-            try:
-                jobs.append(convert.validation_job(item, self._limits, prefix=f"items[{i}]."))
-            except InvalidInputError as exc:
-                jobs.append(exc)
+        jobs = _item_jobs(request.items, convert.validation_job, self._limits)
         results = await self._plane.validate(jobs, threshold)
         response = fs_pb.ValidateFingerprintsResponse()
         for i, (item, result) in enumerate(zip(request.items, results, strict=True)):
@@ -293,6 +283,20 @@ class FingerprintService:
             )
 
         return await _unary(context, call)
+
+
+def _item_jobs(
+    items: Iterable[Item], to_job: Callable[..., Job], limits: convert.Limits
+) -> list[Job | BaseException]:
+    """Each batch item's typed job, or the :class:`InvalidInputError` naming its bad field
+    (paths prefixed ``items[i].``); one bad item does not fail the others."""
+    jobs: list[Job | BaseException] = []
+    for i, item in enumerate(items):
+        try:
+            jobs.append(to_job(item, limits, prefix=f"items[{i}]."))
+        except InvalidInputError as exc:
+            jobs.append(exc)
+    return jobs
 
 
 def _item_error(exc: BaseException, index: int) -> Any:
