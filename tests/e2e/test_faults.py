@@ -36,14 +36,6 @@ with StreamprintClient(sys.argv[1]) as client:
 """
 
 
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.kill()
-
-
 @pytest.fixture(scope="module")
 def long_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("e2e") / "long.wav"

@@ -73,14 +73,6 @@ def pair() -> Iterator[Server]:
     server.kill()
 
 
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
-    yield started
-    for server in started:
-        server.kill()
-
-
 @pytest.fixture(scope="module")
 def sessions(pair: Server, wav: Path) -> list[list[StreamUpdate]]:
     """The updates of N_CLIENTS streams of the same file on the two-worker server."""
