@@ -350,3 +350,29 @@ def test_second_blocks_are_exact_in_any_chunking(sizes: list[int], seed: int) ->
         )
     else:
         assert blocks.peak_consistency == 1.0
+
+
+def test_one_analyzer_call_per_update_at_one_update_per_second() -> None:
+    """Batches are counted from the last snapshot and hold up to 48 frames, so a 1 s update
+    (42 to 44 frames) is one analyzer call; cut every 43 frames from the first frame instead
+    it was two calls nearly every time."""
+    from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
+
+    sizes: list[int] = []
+
+    class Counting(NumpyFrameAnalyzer):
+        def analyze(self, frames: F32) -> FrameDescriptors:
+            sizes.append(frames.shape[0])
+            return super().analyze(frames)
+
+    seconds = 30.0
+    samples = music_like(seconds, bpm=120.0, rate=RATE, channels=2, seed=3)
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, 1.0), analyzer=Counting())
+    updates = 0
+    for start in range(0, samples.shape[0], RATE // 10):
+        updates += len(session.push(samples[start : start + RATE // 10]))
+    session.finish()
+    assert updates == 30
+    # one call per update, and one at the end for the frames the resampler's flush completes
+    assert len(sizes) == updates + 1, sizes
+    assert min(sizes[1:-1]) >= 42 and max(sizes) <= 44, sizes

@@ -199,7 +199,7 @@ def test_hpss_and_yin_do_not_run_under_learned_heads(monkeypatch: pytest.MonkeyP
 
     analyzer = _learned()
     monkeypatch.setattr(pitch, "yin", boom)
-    monkeypatch.setattr(pitch, "cmnd", boom)
+    monkeypatch.setattr(pitch, "autocorrelation", boom)
     monkeypatch.setattr(hpss.HarmonicPercussive, "_emit", boom)
     fp = fingerprint_buffer(_sine(220.0, 2.0), analyzer=analyzer)
     assert fp.values["pitch_stability"] > 0.9

@@ -1,4 +1,5 @@
-"""YIN's shorter autocorrelation FFT: the same lags as the 2 * FRAME_LENGTH transform."""
+"""YIN: the shorter autocorrelation FFT gives the same lags as the 2 * FRAME_LENGTH transform,
+and the compiled pass gives the same bits as the vectorised definition."""
 
 from __future__ import annotations
 
@@ -27,11 +28,11 @@ def test_acf_size_leaves_every_lag_free_of_wrap_around() -> None:
     assert pitch.ACF_FFT_SIZE < 2 * FRAME_LENGTH
 
 
-def _yin_with_full_fft(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The definition with the 2 * FRAME_LENGTH transform and parabolas everywhere."""
+def _yin_vectorised(frames: np.ndarray, fft_size: int = 2 * FRAME_LENGTH) -> tuple[np.ndarray, np.ndarray]:
+    """The definition, vectorised in numpy, with parabolas everywhere."""
     y = frames.astype(np.float64)
-    spectrum = np.fft.rfft(y, 2 * FRAME_LENGTH, axis=1)
-    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, 2 * FRAME_LENGTH, axis=1)[:, : pitch.MAX_PERIOD + 1]
+    spectrum = np.fft.rfft(y, fft_size, axis=1)
+    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, fft_size, axis=1)[:, : pitch.MAX_PERIOD + 1]
     energy = np.cumsum(y[:, : pitch.MAX_PERIOD] ** 2, axis=1)
     diff = np.zeros((y.shape[0], pitch.MAX_PERIOD + 1))
     diff[:, 1:] = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
@@ -53,13 +54,40 @@ def _yin_with_full_fft(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ANALYSIS_RATE / lag, voiced
 
 
-def test_yin_equals_the_full_transform_definition() -> None:
-    rng = np.random.default_rng(11)
+def _frames(seed: int) -> np.ndarray:
+    """Noise, tones over the whole f0 range and beyond, chords, tones in noise, and the
+    degenerate frames (silence, DC, denormal-small)."""
+    rng = np.random.default_rng(seed)
     t = np.arange(FRAME_LENGTH) / ANALYSIS_RATE
-    tones = np.sin(2 * np.pi * rng.uniform(60.0, 2200.0, (60, 1)) * t)
+    tones = np.sin(2 * np.pi * rng.uniform(50.0, 2300.0, (60, 1)) * t) * rng.uniform(0.01, 1.0, (60, 1))
     chords = tones[:30] + 0.5 * np.sin(2 * np.pi * rng.uniform(60.0, 2200.0, (30, 1)) * t)
-    frames = np.concatenate([rng.standard_normal((60, FRAME_LENGTH)), tones, chords, np.zeros((2, FRAME_LENGTH))])
-    f0, voiced = pitch.yin(frames.astype(np.float32))
-    ref_f0, ref_voiced = _yin_with_full_fft(frames.astype(np.float32))
+    noisy = tones + rng.uniform(0.0, 0.5, (60, 1)) * rng.standard_normal((60, FRAME_LENGTH))
+    degenerate = [np.zeros((2, FRAME_LENGTH)), np.full((2, FRAME_LENGTH), 0.3), 1e-30 * rng.standard_normal((2, FRAME_LENGTH))]
+    return np.concatenate([rng.standard_normal((60, FRAME_LENGTH)), tones, chords, noisy, *degenerate]).astype(np.float32)
+
+
+def test_yin_equals_the_full_transform_definition() -> None:
+    frames = _frames(11)
+    f0, voiced = pitch.yin(frames)
+    ref_f0, ref_voiced = _yin_vectorised(frames)
     assert np.array_equal(voiced, ref_voiced)
     assert np.allclose(f0, ref_f0, rtol=1e-12, atol=0.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_compiled_yin_is_the_vectorised_definition_bit_for_bit(seed: int) -> None:
+    frames = _frames(seed)
+    f0, voiced = pitch.yin(frames)
+    ref_f0, ref_voiced = _yin_vectorised(frames, pitch.ACF_FFT_SIZE)
+    assert 0.2 < voiced.mean() < 0.9  # both branches (trough / global minimum) are exercised
+    assert np.array_equal(voiced, ref_voiced)
+    assert np.array_equal(f0, ref_f0)
+
+
+def test_yin_of_no_frames_and_of_a_strided_view() -> None:
+    f0, voiced = pitch.yin(np.zeros((0, FRAME_LENGTH), dtype=np.float32))
+    assert f0.shape == voiced.shape == (0,)
+    frames = _frames(4)
+    f0, voiced = pitch.yin(frames[::2])
+    ref_f0, ref_voiced = pitch.yin(np.ascontiguousarray(frames[::2]))
+    assert np.array_equal(f0, ref_f0) and np.array_equal(voiced, ref_voiced)

@@ -477,14 +477,16 @@ class DataPlane:
 
     def _start_whole_media_pool(self) -> ThreadPoolExecutor | None:
         """Worker threads whole-media passes share (``--whole-media-threads``); the compiled
-        loudness filter is loaded there now, so the first 25D request does not wait for it."""
+        kernels (loudness filter, YIN) are loaded there now, so the first 25D request does not
+        wait for them."""
         if not isinstance(self.engine, NumpyEngine):
             return None
-        from streamprint.engine import iir
+        from streamprint.engine import iir, pitch
 
         threads = self.config.whole_media_threads or default_workers()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
         pool.submit(iir.warm_up)
+        pool.submit(pitch.warm_up)
         self.engine.whole_media_pool = pool
         return pool
 

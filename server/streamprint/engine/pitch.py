@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
@@ -21,6 +22,8 @@ F_MAX = 2093.004522404789  # C7
 MIN_PERIOD = math.floor(ANALYSIS_RATE / F_MAX)
 MAX_PERIOD = min(math.ceil(ANALYSIS_RATE / F_MIN), FRAME_LENGTH - 1)
 TROUGH_THRESHOLD = 0.1
+_TINY = float(np.finfo(np.float64).tiny)
+_MAX = float(np.finfo(np.float64).max)
 
 
 def _fast_fft_size(minimum: int) -> int:
@@ -45,58 +48,90 @@ def _fast_fft_size(minimum: int) -> int:
 ACF_FFT_SIZE = _fast_fft_size(FRAME_LENGTH + MAX_PERIOD)
 
 
-def cmnd(frames: NDArray[np.float32]) -> NDArray[np.float64]:
-    """Cumulative mean normalised difference ``[n, MAX_PERIOD - MIN_PERIOD + 1]``.
+def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
+    """Autocorrelation ``[n, MAX_PERIOD + 1]`` (lags 0..MAX_PERIOD) of frames ``[n, FRAME_LENGTH]``.
 
-    ``d(k) = 2 (r(0) - r(k)) - sum_{m<k} y[m]^2`` with ``r`` the frame's autocorrelation,
-    normalised by its running mean over ``k = 1..tau``.
+    By FFT in float64. The inverse transform is given a complex power spectrum: numpy's
+    ``irfft`` of a real array takes a slow conversion path (1.3 ms per 43 frames here
+    against 0.5 ms for the same values as complex, with the same bits).
     """
-    y = frames.astype(np.float64)
-    spectrum = np.fft.rfft(y, ACF_FFT_SIZE, axis=1)
-    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, ACF_FFT_SIZE, axis=1)
-    acf = acf[:, : MAX_PERIOD + 1]
-    energy = np.cumsum(y[:, :MAX_PERIOD] ** 2, axis=1)
-    diff = np.zeros((y.shape[0], MAX_PERIOD + 1))
-    diff[:, 1:] = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
-    numerator = diff[:, MIN_PERIOD : MAX_PERIOD + 1]
-    cumulative = np.cumsum(diff[:, 1:], axis=1) / np.arange(1, MAX_PERIOD + 1)
-    denominator = cumulative[:, MIN_PERIOD - 1 : MAX_PERIOD]
-    result: NDArray[np.float64] = numerator / (denominator + np.finfo(np.float64).tiny)
-    return result
+    spectrum = np.fft.rfft(frames.astype(np.float64), ACF_FFT_SIZE, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.complex128)
+    return np.fft.irfft(power, ACF_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
+def _yin_rows(
+    acf: NDArray[np.float64], frames: NDArray[np.float32]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:  # pragma: no cover - compiled
+    n = acf.shape[0]
+    width = MAX_PERIOD - MIN_PERIOD + 1
+    f0 = np.empty(n)
+    voiced = np.zeros(n, dtype=np.bool_)
+    d = np.empty(width)
+    for r in range(n):
+        # the cumulative mean normalised difference d[k - MIN_PERIOD], k = MIN_PERIOD..MAX_PERIOD
+        energy = 0.0
+        running = 0.0
+        for k in range(1, MAX_PERIOD + 1):
+            sample = np.float64(frames[r, k - 1])
+            energy += sample**2
+            diff = 2.0 * (acf[r, 0] - acf[r, k]) - energy
+            running += diff
+            if k >= MIN_PERIOD:
+                d[k - MIN_PERIOD] = diff / (running / k + _TINY)
+        # the first trough below the threshold, else the global minimum (numpy's argmin)
+        period = -1
+        for i in range(width - 1):
+            trough = d[i] < d[1] if i == 0 else d[i] < d[i - 1] and d[i] <= d[i + 1]
+            if trough and d[i] < TROUGH_THRESHOLD:
+                period = i
+                break
+        if period >= 0:
+            voiced[r] = True
+        else:
+            period = 0
+            for i in range(width):
+                if np.isnan(d[i]):
+                    period = i
+                    break
+                if d[i] < d[period]:
+                    period = i
+        # parabolic interpolation at the chosen lag (0 at the row's ends)
+        shift = 0.0
+        if 0 < period < width - 1:
+            left, mid, right = d[period - 1], d[period], d[period + 1]
+            a = right + left - 2.0 * mid
+            b = (right - left) / 2.0
+            if not abs(b) >= abs(a):
+                shift = -b / a
+                if np.isnan(shift):
+                    shift = 0.0
+                elif np.isinf(shift):
+                    shift = _MAX if shift > 0 else -_MAX
+        f0[r] = ANALYSIS_RATE / (MIN_PERIOD + period + shift)
+    return f0, voiced
 
 
 def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
-    """f0 in Hz ``[n]`` and voicing ``[n]`` for frames ``[n, FRAME_LENGTH]``."""
-    n = frames.shape[0]
-    if n == 0:
+    """f0 in Hz ``[n]`` and voicing ``[n]`` for frames ``[n, FRAME_LENGTH]``.
+
+    The autocorrelation is numpy's FFT; the difference function, its normalisation, the
+    trough search and the parabola are one compiled pass per frame (the same operations in
+    the same order as the vectorised definition, so the same bits, about 6x faster).
+    """
+    if frames.shape[0] == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
-    d = cmnd(frames)
-    is_trough = np.zeros_like(d, dtype=bool)
-    is_trough[:, 1:-1] = (d[:, 1:-1] < d[:, :-2]) & (d[:, 1:-1] <= d[:, 2:])
-    is_trough[:, 0] = d[:, 0] < d[:, 1]
-    below = is_trough & (d < TROUGH_THRESHOLD)
-    voiced = below.any(axis=1)
-    period = np.where(voiced, np.argmax(below, axis=1), np.argmin(d, axis=1))
-    lag = MIN_PERIOD + period + _parabolic_shift_at(d, period)
-    f0: NDArray[np.float64] = ANALYSIS_RATE / lag
-    return f0, np.asarray(voiced, dtype=bool)
+    frames = np.ascontiguousarray(frames, dtype=np.float32)
+    f0, voiced = _yin_rows(autocorrelation(frames), frames)
+    return f0, voiced
+
+
+def warm_up() -> None:
+    """Load the compiled kernel now (see :func:`streamprint.engine.iir.warm_up`)."""
+    yin(np.zeros((1, FRAME_LENGTH), dtype=np.float32))
 
 
 def unvoiced(n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """What an analyzer that skips YIN reports: f0 0 Hz and unvoiced, ``[n]`` each."""
     return np.zeros(n), np.zeros(n, dtype=bool)
-
-
-def _parabolic_shift_at(d: NDArray[np.float64], index: NDArray[np.intp]) -> NDArray[np.float64]:
-    """Sub-sample offset ``[n]`` of row ``r``'s extremum at ``index[r]`` by a parabola through
-    3 points (0 at the row's ends, where there is no neighbour on one side)."""
-    inner = (index > 0) & (index < d.shape[1] - 1)
-    at = np.clip(index, 1, d.shape[1] - 2)[:, np.newaxis]
-    left = np.take_along_axis(d, at - 1, axis=1)[:, 0]
-    mid = np.take_along_axis(d, at, axis=1)[:, 0]
-    right = np.take_along_axis(d, at + 1, axis=1)[:, 0]
-    a = right + left - 2.0 * mid
-    b = (right - left) / 2.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        shift = np.where(np.abs(b) >= np.abs(a), 0.0, -b / a)
-    return np.where(inner, np.nan_to_num(shift), 0.0)

@@ -47,9 +47,12 @@ MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
 _NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"})
-#: Frames are analysed in micro-batches of up to this many (about one second of media); the
-#: batch is also drained before every snapshot, so results do not depend on the chunking.
-_ANALYSIS_BATCH_FRAMES = 43
+#: Frames are analysed in micro-batches of up to this many (a little over one second of
+#: media), counted from the last snapshot (which drains every pending frame): the cuts depend
+#: only on the media and the update interval, never on the chunking. At one update per
+#: second an interval holds 42 to 44 frames (43.07 on average), so every update is one
+#: analyzer call; cut every 43 frames from the first frame, it was two calls nearly every time.
+_ANALYSIS_BATCH_FRAMES = 48
 #: Batch sessions are fed in blocks of this many seconds to bound temporary memory.
 _BATCH_BLOCK_SECONDS = 30.0
 #: Mono native-rate samples are queued until a snapshot falls due or this much media is
@@ -128,6 +131,8 @@ class AudioSession:
         self._queue_limit = max(1, int(_QUEUE_SECONDS * config.sample_rate))
         self._pending: list[NDArray[np.float32]] = []
         self._frames_analysed = 0
+        #: Frame index the batch cuts count from: the frames analysed at the last full drain.
+        self._batch_origin = 0
         self._features = AudioFeatures()
         self._samples_seen = 0
         self._revision = 0
@@ -285,15 +290,17 @@ class AudioSession:
         """Analyse pending frames and feed the accumulators.
 
         Batches are cut at fixed frame positions (multiples of ``_ANALYSIS_BATCH_FRAMES``
-        from the first frame), so the same frames are analysed together whatever the
-        chunking; ``complete_batches_only`` keeps a trailing partial batch pending.
+        from the last snapshot's frame, a position fixed by the media time), so the same
+        frames are analysed together whatever the chunking; ``complete_batches_only`` keeps a
+        trailing partial batch pending.
         """
         if not self._pending:
             if not complete_batches_only:
+                self._batch_origin = self._frames_analysed
                 self._collect(len(self._in_flight))
             return
         frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
-        first = self._frames_analysed
+        first = self._frames_analysed - self._batch_origin
         stop = frames.shape[0]
         if complete_batches_only:
             boundary = (first + stop) // _ANALYSIS_BATCH_FRAMES * _ANALYSIS_BATCH_FRAMES
@@ -310,6 +317,8 @@ class AudioSession:
         self._frames_analysed += stop
         rest = frames[stop:]
         self._pending = [rest] if rest.shape[0] else []
+        if not complete_batches_only:
+            self._batch_origin = self._frames_analysed
         # Within a push, leave this step's analyses running; a snapshot or the end collects all.
         self._collect(earlier if complete_batches_only else len(self._in_flight))
 
