@@ -60,6 +60,26 @@ def test_pcm_s16_is_kept_as_int16_spilled_and_read_back_exactly() -> None:
     assert kept.load().samples.shape == (0, 2)
 
 
+def test_decoded_s16le_skips_the_check_with_the_same_int16() -> None:
+    pcm = _s16(2.0) + np.array([[-32768, 32767], [0, -1]], "<i2").tobytes()  # the extremes
+    samples = _decoded(pcm)
+    kept = KeptMedia(22_050, 2)
+    fast = kept.compact(samples, exact_int16=True)
+    assert fast.dtype == np.int16
+    assert np.array_equal(fast, as_int16(samples))
+    assert np.array_equal(fast, np.frombuffer(pcm, "<i2").reshape(-1, 2))
+
+
+def test_the_pcm_stream_decoder_says_which_encodings_are_exact_int16() -> None:
+    from streamprint.dataplane.engine import _PcmStreamDecoder
+
+    exact = {
+        encoding: _PcmStreamDecoder(MediaFormat(encoding=encoding, sample_rate=8_000, channels=1)).exact_int16
+        for encoding in (Encoding.PCM_S16LE, Encoding.PCM_F32LE)
+    }
+    assert exact == {Encoding.PCM_S16LE: True, Encoding.PCM_F32LE: False}
+
+
 @pytest.mark.parametrize("ram_bytes", [0, 1 << 30])
 def test_off_grid_media_switches_to_float32_and_stays_exact(ram_bytes: int) -> None:
     rng = np.random.default_rng(3)
@@ -108,3 +128,20 @@ def test_honest_stream_validates_from_spooled_int16_media() -> None:
         plane.close()
 
     asyncio.run(run())
+
+
+def test_the_hash_is_kept_up_to_date_without_reading_the_media_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    samples = _decoded(_s16(2.0))
+    kept = KeptMedia(22_050, 2, ram_bytes=10_000)
+    for start in range(0, samples.shape[0], 3000):
+        kept.append(kept.compact(samples[start : start + 3000]))
+
+    def no_read_back(*args: object) -> None:
+        raise AssertionError("sha256 read the kept media back")
+
+    monkeypatch.setattr(KeptMedia, "_chunks", no_read_back)
+    trailer = f"pcm:f32:22050:{samples.shape[0]}x2;".encode()
+    assert kept.sha256() == hashlib.sha256(samples.tobytes() + trailer).hexdigest()
+    assert kept.sha256() == samples_sha256(AudioBuffer(samples, 22_050))

@@ -14,12 +14,13 @@ stream ends. :class:`KeptMedia` stores it
 
 :meth:`KeptMedia.load` returns the float32 :class:`~streamprint.engine.fingerprint.AudioBuffer`
 exactly as it was appended; :meth:`KeptMedia.sha256` equals
-:func:`~streamprint.cache.keys.samples_sha256` of it without building it.
+:func:`~streamprint.cache.keys.samples_sha256` of it, hashed block by block as the media is
+appended (a stream's end then costs no read-back: an hour of stereo 44.1 kHz would be about
+1.3 GB of float32 to convert and hash on the spot).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 import threading
@@ -28,6 +29,7 @@ from typing import IO, cast
 import numpy as np
 from numpy.typing import NDArray
 
+from streamprint.cache.keys import SamplesDigest
 from streamprint.engine.fingerprint import AudioBuffer
 
 #: Default bytes of a session's kept media held in memory before it spills to a file.
@@ -71,6 +73,7 @@ class KeptMedia:
         self._block_bytes = 0
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()
+        self._digest = SamplesDigest(sample_rate, channels)
         self.frames = 0
 
     @property
@@ -88,9 +91,18 @@ class KeptMedia:
         """How samples are stored: ``"int16"`` (scaled by 2**15) or ``"float32"``."""
         return np.dtype(self._dtype).name
 
-    def compact(self, samples: NDArray[np.float32]) -> NDArray[np.int16] | NDArray[np.float32]:
-        """The block :meth:`append` would store for float32 ``samples`` ``[n, channels]``."""
+    def compact(
+        self, samples: NDArray[np.float32], *, exact_int16: bool = False
+    ) -> NDArray[np.int16] | NDArray[np.float32]:
+        """The block :meth:`append` would store for float32 ``samples`` ``[n, channels]``.
+
+        ``exact_int16``: the caller knows every sample is ``k / 32768`` for an int16 ``k``
+        (decoded s16le PCM), so the samples are scaled without :func:`as_int16`'s check
+        (two passes instead of six; 16-bit PCM is what most live streams send).
+        """
         if self._dtype is np.int16:
+            if exact_int16:
+                return np.multiply(samples, _SCALE, dtype=np.float32).astype(np.int16)
             quantized = as_int16(samples)
             if quantized is not None:
                 return quantized
@@ -107,6 +119,7 @@ class KeptMedia:
         if block.dtype != self._dtype:
             self._to_float32()
         with self._lock:
+            self._digest.update(_to_float(block))
             self._blocks.append(block)
             self._block_bytes += int(block.nbytes)
             self.frames += int(block.shape[0])
@@ -167,13 +180,10 @@ class KeptMedia:
         return AudioBuffer(samples, self.sample_rate)
 
     def sha256(self) -> str:
-        """:func:`~streamprint.cache.keys.samples_sha256` of :meth:`load`, piece by piece."""
-        digest = hashlib.sha256()
-        digest.update(f"pcm:f32:{self.sample_rate}:{self.frames}x{self.channels};".encode())
+        """:func:`~streamprint.cache.keys.samples_sha256` of :meth:`load` (kept up to date by
+        :meth:`append`)."""
         with self._lock:
-            for piece in self._chunks(self._dtype):
-                digest.update(np.ascontiguousarray(piece, dtype=np.float32).data)
-        return digest.hexdigest()
+            return self._digest.hexdigest()
 
     def close(self) -> None:
         """Drop everything kept (the temporary file is deleted)."""

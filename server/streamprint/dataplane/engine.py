@@ -52,7 +52,9 @@ class EngineSession(Protocol):
     A session may also offer ``analysis_due(samples: int) -> bool`` (see
     :meth:`~streamprint.engine.session.AudioSession.analysis_due`) and a decoder
     ``samples_in(size: int) -> int``: together they let the data plane run pushes that only
-    queue media on the event loop instead of a worker thread.
+    queue media on the event loop instead of a worker thread. A decoder whose samples are
+    all ``k / 32768`` (16-bit PCM) may say so with ``exact_int16 = True``: its media is then
+    kept as int16 without the check :func:`~streamprint.cache.media.as_int16` makes.
     """
 
     def push(self, samples: Samples) -> list[Fingerprint]:
@@ -125,6 +127,11 @@ class _PcmStreamDecoder:
     @property
     def sample_rate(self) -> int | None:
         return self._fmt.sample_rate
+
+    @property
+    def exact_int16(self) -> bool:
+        """Whether every decoded sample is ``k / 32768`` for an int16 ``k`` (s16le PCM)."""
+        return self._decoder.format.encoding == "s16le"
 
     def samples_in(self, size: int) -> int:
         """Sample frames that feeding ``size`` more bytes decodes (PCM: known in advance)."""

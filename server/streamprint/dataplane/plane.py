@@ -290,7 +290,7 @@ class LiveStream:
                 ram_bytes=config.session_spool_after_bytes,
                 spool_dir=config.session_spool_dir or None,
             )
-        block = self._kept.compact(samples)
+        block = self._kept.compact(samples, exact_int16=getattr(self._decoder, "exact_int16", False))
         nbytes = self._kept.added_bytes(block)
         if self._kept_bytes + nbytes > self._keep_cap:
             self._drop_kept(
