@@ -1,4 +1,5 @@
-"""The compiled SOS filter equals scipy.signal.sosfilt bit for bit, in any chunking."""
+"""The compiled SOS filter equals scipy.signal.sosfilt bit for bit, in any chunking; the fused
+weighted energy equals filtering, squaring and weighting the channels, bit for bit."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import scipy.signal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamprint.engine.iir import sosfilt
-from streamprint.engine.native import k_weighting_sos
+from streamprint.engine.iir import sosfilt, weighted_energy
+from streamprint.engine.native import channel_weights, k_weighting_sos
 
 
 @settings(max_examples=30, deadline=None)
@@ -35,6 +36,41 @@ def test_equals_scipy_bitwise_with_carried_state(
     assert got.dtype == np.float64
     assert np.array_equal(got, expected)
     assert np.array_equal(zi, expected_zi)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rate=st.sampled_from([8_000, 44_100, 96_000]),
+    channels=st.integers(1, 6),
+    cuts=st.lists(st.integers(0, 3_000), max_size=6),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**16),
+)
+def test_weighted_energy_is_filter_square_weight_bitwise(
+    rate: int, channels: int, cuts: list[int], dtype: type[np.floating], seed: int
+) -> None:
+    sos = k_weighting_sos(rate)
+    weights = channel_weights(channels)
+    samples = np.random.default_rng(seed).standard_normal((6_000, channels)).astype(dtype)
+    filtered, expected_zi = scipy.signal.sosfilt(sos, samples.T, axis=1, zi=np.zeros((2, channels, 2)))
+    expected = np.zeros(samples.shape[0])
+    for gain, channel in zip(weights, filtered, strict=True):  # channels summed in order
+        expected += gain * (channel * channel)
+    if channels <= 2:  # what the meter computed before: the same bits
+        assert np.array_equal(expected, weights @ (filtered * filtered))
+    zi = np.zeros((2, channels, 2))
+    parts = []
+    for piece in np.split(samples, sorted(cuts), axis=0):
+        energy, zi = weighted_energy(sos, piece, zi, weights)
+        parts.append(energy)
+    assert np.array_equal(np.concatenate(parts), expected)
+    assert np.array_equal(zi, expected_zi)
+
+
+def test_weighted_energy_refuses_mismatched_weights() -> None:
+    sos = k_weighting_sos(48_000)
+    with pytest.raises(ValueError):
+        weighted_energy(sos, np.ones((4, 2), np.float32), np.zeros((2, 2, 2)), np.ones(3))
 
 
 def test_state_passed_in_is_not_modified() -> None:

@@ -58,7 +58,58 @@ def sosfilt(
     return _sosfilt_rows(np.ascontiguousarray(sos, dtype=np.float64), x, state), state
 
 
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
+def _weighted_energy_rows(
+    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    sections = sos.shape[0]
+    channels = x.shape[1]
+    energy = np.zeros(x.shape[0], dtype=np.float64)
+    for c in range(channels):
+        z = np.empty((sections, 2))
+        for s in range(sections):
+            z[s, 0] = zi[s, c, 0]
+            z[s, 1] = zi[s, c, 1]
+        gain = weights[c]
+        for i in range(x.shape[0]):
+            cur = np.float64(x[i, c])
+            for s in range(sections):
+                new = sos[s, 0] * cur + z[s, 0]
+                z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
+                z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
+                cur = new
+            energy[i] += gain * (cur * cur)
+        for s in range(sections):
+            zi[s, c, 0] = z[s, 0]
+            zi[s, c, 1] = z[s, 1]
+    return energy
+
+
+def weighted_energy(
+    sos: NDArray[np.float64], samples: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-sample weighted energy ``[n]`` of the filtered channels, and the new state.
+
+    ``sum_c weights[c] * y_c[i]^2`` with ``y = sosfilt(sos, samples.T, zi)`` (the same
+    filter bits), summed over channels in order. Reads ``samples`` ``[n, channels]`` (float32
+    or float64) as they are: no channel-first float64 copy, no filtered array, one pass.
+    """
+    if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
+        raise ValueError("sos must be [sections, 6] with a0 == 1")
+    if samples.ndim != 2 or zi.shape != (sos.shape[0], samples.shape[1], 2) or weights.shape != (samples.shape[1],):
+        raise ValueError(f"samples must be [n, channels], zi [{sos.shape[0]}, channels, 2], weights [channels]")
+    if samples.dtype not in (np.float32, np.float64):
+        samples = samples.astype(np.float64)
+    state = np.array(zi, dtype=np.float64, copy=True)
+    energy = _weighted_energy_rows(
+        np.ascontiguousarray(sos, dtype=np.float64), samples, state, np.ascontiguousarray(weights, dtype=np.float64)
+    )
+    return energy, state
+
+
 def warm_up() -> None:
     """Load the compiled kernel now (numba's first dispatch in a process costs about half a
     second, later signatures milliseconds), e.g. on a thread while media decodes."""
-    sosfilt(np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]]), np.zeros((1, 1)), np.zeros((1, 1, 2)))
+    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    sosfilt(sos, np.zeros((1, 1)), np.zeros((1, 1, 2)))
+    weighted_energy(sos, np.zeros((1, 2), np.float32), np.zeros((1, 2, 2)), np.ones(2))

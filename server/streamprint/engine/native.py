@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import confidence, dims
-from streamprint.engine.iir import sosfilt
+from streamprint.engine.iir import weighted_energy
 from streamprint.errors import InvalidInputError
 
 F64 = NDArray[np.float64]
@@ -105,12 +105,17 @@ def _check_config(sample_rate: int, channels: int) -> None:
         raise InvalidInputError.for_field("channels", f"{channels} channels", ">= 1")
 
 
-def _as_block(samples: NDArray[np.float32], channels: int) -> F64:
-    """Check a pushed block's shape; return it channel-first as float64 ``[channels, n]``."""
+def _check_block(samples: NDArray[np.float32], channels: int) -> None:
+    """Check a pushed block's shape ``[n_samples, channels]``."""
     if samples.ndim != 2 or samples.shape[1] != channels:
         raise InvalidInputError.for_field(
             "samples", f"shape {samples.shape}", f"[n_samples, {channels}]"
         )
+
+
+def _as_block(samples: NDArray[np.float32], channels: int) -> F64:
+    """Check a pushed block's shape; return it channel-first as float64 ``[channels, n]``."""
+    _check_block(samples, channels)
     return np.ascontiguousarray(samples.T, dtype=np.float64)
 
 
@@ -391,8 +396,9 @@ class IntegratedLoudness:
     Pipeline, matching pyloudnorm's ``Meter(rate).integrated_loudness``:
 
     * K-weighting per channel (:func:`k_weighting_sos`) as a stateful IIR cascade
-      (:func:`iir.sosfilt`, scipy's ``sosfilt`` recursion, with carried ``zi``), so chunking does not matter;
-    * per-sample weighted energy ``sum_i G_i y_i^2`` (:func:`channel_weights`), summed
+      (scipy's ``sosfilt`` recursion, with carried ``zi``), so chunking does not matter;
+    * per-sample weighted energy ``sum_i G_i y_i^2`` (:func:`channel_weights`), computed in
+      the same compiled pass as the filter (:func:`iir.weighted_energy`), summed
       per 100 ms sub-block (boundaries at ``floor(k * rate / 10)`` samples);
     * 400 ms blocks at 100 ms steps (75 % overlap) = four consecutive sub-blocks, mean
       square over ``0.4 * rate`` samples, loudness ``-0.691 + 10 log10(energy)``;
@@ -475,10 +481,11 @@ class IntegratedLoudness:
 
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate."""
-        for part in _slices(_as_block(samples, self.channels)):
-            self._samples += part.shape[1]
-            filtered, self._zi = sosfilt(self._sos, part, self._zi)
-            energy = self._weights @ (filtered * filtered)
+        _check_block(samples, self.channels)
+        for start in range(0, samples.shape[0], _SLICE):
+            part = samples[start : start + _SLICE]
+            self._samples += part.shape[0]
+            energy, self._zi = weighted_energy(self._sos, part, self._zi, self._weights)
             closed = self._sub_blocks.push(energy[np.newaxis, :])[0]
             self._add_blocks(self._complete_blocks(closed))
 
