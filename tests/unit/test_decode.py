@@ -100,7 +100,7 @@ def test_round_trip(fmt: str, rate: int, channels: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "fmt", ["wav_u8", "wav24", "wav32", "wav_float", "wav_double", "flac24", "aiff"]
+    "fmt", ["wav", "wav_u8", "wav24", "wav32", "wav_float", "wav_double", "flac24", "aiff"]
 )
 def test_lossless_variants_match_soundfile(fmt: str) -> None:
     data = media(fmt)
@@ -137,6 +137,23 @@ def test_decode_file_equals_decode_bytes(fmt: str, tmp_path: Path) -> None:
     from_file, from_bytes = decode_file(path), decode_bytes(data)
     assert from_file.sample_rate == from_bytes.sample_rate
     np.testing.assert_array_equal(from_file.samples, from_bytes.samples)
+
+
+def test_pcm16_file_read_as_int16_is_libsndfile_float_bit_for_bit(tmp_path: Path) -> None:
+    """16-bit files are read as int16 and scaled in numpy, in blocks: the same bits as
+    libsndfile's float read, extremes included, across block boundaries."""
+    rng = np.random.default_rng(5)
+    frames = (1 << 18) * 2 + 12_345  # more than two read blocks
+    ints = rng.integers(-32768, 32768, size=(frames, 3), dtype=np.int16)
+    ints[:4] = [[-32768, 32767, 0], [32767, -32768, -1], [1, -1, 0], [0, 0, 0]]
+    path = tmp_path / "pcm16.wav"
+    sf.write(path, ints, 16_000, subtype="PCM_16")
+    ref, _ = sf.read(path, dtype="float32", always_2d=True)
+    buf = decode_file(path)
+    assert buf.samples.dtype == np.float32 and buf.samples.flags.c_contiguous
+    assert np.array_equal(buf.samples.view(np.uint32), ref.view(np.uint32))
+    with pytest.raises(ResourceLimitError):
+        decode_file(path, max_seconds=frames / 16_000 - 1.0)
 
 
 def test_multichannel_wav() -> None:

@@ -43,16 +43,20 @@ class _Output:
                 f" {sample_rate} Hz x {channels})",
             )
 
-    def add(self, block: Samples) -> None:
-        """Append float32 ``[n, channels]`` samples (clipped in place)."""
-        if block.shape[1] != self.channels:
-            raise _media_error(self.field, "channel count changes mid-stream")
-        self.total += block.shape[0]
+    def count(self, frames: int) -> None:
+        """Count ``frames`` more decoded frames against the duration budget."""
+        self.total += frames
         if self.total > self._max_frames:
             raise ResourceLimitError(
                 f"media is longer than the {self.max_seconds:g} s limit",
                 limit="max_media_seconds",
             )
+
+    def add(self, block: Samples) -> None:
+        """Append float32 ``[n, channels]`` samples (clipped in place)."""
+        if block.shape[1] != self.channels:
+            raise _media_error(self.field, "channel count changes mid-stream")
+        self.count(block.shape[0])
         if block.shape[0]:
             self._blocks.append(block)
 
