@@ -14,29 +14,43 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator,unused-ignore]
+def _through_sections(sos: NDArray[np.float64], z: NDArray[np.float64], cur: float) -> float:  # pragma: no cover
+    """One sample through the cascade (transposed direct form II), updating state ``z``."""
+    for s in range(sos.shape[0]):
+        new = sos[s, 0] * cur + z[s, 0]
+        z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
+        z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
+        cur = new
+    return cur
+
+
 @numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
 def _sosfilt_rows(
     sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64]
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    sections = sos.shape[0]
     out = np.empty(x.shape, dtype=np.float64)
-    z = np.empty((sections, 2))
     for c in range(x.shape[0]):
-        for s in range(sections):
-            z[s, 0] = zi[s, c, 0]
-            z[s, 1] = zi[s, c, 1]
+        z = zi[:, c, :].copy()
         for i in range(x.shape[1]):
-            cur = np.float64(x[c, i])
-            for s in range(sections):
-                new = sos[s, 0] * cur + z[s, 0]
-                z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
-                z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
-                cur = new
-            out[c, i] = cur
-        for s in range(sections):
-            zi[s, c, 0] = z[s, 0]
-            zi[s, c, 1] = z[s, 1]
+            out[c, i] = _through_sections(sos, z, np.float64(x[c, i]))
+        zi[:, c, :] = z
     return out
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
+def _weighted_energy_rows(
+    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
+) -> NDArray[np.float64]:  # pragma: no cover - compiled
+    energy = np.zeros(x.shape[0], dtype=np.float64)
+    for c in range(x.shape[1]):
+        z = zi[:, c, :].copy()
+        gain = weights[c]
+        for i in range(x.shape[0]):
+            cur = _through_sections(sos, z, np.float64(x[i, c]))
+            energy[i] += gain * (cur * cur)
+        zi[:, c, :] = z
+    return energy
 
 
 def sosfilt(
@@ -48,41 +62,13 @@ def sosfilt(
     is the state carried from the previous call (zeros at the start). Returns the filtered
     float64 rows and the new state, like ``scipy.signal.sosfilt(sos, x, axis=1, zi=zi)``.
     """
-    if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
-        raise ValueError("sos must be [sections, 6] with a0 == 1")
+    _check_sos(sos)
     if x.ndim != 2 or zi.shape != (sos.shape[0], x.shape[0], 2):
         raise ValueError(f"x must be [channels, n] and zi [{sos.shape[0]}, channels, 2]")
     if x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float64)
     state = np.array(zi, dtype=np.float64, copy=True)
     return _sosfilt_rows(np.ascontiguousarray(sos, dtype=np.float64), x, state), state
-
-
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
-def _weighted_energy_rows(
-    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    sections = sos.shape[0]
-    channels = x.shape[1]
-    energy = np.zeros(x.shape[0], dtype=np.float64)
-    for c in range(channels):
-        z = np.empty((sections, 2))
-        for s in range(sections):
-            z[s, 0] = zi[s, c, 0]
-            z[s, 1] = zi[s, c, 1]
-        gain = weights[c]
-        for i in range(x.shape[0]):
-            cur = np.float64(x[i, c])
-            for s in range(sections):
-                new = sos[s, 0] * cur + z[s, 0]
-                z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
-                z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
-                cur = new
-            energy[i] += gain * (cur * cur)
-        for s in range(sections):
-            zi[s, c, 0] = z[s, 0]
-            zi[s, c, 1] = z[s, 1]
-    return energy
 
 
 def weighted_energy(
@@ -94,8 +80,7 @@ def weighted_energy(
     filter bits), summed over channels in order. Reads ``samples`` ``[n, channels]`` (float32
     or float64) as they are: no channel-first float64 copy, no filtered array, one pass.
     """
-    if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
-        raise ValueError("sos must be [sections, 6] with a0 == 1")
+    _check_sos(sos)
     if samples.ndim != 2 or zi.shape != (sos.shape[0], samples.shape[1], 2) or weights.shape != (samples.shape[1],):
         raise ValueError(f"samples must be [n, channels], zi [{sos.shape[0]}, channels, 2], weights [channels]")
     if samples.dtype not in (np.float32, np.float64):
@@ -105,6 +90,11 @@ def weighted_energy(
         np.ascontiguousarray(sos, dtype=np.float64), samples, state, np.ascontiguousarray(weights, dtype=np.float64)
     )
     return energy, state
+
+
+def _check_sos(sos: NDArray[np.float64]) -> None:
+    if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
+        raise ValueError("sos must be [sections, 6] with a0 == 1")
 
 
 def warm_up() -> None:
