@@ -156,6 +156,16 @@ def test_pcm16_file_read_as_int16_is_libsndfile_float_bit_for_bit(tmp_path: Path
         decode_file(path, max_seconds=frames / 16_000 - 1.0)
 
 
+def test_truncated_16_bit_flac_is_not_counted_by_its_header() -> None:
+    """A FLAC header's frame count is not checked against the data, so 16-bit FLAC does not
+    take the fast path that counts it up front: cut in half, it is a decode error (as any
+    truncated FLAC), not a duration-limit error for frames it does not hold."""
+    data = encode(tones([440.0], 4.0, 16_000, 0.4), 16_000, "flac")
+    assert sf.info(io.BytesIO(data)).subtype == "PCM_16"
+    with pytest.raises(MediaDecodeError):
+        decode_bytes(data[: len(data) // 2], max_seconds=3.0)
+
+
 def test_multichannel_wav() -> None:
     x = tones([220, 330, 440, 550, 660, 770], 0.5, 48000)
     buf = decode_bytes(encode(x, 48000, "wav"))

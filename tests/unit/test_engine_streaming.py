@@ -352,10 +352,9 @@ def test_second_blocks_are_exact_in_any_chunking(sizes: list[int], seed: int) ->
         assert blocks.peak_consistency == 1.0
 
 
-def test_one_analyzer_call_per_update_at_one_update_per_second() -> None:
-    """Batches are counted from the last snapshot and hold up to 48 frames, so a 1 s update
-    (42 to 44 frames) is one analyzer call; cut every 43 frames from the first frame instead
-    it was two calls nearly every time."""
+def _call_sizes(samples: F32, chunk: int, *, interval: float | None, probe_every: int = 0) -> list[int]:
+    """Frames per analyzer call of a 13D session fed ``samples`` in chunks of ``chunk``;
+    ``probe_every`` > 0 also asks ``tempo_evidence()`` (a full drain) every that many pushes."""
     from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
 
     sizes: list[int] = []
@@ -365,14 +364,37 @@ def test_one_analyzer_call_per_update_at_one_update_per_second() -> None:
             sizes.append(frames.shape[0])
             return super().analyze(frames)
 
-    seconds = 30.0
-    samples = music_like(seconds, bpm=120.0, rate=RATE, channels=2, seed=3)
-    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, 1.0), analyzer=Counting())
-    updates = 0
-    for start in range(0, samples.shape[0], RATE // 10):
-        updates += len(session.push(samples[start : start + RATE // 10]))
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, interval), analyzer=Counting())
+    for k, start in enumerate(range(0, samples.shape[0], chunk)):
+        session.push(samples[start : start + chunk])
+        if probe_every and k % probe_every == probe_every - 1:
+            session.tempo_evidence()
     session.finish()
-    assert updates == 30
-    # one call per update, and one at the end for the frames the resampler's flush completes
-    assert len(sizes) == updates + 1, sizes
+    return sizes
+
+
+def test_one_analyzer_call_per_update_at_one_update_per_second() -> None:
+    """Batches are counted from the last update and hold up to 48 frames, so a 1 s update
+    (42 to 44 frames) is one analyzer call; cut every 43 frames from the first frame instead
+    it was two calls nearly every time."""
+    samples = music_like(30.0, bpm=120.0, rate=RATE, channels=2, seed=3)
+    sizes = _call_sizes(samples, RATE // 10, interval=1.0)
+    # one call per update (29 in the media, the 30th is the end), and one at the end for
+    # the frames the resampler's flush completes
+    assert len(sizes) == 31, sizes
     assert min(sizes[1:-1]) >= 42 and max(sizes) <= 44, sizes
+
+
+@pytest.mark.parametrize("interval", [1.0, None])
+def test_a_full_drain_between_updates_only_splits_the_batch_it_falls_in(interval: float | None) -> None:
+    """``tempo_evidence()`` (or a public ``snapshot()``) analyses the pending frames at an
+    arbitrary point; the batch cuts after it stay where they were."""
+
+    def cuts(sizes: list[int]) -> set[int]:
+        return set(itertools.accumulate(sizes))
+
+    samples = music_like(12.0, bpm=120.0, rate=RATE, channels=2, seed=4)
+    plain = _call_sizes(samples, 3_001, interval=interval)
+    probed = _call_sizes(samples, 3_001, interval=interval, probe_every=7)
+    assert len(probed) > len(plain)
+    assert cuts(plain) <= cuts(probed)

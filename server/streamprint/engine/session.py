@@ -48,7 +48,7 @@ MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
 _NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"})
 #: Frames are analysed in micro-batches of up to this many (a little over one second of
-#: media), counted from the last snapshot (which drains every pending frame): the cuts depend
+#: media), counted from the last update (which drains every pending frame): the cuts depend
 #: only on the media and the update interval, never on the chunking. At one update per
 #: second an interval holds 42 to 44 frames (43.07 on average), so every update is one
 #: analyzer call; cut every 43 frames from the first frame, it was two calls nearly every time.
@@ -131,7 +131,7 @@ class AudioSession:
         self._queue_limit = max(1, int(_QUEUE_SECONDS * config.sample_rate))
         self._pending: list[NDArray[np.float32]] = []
         self._frames_analysed = 0
-        #: Frame index the batch cuts count from: the frames analysed at the last full drain.
+        #: Frame index the batch cuts count from: the frames analysed at the last update.
         self._batch_origin = 0
         self._features = AudioFeatures()
         self._samples_seen = 0
@@ -181,6 +181,9 @@ class AudioSession:
             pos += take
             if self._next_update is not None and self._samples_seen >= self._next_update:
                 updates.append(self._snapshot(final=False))
+                # Batches count from here: an update's position is fixed by the media time
+                # (a public snapshot() or tempo_evidence() at an arbitrary point is not).
+                self._batch_origin = self._frames_analysed
                 self._updates_scheduled += 1
                 self._next_update = self._update_position(self._updates_scheduled)
         return updates
@@ -290,13 +293,12 @@ class AudioSession:
         """Analyse pending frames and feed the accumulators.
 
         Batches are cut at fixed frame positions (multiples of ``_ANALYSIS_BATCH_FRAMES``
-        from the last snapshot's frame, a position fixed by the media time), so the same
+        from the last update's frame, a position fixed by the media time), so the same
         frames are analysed together whatever the chunking; ``complete_batches_only`` keeps a
         trailing partial batch pending.
         """
         if not self._pending:
             if not complete_batches_only:
-                self._batch_origin = self._frames_analysed
                 self._collect(len(self._in_flight))
             return
         frames = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
@@ -317,8 +319,6 @@ class AudioSession:
         self._frames_analysed += stop
         rest = frames[stop:]
         self._pending = [rest] if rest.shape[0] else []
-        if not complete_batches_only:
-            self._batch_origin = self._frames_analysed
         # Within a push, leave this step's analyses running; a snapshot or the end collects all.
         self._collect(earlier if complete_batches_only else len(self._in_flight))
 

@@ -33,6 +33,10 @@ _STREAM_CHUNK: Final = 1024 * 1024
 #: 16-bit PCM files are read in int16 blocks of this many frames (1 MiB of stereo).
 _PCM16_BLOCK_FRAMES: Final = 1 << 18
 _PCM16_SCALE: Final = np.float32(2.0**-15)
+#: Formats whose frame count libsndfile fits to the file's size (a FLAC header's count is
+#: taken on trust, so a truncated FLAC would reserve, and count against the duration limit,
+#: frames it does not hold): only these take the 16-bit fast path.
+_SIZED_FORMATS: Final = frozenset({"WAV", "WAVEX", "AIFF", "AU", "W64", "RF64"})
 
 
 def decode_bytes(data: ByteData, *, max_seconds: float = DEFAULT_MAX_SECONDS) -> AudioBuffer:
@@ -154,7 +158,7 @@ def _decode_soundfile(source: io.BytesIO | str, max_seconds: float) -> AudioBuff
     try:
         with sf.SoundFile(source) as f:
             out.set_format(int(f.samplerate), int(f.channels))
-            if f.subtype == "PCM_16" and f.frames > 0:
+            if f.subtype == "PCM_16" and f.format in _SIZED_FORMATS and f.frames > 0:
                 samples = _read_pcm16(f, out)
                 if samples.shape[0] == 0:
                     raise _media_error("media", "media contains no audio samples")
