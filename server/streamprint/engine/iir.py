@@ -1,10 +1,11 @@
-"""Second-order-section IIR filtering with carried state (compiled with numba).
+"""Second-order-section IIR filtering with carried state, fused with the loudness meter's
+per-sample weighted energy (compiled with numba).
 
 The same recursion as ``scipy.signal.sosfilt`` (transposed direct form II, float64, the
 same operations in the same order, so the same bits), without importing ``scipy.signal``:
 that import costs about a second and 75 MB, which the batch CLI pays on every run. The
-compiled loop reads float32 or float64 input directly (no converted copy) and is a little
-faster than scipy's.
+compiled loop reads the float32 ``[n, channels]`` input directly (no converted copy, no
+filtered array) and is about twice as fast as scipy's filter plus numpy's squares.
 """
 
 from __future__ import annotations
@@ -26,19 +27,6 @@ def _through_sections(sos: NDArray[np.float64], z: NDArray[np.float64], cur: flo
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
-def _sosfilt_rows(
-    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64]
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    out = np.empty(x.shape, dtype=np.float64)
-    for c in range(x.shape[0]):
-        z = zi[:, c, :].copy()
-        for i in range(x.shape[1]):
-            out[c, i] = _through_sections(sos, z, np.float64(x[c, i]))
-        zi[:, c, :] = z
-    return out
-
-
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
 def _weighted_energy_rows(
     sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
 ) -> NDArray[np.float64]:  # pragma: no cover - compiled
@@ -51,24 +39,6 @@ def _weighted_energy_rows(
             energy[i] += gain * (cur * cur)
         zi[:, c, :] = z
     return energy
-
-
-def sosfilt(
-    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Filter rows ``x`` ``[channels, n]`` through sections ``sos`` ``[sections, 6]``.
-
-    ``sos`` rows are ``b0 b1 b2 a0 a1 a2`` with ``a0 == 1``; ``zi`` ``[sections, channels, 2]``
-    is the state carried from the previous call (zeros at the start). Returns the filtered
-    float64 rows and the new state, like ``scipy.signal.sosfilt(sos, x, axis=1, zi=zi)``.
-    """
-    _check_sos(sos)
-    if x.ndim != 2 or zi.shape != (sos.shape[0], x.shape[0], 2):
-        raise ValueError(f"x must be [channels, n] and zi [{sos.shape[0]}, channels, 2]")
-    if x.dtype not in (np.float32, np.float64):
-        x = x.astype(np.float64)
-    state = np.array(zi, dtype=np.float64, copy=True)
-    return _sosfilt_rows(np.ascontiguousarray(sos, dtype=np.float64), x, state), state
 
 
 def weighted_energy(
@@ -101,5 +71,4 @@ def warm_up() -> None:
     """Load the compiled kernel now (numba's first dispatch in a process costs about half a
     second, later signatures milliseconds), e.g. on a thread while media decodes."""
     sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
-    sosfilt(sos, np.zeros((1, 1)), np.zeros((1, 1, 2)))
     weighted_energy(sos, np.zeros((1, 2), np.float32), np.zeros((1, 2, 2)), np.ones(2))

@@ -57,7 +57,8 @@ def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     """
     spectrum = np.fft.rfft(frames.astype(np.float64), ACF_FFT_SIZE, axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.complex128)
-    return np.fft.irfft(power, ACF_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1]
+    # contiguous whatever the frame count: the compiled pass then has one signature
+    return np.ascontiguousarray(np.fft.irfft(power, ACF_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1])
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
