@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 setup: $(STAMP) node-deps ## create .venv, install the project, dev tools, Debian and npm packages; verify the models; compile the numba kernels (idempotent)
 	@$(PY) scripts/export_models.py --verify >/dev/null || $(MAKE) --no-print-directory models
-	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import iir, pitch; iir.warm_up(); pitch.warm_up()'
+	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import kernels; kernels.warm_up()'
 
 $(NODE_STAMP): clients/node/package-lock.json
 	npm ci --prefix clients/node --no-audit --no-fund --loglevel=error

@@ -211,7 +211,7 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
         return _cmd_fingerprint_video(args, out)
     from concurrent.futures import ThreadPoolExecutor
 
-    from streamprint.engine import iir, pitch
+    from streamprint.engine import kernels
     from streamprint.engine.decode import decode_file
     from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
     from streamprint.runtime.memo import remembered_analyzer
@@ -225,8 +225,7 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
             remembered_analyzer, args.backend, args.precision, heads=args.heads, reselect=args.reselect
         )
         if not args.stream:
-            pool.submit(iir.warm_up)
-            pool.submit(pitch.warm_up)
+            pool.submit(kernels.warm_up)
         buffer = decode_file(args.path, max_seconds=args.max_seconds)
         selection = selecting.result()
     if buffer.samples.shape[0] == 0:

@@ -478,19 +478,18 @@ class DataPlane:
     def _start_whole_media_pool(self) -> ThreadPoolExecutor | None:
         """Worker threads whole-media passes share (``--whole-media-threads``).
 
-        The compiled kernels (loudness filter, YIN) are loaded before the server starts
-        serving (about 0.6 s; compiled and cached on a machine's first start): no stream or
-        request waits for them, and a server's memory is in place once it is ready (a
-        kernel first compiled under load would add tens of MB of compiler memory then).
+        The compiled kernels (loudness filter, YIN, HPSS median) are loaded first, before the
+        server starts serving (about 0.6 s; compiled and cached on a machine's first start):
+        no stream or request waits for them, and a server's memory is in place once it is
+        ready (a kernel first compiled under load would add tens of MB of compiler memory).
         """
         if not isinstance(self.engine, NumpyEngine):
             return None
-        from streamprint.engine import iir, pitch
+        from streamprint.engine import kernels
 
+        kernels.warm_up()
         threads = self.config.whole_media_threads or default_workers()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
-        for loading in [pool.submit(iir.warm_up), pool.submit(pitch.warm_up)]:
-            loading.result()
         self.engine.whole_media_pool = pool
         return pool
 

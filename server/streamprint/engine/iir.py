@@ -55,6 +55,7 @@ def weighted_energy(
         raise ValueError(f"samples must be [n, channels], zi [{sos.shape[0]}, channels, 2], weights [channels]")
     if samples.dtype not in (np.float32, np.float64):
         samples = samples.astype(np.float64)
+    samples = np.ascontiguousarray(samples)  # no copy for row slices; one compiled signature
     state = np.array(zi, dtype=np.float64, copy=True)
     energy = _weighted_energy_rows(
         np.ascontiguousarray(sos, dtype=np.float64), samples, state, np.ascontiguousarray(weights, dtype=np.float64)
@@ -68,7 +69,6 @@ def _check_sos(sos: NDArray[np.float64]) -> None:
 
 
 def warm_up() -> None:
-    """Load the compiled kernel now (numba's first dispatch in a process costs about half a
-    second, later signatures milliseconds), e.g. on a thread while media decodes."""
+    """Load the compiled kernel now (see :mod:`streamprint.engine.kernels`)."""
     sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
     weighted_energy(sos, np.zeros((1, 2), np.float32), np.zeros((1, 2, 2)), np.ones(2))

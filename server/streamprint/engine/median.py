@@ -59,6 +59,11 @@ def sliding_median(padded: NDArray[np.float32], width: int) -> NDArray[np.float3
     return result
 
 
+def warm_up() -> None:
+    """Load the compiled kernel now (see :mod:`streamprint.engine.kernels`)."""
+    sliding_median(np.zeros((1, 3), np.float32), 3)
+
+
 def reflect_indices(indices: NDArray[np.int64], length: int) -> NDArray[np.int64]:
     """Map out-of-range indices into ``[0, length)`` by half-sample symmetric reflection.
 

@@ -129,7 +129,7 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
 
 
 def warm_up() -> None:
-    """Load the compiled kernel now (see :func:`streamprint.engine.iir.warm_up`)."""
+    """Load the compiled kernel now (see :mod:`streamprint.engine.kernels`)."""
     yin(np.zeros((1, FRAME_LENGTH), dtype=np.float32))
 
 
