@@ -9,6 +9,8 @@ STAMP := $(VENV)/.setup-stamp
 # Debian packages the scripts use to generate test media (speech and MIDI renders for the
 # corpus, sox for checks).
 DEB_PACKAGES := espeak-ng fluidsynth fluid-soundfont-gm sox
+# A C compiler: `pip install` builds the engine's compiled loops (server/streamprint/engine/_ckernels.c).
+DEB_PACKAGES += gcc libc6-dev
 # The C++ example client (clients/cpp) builds from Debian's gRPC.
 DEB_PACKAGES += cmake g++ pkg-config libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
 NODE_STAMP := clients/node/node_modules/.package-lock.json
@@ -20,7 +22,9 @@ PYTEST_ARGS ?=
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+KERNELS_STAMP := $(VENV)/.kernels-stamp
+
+$(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -32,9 +36,14 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,models]' -e clients/python
 	touch $(STAMP)
 
-setup: $(STAMP) node-deps ## create .venv, install the project, dev tools, Debian and npm packages; verify the models; compile the numba kernels (idempotent)
+# The compiled loops are rebuilt (in place, as the editable install does) when their source changes.
+$(KERNELS_STAMP): server/streamprint/engine/_ckernels.c | $(STAMP)
+	$(PY) -m pip install -q --no-deps -e .
+	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import compiled; compiled.warm_up()'
+	touch $(KERNELS_STAMP)
+
+setup: $(STAMP) $(KERNELS_STAMP) node-deps ## create .venv, install the project (building its C loops), dev tools, Debian and npm packages; verify the models (idempotent)
 	@$(PY) scripts/export_models.py --verify >/dev/null || $(MAKE) --no-print-directory models
-	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import kernels; kernels.warm_up()'
 
 $(NODE_STAMP): clients/node/package-lock.json
 	npm ci --prefix clients/node --no-audit --no-fund --loglevel=error
@@ -107,4 +116,5 @@ calibrate: setup ## confidence calibration table over a generated corpus
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis \
-	  clients/node/node_modules scripts/buf/node_modules build/cpp
+	  clients/node/node_modules scripts/buf/node_modules build/cpp \
+	  server/streamprint/engine/_ckernels.*.so

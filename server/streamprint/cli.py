@@ -211,21 +211,19 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
         return _cmd_fingerprint_video(args, out)
     from concurrent.futures import ThreadPoolExecutor
 
-    from streamprint.engine import kernels
+    from streamprint.engine import compiled
     from streamprint.engine.decode import decode_file
     from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
     from streamprint.runtime.memo import remembered_analyzer
 
     cpus = _usable_cpus()
     threads = args.threads if args.threads is not None else (cpus if cpus > 1 else 0)
-    # Backend selection (model loads, a timing run) and loading the compiled kernels
-    # (loudness filter, YIN) overlap the decoding.
-    with ThreadPoolExecutor(2, "prepare") as pool:
+    compiled.warm_up()  # a build without the compiled kernels fails here, before any work
+    # Backend selection (model loads, a timing run) overlaps the decoding.
+    with ThreadPoolExecutor(1, "prepare") as pool:
         selecting = pool.submit(
             remembered_analyzer, args.backend, args.precision, heads=args.heads, reselect=args.reselect
         )
-        if not args.stream:
-            pool.submit(kernels.warm_up)
         buffer = decode_file(args.path, max_seconds=args.max_seconds)
         selection = selecting.result()
     if buffer.samples.shape[0] == 0:

@@ -84,3 +84,9 @@ class ModelError(StreamprintError):
     """A model file is missing, corrupt (sha256 mismatch) or fails its accuracy gate."""
 
     reason = "MODEL_UNAVAILABLE"
+
+
+class InstallationError(StreamprintError):
+    """Part of streamprint itself is missing, e.g. its compiled kernels were never built."""
+
+    reason = "NOT_INSTALLED"

@@ -1,31 +1,57 @@
-"""The start-up warm-up loads the very signatures the engine then calls, so no stream or
-request compiles a kernel (and grows the server's memory) after the server is ready."""
+"""The compiled loops load with their declared signatures, and a build without them fails
+with one clear error (at start-up: the server and the CLI load them before any work)."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
+import pytest
 
-from streamprint.engine import iir, kernels, median, pitch
-from streamprint.engine.grid import FRAME_LENGTH
-from streamprint.engine.native import IntegratedLoudness
-
-
-def _signatures() -> dict[str, int]:
-    compiled = {"iir": iir._weighted_energy_rows, "yin": pitch._yin_rows, "median": median._sliding_median_rows}
-    return {name: len(kernel.signatures) for name, kernel in compiled.items()}
+from streamprint.engine import compiled, iir
+from streamprint.errors import InstallationError
 
 
-def test_warm_up_covers_what_the_engine_calls() -> None:
-    kernels.warm_up()
-    warmed = _signatures()
-    assert all(count >= 1 for count in warmed.values()), warmed
-    rng = np.random.default_rng(0)
-    stereo = rng.uniform(-0.5, 0.5, (100_000, 2)).astype(np.float32)
-    meter = IntegratedLoudness(44_100, 2)
-    meter.push(stereo)  # several 64 Ki-sample slices
-    meter.push(stereo[1::2])  # a strided view of the caller's block
-    for frames in (1, 43, 48):  # one frame (the end of a stream) and full batches
-        pitch.yin(rng.standard_normal((frames, FRAME_LENGTH)).astype(np.float32))
-    pitch.yin(rng.standard_normal((40, 2 * FRAME_LENGTH)).astype(np.float32)[:, ::2])
-    median.sliding_median(rng.standard_normal((1025, 60)).astype(np.float32).T, 31)
-    assert _signatures() == warmed
+def test_library_declares_every_kernel() -> None:
+    lib = compiled.library()
+    for name in ("sp_weighted_energy_f32", "sp_weighted_energy_f64", "sp_yin_rows", "sp_sliding_median_rows"):
+        assert getattr(lib, name).argtypes, name
+
+
+def test_a_missing_build_is_an_installation_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled.library.cache_clear()
+    monkeypatch.setattr(compiled, "_MODULE", "streamprint.engine._no_such_build")
+    try:
+        with pytest.raises(InstallationError, match="make setup"):
+            compiled.warm_up()
+    finally:
+        monkeypatch.undo()
+        compiled.library.cache_clear()
+    compiled.warm_up()
+
+
+def test_a_library_without_the_kernels_is_an_installation_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    compiled.library.cache_clear()
+    monkeypatch.setattr(compiled, "_SIGNATURES", {"sp_not_there": []})
+    try:
+        with pytest.raises(InstallationError, match="do not load"):
+            compiled.library()
+    finally:
+        monkeypatch.undo()
+        compiled.library.cache_clear()
+
+
+def test_wrong_arguments_never_reach_the_c_code() -> None:
+    """ctypes checks dtype and contiguity: a wrapper bug raises instead of reading memory."""
+    lib = compiled.library()
+    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
+    with pytest.raises(Exception, match="array"):
+        lib.sp_weighted_energy_f32(sos, 1, np.zeros((4, 2)), 4, 2, np.zeros((1, 2, 2)), np.ones(2), np.empty(4))
+    # the wrapper converts what it may
+    energy, _ = iir.weighted_energy(sos, np.ones((4, 2), dtype=np.int16), np.zeros((1, 2, 2)), np.ones(2))
+    assert energy.tolist() == [2.0] * 4
+
+
+def test_the_library_is_an_extension_of_the_package() -> None:
+    spec = importlib.util.find_spec(compiled._MODULE)
+    assert spec is not None and spec.origin is not None and spec.origin.endswith(".so")

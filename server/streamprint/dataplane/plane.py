@@ -478,16 +478,14 @@ class DataPlane:
     def _start_whole_media_pool(self) -> ThreadPoolExecutor | None:
         """Worker threads whole-media passes share (``--whole-media-threads``).
 
-        The compiled kernels (loudness filter, YIN, HPSS median) are loaded first, before the
-        server starts serving (about 0.6 s; compiled and cached on a machine's first start):
-        no stream or request waits for them, and a server's memory is in place once it is
-        ready (a kernel first compiled under load would add tens of MB of compiler memory).
+        The compiled kernels (loudness filter, YIN, HPSS median) are loaded first: a build
+        without them fails at start-up, not in the first stream.
         """
         if not isinstance(self.engine, NumpyEngine):
             return None
-        from streamprint.engine import kernels
+        from streamprint.engine import compiled
 
-        kernels.warm_up()
+        compiled.warm_up()
         threads = self.config.whole_media_threads or default_workers()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
         self.engine.whole_media_pool = pool

@@ -1,44 +1,20 @@
 """Second-order-section IIR filtering with carried state, fused with the loudness meter's
-per-sample weighted energy (compiled with numba).
+per-sample weighted energy (a compiled loop, :mod:`streamprint.engine.compiled`).
 
 The same recursion as ``scipy.signal.sosfilt`` (transposed direct form II, float64, the
 same operations in the same order, so the same bits), without importing ``scipy.signal``:
 that import costs about a second and 75 MB, which the batch CLI pays on every run. The
 compiled loop reads the float32 ``[n, channels]`` input directly (no converted copy, no
-filtered array) and is about twice as fast as scipy's filter plus numpy's squares.
+filtered array), runs the channels side by side and is about four times as fast as scipy's
+filter plus numpy's squares.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 from numpy.typing import NDArray
 
-
-@numba.njit(cache=True, nogil=True, inline="always")  # type: ignore[untyped-decorator,unused-ignore]
-def _through_sections(sos: NDArray[np.float64], z: NDArray[np.float64], cur: float) -> float:  # pragma: no cover
-    """One sample through the cascade (transposed direct form II), updating state ``z``."""
-    for s in range(sos.shape[0]):
-        new = sos[s, 0] * cur + z[s, 0]
-        z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
-        z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
-        cur = new
-    return cur
-
-
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,unused-ignore]
-def _weighted_energy_rows(
-    sos: NDArray[np.float64], x: NDArray[np.floating], zi: NDArray[np.float64], weights: NDArray[np.float64]
-) -> NDArray[np.float64]:  # pragma: no cover - compiled
-    energy = np.zeros(x.shape[0], dtype=np.float64)
-    for c in range(x.shape[1]):
-        z = zi[:, c, :].copy()
-        gain = weights[c]
-        for i in range(x.shape[0]):
-            cur = _through_sections(sos, z, np.float64(x[i, c]))
-            energy[i] += gain * (cur * cur)
-        zi[:, c, :] = z
-    return energy
+from streamprint.engine.compiled import library
 
 
 def weighted_energy(
@@ -55,10 +31,13 @@ def weighted_energy(
         raise ValueError(f"samples must be [n, channels], zi [{sos.shape[0]}, channels, 2], weights [channels]")
     if samples.dtype not in (np.float32, np.float64):
         samples = samples.astype(np.float64)
-    samples = np.ascontiguousarray(samples)  # no copy for row slices; one compiled signature
-    state = np.array(zi, dtype=np.float64, copy=True)
-    energy = _weighted_energy_rows(
-        np.ascontiguousarray(sos, dtype=np.float64), samples, state, np.ascontiguousarray(weights, dtype=np.float64)
+    samples = np.ascontiguousarray(samples)  # no copy for row slices
+    state = np.array(zi, dtype=np.float64, order="C", copy=True)
+    energy = np.empty(samples.shape[0])
+    kernel = library().sp_weighted_energy_f32 if samples.dtype == np.float32 else library().sp_weighted_energy_f64
+    kernel(
+        np.ascontiguousarray(sos, dtype=np.float64), sos.shape[0], samples, samples.shape[0], samples.shape[1],
+        state, np.ascontiguousarray(weights, dtype=np.float64), energy,
     )
     return energy, state
 
@@ -66,9 +45,3 @@ def weighted_energy(
 def _check_sos(sos: NDArray[np.float64]) -> None:
     if sos.ndim != 2 or sos.shape[1] != 6 or not np.all(sos[:, 3] == 1.0):
         raise ValueError("sos must be [sections, 6] with a0 == 1")
-
-
-def warm_up() -> None:
-    """Load the compiled kernel now (see :mod:`streamprint.engine.kernels`)."""
-    sos = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 0.0]])
-    weighted_energy(sos, np.zeros((1, 2), np.float32), np.zeros((1, 2, 2)), np.ones(2))

@@ -1,0 +1,76 @@
+"""The engine's compiled loops (``_ckernels.c``), loaded with ctypes.
+
+``pip install`` (``make setup``) builds the C file as an extension of this package; it has no
+Python API and is loaded here with :class:`ctypes.CDLL`, which releases the GIL for every
+call. Loading takes well under a millisecond and nothing is compiled at run time (the numba
+kernels this replaces cost about a second of start-up per process, with the GIL held).
+
+Callers pass contiguous arrays of the declared dtypes; the wrappers in :mod:`iir`,
+:mod:`pitch` and :mod:`median` check shapes and convert. A checkout whose library was not
+built gives one clear error naming the command that builds it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from streamprint.errors import InstallationError
+
+_MODULE = "streamprint.engine._ckernels"
+_i64 = ctypes.c_int64
+_f64 = ctypes.c_double
+
+
+def _array(dtype: type[np.generic]) -> Any:
+    return np.ctypeslib.ndpointer(dtype=dtype, flags="C_CONTIGUOUS")
+
+
+_SIGNATURES: dict[str, list[Any]] = {
+    "sp_weighted_energy_f32": [
+        _array(np.float64), _i64, _array(np.float32), _i64, _i64, _array(np.float64), _array(np.float64),
+        _array(np.float64),
+    ],
+    "sp_weighted_energy_f64": [
+        _array(np.float64), _i64, _array(np.float64), _i64, _i64, _array(np.float64), _array(np.float64),
+        _array(np.float64),
+    ],
+    "sp_yin_rows": [
+        _array(np.float64), _array(np.float32), _i64, _i64, _i64, _i64, _f64, _f64, _array(np.float64),
+        _array(np.uint8), _array(np.float64),
+    ],
+    "sp_sliding_median_rows": [_array(np.float32), _i64, _i64, _i64, _array(np.float32), _array(np.float32)],
+}
+
+
+@cache
+def library() -> ctypes.CDLL:
+    """The loaded C library with its functions' argument types declared.
+
+    Raises :class:`InstallationError` when the library is missing (a checkout used without
+    ``pip install -e .`` / ``make setup``) or does not hold the expected functions.
+    """
+    spec = importlib.util.find_spec(_MODULE)
+    if spec is None or spec.origin is None:
+        raise InstallationError(
+            "streamprint's compiled kernels are not built: run `make setup` "
+            "(or `pip install -e .`, which needs a C compiler)"
+        )
+    try:
+        lib = ctypes.CDLL(spec.origin)
+        for name, argtypes in _SIGNATURES.items():
+            function = getattr(lib, name)
+            function.argtypes = argtypes
+            function.restype = None
+    except (OSError, AttributeError) as exc:
+        raise InstallationError(f"streamprint's compiled kernels at {spec.origin} do not load: {exc}") from exc
+    return lib
+
+
+def warm_up() -> None:
+    """Load the library now, so a missing build fails at start-up rather than mid-stream."""
+    library()

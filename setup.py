@@ -1,0 +1,16 @@
+"""Build hook for the one compiled part: the engine's C loops (loaded with ctypes, no Python
+API; see server/streamprint/engine/compiled.py). Everything else is in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "streamprint.engine._ckernels",
+            sources=["server/streamprint/engine/_ckernels.c"],
+            # the same operations in the same order as the numpy/scipy definitions: no fused
+            # multiply-add, no reassociation
+            extra_compile_args=["-O2", "-std=c99", "-ffp-contract=off", "-fno-fast-math"],
+        )
+    ]
+)
