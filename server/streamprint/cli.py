@@ -212,21 +212,32 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from streamprint.engine import compiled
-    from streamprint.engine.decode import decode_file
-    from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
+    from streamprint.engine.decode import decode_file, decode_file_blocks
+    from streamprint.engine.session import (
+        AudioSession,
+        SessionConfig,
+        batch_block_seconds,
+        fingerprint_blocks,
+    )
     from streamprint.runtime.memo import remembered_analyzer
 
     cpus = _usable_cpus()
     threads = args.threads if args.threads is not None else (cpus if cpus > 1 else 0)
     compiled.warm_up()  # a build without the compiled kernels fails here, before any work
-    # Backend selection (model loads, a timing run) overlaps the decoding.
+    # Backend selection (model loads, a timing run) overlaps opening (--stream: decoding) the file.
     with ThreadPoolExecutor(1, "prepare") as pool:
         selecting = pool.submit(
             remembered_analyzer, args.backend, args.precision, heads=args.heads, reselect=args.reselect
         )
-        buffer = decode_file(args.path, max_seconds=args.max_seconds)
+        if args.stream:
+            buffer = decode_file(args.path, max_seconds=args.max_seconds)
+            frames = int(buffer.samples.shape[0])
+        else:
+            # 16-bit WAV / AIFF / ... are read block by block while the fingerprint runs
+            media = decode_file_blocks(args.path, block_seconds=batch_block_seconds(), max_seconds=args.max_seconds)
+            frames = media.frames
         selection = selecting.result()
-    if buffer.samples.shape[0] == 0:
+    if frames == 0:
         raise InvalidInputError.for_field("path", "the file holds no audio samples", "non-empty audio")
     args.runtime_keys = {
         **_runtime_keys(selection.backend, selection.precision, selection.reason),
@@ -234,9 +245,7 @@ def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
         "heads_reason": selection.heads_reason,
     }
     if not args.stream:
-        fp = fingerprint_buffer(
-            buffer, dims.AUDIO_25D, analyzer=selection.analyzer, analysis_threads=threads
-        )
+        fp = fingerprint_blocks(media, dims.AUDIO_25D, analyzer=selection.analyzer, analysis_threads=threads)
         if args.json:
             _emit({**fp.to_json_dict(), "path": args.path, **args.runtime_keys}, out)
         else:

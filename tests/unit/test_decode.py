@@ -4,6 +4,7 @@ and rejection of bad input with the right error class and field."""
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 from functools import cache
 from pathlib import Path
@@ -33,6 +34,7 @@ from streamprint.engine.decode import (
     StreamingContainerDecoder,
     decode_bytes,
     decode_file,
+    decode_file_blocks,
 )
 from streamprint.errors import (
     InvalidInputError,
@@ -154,6 +156,48 @@ def test_pcm16_file_read_as_int16_is_libsndfile_float_bit_for_bit(tmp_path: Path
     assert np.array_equal(buf.samples.view(np.uint32), ref.view(np.uint32))
     with pytest.raises(ResourceLimitError):
         decode_file(path, max_seconds=frames / 16_000 - 1.0)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "aiff", "rf64", "flac", "wav24", "mp3"])
+def test_file_blocks_are_the_file_decoded_whole(tmp_path: Path, fmt: str) -> None:
+    """decode_file_blocks: the same samples as decode_file, in blocks of the asked length,
+    each a fresh array (16-bit sized formats read lazily, the others decoded and sliced)."""
+    rate = 16_000
+    path = tmp_path / f"x.{fmt}"
+    path.write_bytes(encode(noise(2.3, rate, channels=2, seed=3), rate, fmt))
+    whole = decode_file(path)
+    media = decode_file_blocks(path, block_seconds=0.5)
+    assert (media.sample_rate, media.channels, media.frames) == (whole.sample_rate, 2, whole.samples.shape[0])
+    blocks = list(media.blocks)
+    assert [b.shape[0] for b in blocks[:-1]] == [round(0.5 * whole.sample_rate)] * (len(blocks) - 1)
+    joined = np.concatenate(blocks)
+    assert joined.dtype == np.float32
+    assert np.array_equal(joined.view(np.uint32), whole.samples.view(np.uint32))
+    if fmt in ("wav", "aiff", "rf64"):  # read lazily: no block shares another's memory
+        assert not any(np.shares_memory(a, b) for a, b in itertools.pairwise(blocks))
+
+
+def test_file_blocks_check_before_reading(tmp_path: Path) -> None:
+    """Errors come from the call, before any block: duration limit, missing or empty file,
+    undecodable bytes; a partly consumed iterator closes the file when closed."""
+    path = tmp_path / "long.wav"
+    sf.write(path, np.zeros((16_000 * 3, 1), np.int16), 16_000, subtype="PCM_16")
+    with pytest.raises(ResourceLimitError):
+        decode_file_blocks(path, block_seconds=1.0, max_seconds=2.0)
+    with pytest.raises(InvalidInputError) as missing:
+        decode_file_blocks(tmp_path / "nope.wav", block_seconds=1.0)
+    assert missing.value.violations[0].field == "path"
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(InvalidInputError):
+        decode_file_blocks(tmp_path / "empty.wav", block_seconds=1.0)
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + bytes(200))
+    with pytest.raises(MediaDecodeError):
+        decode_file_blocks(tmp_path / "junk.wav", block_seconds=1.0)
+    media = decode_file_blocks(path, block_seconds=1.0)
+    first = next(media.blocks)
+    assert first.shape == (16_000, 1)
+    media.blocks.close()  # type: ignore[attr-defined]
+    assert list(media.blocks) == []
 
 
 def test_truncated_16_bit_flac_is_not_counted_by_its_header() -> None:

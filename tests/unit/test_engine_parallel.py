@@ -20,8 +20,13 @@ from signals import F32, buffer, music_like
 from streamprint.engine import dims
 from streamprint.engine import session as session_module
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
-from streamprint.engine.fingerprint import Fingerprint
-from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
+from streamprint.engine.fingerprint import AudioBlocks, Fingerprint
+from streamprint.engine.session import (
+    AudioSession,
+    SessionConfig,
+    fingerprint_blocks,
+    fingerprint_buffer,
+)
 
 RATE = 44_100
 
@@ -43,6 +48,31 @@ def test_batch_with_analysis_threads_is_bit_identical(threads: int, monkeypatch:
     inline = fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D)
     threaded = fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D, analysis_threads=threads)
     assert as_tuple(threaded) == as_tuple(inline)
+
+
+def test_batch_of_blocks_is_the_batch_of_the_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """fingerprint_blocks fed the batch block size (what the CLI reads a file in), threaded:
+    the same bits as fingerprint_buffer inline."""
+    monkeypatch.setattr(session_module, "_BATCH_BLOCK_SECONDS", 0.7)
+    step = session_module.batch_block_frames(RATE)
+    blocks = [clip()[start : start + step].copy() for start in range(0, clip().shape[0], step)]
+    media = AudioBlocks(RATE, 2, clip().shape[0], iter(blocks))
+    threaded = fingerprint_blocks(media, dims.AUDIO_25D, analysis_threads=2)
+    assert as_tuple(threaded) == as_tuple(fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_batch_of_random_blocks(seed: int) -> None:
+    """Any block sizes: the analysis-grid dimensions are the same bits; the native-rate sums
+    (loudness, crest, stereo) follow block boundaries in float64, equal to ~1 ulp."""
+    rng = np.random.default_rng(seed)
+    blocks = np.split(clip(), np.sort(rng.integers(1, clip().shape[0], size=5)))
+    got = fingerprint_blocks(AudioBlocks(RATE, 2, clip().shape[0], iter(blocks)), dims.AUDIO_25D, analysis_threads=2)
+    ref = fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D)
+    native = {"integrated_lufs", "crest_db", "stereo_width", "phase_correlation"}
+    for name, value in ref.values.items():
+        assert got.values[name] == (pytest.approx(value, rel=1e-12, abs=1e-15) if name in native else value), name
+        assert got.confidence[name] == pytest.approx(ref.confidence[name], rel=1e-12, abs=1e-15), name
 
 
 def _stream(sizes: Sequence[int], pool: ThreadPoolExecutor | None) -> list[Fingerprint]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,3 +66,25 @@ class AudioBuffer:
     def seconds(self) -> float:
         """Duration in seconds."""
         return float(self.samples.shape[0] / self.sample_rate)
+
+
+@dataclass(frozen=True)
+class AudioBlocks:
+    """Decoded audio delivered in consecutive blocks as ``blocks`` is consumed: each block is
+    float32 ``[n, channels]`` in [-1, 1] at ``sample_rate`` Hz (a fresh array the consumer may
+    keep); ``frames`` is the total count the blocks add up to."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    blocks: Iterator[NDArray[np.float32]]
+
+    @classmethod
+    def of(cls, buffer: AudioBuffer, block_frames: int) -> AudioBlocks:
+        """``buffer`` in slices of ``block_frames`` (views, no copy)."""
+        samples = buffer.samples
+        step = max(1, block_frames)
+        return cls(
+            buffer.sample_rate, buffer.channels, int(samples.shape[0]),
+            (samples[start : start + step] for start in range(0, samples.shape[0], step)),
+        )

@@ -36,7 +36,7 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.features import AudioFeatures
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint
 from streamprint.engine.grid import Framer
 from streamprint.engine.native import NativeAccumulator, native_accumulators
 from streamprint.engine.requests import check_dimensions, check_update_interval
@@ -374,12 +374,37 @@ def fingerprint_buffer(
     the module docstring); ``analysis_executor`` runs them on an existing executor instead
     (e.g. one a server shares between requests).
     """
-    config = SessionConfig(buffer.sample_rate, buffer.channels, tuple(dimensions), update_interval_s=None)
-    step = max(1, int(_BATCH_BLOCK_SECONDS * buffer.sample_rate))
+    return fingerprint_blocks(
+        AudioBlocks.of(buffer, batch_block_frames(buffer.sample_rate)), dimensions, analyzer=analyzer,
+        analysis_threads=analysis_threads, analysis_executor=analysis_executor,
+    )
+
+
+def batch_block_seconds() -> float:
+    """Seconds of media per block a batch session is fed (bounds its temporary memory)."""
+    return _BATCH_BLOCK_SECONDS
+
+
+def batch_block_frames(sample_rate: int) -> int:
+    """Frames per block a batch session is fed: :func:`batch_block_seconds` of media."""
+    return max(1, int(_BATCH_BLOCK_SECONDS * sample_rate))
+
+
+def fingerprint_blocks(
+    media: AudioBlocks,
+    dimensions: Sequence[str] = dims.AUDIO_25D,
+    *,
+    analyzer: FrameAnalyzer | None = None,
+    analysis_threads: int = 0,
+    analysis_executor: Executor | None = None,
+) -> Fingerprint:
+    """:func:`fingerprint_buffer` of media delivered block by block (any block sizes, the
+    same bits): each block is pushed as it comes, so producing the next one (e.g. reading
+    it from disk) overlaps the analysis of this one on the executor's threads."""
+    config = SessionConfig(media.sample_rate, media.channels, tuple(dimensions), update_interval_s=None)
     own_pool = analysis_executor is None and analysis_threads > 0
     with ThreadPoolExecutor(analysis_threads, "analysis") if own_pool else nullcontext(analysis_executor) as pool:
         session = AudioSession(config, analyzer=analyzer, analysis_executor=pool)
-        for start in range(0, buffer.samples.shape[0], step):
-            session.push(buffer.samples[start : start + step])
+        for block in media.blocks:
+            session.push(block)
         return session.finish()
-

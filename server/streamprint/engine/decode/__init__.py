@@ -52,7 +52,7 @@ from streamprint.engine.decode.common import Samples as Samples
 from streamprint.engine.decode.pcm import PcmDecoder, PcmFormat
 
 if TYPE_CHECKING:
-    from streamprint.engine.decode.files import decode_bytes, decode_file
+    from streamprint.engine.decode.files import decode_bytes, decode_file, decode_file_blocks
     from streamprint.engine.decode.streaming import StreamingContainerDecoder
 
 #: Names loaded on first use: they import PyAV and soundfile, which a server streaming raw
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "decode_bytes": "files",
     "decode_file": "files",
+    "decode_file_blocks": "files",
     "StreamingContainerDecoder": "streaming",
 }
 
@@ -85,4 +86,5 @@ __all__ = [
     "StreamingContainerDecoder",
     "decode_bytes",
     "decode_file",
+    "decode_file_blocks",
 ]

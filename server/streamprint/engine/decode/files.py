@@ -11,6 +11,7 @@ from typing import Final
 import av
 import numpy as np
 import soundfile as sf
+from numpy.typing import NDArray
 
 from streamprint.engine.decode.common import (
     DEFAULT_MAX_SECONDS,
@@ -26,7 +27,7 @@ from streamprint.engine.decode.convert import _frame_to_float
 from streamprint.engine.decode.demux import _Output
 from streamprint.engine.decode.probe import _detect
 from streamprint.engine.decode.streaming import StreamingContainerDecoder
-from streamprint.engine.fingerprint import AudioBuffer
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer
 from streamprint.errors import InvalidInputError, StreamprintError
 
 _STREAM_CHUNK: Final = 1024 * 1024
@@ -92,6 +93,63 @@ def decode_file(
     except OSError as exc:
         raise InvalidInputError.for_field("path", f"cannot read file: {exc.strerror}") from None
     return _decode_fallbacks(lambda: str(p), max_seconds)
+
+
+def decode_file_blocks(
+    path: str | os.PathLike[str], *, block_seconds: float, max_seconds: float = DEFAULT_MAX_SECONDS
+) -> AudioBlocks:
+    """A whole audio file as :class:`AudioBlocks` of ``block_seconds`` each: the same samples,
+    checks and errors as :func:`decode_file` (raised here, before any block is read).
+
+    16-bit PCM in formats whose frame count libsndfile fits to the file size (WAV, AIFF, ...)
+    is read block by block as the blocks are consumed: the caller's work on one block
+    overlaps nothing but its own, yet the whole file is never held (10 minutes of stereo
+    would be 212 MB of float32, whose first touch alone costs a fresh process about 0.35 s
+    here). The file stays open until the blocks are exhausted or the iterator is closed.
+    Other media are decoded whole and sliced.
+    """
+    p = Path(path)
+    try:
+        # the same checks, in the same order, as decode_file (which detects Ogg / MP3 first)
+        if p.is_file() and p.stat().st_size > 0:
+            with p.open("rb") as fh:
+                kind = _detect_at(lambda offset, size: _read_at(fh, offset, size))
+            if kind not in ("ogg", "mp3"):
+                blocks = _sized_pcm16_blocks(str(p), block_seconds, max_seconds)
+                if blocks is not None:
+                    return blocks
+    except OSError as exc:
+        raise InvalidInputError.for_field("path", f"cannot read file: {exc.strerror}") from None
+    buffer = decode_file(p, max_seconds=max_seconds)
+    return AudioBlocks.of(buffer, round(block_seconds * buffer.sample_rate))
+
+
+def _sized_pcm16_blocks(path: str, block_seconds: float, max_seconds: float) -> AudioBlocks | None:
+    """:class:`AudioBlocks` reading a 16-bit sized-format file lazily, else None."""
+    try:
+        f = sf.SoundFile(path)
+    except Exception:  # not for libsndfile: decode_file's fallbacks decide
+        return None
+    try:
+        if not (f.subtype == "PCM_16" and f.format in _SIZED_FORMATS and f.frames > 0):
+            f.close()
+            return None
+        out = _Output("media", max_seconds)
+        out.set_format(int(f.samplerate), int(f.channels))
+        out.count(f.frames)
+    except BaseException:
+        f.close()
+        raise
+    block_frames = max(1, round(block_seconds * f.samplerate))
+
+    def blocks() -> Iterator[Samples]:
+        with f:
+            for ints in _pcm16_reads(f, block_frames):
+                samples = np.empty(ints.shape, np.float32)
+                np.multiply(ints, _PCM16_SCALE, out=samples, dtype=np.float32)
+                yield samples
+
+    return AudioBlocks(int(f.samplerate), int(f.channels), int(f.frames), blocks())
 
 
 def _read_at(fh: io.BufferedReader, offset: int, size: int) -> bytes:
@@ -184,15 +242,24 @@ def _read_pcm16(f: sf.SoundFile, out: _Output) -> Samples:
     """
     out.count(f.frames)
     samples = np.empty((f.frames, f.channels), np.float32)
-    block = np.empty((min(f.frames, _PCM16_BLOCK_FRAMES), f.channels), np.int16)
     pos = 0
-    while pos < f.frames:
-        got = f.read(dtype="int16", always_2d=True, out=block[: min(block.shape[0], f.frames - pos)])
-        if got.shape[0] == 0:
-            break
-        np.multiply(got, _PCM16_SCALE, out=samples[pos : pos + got.shape[0]], dtype=np.float32)
-        pos += got.shape[0]
+    for ints in _pcm16_reads(f, _PCM16_BLOCK_FRAMES):
+        np.multiply(ints, _PCM16_SCALE, out=samples[pos : pos + ints.shape[0]], dtype=np.float32)
+        pos += ints.shape[0]
     return samples[:pos]
+
+
+def _pcm16_reads(f: sf.SoundFile, block_frames: int) -> Iterator[NDArray[np.int16]]:
+    """The rest of ``f`` as int16 ``[n, channels]`` blocks of up to ``block_frames``; each is a
+    view of one reused buffer, valid until the next block is read."""
+    buffer = np.empty((min(f.frames, block_frames), f.channels), np.int16)
+    left = f.frames - f.tell()
+    while left > 0:
+        got = f.read(dtype="int16", always_2d=True, out=buffer[: min(buffer.shape[0], left)])
+        if got.shape[0] == 0:
+            return
+        left -= got.shape[0]
+        yield got
 
 
 def _decode_pyav(source: io.BytesIO | str, max_seconds: float) -> AudioBuffer:
