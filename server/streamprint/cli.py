@@ -159,11 +159,16 @@ def _is_video(args: argparse.Namespace) -> bool:
         return bool(args.modality == "video")
     from pathlib import Path
 
-    from streamprint.engine.video import has_video_stream
+    from streamprint.engine.decode import PROBE_BYTES, is_audio_only
 
     path = Path(args.path)
     if not path.is_file():
         return False  # let the audio path report the missing file as before
+    with path.open("rb") as fh:
+        if is_audio_only(fh.read(PROBE_BYTES)):
+            return False  # WAV / FLAC: no need to load PyAV to probe them
+    from streamprint.engine.video import has_video_stream
+
     return has_video_stream(path)
 
 

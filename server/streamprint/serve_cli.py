@@ -11,7 +11,6 @@ combination (a non-loopback ``--host`` without TLS and ``--auth-tokens`` and wit
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any, TextIO
 
@@ -68,6 +67,8 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
             from streamprint.workers.supervisor import run_supervisor
 
             return run_supervisor(config)
+        import asyncio  # here, not at the top: `streamprint fingerprint` builds this parser too
+
         from streamprint.api.server import serve
 
         return asyncio.run(serve(config))

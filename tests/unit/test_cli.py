@@ -175,3 +175,25 @@ def test_bad_chunk_ms_is_usage_error(song: Path) -> None:
     result = run_cli("fingerprint", str(song), "--stream", "--chunk-ms", "0")
     assert result.returncode == 2
     assert "--chunk-ms" in result.stderr
+
+
+def test_flac_fingerprint_loads_neither_pyav_nor_the_server(song: Path) -> None:
+    """WAV and FLAC cannot hold video and libsndfile reads them: the CLI does not import PyAV to probe
+    it, nor asyncio / grpc for the serve parser (start-up time every run pays)."""
+    code = (
+        "import sys; from streamprint.cli import main; "
+        f"assert main(['fingerprint', {str(song)!r}, '--json', '--backend', 'numpy']) == 0; "
+        "print(sorted(m for m in ('av', 'asyncio', 'grpc') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_audio_only_containers_are_known_by_their_header() -> None:
+    from streamprint.engine.decode import is_audio_only
+
+    assert is_audio_only(b"RIFF\x24\x00\x00\x00WAVEfmt ")
+    assert is_audio_only(b"fLaC\x00\x00\x00\x22")
+    assert not is_audio_only(b"RIFF\x24\x00\x00\x00AVI LIST")  # RIFF AVI holds video
+    assert not is_audio_only(b"\x1aE\xdf\xa3")  # Matroska / WebM
+    assert not is_audio_only(b"OggS\x00\x02")  # Ogg may carry Theora

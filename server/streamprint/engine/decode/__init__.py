@@ -50,6 +50,7 @@ from streamprint.engine.decode.common import SUPPORTED_MEDIA as SUPPORTED_MEDIA
 from streamprint.engine.decode.common import ByteData as ByteData
 from streamprint.engine.decode.common import Samples as Samples
 from streamprint.engine.decode.pcm import PcmDecoder, PcmFormat
+from streamprint.engine.decode.probe import is_audio_only
 
 if TYPE_CHECKING:
     from streamprint.engine.decode.files import decode_bytes, decode_file, decode_file_blocks
@@ -87,4 +88,5 @@ __all__ = [
     "decode_bytes",
     "decode_file",
     "decode_file_blocks",
+    "is_audio_only",
 ]

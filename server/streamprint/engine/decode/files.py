@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
-import av
 import numpy as np
 import soundfile as sf
 from numpy.typing import NDArray
@@ -263,6 +262,8 @@ def _pcm16_reads(f: sf.SoundFile, block_frames: int) -> Iterator[NDArray[np.int1
 
 
 def _decode_pyav(source: io.BytesIO | str, max_seconds: float) -> AudioBuffer:
+    import av  # only for what libsndfile and our demuxers do not read
+
     out = _Output("media", max_seconds)
     try:
         with av.open(source, "r") as container:

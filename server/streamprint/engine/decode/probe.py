@@ -41,3 +41,10 @@ def _detect(data: bytearray | bytes, start: int, final: bool) -> tuple[str, int]
     if not final and len(data) < PROBE_BYTES:
         return "more", pos
     return "unknown", 0
+
+
+def is_audio_only(head: bytes) -> bool:
+    """Whether a file starting with ``head`` (up to :data:`PROBE_BYTES`) is in a container
+    that cannot hold a video stream: RIFF WAVE or FLAC (whose pictures are cover art)."""
+    kind, _ = _detect(head, 0, final=True)
+    return kind in ("wav", "flac")
