@@ -212,6 +212,9 @@ def _cmd_fingerprint_video(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
+    from streamprint.allocator import tune_allocator
+
+    tune_allocator()
     if _is_video(args):
         return _cmd_fingerprint_video(args, out)
     from concurrent.futures import ThreadPoolExecutor

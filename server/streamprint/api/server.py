@@ -26,6 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from streamprint.allocator import tune_allocator
 from streamprint.api._generated import admin_service_pb2, admin_service_pb2_grpc
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
@@ -257,6 +258,7 @@ async def serve(
     A worker (``role`` set) calls ``started(port)`` once it accepts calls, and drains by
     itself if its supervisor disappears.
     """
+    tune_allocator()  # this process's malloc, before the engine allocates (streamprint.allocator)
     server = StreamprintServer(config, engine=engine, role=role)
     await server.start()
     loop = asyncio.get_running_loop()
