@@ -4,6 +4,7 @@ with one clear error (at start-up: the server and the CLI load them before any w
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -18,27 +19,27 @@ def test_library_declares_every_kernel() -> None:
         assert getattr(lib, name).argtypes, name
 
 
+@pytest.fixture
+def fresh_library() -> Iterator[None]:
+    """The loader's cache cleared around the test (its monkeypatches undone first), so the
+    test loads afresh and later tests get the real library again."""
+    compiled.library.cache_clear()
+    yield
+    compiled.library.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_library")
 def test_a_missing_build_is_an_installation_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    compiled.library.cache_clear()
     monkeypatch.setattr(compiled, "_MODULE", "streamprint.engine._no_such_build")
-    try:
-        with pytest.raises(InstallationError, match="make setup"):
-            compiled.warm_up()
-    finally:
-        monkeypatch.undo()
-        compiled.library.cache_clear()
-    compiled.warm_up()
+    with pytest.raises(InstallationError, match="make setup"):
+        compiled.warm_up()
 
 
+@pytest.mark.usefixtures("fresh_library")
 def test_a_library_without_the_kernels_is_an_installation_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    compiled.library.cache_clear()
     monkeypatch.setattr(compiled, "_SIGNATURES", {"sp_not_there": []})
-    try:
-        with pytest.raises(InstallationError, match="do not load"):
-            compiled.library()
-    finally:
-        monkeypatch.undo()
-        compiled.library.cache_clear()
+    with pytest.raises(InstallationError, match="do not load"):
+        compiled.library()
 
 
 def test_wrong_arguments_never_reach_the_c_code() -> None:
