@@ -158,3 +158,50 @@ void sp_sliding_median_rows(const float *x, int64_t rows, int64_t n, int64_t k, 
         }
     }
 }
+
+/* ---- per-segment sums of the native-rate meters (engine/native.py) ---------------------- */
+
+/*
+ * Segment j holds the samples starts[j] .. starts[j + 1] - 1 (the last one up to n) of x
+ * ([n, channels] float32, channels >= 2): out[4 j + 0..3] are the float64 sums, in sample
+ * order, of L^2, R^2, L R and S^2 with S = (L - R) / 2, L and R the first two channels.
+ */
+void sp_stereo_segments(const float *x, int64_t n, int64_t channels, const int64_t *starts,
+                        int64_t segments, double *out) {
+    for (int64_t j = 0; j < segments; j++) {
+        int64_t end = j + 1 < segments ? starts[j + 1] : n;
+        double ll = 0.0, rr = 0.0, lr = 0.0, ss = 0.0;
+        for (int64_t i = starts[j]; i < end; i++) {
+            double left = (double)x[i * channels], right = (double)x[i * channels + 1];
+            double side = (left - right) * 0.5;
+            ll += left * left;
+            rr += right * right;
+            lr += left * right;
+            ss += side * side;
+        }
+        out[4 * j] = ll;
+        out[4 * j + 1] = rr;
+        out[4 * j + 2] = lr;
+        out[4 * j + 3] = ss;
+    }
+}
+
+/*
+ * The same segments for the crest meter: squares[j] is the float64 sum of x^2 over the
+ * segment's samples and all channels, peaks[j] the largest |x| (0 for an empty segment).
+ */
+void sp_crest_segments(const float *x, int64_t n, int64_t channels, const int64_t *starts,
+                       int64_t segments, double *squares, double *peaks) {
+    for (int64_t j = 0; j < segments; j++) {
+        int64_t end = j + 1 < segments ? starts[j + 1] : n;
+        double total = 0.0, peak = 0.0;
+        for (int64_t i = starts[j] * channels; i < end * channels; i++) {
+            double value = (double)x[i];
+            total += value * value;
+            double magnitude = fabs(value);
+            if (magnitude > peak) peak = magnitude;
+        }
+        squares[j] = total;
+        peaks[j] = peak;
+    }
+}

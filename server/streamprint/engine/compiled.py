@@ -44,6 +44,10 @@ _SIGNATURES: dict[str, list[Any]] = {
         _array(np.uint8), _array(np.float64),
     ],
     "sp_sliding_median_rows": [_array(np.float32), _i64, _i64, _i64, _array(np.float32), _array(np.float32)],
+    "sp_stereo_segments": [_array(np.float32), _i64, _i64, _array(np.int64), _i64, _array(np.float64)],
+    "sp_crest_segments": [
+        _array(np.float32), _i64, _i64, _array(np.int64), _i64, _array(np.float64), _array(np.float64),
+    ],
 }
 
 

@@ -16,13 +16,14 @@ one-second batches so that correlated samples are not counted as independent.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import confidence, dims
+from streamprint.engine.compiled import library
 from streamprint.engine.iir import weighted_energy
 from streamprint.errors import InvalidInputError
 
@@ -113,18 +114,6 @@ def _check_block(samples: NDArray[np.float32], channels: int) -> None:
         )
 
 
-def _as_block(samples: NDArray[np.float32], channels: int) -> F64:
-    """Check a pushed block's shape; return it channel-first as float64 ``[channels, n]``."""
-    _check_block(samples, channels)
-    return np.ascontiguousarray(samples.T, dtype=np.float64)
-
-
-def _slices(block: F64) -> Iterator[F64]:
-    """Consecutive non-empty column slices of ``[channels, n]`` of at most ``_SLICE`` samples."""
-    for start in range(0, block.shape[1], _SLICE):
-        yield block[:, start : start + _SLICE]
-
-
 class _Grid:
     """Segment boundaries at sample ``floor(k * sample_rate / per_second)``, k = 1, 2, ...
 
@@ -164,13 +153,24 @@ class _SegmentReducer:
 
     def push(self, columns: F64) -> F64:
         """Reduce ``columns`` (``[width, n]``); return the completed segments ``[width, m]``."""
-        n = columns.shape[1]
+        starts, m = self.split(columns.shape[1])
+        if starts.shape[0] == 0:
+            return np.empty((self._partial.shape[0], 0))
+        return self.merge(self._ufunc.reduceat(columns, starts, axis=1), m)
+
+    def split(self, n: int) -> tuple[NDArray[np.int64], int]:
+        """Cut the next ``n`` columns at the grid (advances it): the pieces' start offsets
+        ``[k]`` (none when ``n == 0``) and ``m``, how many of the pieces close a segment
+        (the last piece stays open when ``k > m``). A caller that reduces the pieces itself
+        hands the result to :meth:`merge`."""
         cuts = self._grid.cuts(n)
         if n == 0:
-            return np.empty((self._partial.shape[0], 0))
-        starts = np.concatenate(([0], cuts[cuts < n]))
-        reduced: F64 = self._ufunc.reduceat(columns, starts, axis=1)
-        m = cuts.shape[0]
+            return np.empty(0, dtype=np.int64), 0
+        return np.concatenate(([0], cuts[cuts < n])).astype(np.int64), int(cuts.shape[0])
+
+    def merge(self, reduced: F64, m: int) -> F64:
+        """Given the reductions ``[width, k]`` of :meth:`split`'s pieces, carry the open
+        part and return the ``m`` completed segments ``[width, m]``."""
         tail = reduced[:, m] if reduced.shape[1] > m else self._identity
         closed = reduced[:, :m]
         if m == 0:
@@ -624,15 +624,18 @@ class StereoImage:
 
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate (mono is ignored)."""
-        block = _as_block(samples, self.channels)
+        _check_block(samples, self.channels)
         if self.channels < 2:
             return
-        for part in _slices(block):
-            left, right = part[0], part[1]
-            side = (left - right) * 0.5
-            products = np.stack([left * left, right * right, left * right, side * side])
-            self._totals += products.sum(axis=1)
-            self._batches.add(self._seconds.push(products).T)
+        block = np.ascontiguousarray(samples, dtype=np.float32)
+        starts, closed = self._seconds.split(block.shape[0])
+        if starts.shape[0] == 0:
+            return
+        # one compiled pass: [L^2, R^2, LR, S^2] summed per piece of the one-second grid
+        sums = np.empty((starts.shape[0], 4))
+        library().sp_stereo_segments(block, block.shape[0], self.channels, starts, starts.shape[0], sums)
+        self._totals += sums.sum(axis=0)
+        self._batches.add(self._seconds.merge(np.ascontiguousarray(sums.T), closed).T)
 
     def values(self) -> dict[str, float]:
         """``{"stereo_width": 0-1, "phase_correlation": -1-1}``."""
@@ -733,15 +736,21 @@ class CrestFactor:
 
     def push(self, samples: NDArray[np.float32]) -> None:
         """Feed float32 ``[n_samples, channels]`` at the native rate."""
-        for part in _slices(_as_block(samples, self.channels)):
-            sample_peak = np.abs(part).max(axis=0)
-            sample_squares = (part * part).sum(axis=0)
-            self._peak = max(self._peak, float(sample_peak.max()))
-            self._sum_squares += float(sample_squares.sum())
-            self._count += part.size
-            squares = self._second_squares.push(sample_squares[np.newaxis, :])[0]
-            peaks = self._second_peaks.push(sample_peak[np.newaxis, :])[0]
-            self._add_seconds(peaks, squares)
+        _check_block(samples, self.channels)
+        block = np.ascontiguousarray(samples, dtype=np.float32)
+        starts, closed = self._second_squares.split(block.shape[0])
+        self._second_peaks.split(block.shape[0])  # the same grid, kept in step
+        if starts.shape[0] == 0:
+            return
+        # one compiled pass: sum of squares and peak per piece of the one-second grid
+        squares, peaks = np.empty((1, starts.shape[0])), np.empty((1, starts.shape[0]))
+        library().sp_crest_segments(
+            block, block.shape[0], self.channels, starts, starts.shape[0], squares, peaks
+        )
+        self._peak = max(self._peak, float(peaks.max()))
+        self._sum_squares += float(squares.sum())
+        self._count += block.size
+        self._add_seconds(self._second_peaks.merge(peaks, closed)[0], self._second_squares.merge(squares, closed)[0])
 
     def _add_seconds(self, peaks: F64, sum_squares: F64) -> None:
         """Add the crest (dB) of each complete, non-silent second as a batch value."""
