@@ -6,7 +6,8 @@ each measurement in its own fresh process pinned to one core with one BLAS/OpenM
 
 * ``stream_dsp`` / ``stream_auto`` / ``stream_learned``: a 13D :class:`AudioSession` fed
   100 ms chunks with an update every second of media, analyzer from
-  ``select_analyzer("auto", "auto", heads=dsp|auto|learned)`` (selected before timing, after a 3 s warm-up session); reported as
+  ``select_analyzer("auto", "auto", heads=dsp|auto|learned)`` (selected before timing, after a 3 s warm-up session),
+  with the server's malloc tuning (``streamprint.allocator``); reported as
   CPU milliseconds (``process_time``) per stream-second;
 * ``cli_dsp`` / ``cli_auto`` / ``cli_learned``: ``python -m streamprint fingerprint FILE
   --json --heads dsp|auto|learned`` as a subprocess, wall time from spawn to exit (interpreter start, imports,
@@ -82,6 +83,9 @@ def worker(mode: str, path: Path, core: int | None) -> dict[str, Any]:
     if mode in ("librosa", "librosa_machine"):
         return be.worker("librosa", path, core)
     heads = mode.removeprefix("stream_")
+    from streamprint.allocator import tune_allocator
+
+    tune_allocator()  # as `streamprint serve` does at start (the CLI modes do it themselves)
     _stream(path, heads, round(be.WARMUP_SECONDS * be.BENCH_RATE))
     out = _stream(path, heads, None)
     out["mode"] = mode
