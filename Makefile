@@ -43,6 +43,8 @@ $(KERNELS_STAMP): server/streamprint/engine/_ckernels.c | $(STAMP)
 	touch $(KERNELS_STAMP)
 
 setup: $(STAMP) $(KERNELS_STAMP) node-deps ## create .venv, install the project (building its C loops), dev tools, Debian and npm packages; verify the models (idempotent)
+	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import compiled; compiled.warm_up()' 2>/dev/null \
+	  || { echo "rebuilding the compiled kernels"; $(PY) -m pip install -q --no-deps -e .; }
 	@$(PY) scripts/export_models.py --verify >/dev/null || $(MAKE) --no-print-directory models
 
 $(NODE_STAMP): clients/node/package-lock.json

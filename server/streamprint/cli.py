@@ -164,9 +164,12 @@ def _is_video(args: argparse.Namespace) -> bool:
     path = Path(args.path)
     if not path.is_file():
         return False  # let the audio path report the missing file as before
-    with path.open("rb") as fh:
-        if is_audio_only(fh.read(PROBE_BYTES)):
-            return False  # WAV / FLAC: no need to load PyAV to probe them
+    try:
+        with path.open("rb") as fh:
+            if is_audio_only(fh.read(PROBE_BYTES)):
+                return False  # WAV / FLAC: no need to load PyAV to probe them
+    except OSError:
+        return False  # the audio path reports the unreadable file
     from streamprint.engine.video import has_video_stream
 
     return has_video_stream(path)

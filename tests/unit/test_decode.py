@@ -200,6 +200,20 @@ def test_file_blocks_check_before_reading(tmp_path: Path) -> None:
     assert list(media.blocks) == []
 
 
+def test_file_blocks_of_a_file_cut_while_read_end_in_a_decode_error(tmp_path: Path) -> None:
+    """A file that shrinks after the header was read (another process truncating it) is a
+    MediaDecodeError once the blocks run short, never fewer samples without a word."""
+    path = tmp_path / "cut.wav"
+    sf.write(path, np.zeros((16_000 * 4, 2), np.int16), 16_000, subtype="PCM_16")
+    media = decode_file_blocks(path, block_seconds=1.0)
+    first = next(media.blocks)
+    assert first.shape == (16_000, 2)
+    with path.open("r+b") as fh:
+        fh.truncate(path.stat().st_size // 2)
+    with pytest.raises(MediaDecodeError):
+        list(media.blocks)
+
+
 def test_truncated_16_bit_flac_is_not_counted_by_its_header() -> None:
     """A FLAC header's frame count is not checked against the data, so 16-bit FLAC does not
     take the fast path that counts it up front: cut in half, it is a decode error (as any

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from streamprint.engine import compiled, iir
+from streamprint.engine import compiled, iir, median, pitch
+from streamprint.engine.grid import FRAME_LENGTH
+from streamprint.engine.native import CrestFactor, StereoImage
 from streamprint.errors import InstallationError
 
 
@@ -40,6 +42,46 @@ def test_a_library_without_the_kernels_is_an_installation_error(monkeypatch: pyt
     monkeypatch.setattr(compiled, "_SIGNATURES", {"sp_not_there": []})
     with pytest.raises(InstallationError, match="do not load"):
         compiled.library()
+
+
+@pytest.mark.usefixtures("fresh_library")
+def test_a_library_from_an_older_source_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ctypes would pass this code's arguments to the old functions: refused at load."""
+    monkeypatch.setattr(compiled, "ABI_VERSION", compiled.ABI_VERSION + 1)
+    with pytest.raises(InstallationError, match="another version"):
+        compiled.library()
+
+
+def test_wrappers_refuse_shapes_the_c_code_would_overrun() -> None:
+    with pytest.raises(ValueError, match="frames must be"):
+        pitch.yin(np.zeros((2, 100), np.float32))
+    for width in (0, 9):
+        with pytest.raises(ValueError, match="width"):
+            median.sliding_median(np.zeros((2, 8), np.float32), width)
+    with pytest.raises(ValueError):
+        iir.weighted_energy(np.array([[1.0, 0, 0, 1.0, 0, 0]]), np.zeros((4, 2), np.float32), np.zeros((1, 3, 2)),
+                            np.ones(2))
+
+
+def test_strided_and_transposed_inputs_give_the_contiguous_results() -> None:
+    """Every wrapper makes its input contiguous before the C code sees it."""
+    rng = np.random.default_rng(1)
+    sos = np.array([[0.5, 0.2, 0.1, 1.0, -0.3, 0.1], [1.0, -1.0, 0.2, 1.0, 0.1, 0.05]])
+    wide = rng.uniform(-0.5, 0.5, (2000, 4)).astype(np.float32)
+    strided = wide[::2, 1:3]
+    got, got_state = iir.weighted_energy(sos, strided, np.zeros((2, 2, 2)), np.array([1.0, 1.41]))
+    ref, ref_state = iir.weighted_energy(sos, strided.copy(), np.zeros((2, 2, 2)), np.array([1.0, 1.41]))
+    assert np.array_equal(got, ref) and np.array_equal(got_state, ref_state)
+    frames = rng.standard_normal((6, 2 * FRAME_LENGTH)).astype(np.float32)[:, ::2]
+    assert all(np.array_equal(a, b) for a, b in zip(pitch.yin(frames), pitch.yin(frames.copy()), strict=True))
+    columns = rng.standard_normal((70, 5)).astype(np.float32)
+    assert np.array_equal(median.sliding_median(columns.T, 31), median.sliding_median(columns.T.copy(), 31))
+    stereo = rng.uniform(-1, 1, (30_000, 3)).astype(np.float32)
+    for meter_type in (StereoImage, CrestFactor):
+        views, copies = meter_type(8_000, 2), meter_type(8_000, 2)
+        views.push(stereo[::3, ::2])
+        copies.push(np.ascontiguousarray(stereo[::3, ::2]))
+        assert views.values() == copies.values() and views.confidences() == copies.confidences()
 
 
 def test_wrong_arguments_never_reach_the_c_code() -> None:

@@ -3,15 +3,23 @@
  * (streamprint/engine/compiled.py; ctypes releases the GIL for each call).
  *
  * Plain C99 with no Python API: the module is built as a setuptools extension so that
- * `pip install` compiles it, but it is loaded with ctypes, not imported. Every loop does
- * the same floating-point operations in the same order as the numpy / scipy definition it
- * replaces, so the results are the same bits; it is compiled with -ffp-contract=off (no
- * fused multiply-add) and without -ffast-math so the compiler keeps that order.
+ * `pip install` compiles it, but it is loaded with ctypes, not imported. The filter, YIN
+ * and median loops do the same floating-point operations in the same order as the numpy /
+ * scipy definitions they replace, so the results are the same bits; the meters' segment
+ * sums add in sample order (equal to numpy's pairwise sums to rounding). Compiled with
+ * -ffp-contract=off (no fused multiply-add) and without -ffast-math so the compiler keeps
+ * the order written here.
  */
 #include <math.h>
 #include <float.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Bumped whenever a function's arguments change: compiled.py refuses a library built from
+ * an older source (ctypes would pass the new arguments to the old code). */
+#define SP_ABI_VERSION 2
+
+int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
 /* ---- K-weighting cascade fused with the weighted energy (engine/iir.py) ----------------- */
 

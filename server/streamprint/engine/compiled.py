@@ -5,9 +5,11 @@ Python API and is loaded here with :class:`ctypes.CDLL`, which releases the GIL 
 call. Loading takes well under a millisecond and nothing is compiled at run time (the numba
 kernels this replaces cost about a second of start-up per process, with the GIL held).
 
-Callers pass contiguous arrays of the declared dtypes; the wrappers in :mod:`iir`,
-:mod:`pitch` and :mod:`median` check shapes and convert. A checkout whose library was not
-built gives one clear error naming the command that builds it.
+Callers pass contiguous arrays of the declared dtypes (ctypes checks dtype and contiguity);
+the wrappers in :mod:`iir`, :mod:`pitch`, :mod:`median` and :mod:`native` check shapes and
+convert. A checkout whose library was not built, or was built from an older source (its
+``sp_abi_version`` differs from :data:`ABI_VERSION`), gives one clear error naming the
+command that builds it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 from streamprint.errors import InstallationError
 
 _MODULE = "streamprint.engine._ckernels"
+#: ``SP_ABI_VERSION`` of the ``_ckernels.c`` this module's signatures describe.
+ABI_VERSION = 2
 _i64 = ctypes.c_int64
 _f64 = ctypes.c_double
 
@@ -66,6 +70,14 @@ def library() -> ctypes.CDLL:
         )
     try:
         lib = ctypes.CDLL(spec.origin)
+        lib.sp_abi_version.argtypes = []
+        lib.sp_abi_version.restype = ctypes.c_int64
+        built = int(lib.sp_abi_version())
+        if built != ABI_VERSION:
+            raise InstallationError(
+                f"streamprint's compiled kernels at {spec.origin} are from another version "
+                f"(ABI {built}, this code needs {ABI_VERSION}): run `make setup` (or `pip install -e .`)"
+            )
         for name, argtypes in _SIGNATURES.items():
             function = getattr(lib, name)
             function.argtypes = argtypes

@@ -22,8 +22,8 @@ def sliding_median(padded: NDArray[np.float32], width: int) -> NDArray[np.float3
     wants); the result is ``[rows, n]``: ``out[r, j] = median(padded[r, j : j + width])``.
     Inputs must be finite.
     """
-    if padded.shape[1] < width:
-        raise ValueError("padded input shorter than the median width")
+    if padded.ndim != 2 or not 1 <= width <= padded.shape[1]:
+        raise ValueError(f"need [rows, n] input with 1 <= width <= n, got {padded.shape} and width {width}")
     padded = np.ascontiguousarray(padded, dtype=np.float32)
     rows, n = padded.shape
     result: NDArray[np.float32] = np.empty((rows, n - width + 1), dtype=np.float32)

@@ -65,6 +65,8 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     trough search and the parabola are one compiled C pass per frame (``sp_yin_rows``: the
     same operations in the same order as the vectorised definition, so the same bits).
     """
+    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH:
+        raise ValueError(f"frames must be [n, {FRAME_LENGTH}], got {frames.shape}")
     if frames.shape[0] == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
     frames = np.ascontiguousarray(frames, dtype=np.float32)

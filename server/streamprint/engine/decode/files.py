@@ -141,14 +141,23 @@ def _sized_pcm16_blocks(path: str, block_seconds: float, max_seconds: float) -> 
         raise
     block_frames = max(1, round(block_seconds * f.samplerate))
 
-    def blocks() -> Iterator[Samples]:
-        with f:
-            for ints in _pcm16_reads(f, block_frames):
-                samples = np.empty(ints.shape, np.float32)
-                np.multiply(ints, _PCM16_SCALE, out=samples, dtype=np.float32)
-                yield samples
+    total = int(f.frames)
 
-    return AudioBlocks(int(f.samplerate), int(f.channels), int(f.frames), blocks())
+    def blocks() -> Iterator[Samples]:
+        delivered = 0
+        with f:
+            try:
+                for ints in _pcm16_reads(f, block_frames):
+                    samples: Samples = np.empty(ints.shape, np.float32)
+                    np.multiply(ints, _PCM16_SCALE, out=samples, dtype=np.float32)
+                    delivered += samples.shape[0]
+                    yield samples
+            except sf.LibsndfileError as exc:
+                raise _media_error("media", f"cannot read the audio: {exc}") from None
+        if delivered < total:  # the file shrank while it was read
+            raise _media_error("media", f"the audio ends after {delivered} of {total} frames")
+
+    return AudioBlocks(int(f.samplerate), int(f.channels), total, blocks())
 
 
 def _read_at(fh: io.BufferedReader, offset: int, size: int) -> bytes:
