@@ -66,6 +66,7 @@ class LagWindow:
         window = self._rows[wanted - self._base]
         self._done = stop
         keep_from = max(0, stop - self.half)
-        self._rows = self._rows[keep_from - self._base :]
+        # a copy: a view would keep every row of the last push alive until the next one
+        self._rows = self._rows[keep_from - self._base :].copy()
         self._base = keep_from
         return window
