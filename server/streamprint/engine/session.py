@@ -398,9 +398,11 @@ def fingerprint_blocks(
     analysis_threads: int = 0,
     analysis_executor: Executor | None = None,
 ) -> Fingerprint:
-    """:func:`fingerprint_buffer` of media delivered block by block (any block sizes, the
-    same bits): each block is pushed as it comes, so producing the next one (e.g. reading
-    it from disk) overlaps the analysis of this one on the executor's threads."""
+    """:func:`fingerprint_buffer` of media delivered block by block: each block is pushed as
+    it comes, so producing the next one (e.g. reading it from disk) overlaps the analysis of
+    this one on the executor's threads. Blocks of :func:`batch_block_frames` give exactly
+    :func:`fingerprint_buffer`'s bits; other sizes the same analysis-grid dimensions, and
+    native-rate sums (loudness, crest, stereo) that follow the block boundaries (~1 ulp)."""
     config = SessionConfig(media.sample_rate, media.channels, tuple(dimensions), update_interval_s=None)
     own_pool = analysis_executor is None and analysis_threads > 0
     with ThreadPoolExecutor(analysis_threads, "analysis") if own_pool else nullcontext(analysis_executor) as pool:
