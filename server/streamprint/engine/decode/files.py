@@ -107,19 +107,14 @@ def decode_file_blocks(
     here). The file stays open until the blocks are exhausted or the iterator is closed.
     Other media are decoded whole and sliced.
     """
-    p = Path(path)
-    try:
-        # the same checks, in the same order, as decode_file (which detects Ogg / MP3 first)
-        if p.is_file() and p.stat().st_size > 0:
-            with p.open("rb") as fh:
-                kind = _detect_at(lambda offset, size: _read_at(fh, offset, size))
-            if kind not in ("ogg", "mp3"):
-                blocks = _sized_pcm16_blocks(str(p), block_seconds, max_seconds)
-                if blocks is not None:
-                    return blocks
-    except OSError as exc:
-        raise InvalidInputError.for_field("path", f"cannot read file: {exc.strerror}") from None
-    buffer = decode_file(p, max_seconds=max_seconds)
+    # Only a regular file is opened here (a FIFO would block); everything else, and every
+    # file that is not 16-bit PCM in a sized format (Ogg and MP3 included: libsndfile reports
+    # their own subtypes), goes through decode_file with its checks and errors.
+    if Path(path).is_file():
+        blocks = _sized_pcm16_blocks(str(path), block_seconds, max_seconds)
+        if blocks is not None:
+            return blocks
+    buffer = decode_file(path, max_seconds=max_seconds)
     return AudioBlocks.of(buffer, round(block_seconds * buffer.sample_rate))
 
 
@@ -130,7 +125,7 @@ def _sized_pcm16_blocks(path: str, block_seconds: float, max_seconds: float) -> 
     except Exception:  # not for libsndfile: decode_file's fallbacks decide
         return None
     try:
-        if not (f.subtype == "PCM_16" and f.format in _SIZED_FORMATS and f.frames > 0):
+        if not _is_sized_pcm16(f):
             f.close()
             return None
         out = _Output("media", max_seconds)
@@ -140,7 +135,6 @@ def _sized_pcm16_blocks(path: str, block_seconds: float, max_seconds: float) -> 
         f.close()
         raise
     block_frames = max(1, round(block_seconds * f.samplerate))
-
     total = int(f.frames)
 
     def blocks() -> Iterator[Samples]:
@@ -224,7 +218,7 @@ def _decode_soundfile(source: io.BytesIO | str, max_seconds: float) -> AudioBuff
     try:
         with sf.SoundFile(source) as f:
             out.set_format(int(f.samplerate), int(f.channels))
-            if f.subtype == "PCM_16" and f.format in _SIZED_FORMATS and f.frames > 0:
+            if _is_sized_pcm16(f):
                 samples = _read_pcm16(f, out)
                 if samples.shape[0] == 0:
                     raise _media_error("media", "media contains no audio samples")
@@ -239,6 +233,11 @@ def _decode_soundfile(source: io.BytesIO | str, max_seconds: float) -> AudioBuff
     except Exception as exc:  # libsndfile reports every failure differently
         raise _BackendFailedError(f"soundfile: {exc}") from None
     return _finish_buffer(out)
+
+
+def _is_sized_pcm16(f: sf.SoundFile) -> bool:
+    """Whether ``f`` takes the 16-bit fast path: non-empty PCM_16 in a :data:`_SIZED_FORMATS` format."""
+    return bool(f.subtype == "PCM_16" and f.format in _SIZED_FORMATS and f.frames > 0)
 
 
 def _read_pcm16(f: sf.SoundFile, out: _Output) -> Samples:
