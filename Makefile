@@ -36,8 +36,8 @@ $(STAMP): pyproject.toml setup.py clients/python/pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,models]' -e clients/python
 	touch $(STAMP)
 
-# The compiled loops are rebuilt (in place, as the editable install does) when their source changes.
-$(KERNELS_STAMP): server/streamprint/engine/_ckernels.c | $(STAMP)
+# The compiled loops are rebuilt (in place, as the editable install does) when their source or flags change.
+$(KERNELS_STAMP): server/streamprint/engine/_ckernels.c setup.py | $(STAMP)
 	$(PY) -m pip install -q --no-deps -e .
 	@PYTHONPATH=server $(PY) -c 'from streamprint.engine import compiled; compiled.warm_up()'
 	touch $(KERNELS_STAMP)

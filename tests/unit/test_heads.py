@@ -24,7 +24,13 @@ from streamprint.config import ServerConfig
 from streamprint.engine import dims
 from streamprint.engine.analysis import NumpyFrameAnalyzer
 from streamprint.engine.fingerprint import AudioBuffer
-from streamprint.engine.heads import HARMONIC_CONTEXT, cumsum_rows, frame_inputs, harmonic_proxies
+from streamprint.engine.heads import (
+    _FREQ_INDEX,
+    HARMONIC_CONTEXT,
+    frame_inputs,
+    frequency_level,
+    harmonic_proxies,
+)
 from streamprint.engine.session import AudioSession, SessionConfig, fingerprint_buffer
 from streamprint.errors import ModelError
 from streamprint.runtime import LoadOptions
@@ -334,9 +340,56 @@ def test_training_script_smoke(tmp_path: Path) -> None:
     assert runner.pitch(pitch).shape == (pitch.shape[0] - 1, 2)
 
 
-@pytest.mark.parametrize("shape", [(0, 5), (1, 1025), (2, 3), (73, 1025)])
-def test_cumsum_rows_is_numpy_cumsum_bit_for_bit(shape: tuple[int, int]) -> None:
-    x = np.random.default_rng(shape[0]).standard_normal(shape).astype(np.float32)
-    got = cumsum_rows(x)
-    assert got.dtype == np.float32
-    assert np.array_equal(got, np.cumsum(x, axis=0))
+# -- the compiled proxies against their numpy definition ------------------------------------
+
+
+def _numpy_frequency_level(log_mag: np.ndarray) -> np.ndarray:
+    """The box mean over bins f - 15 .. f + 15 as numpy computes it (the definition)."""
+    csum = np.cumsum(log_mag[:, _FREQ_INDEX], axis=1)
+    return ((csum[:, 31:] - csum[:, :1025]) / 31).astype(np.float32)
+
+
+def _numpy_proxies(window: np.ndarray, log_freq: np.ndarray, power: np.ndarray, energy: np.ndarray) -> np.ndarray:
+    """harmonic_proxies written in numpy (the definition the compiled passes follow)."""
+    csum = np.cumsum(window, axis=0)
+    k = window.shape[0] - 2 * HARMONIC_CONTEXT
+    sums = csum[HARMONIC_CONTEXT:].copy()
+    sums[1:] -= csum[: -HARMONIC_CONTEXT - 1]  # rows j .. j + 15
+    log_time = (np.maximum(sums[:k], sums[HARMONIC_CONTEXT : HARMONIC_CONTEXT + k]) / 16).astype(np.float32)
+    mask = np.float32(1.0) / (np.float32(1.0) + np.exp(np.clip(2.0 * (log_freq - log_time), -60.0, 60.0)))
+    rest = np.float32(1.0) - mask
+    harm = (mask * mask * power)[:, :1024].reshape(k, 32, 32).sum(axis=2, dtype=np.float64)
+    perc = (rest * rest * power)[:, :1024].reshape(k, 32, 32).sum(axis=2, dtype=np.float64)
+    scale = np.where(energy > 0, 1.0 / np.where(energy > 0, energy, 1.0), 0.0)[:, None]
+    return np.concatenate((harm * scale, perc * scale), axis=1).astype(np.float32)
+
+
+@pytest.mark.parametrize("k", [0, 1, 7, 43, 130])
+def test_compiled_proxies_are_the_numpy_definition_bit_for_bit(k: int) -> None:
+    rng = np.random.default_rng(k)
+    rows = k + 2 * HARMONIC_CONTEXT
+    magnitude = (np.abs(rng.standard_normal((rows, 1025))) ** 3 * rng.uniform(0.0, 5.0, (rows, 1))).astype(np.float32)
+    magnitude[:, 600:] *= np.float32(1e-4)
+    if rows > 20:
+        magnitude[17] = 0.0  # a silent frame: energy 0, log floor
+    power = np.square(magnitude)
+    log_mag = np.float32(0.5) * np.log(power + np.float32(1e-30))
+    energy = power.sum(axis=1, dtype=np.float64)
+    log_freq = frequency_level(log_mag)
+    assert np.array_equal(log_freq.view(np.uint32), _numpy_frequency_level(log_mag).view(np.uint32))
+    frames = slice(HARMONIC_CONTEXT, HARMONIC_CONTEXT + k)
+    got = harmonic_proxies(log_mag, log_freq[frames], power[frames], energy[frames])
+    want = _numpy_proxies(log_mag, log_freq[frames], power[frames], energy[frames])
+    assert got.shape == (k, 64) and got.dtype == np.float32
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
+def test_compiled_proxies_refuse_shapes_they_would_overrun() -> None:
+    with pytest.raises(ValueError, match="window"):
+        harmonic_proxies(np.zeros((10, 1025), np.float32), np.zeros((0, 1025), np.float32),
+                         np.zeros((0, 1025), np.float32), np.zeros(0))
+    with pytest.raises(ValueError, match="energy"):
+        harmonic_proxies(np.zeros((32, 1025), np.float32), np.zeros((2, 1025), np.float32),
+                         np.zeros((2, 1025), np.float32), np.zeros(3))
+    with pytest.raises(ValueError, match="log magnitudes"):
+        frequency_level(np.zeros((3, 1024), np.float32))

@@ -17,7 +17,7 @@
 
 /* Bumped whenever a function's arguments change: compiled.py refuses a library built from
  * an older source (ctypes would pass the new arguments to the old code). */
-#define SP_ABI_VERSION 2
+#define SP_ABI_VERSION 3
 
 int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -211,5 +211,103 @@ void sp_crest_segments(const float *x, int64_t n, int64_t channels, const int64_
         }
         squares[j] = total;
         peaks[j] = peak;
+    }
+}
+
+/* ---- harmonic-head proxies (engine/heads.py) --------------------------------------------- */
+
+/*
+ * Box means along each row: for x [rows, n] float32 and index [m] (m = n + width, the
+ * reflected positions -half - 1 .. n + half - 1 of the row, a leading column first),
+ * out[r, f] = (c[f + width] - c[f]) / width with c the float32 running sum of
+ * x[r, index[0..m-1]]: numpy's cumsum of the gathered row, then the difference, in the
+ * same operations and order. scratch holds m floats.
+ */
+void sp_box_mean_rows(const float *x, int64_t rows, int64_t n, const int64_t *index, int64_t m,
+                      int64_t width, float *out, float *scratch) {
+    const float divisor = (float)width;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *row = x + r * n;
+        float total = 0.0f;
+        for (int64_t j = 0; j < m; j++) {
+            total += row[index[j]];
+            scratch[j] = total;
+        }
+        float *dst = out + r * n;
+        for (int64_t f = 0; f < n; f++) dst[f] = (scratch[f + width] - scratch[f]) / divisor;
+    }
+}
+
+/*
+ * The exponent of the harmonic soft mask, before its exp (engine/heads.py time_level and
+ * harmonic_proxies). window [k + 2 context, n] float32 log magnitudes of frames
+ * t - context .. t + context; log_freq [k, n]. With c the float32 running sums of the
+ * window's rows (per bin, row by row: cumsum_rows), s[i] = c[i + context] - c[i - 1]
+ * (s[0] = c[context]) sums rows i .. i + context, and
+ *   ln H~[j] = max(s[j], s[j + context]) / (context + 1),
+ *   out[j]   = clip(2 (log_freq[j] - ln H~[j]), -60, 60).
+ * csum is scratch of (k + 2 context) n floats.
+ */
+void sp_harmonic_exponent(const float *window, int64_t k, int64_t n, int64_t context,
+                          const float *log_freq, float *out, float *csum) {
+    const int64_t rows = k + 2 * context;
+    const float half = (float)(context + 1);
+    memcpy(csum, window, (size_t)n * sizeof(float));
+    for (int64_t i = 1; i < rows; i++) {
+        const float *prev = csum + (i - 1) * n, *add = window + i * n;
+        float *cur = csum + i * n;
+        for (int64_t f = 0; f < n; f++) cur[f] = prev[f] + add[f];
+    }
+    for (int64_t j = 0; j < k; j++) {
+        const float *left_end = csum + (j + context) * n, *left_before = j ? csum + (j - 1) * n : NULL;
+        const float *right_end = csum + (j + 2 * context) * n, *right_before = csum + (j + context - 1) * n;
+        const float *lf = log_freq + j * n;
+        float *dst = out + j * n;
+        for (int64_t f = 0; f < n; f++) {
+            float left = left_before ? left_end[f] - left_before[f] : left_end[f];
+            float right = right_end[f] - right_before[f];
+            float level = (left > right ? left : right) / half;
+            float e = 2.0f * (lf[f] - level);
+            dst[f] = e < -60.0f ? -60.0f : (e > 60.0f ? 60.0f : e);
+        }
+    }
+}
+
+/* numpy's float64 pairwise sum of 8 <= count <= 128 values (count a multiple of 8). */
+static double pairwise8(const double *a, int64_t count) {
+    double r[8];
+    for (int q = 0; q < 8; q++) r[q] = a[q];
+    for (int64_t i = 8; i < count; i += 8)
+        for (int q = 0; q < 8; q++) r[q] += a[i + q];
+    return ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+}
+
+/*
+ * The proxy fractions from exp_term = exp(exponent) [k, n] (numpy's exp, so the bits are
+ * numpy's), power [k, n] and energy [k] (float64): mask m = 1 / (1 + exp_term) in float32,
+ * per band b of width bins (bands * width <= n, width a multiple of 8 up to 128)
+ *   out[j, b]         = sum_band float64(m m X^2) / energy[j],
+ *   out[j, bands + b] = sum_band float64((1 - m) (1 - m) X^2) / energy[j]
+ * (0 where energy is 0), stored as float32: the operations and summation order of the
+ * numpy definition. scratch holds 2 width doubles.
+ */
+void sp_harmonic_bands(const float *exp_term, const float *power, const double *energy, int64_t k,
+                       int64_t n, int64_t bands, int64_t width, float *out, double *scratch) {
+    double *harm = scratch, *perc = scratch + width;
+    for (int64_t j = 0; j < k; j++) {
+        const float *e = exp_term + j * n, *x2 = power + j * n;
+        double scale = energy[j] > 0 ? 1.0 / energy[j] : 0.0;
+        float *dst = out + j * 2 * bands;
+        for (int64_t b = 0; b < bands; b++) {
+            for (int64_t i = 0; i < width; i++) {
+                int64_t f = b * width + i;
+                float mask = 1.0f / (1.0f + e[f]);
+                float rest = 1.0f - mask;
+                harm[i] = (double)(mask * mask * x2[f]);
+                perc[i] = (double)(rest * rest * x2[f]);
+            }
+            dst[b] = (float)(pairwise8(harm, width) * scale);
+            dst[bands + b] = (float)(pairwise8(perc, width) * scale);
+        }
     }
 }

@@ -6,8 +6,8 @@ call. Loading takes well under a millisecond and nothing is compiled at run time
 kernels this replaces cost about a second of start-up per process, with the GIL held).
 
 Callers pass contiguous arrays of the declared dtypes (ctypes checks dtype and contiguity);
-the wrappers in :mod:`iir`, :mod:`pitch`, :mod:`median` and :mod:`native` check shapes and
-convert. A checkout whose library was not built, or was built from an older source (its
+the wrappers in :mod:`iir`, :mod:`pitch`, :mod:`median`, :mod:`native` and :mod:`heads` check
+shapes and convert. A checkout whose library was not built, or was built from an older source (its
 ``sp_abi_version`` differs from :data:`ABI_VERSION`), gives one clear error naming the
 command that builds it.
 """
@@ -25,7 +25,7 @@ from streamprint.errors import InstallationError
 
 _MODULE = "streamprint.engine._ckernels"
 #: ``SP_ABI_VERSION`` of the ``_ckernels.c`` this module's signatures describe.
-ABI_VERSION = 2
+ABI_VERSION = 3
 _i64 = ctypes.c_int64
 _f64 = ctypes.c_double
 
@@ -51,6 +51,16 @@ _SIGNATURES: dict[str, list[Any]] = {
     "sp_stereo_segments": [_array(np.float32), _i64, _i64, _array(np.int64), _i64, _array(np.float64)],
     "sp_crest_segments": [
         _array(np.float32), _i64, _i64, _array(np.int64), _i64, _array(np.float64), _array(np.float64),
+    ],
+    "sp_box_mean_rows": [
+        _array(np.float32), _i64, _i64, _array(np.int64), _i64, _i64, _array(np.float32), _array(np.float32),
+    ],
+    "sp_harmonic_exponent": [
+        _array(np.float32), _i64, _i64, _i64, _array(np.float32), _array(np.float32), _array(np.float32),
+    ],
+    "sp_harmonic_bands": [
+        _array(np.float32), _array(np.float32), _array(np.float64), _i64, _i64, _i64, _i64, _array(np.float32),
+        _array(np.float64),
     ],
 }
 

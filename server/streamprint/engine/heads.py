@@ -8,7 +8,7 @@ reference (``hpss.py`` and ``pitch.py``), stored in ``models/heads/<version>/``:
   the percussive part, ``b_t ~ E_p[t] / E_t``. HPSS's two 31-point medians (the slow part)
   are replaced by *means of the log magnitude* (box filters: running sums, so a few
   operations per bin): ``ln H~`` the larger of the means over frames ``t - 15 .. t`` and
-  ``t .. t + 15`` (:func:`time_level`), ``ln P~`` the mean over bins ``f - 15 .. f + 15``,
+  ``t .. t + 15`` (:func:`harmonic_proxies`), ``ln P~`` the mean over bins ``f - 15 .. f + 15``,
   both with HPSS's reflected edges; the soft mask
   ``m = H~^2 / (H~^2 + P~^2)`` then splits each of 32 bands of 32 bins into proxy fractions
   ``sum_band m^2 X^2 / E_t`` and ``sum_band (1 - m)^2 X^2 / E_t`` (64 inputs). A 2-layer MLP
@@ -41,6 +41,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from streamprint.engine.compiled import library
 from streamprint.engine.grid import N_BINS, SILENCE_RMS
 from streamprint.engine.lagwindow import LagWindow
 from streamprint.engine.median import reflect_indices
@@ -51,6 +52,7 @@ HARMONIC_CONTEXT = 15
 FREQ_HALF = 15
 #: Bands of 32 bins (bins 0..1023) of the harmonic proxies.
 N_BANDS = 32
+BAND_BINS = 32
 HARMONIC_FEATURES = 2 * N_BANDS
 #: Low magnitude bins 1..128 (10.8 Hz..1378 Hz) of the pitch input.
 PITCH_BINS = 128
@@ -143,11 +145,7 @@ def frame_inputs(
     power = np.square(magnitude, dtype=np.float32)
     energy = power.sum(axis=1, dtype=np.float64)
     log_mag = np.float32(0.5) * np.log(power + np.float32(_LOG_FLOOR))
-    log_freq = None
-    if harmonic:
-        padded = log_mag[:, _FREQ_INDEX]  # [n, 1025 + 31]: a leading column for the difference
-        csum = np.cumsum(padded, axis=1)
-        log_freq = ((csum[:, 2 * FREQ_HALF + 1 :] - csum[:, :N_BINS]) / (2 * FREQ_HALF + 1)).astype(np.float32)
+    log_freq = frequency_level(log_mag) if harmonic else None
     return HeadFrameInputs(
         log_mag=log_mag if harmonic else None, log_freq=log_freq, power=power if harmonic else None,
         pitch=pitch_inputs(log_mag, power) if pitch else None,
@@ -187,33 +185,21 @@ def _refined_lag(norm: F32, lag: NDArray[np.int64]) -> F32:
     return out
 
 
-def cumsum_rows(x: F32) -> F32:
-    """``np.cumsum(x, axis=0)`` for ``[m, n]``, the same bits, about 4x faster: row by row
-    additions of contiguous rows, where numpy's accumulate strides down each column."""
-    out = np.empty_like(x)
-    if x.shape[0]:
-        out[0] = x[0]
-    for i in range(1, x.shape[0]):
-        np.add(out[i - 1], x[i], out=out[i])
-    return out
+def frequency_level(log_mag: F32) -> F32:
+    """``ln P~`` ``[n, 1025]``: per frame, the mean of the log magnitudes ``[n, 1025]`` over bins
+    ``f - 15 .. f + 15`` with HPSS's reflected edges.
 
-
-def time_level(window: F32) -> F32:
-    """``ln H~`` ``[k, 1025]`` from log magnitudes ``[k + 30, 1025]``: per bin, the larger of the
-    means over frames ``t - 15 .. t`` and ``t .. t + 15``.
-
-    Like the 31-frame median it keeps a tone's level right next to a silence or a change
-    of note (one half lies inside the tone), while a one-frame transient weighs only 1/16 of
-    either half.
+    Compiled (``sp_box_mean_rows``): numpy's ``cumsum`` of the reflected row and the
+    difference of its ends, the same float32 operations in the same order, so the same bits.
     """
-    csum = cumsum_rows(window)
-    half = HARMONIC_CONTEXT + 1
-    k = window.shape[0] - 2 * HARMONIC_CONTEXT
-    ends = csum[half - 1 :]  # sum of rows 0..j+15 for j = 0..k+14
-    sums = ends.copy()
-    sums[1:] -= csum[: -half]  # rows j..j+15
-    left, right = sums[:k], sums[HARMONIC_CONTEXT : HARMONIC_CONTEXT + k]
-    out: F32 = (np.maximum(left, right) / half).astype(np.float32)
+    log_mag = np.ascontiguousarray(log_mag, dtype=np.float32)
+    if log_mag.ndim != 2 or log_mag.shape[1] != N_BINS:
+        raise ValueError(f"log magnitudes must be [n, {N_BINS}], got {log_mag.shape}")
+    out = np.empty_like(log_mag)
+    library().sp_box_mean_rows(
+        log_mag, log_mag.shape[0], N_BINS, _FREQ_INDEX, _FREQ_INDEX.shape[0], 2 * FREQ_HALF + 1, out,
+        np.empty(_FREQ_INDEX.shape[0], dtype=np.float32),
+    )
     return out
 
 
@@ -221,16 +207,35 @@ def harmonic_proxies(window: F32, log_freq: F32, power: F32, energy: F64) -> F32
     """Proxy fractions ``[k, HARMONIC_FEATURES]`` of ``k`` frames.
 
     ``window`` ``[k + 30, 1025]`` log magnitudes of frames ``t - 15 .. t + 15`` (reflected
-    edges); ``log_freq``, ``power`` ``[k, 1025]`` and ``energy`` ``[k]`` of the frames.
+    edges); ``log_freq`` (``ln P~``), ``power`` ``[k, 1025]`` and ``energy`` ``[k]`` of the frames.
+
+    ``ln H~`` is, per bin, the larger of the means over frames ``t - 15 .. t`` and
+    ``t .. t + 15`` (float32 running sums of the rows). Like the 31-frame median it keeps a
+    tone's level right next to a silence or a change of note (one half lies inside the
+    tone), while a one-frame transient weighs only 1/16 of either half. The soft mask is
+    ``m = 1 / (1 + exp(clip(2 (ln P~ - ln H~), -60, 60)))``; the outputs are
+    ``sum_band m^2 X^2 / E`` and ``sum_band (1 - m)^2 X^2 / E`` over 32 bands of 32 bins.
+
+    Two compiled passes around numpy's ``exp`` (``sp_harmonic_exponent``,
+    ``sp_harmonic_bands``): the float32 operations, the float64 pairwise band sums and their
+    order are the numpy definition's, so are the bits (the exp is numpy's own).
     """
-    log_time = time_level(window)  # ln H~
-    mask = np.float32(1.0) / (np.float32(1.0) + np.exp(np.clip(2.0 * (log_freq - log_time), -60.0, 60.0)))
-    k = power.shape[0]
-    harm = (mask * mask * power)[:, : N_BANDS * 32].reshape(k, N_BANDS, 32).sum(axis=2, dtype=np.float64)
-    perc_mask = np.float32(1.0) - mask
-    perc = (perc_mask * perc_mask * power)[:, : N_BANDS * 32].reshape(k, N_BANDS, 32).sum(axis=2, dtype=np.float64)
-    scale = np.where(energy > 0, 1.0 / np.where(energy > 0, energy, 1.0), 0.0)[:, None]
-    out: F32 = np.concatenate((harm * scale, perc * scale), axis=1).astype(np.float32)
+    window = np.ascontiguousarray(window, dtype=np.float32)
+    k = window.shape[0] - 2 * HARMONIC_CONTEXT
+    if window.ndim != 2 or window.shape[1] != N_BINS or k < 0:
+        raise ValueError(f"window must be [k + {2 * HARMONIC_CONTEXT}, {N_BINS}], got {window.shape}")
+    log_freq = np.ascontiguousarray(log_freq, dtype=np.float32)
+    power = np.ascontiguousarray(power, dtype=np.float32)
+    energy = np.ascontiguousarray(energy, dtype=np.float64)
+    if log_freq.shape != (k, N_BINS) or power.shape != (k, N_BINS) or energy.shape != (k,):
+        raise ValueError(f"log_freq, power [{k}, {N_BINS}] and energy [{k}] expected, got "
+                         f"{log_freq.shape}, {power.shape}, {energy.shape}")
+    lib = library()
+    exp_term = np.empty((k, N_BINS), dtype=np.float32)
+    lib.sp_harmonic_exponent(window, k, N_BINS, HARMONIC_CONTEXT, log_freq, exp_term, np.empty_like(window))
+    np.exp(exp_term, out=exp_term)
+    out = np.empty((k, HARMONIC_FEATURES), dtype=np.float32)
+    lib.sp_harmonic_bands(exp_term, power, energy, k, N_BINS, N_BANDS, BAND_BINS, out, np.empty(2 * BAND_BINS))
     return out
 
 
