@@ -135,11 +135,21 @@ def engine_worker(seconds: float, profile: bool) -> dict[str, Any]:
 
 
 def _export_tree(rev: str, into: Path) -> Path:
-    """``server/`` of git revision ``rev`` exported under ``into``; returns its server dir."""
+    """``server/`` of git revision ``rev`` exported under ``into``; returns its server dir.
+
+    A tree with compiled loops (``setup.py``) gets them built in place, with its own flags.
+    """
+    paths = ["server"]
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-tree", "--name-only", rev], check=True,
+                            capture_output=True, text=True).stdout.split()
+    paths += [name for name in ("setup.py", "pyproject.toml", "README.md") if name in listed]
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", rev, "server"], check=True, capture_output=True
+        ["git", "-C", str(REPO), "archive", rev, *paths], check=True, capture_output=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    if (into / "setup.py").exists():
+        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=into, check=True,
+                       capture_output=True)
     return into / "server"
 
 

@@ -60,6 +60,30 @@ def test_pcm_s16_is_kept_as_int16_spilled_and_read_back_exactly() -> None:
     assert kept.load().samples.shape == (0, 2)
 
 
+@pytest.mark.parametrize("settle_every", [1, 4, 0])
+def test_deferred_settling_gives_the_same_media_hash_and_spill(settle_every: int) -> None:
+    """Blocks appended with settle=False are hashed (in order) and spilled when they settle,
+    before a dtype switch, and by sha256(): the hash and the media are the eager ones."""
+    rng = np.random.default_rng(7)
+    samples = _decoded(_s16(3.0))
+    off = rng.uniform(-0.9, 0.9, size=(300, 2)).astype(np.float32)  # forces the float32 switch
+    parts = [samples[i : i + 2205] for i in range(0, samples.shape[0], 2205)]
+    parts.insert(len(parts) // 2, off)
+    kept = KeptMedia(22_050, 2, ram_bytes=10_000)
+    for i, part in enumerate(parts, 1):
+        before = kept.spooled
+        kept.append(kept.compact(part), settle=False)
+        if part is not off:  # the switch to float32 settles what was kept; other appends wait
+            assert kept.spooled == before
+        if settle_every and i % settle_every == 0:
+            kept.settle()
+            assert kept.spooled == (kept.nbytes > 10_000)  # past ram_bytes: in the file
+    whole = np.concatenate(parts)
+    assert kept.sha256() == samples_sha256(AudioBuffer(whole, 22_050))
+    assert kept.spooled and kept.dtype == "float32"
+    assert np.array_equal(_bits(kept.load().samples), _bits(whole))
+
+
 def test_decoded_s16le_skips_the_check_with_the_same_int16() -> None:
     pcm = _s16(2.0) + np.array([[-32768, 32767], [0, -1]], "<i2").tobytes()  # the extremes
     samples = _decoded(pcm)

@@ -213,7 +213,9 @@ class LiveStream:
                 )
             updates = await self._plane.run_stream_work(self._push_sync, data, tuple(timestamps))
         elif self._cheap(len(data)):
-            updates = self._push_sync(data)  # decode + queue only: cheaper than a thread hop
+            # decode + queue only: cheaper than a thread hop (the kept block is hashed and
+            # spilled on the worker thread, with the next chunk that runs the analysis)
+            updates = self._decode_and_analyse(data)
         else:
             updates = await self._plane.run_stream_work(self._push_sync, data)
         return self._fresh(updates)
@@ -247,6 +249,13 @@ class LiveStream:
     # ------------------------------------------------------------------ worker-thread side
 
     def _push_sync(self, data: bytes) -> list[Fingerprint]:
+        updates = self._decode_and_analyse(data)
+        if self._kept is not None:
+            self._kept.settle()  # hashlib and the file write release the GIL
+        return updates
+
+    def _decode_and_analyse(self, data: bytes) -> list[Fingerprint]:
+        """Decode, keep (unsettled) and analyse one chunk's bytes (either thread)."""
         samples = self._decoder.feed(data)
         if samples.shape[0] == 0:
             self._pending_bytes += len(data)
@@ -299,7 +308,7 @@ class LiveStream:
         elif not self._plane.reserve_live_media(self, nbytes):
             self._drop_kept("the server's budget for live sessions' media was exhausted")
         else:
-            self._kept.append(block)
+            self._kept.append(block, settle=False)  # settled by _push_sync / finish
 
     def _drop_kept(self, why: str) -> None:
         self._keeping = False
