@@ -1,5 +1,6 @@
 """YIN: the shorter autocorrelation FFT gives the same lags as the 2 * FRAME_LENGTH transform,
-and the compiled pass gives the same bits as the vectorised definition."""
+the block autocorrelation of consecutive frames the same lags as the whole-frame one (to
+rounding), and the compiled pass gives the same bits as the vectorised definition."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from streamprint.engine import pitch
-from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH
+from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, Framer
 
 
 def _smooth(n: int) -> bool:
@@ -91,3 +92,56 @@ def test_yin_of_no_frames_and_of_a_strided_view() -> None:
     f0, voiced = pitch.yin(frames[::2])
     ref_f0, ref_voiced = pitch.yin(np.ascontiguousarray(frames[::2]))
     assert np.array_equal(f0, ref_f0) and np.array_equal(voiced, ref_voiced)
+
+
+def _stream_frames(seed: int, seconds: float = 4.0) -> np.ndarray:
+    """Consecutive analysis frames (one hop apart, as the grid cuts them) of a signal with
+    tones, a glide, noise, a silent stretch and a near-silent one."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * ANALYSIS_RATE)) / ANALYSIS_RATE
+    glide = np.sin(2 * np.pi * np.cumsum(np.linspace(80.0, 1800.0, t.size)) / ANALYSIS_RATE)
+    signal = 0.4 * glide + 0.2 * np.sin(2 * np.pi * 330.0 * t) + 0.05 * rng.standard_normal(t.size)
+    quarter = t.size // 4
+    signal[quarter : 2 * quarter] = 0.0
+    signal[2 * quarter : 2 * quarter + quarter // 2] *= 1e-20
+    frames: np.ndarray = Framer().push(signal.astype(np.float32))
+    return frames
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_block_autocorrelation_of_consecutive_frames_is_the_whole_frame_one(seed: int) -> None:
+    frames = _stream_frames(seed)
+    assert pitch.consecutive_frames(frames)
+    for start, count in ((0, frames.shape[0]), (5, 1), (17, 43), (60, 2)):
+        batch = np.ascontiguousarray(frames[start : start + count])
+        blocks = pitch.autocorrelation(batch)
+        whole = pitch.autocorrelation_direct(batch)
+        scale = np.maximum(np.abs(whole[:, :1]), np.finfo(np.float64).tiny)
+        assert blocks.shape == whole.shape == (count, pitch.MAX_PERIOD + 1)
+        assert np.all(np.abs(blocks - whole) <= 1e-13 * scale)
+    # and so YIN's decisions: the same voicing, f0 to rounding
+    f0, voiced = pitch.yin(frames)
+    ref_f0, ref_voiced = _yin_vectorised(frames, pitch.ACF_FFT_SIZE)
+    assert 0.2 < voiced.mean() < 0.9
+    assert np.array_equal(voiced, ref_voiced)
+    assert np.allclose(f0, ref_f0, rtol=1e-12, atol=0.0)
+
+
+def test_a_batch_gets_the_same_autocorrelation_bits_however_it_is_cut() -> None:
+    """Streaming == batch: a frame's lags do not depend on the batch it came in."""
+    frames = _stream_frames(3)
+    whole = pitch.autocorrelation(frames)
+    cut = np.concatenate([pitch.autocorrelation(np.ascontiguousarray(frames[i : i + 7]))
+                          for i in range(0, frames.shape[0], 7)])
+    assert np.array_equal(whole, cut)
+
+
+def test_frames_that_are_not_one_hop_apart_take_the_whole_frame_transform() -> None:
+    frames = _stream_frames(4)
+    assert not pitch.consecutive_frames(frames[::2])
+    apart = np.ascontiguousarray(frames[::2])
+    assert np.array_equal(pitch.autocorrelation(apart), pitch.autocorrelation_direct(apart))
+    shifted = frames.copy()
+    shifted[5, : FRAME_LENGTH - HOP_LENGTH] += np.float32(1e-3)  # one frame that does not overlap
+    assert not pitch.consecutive_frames(shifted)
+    assert np.array_equal(pitch.autocorrelation(shifted), pitch.autocorrelation_direct(shifted))

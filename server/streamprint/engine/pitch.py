@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.compiled import library
-from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH
+from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH
 
 F_MIN = 65.40639132514966  # C2
 F_MAX = 2093.004522404789  # C7
@@ -44,14 +44,64 @@ def _fast_fft_size(minimum: int) -> int:
 #: to ``MAX_PERIOD`` free of wrap-around (2400 here, where ``2 * FRAME_LENGTH`` would be
 #: 4096: the same lags, 40 % less work).
 ACF_FFT_SIZE = _fast_fft_size(FRAME_LENGTH + MAX_PERIOD)
+if FRAME_LENGTH % HOP_LENGTH or MAX_PERIOD >= HOP_LENGTH:
+    raise ImportError("the block autocorrelation needs whole hops per frame and lags below one hop")
+
+
+#: Consecutive analysis frames overlap by all but one hop: a frame is BLOCKS blocks of one
+#: hop, and each block is shared by BLOCKS frames.
+BLOCKS = FRAME_LENGTH // HOP_LENGTH
+#: Transform size per block: one hop of samples and a hop of zeros, so lags up to
+#: MAX_PERIOD < HOP_LENGTH stay free of wrap-around, and the product of one block with the
+#: next sits, circularly, HOP_LENGTH further on.
+BLOCK_FFT_SIZE = 2 * HOP_LENGTH
+#: ``e^{2 pi i k HOP / BLOCK_FFT_SIZE} = (-1)^k``: moves a cross-correlation by one hop.
+_HOP_SHIFT = (-1.0) ** np.arange(BLOCK_FFT_SIZE // 2 + 1)
 
 
 def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     """Autocorrelation ``[n, MAX_PERIOD + 1]`` (lags 0..MAX_PERIOD) of frames ``[n, FRAME_LENGTH]``.
 
-    By FFT in float64. The inverse transform is given a complex power spectrum: numpy's
-    ``irfft`` of a real array takes a slow conversion path (1.3 ms per 43 frames here
-    against 0.5 ms for the same values as complex, with the same bits).
+    By FFT in float64. Frames one hop apart (what the analysis grid cuts: each frame's first
+    ``FRAME_LENGTH - HOP_LENGTH`` samples are the previous frame's last) share their blocks
+    of one hop: with ``X_b`` the ``BLOCK_FFT_SIZE``-point transform of block ``b``, frame
+    ``f`` (blocks ``f .. f + 3``) has, for lags below one hop,
+
+        acf_f = irfft( sum_{b=f}^{f+3} |X_b|^2 + (-1)^k sum_{b=f}^{f+2} conj(X_b) X_{b+1} )
+
+    (within-block products, and the products across each block boundary moved by one hop):
+    one 1024-point transform per block and one per frame instead of two 2400-point ones per
+    frame, about four times less work. The same lags as the whole-frame transform to
+    rounding (about 1e-15 of ``acf[0]``). Frames that are not one hop apart take the
+    whole-frame transform (:func:`autocorrelation_direct`).
+    """
+    n = frames.shape[0]
+    if n == 0 or not consecutive_frames(frames):
+        return autocorrelation_direct(frames)
+    blocks = np.concatenate((frames[0].reshape(BLOCKS, HOP_LENGTH), frames[1:, -HOP_LENGTH:]))
+    spectra = np.fft.rfft(blocks.astype(np.float64), BLOCK_FFT_SIZE, axis=1)  # [n + 3, 513]
+    power = spectra.real**2 + spectra.imag**2
+    cross = np.conj(spectra[:-1]) * spectra[1:]
+    cross *= _HOP_SHIFT
+    total = power[:n] + cross[:n]
+    for b in range(1, BLOCKS):
+        total += power[b : b + n]
+        if b < BLOCKS - 1:
+            total += cross[b : b + n]
+    return np.ascontiguousarray(np.fft.irfft(total, BLOCK_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1])
+
+
+def consecutive_frames(frames: NDArray[np.float32]) -> bool:
+    """Whether each of the frames ``[n, FRAME_LENGTH]`` starts one hop after the one before."""
+    return bool(np.array_equal(frames[1:, : FRAME_LENGTH - HOP_LENGTH], frames[:-1, HOP_LENGTH:]))
+
+
+def autocorrelation_direct(frames: NDArray[np.float32]) -> NDArray[np.float64]:
+    """:func:`autocorrelation` of any frames: one ``ACF_FFT_SIZE``-point transform each way.
+
+    The inverse transform is given a complex power spectrum: numpy's ``irfft`` of a real
+    array takes a slow conversion path (1.3 ms per 43 frames here against 0.5 ms for the
+    same values as complex, with the same bits).
     """
     spectrum = np.fft.rfft(frames.astype(np.float64), ACF_FFT_SIZE, axis=1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.complex128)
