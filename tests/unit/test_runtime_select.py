@@ -7,7 +7,8 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from streamprint import cli
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.errors import InvalidInputError, ModelError
 from streamprint.runtime import (
+    LoadedAnalyzer,
     LoadOptions,
     backend_names,
     get_backend,
@@ -26,8 +28,15 @@ from streamprint.runtime import (
     register_backend,
     select_analyzer,
 )
+from streamprint.runtime import select as select_module
 from streamprint.runtime.registry import ensure_registered
-from streamprint.runtime.select import check_frames, startup_check
+from streamprint.runtime.select import (
+    FOOTPRINT_ORDER,
+    TIE_MARGIN,
+    check_frames,
+    pick_fastest,
+    startup_check,
+)
 
 OPTS = LoadOptions(models_dir=MODELS)
 
@@ -54,7 +63,10 @@ def test_auto_picks_a_gate_passing_variant_and_says_why() -> None:
     timed = [c for c in selection.candidates if c.ms_per_batch is not None]
     assert {(c.backend, c.precision) for c in timed} >= {("numpy", "fp32"), ("onnxruntime", "fp32"), ("openvino", "fp32")}
     chosen = [c for c in selection.candidates if c.status == "chosen"]
-    assert len(chosen) == 1 and chosen[0].ms_per_batch == min(c.ms_per_batch or 1e9 for c in timed)
+    fastest = min(c.ms_per_batch or 1e9 for c in timed)
+    close = [c for c in timed if (c.ms_per_batch or 1e9) <= fastest * (1 + TIE_MARGIN)]
+    lightest = min(close, key=lambda c: FOOTPRINT_ORDER.index(c.backend))
+    assert len(chosen) == 1 and (chosen[0].backend, chosen[0].precision) == (lightest.backend, lightest.precision)
     assert selection.reason.startswith(f"{selection.backend}/{selection.precision}")
     for key, variant in manifest.variants.items():
         if variant.gate is not None and not variant.gate.passed:
@@ -62,6 +74,35 @@ def test_auto_picks_a_gate_passing_variant_and_says_why() -> None:
             assert status == "gate-failed"
             assert f"skipped {key}: its accuracy gate failed" in selection.reason
     assert json.dumps(selection.to_json_dict())
+
+
+def _timed(backend: str) -> LoadedAnalyzer:
+    """A stand-in analyzer: pick_fastest only reads its backend."""
+    return cast(LoadedAnalyzer, SimpleNamespace(backend=backend))
+
+
+def test_auto_breaks_near_ties_toward_the_lightest_runtime() -> None:
+    ov, ort, ref = _timed("openvino"), _timed("onnxruntime"), _timed("numpy")
+    # clearly faster wins whatever its footprint
+    assert pick_fastest([(3.0, ov), (4.0, ort), (5.0, ref)]) == (3.0, ov, False)
+    # within the margin: the lighter runtime, and the result says a faster one lost
+    assert pick_fastest([(3.0, ov), (3.2, ort), (5.0, ref)]) == (3.2, ort, True)
+    assert pick_fastest([(3.0, ov), (3.2, ort), (3.25, ref)]) == (3.25, ref, True)
+    assert pick_fastest([(3.0, ort), (3.1, ov)]) == (3.0, ort, False)
+    assert pick_fastest([(3.0, ov), (3.0 * (1 + TIE_MARGIN) + 1e-9, ort)])[1] is ov
+
+
+def test_a_tie_lost_on_footprint_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_runtime("onnxruntime")
+    require_runtime("openvino")
+    speeds = {"openvino": 3.0, "onnxruntime": 3.2, "numpy": 9.0}
+    monkeypatch.setattr(select_module, "time_analyzer", lambda analyzer, frames: speeds[analyzer.backend])
+    selection = select_analyzer("auto", "fp32", OPTS, cached=False)
+    status = {c.backend: c.status for c in selection.candidates if c.precision == "fp32"}
+    assert selection.backend == "onnxruntime"
+    assert status == {"onnxruntime": "chosen", "openvino": "heavier", "numpy": "slower"}
+    assert "within 10 % of the fastest and the lightest runtime there" in selection.reason
+    assert "skipped openvino/fp32" not in selection.reason
 
 
 def test_numpy_backend_runs_fp32_only() -> None:

@@ -32,8 +32,9 @@ PRECISION_CHOICES = ("auto", "fp32", "int8")
 class BaseCandidate:
     """What a selection found about one backend x precision, less its speed.
 
-    ``status``: ``chosen``, ``slower``, ``gate-failed``, ``unmeasured``, ``unavailable``,
-    ``check-failed`` or ``not-built`` (``ready`` while the audio selection still times);
+    ``status``: ``chosen``, ``slower``, ``heavier`` (as fast, within the tie margin, but a
+    heavier runtime), ``gate-failed``, ``unmeasured``, ``unavailable``, ``check-failed`` or
+    ``not-built`` (``ready`` while the audio selection still times);
     ``detail`` explains the status; ``device`` is empty until the variant was loaded.
     Subclasses add one speed field and say how it goes into JSON (:meth:`speed_json`).
     """
@@ -276,7 +277,7 @@ class Survey(Generic[C]):
 
     def reason(self, head: str, candidates: Sequence[C], warnings: Sequence[str]) -> str:
         """``head`` + what was asked + every skipped candidate's reason + ``warnings``."""
-        skipped = [c for c in candidates if c.status not in ("chosen", "slower")]
+        skipped = [c for c in candidates if c.status not in ("chosen", "slower", "heavier")]
         parts = [f"{head} for {self.asked}"]
         parts += [f"skipped {c.label}: {c.detail}" for c in skipped]
         parts += list(warnings)

@@ -18,8 +18,12 @@ For every candidate (backend x precision) the selection:
    explicit ``--precision``, is a warning;
 5. times it (best of several calls on a 43-frame batch, the size sessions use, in CPU time).
 
-``auto`` then takes the fastest candidate left; the :class:`Selection` records why, and the
-reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
+``auto`` then takes the fastest candidate left, except that candidates within
+:data:`TIE_MARGIN` of the fastest count as equally fast (this timing moves by that much from
+run to run on a shared machine) and among those the lightest runtime wins
+(:data:`FOOTPRINT_ORDER`: numpy loads no runtime; OpenVINO's costs a process about 30 MB
+more resident memory than ONNX Runtime's). The
+:class:`Selection` records why, and the reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
 without the runtime packages still works; with a runtime installed, a missing or corrupt
 model is an error (``make models``), not a reason to fall back.
 """
@@ -58,6 +62,21 @@ log = logging.getLogger("streamprint.runtime")
 #: Mean |mel dB difference| allowed by the start-up check (the onset envelope's input).
 MEL_DB_CHECK = 0.5
 _TIMING_CALLS = 7
+#: Candidates at most this much slower than the fastest count as equally fast (fraction).
+TIE_MARGIN = 0.10
+#: Lightest first: the runtime a tie goes to (resident memory of a process that loads it).
+FOOTPRINT_ORDER = ("numpy", "onnxruntime", "openvino")
+
+
+def pick_fastest(timed: list[tuple[float, LoadedAnalyzer]]) -> tuple[float, LoadedAnalyzer, bool]:
+    """``(ms, analyzer, tie)`` of the candidate ``auto`` takes from ``(ms, analyzer)`` pairs:
+    the lightest (:data:`FOOTPRINT_ORDER`) of those within :data:`TIE_MARGIN` of the fastest;
+    ``tie`` says a faster candidate lost on footprint."""
+    best_ms = min(ms for ms, _ in timed)
+    close = [(ms, a) for ms, a in timed if ms <= best_ms * (1.0 + TIE_MARGIN)]
+    rank = {name: i for i, name in enumerate(FOOTPRINT_ORDER)}
+    ms, chosen = min(close, key=lambda pair: (rank.get(pair[1].backend, len(rank)), pair[0]))
+    return ms, chosen, ms > best_ms
 
 
 @dataclass(frozen=True)
@@ -146,18 +165,22 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> Selection:
         survey.reports.append(Candidate(name, prec, "ready", "", analyzer.device, ms))
     if not ready:
         raise survey.no_runnable("analyzer")
-    ready.sort(key=lambda pair: pair[0])
-    best_ms, chosen = ready[0]
-    final = tuple(
-        replace(c, status="chosen" if (c.backend, c.precision) == (chosen.backend, chosen.precision) else "slower")
-        if c.status == "ready" else c
-        for c in survey.reports
-    )
+    best_ms, chosen, tie = pick_fastest(ready)
+    final = tuple(_ranked(c, chosen, best_ms) if c.status == "ready" else c for c in survey.reports)
     warnings = survey.warnings_for(chosen)
-    reason = _reason(survey, chosen, best_ms, final, warnings)
+    reason = _reason(survey, chosen, best_ms, final, warnings, tie=tie)
     for warning in warnings:
         log.warning("runtime: %s", warning)
     return Selection(chosen, backend, precision, reason, final)
+
+
+def _ranked(candidate: Candidate, chosen: LoadedAnalyzer, chosen_ms: float) -> Candidate:
+    """A timed candidate's final status: ``chosen``, ``slower``, or ``heavier`` (a tie lost
+    on footprint)."""
+    if (candidate.backend, candidate.precision) == (chosen.backend, chosen.precision):
+        return replace(candidate, status="chosen")
+    faster = candidate.ms_per_batch is not None and candidate.ms_per_batch < chosen_ms
+    return replace(candidate, status="heavier" if faster else "slower")
 
 
 def _gate_problem(backend: str, precision: str, opts: LoadOptions) -> tuple[str, str] | None:
@@ -168,13 +191,15 @@ def _gate_problem(backend: str, precision: str, opts: LoadOptions) -> tuple[str,
 
 def _reason(
     survey: Survey[Candidate], chosen: LoadedAnalyzer, best_ms: float,
-    candidates: tuple[Candidate, ...], warnings: list[str],
+    candidates: tuple[Candidate, ...], warnings: list[str], *, tie: bool = False,
 ) -> str:
     what = f"{chosen.backend}/{chosen.precision} on {chosen.device}"
     timed = [c for c in candidates if c.ms_per_batch is not None]
     if len(timed) > 1:
         speeds = ", ".join(f"{c.label} {c.ms_per_batch:.2f} ms" for c in timed)
-        head = f"{what}: the fastest candidate (per 43-frame batch: {speeds})"
+        how = (f"within {100 * TIE_MARGIN:.0f} % of the fastest and the lightest runtime there"
+               if tie else "the fastest candidate")
+        head = f"{what}: {how} (per 43-frame batch: {speeds})"
     else:
         head = f"{what} ({best_ms:.2f} ms per 43-frame batch)"
     return survey.reason(head, candidates, warnings)
