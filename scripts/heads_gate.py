@@ -1,6 +1,7 @@
 """The learned heads' accuracy gate, parity and speed (used by ``scripts/train_heads.py``).
 
     python scripts/heads_gate.py [--models models] [--clips 120] [--write]
+    python scripts/heads_gate.py --pitch-confidence
 
 On every clip of the held-out corpus: the 25D batch fingerprint (``fingerprint_buffer``)
 with the DSP reference (numpy analyzer: HPSS + YIN) and with the learned heads (the same
@@ -118,6 +119,42 @@ def measure(models_dir: Path, held_spec: dict[str, Any] | None = None) -> dict[s
     }
 
 
+#: Decision margins of the pitch head's pair probability examined by :func:`pitch_confidence`.
+CONFIDENCE_BANDS = ((0.1, 0.9), (0.02, 0.98), (0.005, 0.995), (0.001, 0.999))
+
+
+def pitch_confidence(models_dir: Path) -> list[dict[str, Any]]:
+    """How often the pitch head is *confidently* wrong about YIN's voiced pairs.
+
+    On every pair of loud frames of the training and held-out corpora (teacher data cached
+    by ``scripts/train_heads.py``): with ``q`` the head's probability of a voiced pair, the
+    pairs it is sure of (``q < lo`` or ``q > hi``) that YIN decides the other way, and the
+    share it is unsure of. If the sure-but-wrong pairs vanished at some margin, running YIN
+    only on the unsure pairs would give YIN's answers at a fraction of its cost; they do not.
+    """
+    from train_heads import TRAIN, load_clips
+
+    from streamprint.engine.heads import HeadWeights, NumpyHeads
+
+    net = NumpyHeads(HeadWeights.load(str(models_dir / HEADS_MODEL / HEADS_VERSION / "heads.npz")))
+    rows: list[dict[str, Any]] = []
+    for corpus, spec in (("train", TRAIN), ("held-out", HELDOUT)):
+        q_all, yin_all = [], []
+        for clip in load_clips(spec, ROOT / ".cache" / "heads-teacher"):
+            loud_pair = clip.loud[1:] & clip.loud[:-1]
+            q_all.append(net.pitch(clip.pitch)[loud_pair, 0])
+            yin_all.append(clip.pair[1:][loud_pair])
+        q, yin = np.concatenate(q_all), np.concatenate(yin_all)
+        for lo, hi in CONFIDENCE_BANDS:
+            sure_no, sure_yes = q < lo, q > hi
+            rows.append({
+                "corpus": corpus, "pairs": int(q.size), "margin": [lo, hi],
+                "unsure_share": round(float(1.0 - (sure_no | sure_yes).mean()), 4),
+                "sure_but_wrong": int((sure_no & yin).sum() + (sure_yes & ~yin).sum()),
+            })
+    return rows
+
+
 def render(measured: dict[str, Any], command: str) -> str:
     """The docs/benchmarks.md "heads-gate" section from :func:`measure`'s result."""
     from streamprint.runtime.heads import HEAD_DIMENSIONS
@@ -181,10 +218,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=HELDOUT["clips"])
     parser.add_argument("--write", action="store_true", help="store the result in the manifest")
     parser.add_argument("--write-docs", action="store_true", help="rewrite the heads-gate section of docs/benchmarks.md")
+    parser.add_argument("--pitch-confidence", action="store_true",
+                        help="only print how often the pitch head is confidently wrong (JSON)")
     parser.add_argument("--from-manifest", action="store_true",
                         help="do not measure: use what the manifest holds (as scripts/train_heads.py measured it)")
     args = parser.parse_args(argv)
     path = args.models / HEADS_MODEL / HEADS_VERSION / "manifest.json"
+    if args.pitch_confidence:
+        for row in pitch_confidence(args.models):
+            print(json.dumps(row))
+        return 0
     if args.from_manifest:
         data = json.loads(path.read_text())
         measured = {k: data[k] for k in ("gate", "accuracy", "parity", "speed")}

@@ -306,3 +306,39 @@ def test_calibration_end_to_end_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert check is not None and set(check) == set(cc.DIMENSIONS)
     text = cc.render_markdown(result, "python scripts/calibrate_confidence.py")
     assert "| decile |" in text and "spectral_centroid" in text
+
+
+# -- heads_gate --pitch-confidence -----------------------------------------------------------
+
+
+def test_pitch_confidence_counts_sure_but_wrong_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The counting behind the pitch head's "confidently wrong" table, on stand-in clips: a
+    head that says q for each pair, against YIN's pairs."""
+    import heads_gate
+    import train_heads
+
+    from streamprint.engine import heads as H
+
+    q = np.array([0.0005, 0.5, 0.9995, 0.95, 0.01, 0.9995])  # per pair (t-1, t)
+    yin_pair = np.array([True, True, False, True, False, True])  # YIN: the pair is voiced
+
+    class Clip:
+        loud = np.ones(7, dtype=bool)
+        pitch = np.zeros((7, H.PITCH_FEATURES), dtype=np.float32)
+        pair = np.concatenate(([False], yin_pair))
+
+    class Net:
+        def pitch(self, frames: np.ndarray) -> np.ndarray:
+            return np.stack((q, q), axis=1).astype(np.float32)
+
+    monkeypatch.setattr(train_heads, "load_clips", lambda spec, cache: [Clip()])
+    monkeypatch.setattr(H, "NumpyHeads", lambda weights: Net())
+    monkeypatch.setattr(H.HeadWeights, "load", classmethod(lambda cls, path: None))
+    rows = {(r["corpus"], tuple(r["margin"])): r for r in heads_gate.pitch_confidence(Path("models"))}
+    assert len(rows) == 2 * len(heads_gate.CONFIDENCE_BANDS)
+    # margin 0.1/0.9: sure of all but 0.5; wrong: 0.0005 (YIN voiced), 0.9995 (YIN not)
+    loose = rows[("train", (0.1, 0.9))]
+    assert loose["pairs"] == 6 and loose["sure_but_wrong"] == 2 and loose["unsure_share"] == round(1 / 6, 4)
+    # margin 0.001/0.999: sure only of 0.0005, 0.9995, 0.9995; wrong: two of them
+    strict = rows[("held-out", (0.001, 0.999))]
+    assert strict["sure_but_wrong"] == 2 and strict["unsure_share"] == 0.5
