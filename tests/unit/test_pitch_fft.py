@@ -145,3 +145,18 @@ def test_frames_that_are_not_one_hop_apart_take_the_whole_frame_transform() -> N
     shifted[5, : FRAME_LENGTH - HOP_LENGTH] += np.float32(1e-3)  # one frame that does not overlap
     assert not pitch.consecutive_frames(shifted)
     assert np.array_equal(pitch.autocorrelation(shifted), pitch.autocorrelation_direct(shifted))
+
+
+@pytest.mark.parametrize("n", [1, 2, 43])
+def test_compiled_block_spectrum_is_the_numpy_sum_to_rounding(n: int) -> None:
+    rng = np.random.default_rng(n)
+    spectra = rng.standard_normal((n + pitch.BLOCKS - 1, 513)) + 1j * rng.standard_normal((n + pitch.BLOCKS - 1, 513))
+    spectra[:, 0] = spectra[:, 0].real  # a real signal's DC and Nyquist bins are real
+    spectra[:, -1] = spectra[:, -1].real
+    want = pitch.block_spectrum_numpy(spectra, n)
+    got = np.empty_like(want)
+    from streamprint.engine.compiled import library
+
+    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), n, pitch.BLOCKS, 513, got)
+    scale = (np.abs(spectra) ** 2).sum()
+    assert np.abs(got - want).max() <= 1e-15 * scale

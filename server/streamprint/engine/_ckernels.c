@@ -17,7 +17,7 @@
 
 /* Bumped whenever a function's arguments change: compiled.py refuses a library built from
  * an older source (ctypes would pass the new arguments to the old code). */
-#define SP_ABI_VERSION 3
+#define SP_ABI_VERSION 4
 
 int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -308,6 +308,41 @@ void sp_harmonic_bands(const float *exp_term, const float *power, const double *
             }
             dst[b] = (float)(pairwise8(harm, width) * scale);
             dst[bands + b] = (float)(pairwise8(perc, width) * scale);
+        }
+    }
+}
+
+/* ---- YIN's block autocorrelation (engine/pitch.py) --------------------------------------- */
+
+/*
+ * The half spectrum [n, bins] (complex128, interleaved re/im) of each frame's lags from the
+ * half spectra X [n + blocks - 1, bins] of its blocks (frame f holds blocks f .. f + blocks - 1):
+ *   out_f = sum_{b=f}^{f+blocks-1} |X_b|^2 + (-1)^k sum_{b=f}^{f+blocks-2} conj(X_b) X_{b+1},
+ * added in the order of the numpy expression it replaces: power[f] + cross[f], then for
+ * b = 1 .. blocks - 1: + power[f + b], + cross[f + b] (while b < blocks - 1).
+ */
+void sp_block_acf_spectrum(const double *spectra, int64_t n, int64_t blocks, int64_t bins,
+                           double *out) {
+    for (int64_t f = 0; f < n; f++) {
+        double *dst = out + 2 * f * bins;
+        for (int64_t b = 0; b < blocks; b++) {
+            const double *x = spectra + 2 * (f + b) * bins, *y = x + 2 * bins;
+            const int cross = b < blocks - 1;
+            for (int64_t k = 0; k < bins; k++) {
+                const double sign = (k & 1) ? -1.0 : 1.0;
+                const double x0 = x[2 * k], x1 = x[2 * k + 1];
+                double power = x0 * x0 + x1 * x1;
+                double re = b ? dst[2 * k] + power : power;
+                double im = b ? dst[2 * k + 1] + 0.0 : 0.0;
+                if (cross) {
+                    /* conj(x) * y as numpy multiplies (x0 - i x1)(y0 + i y1), then by sign */
+                    const double y0 = y[2 * k], y1 = y[2 * k + 1];
+                    re = re + (x0 * y0 - (-x1) * y1) * sign;
+                    im = im + (x0 * y1 + (-x1) * y0) * sign;
+                }
+                dst[2 * k] = re;
+                dst[2 * k + 1] = im;
+            }
         }
     }
 }
