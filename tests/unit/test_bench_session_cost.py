@@ -45,3 +45,18 @@ def test_docs_body_has_both_tables() -> None:
     assert "| current | 8 | 25.00 | 0.0 / 0.0 / 0.0 | 110.0 | 300.0 | 50.0 | 0 |" in text
     assert "current: 2.00 MB RSS per extra stream" in text
     assert "Command: `python scripts/bench_session_cost.py`" in text
+
+
+def test_a_baseline_tree_gets_its_compiled_loops_built(tmp_path: Path) -> None:
+    """--baseline-rev exports server/ of a revision and builds its C loops in place, so the
+    exported tree loads its own library (not this checkout's)."""
+    import subprocess
+
+    server = bench._export_tree("HEAD", tmp_path)
+    built = list((server / "streamprint" / "engine").glob("_ckernels*.so"))
+    assert len(built) == 1
+    probe = ("import streamprint.engine.compiled as c, sys; c.warm_up(); "
+             "print(c.library()._name)")
+    out = subprocess.run([sys.executable, "-c", probe], env=bench._env_for(server), capture_output=True,
+                         text=True, check=True)
+    assert out.stdout.strip() == str(built[0])
