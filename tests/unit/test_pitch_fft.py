@@ -29,11 +29,15 @@ def test_acf_size_leaves_every_lag_free_of_wrap_around() -> None:
     assert pitch.ACF_FFT_SIZE < 2 * FRAME_LENGTH
 
 
-def _yin_vectorised(frames: np.ndarray, fft_size: int = 2 * FRAME_LENGTH) -> tuple[np.ndarray, np.ndarray]:
-    """The definition, vectorised in numpy, with parabolas everywhere."""
+def _yin_vectorised(
+    frames: np.ndarray, fft_size: int = 2 * FRAME_LENGTH, acf: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The definition, vectorised in numpy, with parabolas everywhere (on ``acf`` when given,
+    else the whole-frame transform of ``fft_size`` points)."""
     y = frames.astype(np.float64)
-    spectrum = np.fft.rfft(y, fft_size, axis=1)
-    acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, fft_size, axis=1)[:, : pitch.MAX_PERIOD + 1]
+    if acf is None:
+        spectrum = np.fft.rfft(y, fft_size, axis=1)
+        acf = np.fft.irfft(spectrum.real**2 + spectrum.imag**2, fft_size, axis=1)[:, : pitch.MAX_PERIOD + 1]
     energy = np.cumsum(y[:, : pitch.MAX_PERIOD] ** 2, axis=1)
     diff = np.zeros((y.shape[0], pitch.MAX_PERIOD + 1))
     diff[:, 1:] = 2.0 * (acf[:, :1] - acf[:, 1:]) - energy
@@ -79,7 +83,7 @@ def test_yin_equals_the_full_transform_definition() -> None:
 def test_compiled_yin_is_the_vectorised_definition_bit_for_bit(seed: int) -> None:
     frames = _frames(seed)
     f0, voiced = pitch.yin(frames)
-    ref_f0, ref_voiced = _yin_vectorised(frames, pitch.ACF_FFT_SIZE)
+    ref_f0, ref_voiced = _yin_vectorised(frames, acf=pitch.autocorrelation(frames))
     assert 0.2 < voiced.mean() < 0.9  # both branches (trough / global minimum) are exercised
     assert np.array_equal(voiced, ref_voiced)
     assert np.array_equal(f0, ref_f0)
@@ -111,7 +115,7 @@ def _stream_frames(seed: int, seconds: float = 4.0) -> np.ndarray:
 @pytest.mark.parametrize("seed", [1, 2])
 def test_block_autocorrelation_of_consecutive_frames_is_the_whole_frame_one(seed: int) -> None:
     frames = _stream_frames(seed)
-    assert pitch.consecutive_frames(frames)
+    assert pitch.consecutive_rows(frames).all()
     for start, count in ((0, frames.shape[0]), (5, 1), (17, 43), (60, 2)):
         batch = np.ascontiguousarray(frames[start : start + count])
         blocks = pitch.autocorrelation(batch)
@@ -136,27 +140,37 @@ def test_a_batch_gets_the_same_autocorrelation_bits_however_it_is_cut() -> None:
     assert np.array_equal(whole, cut)
 
 
-def test_frames_that_are_not_one_hop_apart_take_the_whole_frame_transform() -> None:
-    frames = _stream_frames(4)
-    assert not pitch.consecutive_frames(frames[::2])
-    apart = np.ascontiguousarray(frames[::2])
-    assert np.array_equal(pitch.autocorrelation(apart), pitch.autocorrelation_direct(apart))
-    shifted = frames.copy()
+def test_a_frames_lags_do_not_depend_on_the_frames_beside_it() -> None:
+    """Frames of several streams in one call (dynamic batching), frames that are not one hop
+    apart, a lone frame: each frame gets the bits it gets in its own stream's call."""
+    a, b = _stream_frames(4), _stream_frames(5)
+    own = np.concatenate([pitch.autocorrelation(a[:30]), pitch.autocorrelation(b[10:40])])
+    mixed = pitch.autocorrelation(np.concatenate([a[:30], b[10:40]]))
+    assert np.array_equal(mixed, own)
+    apart = np.ascontiguousarray(a[::3])
+    assert not pitch.consecutive_rows(apart[:10]).any()  # (silent frames do repeat)
+    alone = np.concatenate([pitch.autocorrelation(apart[i : i + 1]) for i in range(apart.shape[0])])
+    assert np.array_equal(pitch.autocorrelation(apart), alone)
+    shifted = a.copy()
     shifted[5, : FRAME_LENGTH - HOP_LENGTH] += np.float32(1e-3)  # one frame that does not overlap
-    assert not pitch.consecutive_frames(shifted)
-    assert np.array_equal(pitch.autocorrelation(shifted), pitch.autocorrelation_direct(shifted))
+    assert pitch.consecutive_rows(shifted).tolist().count(False) == 2
+    whole = pitch.autocorrelation_direct(shifted)
+    got = pitch.autocorrelation(shifted)
+    assert np.all(np.abs(got - whole) <= 1e-13 * np.maximum(np.abs(whole[:, :1]), np.finfo(np.float64).tiny))
 
 
 @pytest.mark.parametrize("n", [1, 2, 43])
 def test_compiled_block_spectrum_is_the_numpy_sum_to_rounding(n: int) -> None:
-    rng = np.random.default_rng(n)
-    spectra = rng.standard_normal((n + pitch.BLOCKS - 1, 513)) + 1j * rng.standard_normal((n + pitch.BLOCKS - 1, 513))
-    spectra[:, 0] = spectra[:, 0].real  # a real signal's DC and Nyquist bins are real
-    spectra[:, -1] = spectra[:, -1].real
-    want = pitch.block_spectrum_numpy(spectra, n)
-    got = np.empty_like(want)
     from streamprint.engine.compiled import library
 
-    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), n, pitch.BLOCKS, 513, got)
+    rng = np.random.default_rng(n)
+    m = n + 2 * pitch.BLOCKS
+    spectra = rng.standard_normal((m, 513)) + 1j * rng.standard_normal((m, 513))
+    spectra[:, 0] = spectra[:, 0].real  # a real signal's DC and Nyquist bins are real
+    spectra[:, -1] = spectra[:, -1].real
+    first = np.sort(rng.integers(0, m - pitch.BLOCKS + 1, n)).astype(np.int64)
+    want = pitch.block_spectrum_numpy(spectra, first)
+    got = np.empty_like(want)
+    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), first, n, pitch.BLOCKS, 513, got)
     scale = (np.abs(spectra) ** 2).sum()
     assert np.abs(got - want).max() <= 1e-15 * scale

@@ -17,7 +17,7 @@
 
 /* Bumped whenever a function's arguments change: compiled.py refuses a library built from
  * an older source (ctypes would pass the new arguments to the old code). */
-#define SP_ABI_VERSION 4
+#define SP_ABI_VERSION 5
 
 int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -316,17 +316,18 @@ void sp_harmonic_bands(const float *exp_term, const float *power, const double *
 
 /*
  * The half spectrum [n, bins] (complex128, interleaved re/im) of each frame's lags from the
- * half spectra X [n + blocks - 1, bins] of its blocks (frame f holds blocks f .. f + blocks - 1):
- *   out_f = sum_{b=f}^{f+blocks-1} |X_b|^2 + (-1)^k sum_{b=f}^{f+blocks-2} conj(X_b) X_{b+1},
- * added in the order of the numpy expression it replaces: power[f] + cross[f], then for
- * b = 1 .. blocks - 1: + power[f + b], + cross[f + b] (while b < blocks - 1).
+ * half spectra X [m, bins] of the blocks; frame f holds blocks first[f] .. first[f] + blocks - 1:
+ *   out_f = sum_b |X_b|^2 + (-1)^k sum_b conj(X_b) X_{b+1}   (b over the frame's blocks),
+ * added in the order of the numpy expression (pitch.py block_spectrum_numpy): power + cross
+ * of the first block, then for each further block + power, + cross (but the last).
+ * The caller guarantees first[f] + blocks <= m.
  */
-void sp_block_acf_spectrum(const double *spectra, int64_t n, int64_t blocks, int64_t bins,
-                           double *out) {
+void sp_block_acf_spectrum(const double *spectra, const int64_t *first, int64_t n, int64_t blocks,
+                           int64_t bins, double *out) {
     for (int64_t f = 0; f < n; f++) {
         double *dst = out + 2 * f * bins;
         for (int64_t b = 0; b < blocks; b++) {
-            const double *x = spectra + 2 * (f + b) * bins, *y = x + 2 * bins;
+            const double *x = spectra + 2 * (first[f] + b) * bins, *y = x + 2 * bins;
             const int cross = b < blocks - 1;
             for (int64_t k = 0; k < bins; k++) {
                 const double sign = (k & 1) ? -1.0 : 1.0;

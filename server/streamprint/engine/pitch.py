@@ -9,6 +9,7 @@ This is librosa's ``yin(fmin=65.4, fmax=2093, frame_length=2048, center=False)``
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -62,52 +63,79 @@ _HOP_SHIFT = (-1.0) ** np.arange(BLOCK_FFT_SIZE // 2 + 1)
 def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     """Autocorrelation ``[n, MAX_PERIOD + 1]`` (lags 0..MAX_PERIOD) of frames ``[n, FRAME_LENGTH]``.
 
-    By FFT in float64. Frames one hop apart (what the analysis grid cuts: each frame's first
-    ``FRAME_LENGTH - HOP_LENGTH`` samples are the previous frame's last) share their blocks
-    of one hop: with ``X_b`` the ``BLOCK_FFT_SIZE``-point transform of block ``b``, frame
-    ``f`` (blocks ``f .. f + 3``) has, for lags below one hop,
+    By FFT in float64, from blocks of one hop. With ``X_b`` the ``BLOCK_FFT_SIZE``-point
+    transform of block ``b`` (one hop of samples and a hop of zeros), a frame made of blocks
+    ``s .. s + 3`` has, for lags below one hop,
 
-        acf_f = irfft( sum_{b=f}^{f+3} |X_b|^2 + (-1)^k sum_{b=f}^{f+2} conj(X_b) X_{b+1} )
+        acf = irfft( sum_{b=s}^{s+3} |X_b|^2 + (-1)^k sum_{b=s}^{s+2} conj(X_b) X_{b+1} )
 
-    (within-block products, and the products across each block boundary moved by one hop):
-    one 1024-point transform per block and one per frame instead of two 2400-point ones per
-    frame, about four times less work; the sum is one compiled pass
-    (``sp_block_acf_spectrum``, :func:`block_spectrum_numpy` in numpy). The same lags as the
-    whole-frame transform to rounding (about 1e-15 of ``acf[0]``), and the same bits for a
-    frame whichever batch it comes in. Frames that are not one hop apart take the
-    whole-frame transform (:func:`autocorrelation_direct`).
+    (the products within each block, and those across each block boundary, which the zero
+    padding leaves one hop further on, circularly). Frames one hop apart (what the analysis
+    grid cuts: a frame's first ``FRAME_LENGTH - HOP_LENGTH`` samples are the previous frame's
+    last) share three of their four blocks, so a run of them costs one 1024-point transform
+    per block and one inverse per frame, instead of two 2400-point transforms per frame:
+    about four times less work. The sum is one compiled pass (``sp_block_acf_spectrum``;
+    :func:`block_spectrum_numpy` is the numpy form). A frame's lags depend only on its own
+    samples, the same bits whichever frames share its call (a batch of several streams,
+    frames that are not one hop apart), and equal the whole-frame transform
+    (:func:`autocorrelation_direct`) to rounding, about 1e-15 of ``acf[0]``.
     """
     n = frames.shape[0]
-    if n == 0 or not consecutive_frames(frames):
-        return autocorrelation_direct(frames)
-    blocks = np.concatenate((frames[0].reshape(BLOCKS, HOP_LENGTH), frames[1:, -HOP_LENGTH:]))
-    spectra = np.fft.rfft(blocks.astype(np.float64), BLOCK_FFT_SIZE, axis=1)  # [n + 3, 513]
+    if n == 0:
+        return np.zeros((0, MAX_PERIOD + 1))
+    blocks, first_block = _blocks_of(frames)
+    spectra = np.fft.rfft(blocks.astype(np.float64), BLOCK_FFT_SIZE, axis=1)
     total = np.empty((n, spectra.shape[1]), dtype=np.complex128)
-    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), n, BLOCKS, spectra.shape[1], total)
+    library().sp_block_acf_spectrum(spectra, first_block, n, BLOCKS, spectra.shape[1], total)
     return np.ascontiguousarray(np.fft.irfft(total, BLOCK_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1])
 
 
-def block_spectrum_numpy(spectra: NDArray[np.complex128], n: int) -> NDArray[np.complex128]:
-    """The frames' lag spectra ``[n, bins]`` from their blocks' ``[n + 3, bins]``, in numpy: the
-    definition ``sp_block_acf_spectrum`` computes in one pass (kept for the tests)."""
+def _blocks_of(frames: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """The distinct blocks ``[m, HOP_LENGTH]`` of frames ``[n, FRAME_LENGTH]`` and the index
+    ``[n]`` of each frame's first block (its blocks are that one and the next three).
+
+    A frame one hop after the previous one adds its last block; any other frame all four.
+    """
+    n = frames.shape[0]
+    follows = np.zeros(n, dtype=bool)
+    follows[1:] = consecutive_rows(frames)
+    runs = [*np.flatnonzero(~follows).tolist(), n]
+    pieces: list[NDArray[np.float32]] = []
+    for start, stop in itertools.pairwise(runs):
+        pieces.append(frames[start].reshape(BLOCKS, HOP_LENGTH))
+        pieces.append(frames[start + 1 : stop, FRAME_LENGTH - HOP_LENGTH :])
+    added = np.where(follows, 1, BLOCKS)
+    first_block = np.cumsum(added) - added + np.where(follows, 1 - BLOCKS, 0)
+    return np.concatenate(pieces), first_block.astype(np.int64)
+
+
+def block_spectrum_numpy(
+    spectra: NDArray[np.complex128], first_block: NDArray[np.int64]
+) -> NDArray[np.complex128]:
+    """The frames' lag spectra ``[n, bins]`` from the block spectra ``[m, bins]`` and each
+    frame's first block ``[n]``, in numpy: what ``sp_block_acf_spectrum`` computes in one
+    pass (the same sums in the same order, equal to rounding)."""
     power = spectra.real**2 + spectra.imag**2
     cross = np.conj(spectra[:-1]) * spectra[1:]
     cross *= _HOP_SHIFT
-    total: NDArray[np.complex128] = power[:n] + cross[:n]
+    total: NDArray[np.complex128] = power[first_block] + cross[first_block]
     for b in range(1, BLOCKS):
-        total += power[b : b + n]
+        total += power[first_block + b]
         if b < BLOCKS - 1:
-            total += cross[b : b + n]
+            total += cross[first_block + b]
     return total
 
 
-def consecutive_frames(frames: NDArray[np.float32]) -> bool:
-    """Whether each of the frames ``[n, FRAME_LENGTH]`` starts one hop after the one before."""
-    return bool(np.array_equal(frames[1:, : FRAME_LENGTH - HOP_LENGTH], frames[:-1, HOP_LENGTH:]))
+def consecutive_rows(frames: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """``[n - 1]``: whether each frame after the first starts one hop after the one before."""
+    out: NDArray[np.bool_] = np.all(frames[1:, : FRAME_LENGTH - HOP_LENGTH] == frames[:-1, HOP_LENGTH:], axis=1)
+    return out
 
 
 def autocorrelation_direct(frames: NDArray[np.float32]) -> NDArray[np.float64]:
-    """:func:`autocorrelation` of any frames: one ``ACF_FFT_SIZE``-point transform each way.
+    """The whole-frame definition of :func:`autocorrelation` (one ``ACF_FFT_SIZE``-point
+    transform each way per frame), which the block form equals to rounding; the tests hold
+    the two together.
 
     The inverse transform is given a complex power spectrum: numpy's ``irfft`` of a real
     array takes a slow conversion path (1.3 ms per 43 frames here against 0.5 ms for the
