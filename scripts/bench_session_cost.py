@@ -148,8 +148,10 @@ def _export_tree(rev: str, into: Path) -> Path:
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     if (into / "setup.py").exists():
-        subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=into, check=True,
-                       capture_output=True)
+        built = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"], cwd=into,
+                               check=False, capture_output=True, text=True)
+        if built.returncode != 0:
+            raise RuntimeError(f"building the compiled loops of {rev} failed:\n{built.stderr[-4000:]}")
     return into / "server"
 
 

@@ -172,7 +172,7 @@ class ServerConfig:
         "bool",
     )
     session_spool_after_bytes: int = _opt(
-        64 * _KIB,
+        192 * _KIB,
         "kept media of one session held in memory; the rest goes to an anonymous temporary "
         "file (deleted when the session leaves the store)",
         "bytes",

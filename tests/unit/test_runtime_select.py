@@ -65,7 +65,7 @@ def test_auto_picks_a_gate_passing_variant_and_says_why() -> None:
     chosen = [c for c in selection.candidates if c.status == "chosen"]
     fastest = min(c.ms_per_batch or 1e9 for c in timed)
     close = [c for c in timed if (c.ms_per_batch or 1e9) <= fastest * (1 + TIE_MARGIN)]
-    lightest = min(close, key=lambda c: FOOTPRINT_ORDER.index(c.backend))
+    lightest = min(close, key=lambda c: (FOOTPRINT_ORDER.index(c.backend), c.ms_per_batch or 1e9))
     assert len(chosen) == 1 and (chosen[0].backend, chosen[0].precision) == (lightest.backend, lightest.precision)
     assert selection.reason.startswith(f"{selection.backend}/{selection.precision}")
     for key, variant in manifest.variants.items():

@@ -71,7 +71,8 @@ def test_plane_runs_non_due_pcm_chunks_inline() -> None:
     spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, RATE, 2), dims.AUDIO_13D, 1.0)
 
     async def run() -> tuple[list[Any], int, int]:
-        plane = DataPlane(ServerConfig(workers=1), NumpyEngine())
+        # (the kept media's memory bound sends chunks to the pool too: not tested here)
+        plane = DataPlane(ServerConfig(workers=1, session_spool_after_bytes=1 << 30), NumpyEngine())
         pooled = 0
         original = plane.run_stream_work
 
@@ -104,6 +105,54 @@ def test_plane_runs_non_due_pcm_chunks_inline() -> None:
     assert [(u.values, u.confidence, u.revision, u.final) for u in got] == [
         (u.values, u.confidence, u.revision, u.final) for u in want
     ]
+
+
+@pytest.mark.parametrize("spool_after", [192 * 1024, 30_000])
+def test_kept_media_in_memory_stays_within_the_spool_bound(spool_after: int) -> None:
+    """Chunks on the event loop keep their media unhashed; one that would take the media
+    held in memory past --session-spool-after-bytes goes to the worker, which hashes and
+    spills, so the bound holds after every chunk, and the stream's media hash is exact."""
+    from streamprint.cache.keys import samples_sha256
+    from streamprint.engine.fingerprint import AudioBuffer
+
+    pcm = _pcm(3.0)
+    spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, RATE, 2), dims.AUDIO_13D, 1.0)
+    step = CHUNK * 4  # 17,640 bytes: 100 ms of stereo 16-bit
+
+    async def run() -> tuple[int, int, str | None]:
+        plane = DataPlane(ServerConfig(workers=1, session_spool_after_bytes=spool_after), NumpyEngine())
+        pooled = 0
+        original = plane.run_stream_work
+
+        async def counting(fn: Any, *args: object) -> Any:
+            nonlocal pooled
+            pooled += 1
+            return await original(fn, *args)
+
+        plane.run_stream_work = counting  # type: ignore[method-assign]
+        async with plane.open_stream(spec) as stream:
+            for seq, start in enumerate(range(0, len(pcm), step)):
+                data = pcm[start : start + step]
+                stream.accept_chunk(seq, len(data))
+                await stream.push(data)
+                kept = stream._kept
+                assert kept is not None and kept.memory_bytes <= spool_after
+            _, _ = await stream.finish()
+            kept = stream._kept
+            digest = kept.sha256() if kept is not None else None
+        plane.close()
+        return pooled, len(range(0, len(pcm), step)), digest
+
+    pooled, chunks, digest = asyncio.run(run())
+    samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)
+    assert digest == samples_sha256(AudioBuffer(samples, RATE))
+    if spool_after >= RATE * 4:
+        # a second (176,400 bytes) fits: the first chunk, the three updates, finish, and the
+        # one chunk (the 12th) that passes the bound and opens the file; from then on every
+        # update's settle empties the memory
+        assert pooled == 1 + 3 + 1 + 1
+    else:  # one chunk fits in 30,000 bytes: every second chunk goes to the pool
+        assert pooled >= chunks // 2
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -16,8 +16,10 @@ Hashing and spilling cost more than keeping a block (about 45 of 60 us per 100 m
 stereo here), so :meth:`KeptMedia.append` can defer them (``settle=False``) to the next
 :meth:`KeptMedia.settle`: a live stream appends its small chunks on the event loop and
 settles on the worker thread that runs its analysis, where hashlib and the file write run
-without the GIL. The blocks waiting there are in memory, so ``ram_bytes`` is checked when
-they settle.
+without the GIL. The blocks waiting there are in memory: the caller keeps them within
+``ram_bytes`` (:attr:`KeptMedia.memory_bytes`; the live stream sends a chunk that would
+pass it to the worker thread, which settles). Once the temporary file exists, every settle
+moves the blocks in memory to it.
 
 :meth:`KeptMedia.load` returns the float32 :class:`~streamprint.engine.fingerprint.AudioBuffer`
 exactly as it was appended; :meth:`KeptMedia.sha256` equals
@@ -39,8 +41,10 @@ from numpy.typing import NDArray
 from streamprint.cache.keys import SamplesDigest
 from streamprint.engine.fingerprint import AudioBuffer
 
-#: Default bytes of a session's kept media held in memory before it spills to a file.
-DEFAULT_RAM_BYTES = 64 * 1024
+#: Default bytes of a session's kept media held in memory before it spills to a file: one
+#: second of 48 kHz stereo 16-bit PCM fits, so a live stream's chunks between two updates
+#: wait in memory until the worker thread settles them.
+DEFAULT_RAM_BYTES = 192 * 1024
 _SCALE = np.float32(32768.0)
 _READ_FRAMES = 1 << 16
 
@@ -88,6 +92,16 @@ class KeptMedia:
     def nbytes(self) -> int:
         """Bytes the kept samples take (in memory or on disk)."""
         return self.frames * self.channels * np.dtype(self._dtype).itemsize
+
+    @property
+    def memory_bytes(self) -> int:
+        """Bytes of kept blocks held in memory (settled or not)."""
+        return self._block_bytes
+
+    @property
+    def ram_bytes(self) -> int:
+        """Bytes held in memory past which settling spills to the temporary file."""
+        return self._ram_bytes
 
     @property
     def spooled(self) -> bool:
@@ -138,7 +152,9 @@ class KeptMedia:
                 self._settle()
 
     def settle(self) -> None:
-        """Hash the blocks appended with ``settle=False`` and spill past ``ram_bytes``."""
+        """Hash the blocks appended with ``settle=False``; spill the blocks in memory to the
+        temporary file past ``ram_bytes``, and on every settle once that file exists (so a
+        long stream's memory is empty after each settle)."""
         with self._lock:
             self._settle()
 
@@ -146,7 +162,7 @@ class KeptMedia:
         for block in self._blocks[self._hashed_blocks :]:
             self._digest.update(_to_float(block))
         self._hashed_blocks = len(self._blocks)
-        if self._block_bytes > self._ram_bytes:
+        if self._block_bytes > self._ram_bytes or (self._file is not None and self._blocks):
             self._spill()
 
     def _spill(self) -> None:

@@ -225,9 +225,14 @@ class LiveStream:
 
         Such chunks (most of a live stream's: 9 of 10 at 100 ms chunks and one update per
         second) run on the event loop; the thread pool's hand-off would cost more than the
-        work. Container media, video and chunks that complete an update go to the pool.
+        work. Container media, video, chunks that complete an update, and chunks that would
+        take the kept media held in memory past ``--session-spool-after-bytes`` (the worker
+        hashes and spills it) go to the pool.
         """
         if size > _INLINE_MAX_BYTES or self._session is None:
+            return False
+        kept = self._kept
+        if kept is not None and kept.memory_bytes + size > kept.ram_bytes:
             return False
         samples_in = getattr(self._decoder, "samples_in", None)
         analysis_due = getattr(self._session, "analysis_due", None)

@@ -239,10 +239,11 @@ void sp_box_mean_rows(const float *x, int64_t rows, int64_t n, const int64_t *in
 }
 
 /*
- * The exponent of the harmonic soft mask, before its exp (engine/heads.py time_level and
- * harmonic_proxies). window [k + 2 context, n] float32 log magnitudes of frames
- * t - context .. t + context; log_freq [k, n]. With c the float32 running sums of the
- * window's rows (per bin, row by row: cumsum_rows), s[i] = c[i + context] - c[i - 1]
+ * The exponent of the harmonic soft mask, before its exp (engine/heads.py harmonic_proxies).
+ * window [k + 2 context, n] float32 log magnitudes of frames t - context .. t + context
+ * (context >= 1, so the window has rows even for k = 0); log_freq [k, n]. With c the
+ * float32 running sums of the window's rows (per bin, numpy's cumsum along axis 0),
+ * s[i] = c[i + context] - c[i - 1]
  * (s[0] = c[context]) sums rows i .. i + context, and
  *   ln H~[j] = max(s[j], s[j + context]) / (context + 1),
  *   out[j]   = clip(2 (log_freq[j] - ln H~[j]), -60, 60).
@@ -336,7 +337,8 @@ void sp_block_acf_spectrum(const double *spectra, const int64_t *first, int64_t 
                 double re = b ? dst[2 * k] + power : power;
                 double im = b ? dst[2 * k + 1] + 0.0 : 0.0;
                 if (cross) {
-                    /* conj(x) * y as numpy multiplies (x0 - i x1)(y0 + i y1), then by sign */
+                    /* conj(x) * y = (x0 - i x1)(y0 + i y1), then by sign (numpy's expression;
+                     * its complex multiply rounds differently in the last place) */
                     const double y0 = y[2 * k], y1 = y[2 * k + 1];
                     re = re + (x0 * y0 - (-x1) * y1) * sign;
                     im = im + (x0 * y1 + (-x1) * y0) * sign;

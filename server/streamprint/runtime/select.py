@@ -179,8 +179,8 @@ def _ranked(candidate: Candidate, chosen: LoadedAnalyzer, chosen_ms: float) -> C
     on footprint)."""
     if (candidate.backend, candidate.precision) == (chosen.backend, chosen.precision):
         return replace(candidate, status="chosen")
-    faster = candidate.ms_per_batch is not None and candidate.ms_per_batch < chosen_ms
-    return replace(candidate, status="heavier" if faster else "slower")
+    as_fast = candidate.ms_per_batch is not None and candidate.ms_per_batch <= chosen_ms
+    return replace(candidate, status="heavier" if as_fast else "slower")
 
 
 def _gate_problem(backend: str, precision: str, opts: LoadOptions) -> tuple[str, str] | None:
