@@ -11,6 +11,51 @@ from streamprint.engine import pitch
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, Framer
 
 
+def _fast_fft_size(minimum: int) -> int:
+    """The smallest ``2^a 3^b 5^c >= minimum`` (sizes pocketfft transforms fastest)."""
+    best = 1 << (minimum - 1).bit_length()
+    power5 = 1
+    while power5 < best:
+        power3 = power5
+        while power3 < best:
+            size = power3
+            while size < minimum:
+                size *= 2
+            best = min(best, size)
+            power3 *= 3
+        power5 *= 5
+    return best
+
+
+#: The whole-frame transform needs ``FRAME_LENGTH + MAX_PERIOD`` points to keep the lags up
+#: to ``MAX_PERIOD`` free of wrap-around (2400 here, where ``2 * FRAME_LENGTH`` would be 4096).
+ACF_FFT_SIZE = _fast_fft_size(FRAME_LENGTH + pitch.MAX_PERIOD)
+#: ``e^{2 pi i k HOP / BLOCK_FFT_SIZE} = (-1)^k``: moves a cross-correlation by one hop.
+HOP_SHIFT = (-1.0) ** np.arange(pitch.BLOCK_FFT_SIZE // 2 + 1)
+
+
+def autocorrelation_direct(frames: np.ndarray) -> np.ndarray:
+    """The whole-frame definition of pitch.autocorrelation: one ACF_FFT_SIZE-point transform
+    each way per frame (the block form equals it to rounding)."""
+    spectrum = np.fft.rfft(frames.astype(np.float64), ACF_FFT_SIZE, axis=1)
+    power = (spectrum.real**2 + spectrum.imag**2).astype(np.complex128)
+    return np.ascontiguousarray(np.fft.irfft(power, ACF_FFT_SIZE, axis=1)[:, : pitch.MAX_PERIOD + 1])
+
+
+def block_spectrum_numpy(spectra: np.ndarray, first_block: np.ndarray) -> np.ndarray:
+    """The frames' lag spectra [n, bins] from the block spectra [m, bins] and each frame's
+    first block [n], in numpy: what sp_block_acf_spectrum computes in one pass."""
+    power = spectra.real**2 + spectra.imag**2
+    cross = np.conj(spectra[:-1]) * spectra[1:]
+    cross *= HOP_SHIFT
+    total: np.ndarray = power[first_block] + cross[first_block]
+    for b in range(1, pitch.BLOCKS):
+        total += power[first_block + b]
+        if b < pitch.BLOCKS - 1:
+            total += cross[first_block + b]
+    return total
+
+
 def _smooth(n: int) -> bool:
     for p in (2, 3, 5):
         while n % p == 0:
@@ -21,12 +66,12 @@ def _smooth(n: int) -> bool:
 @pytest.mark.parametrize("minimum", [1, 2, 7, 97, 1000, 2386, 4097])
 def test_fast_fft_size_is_the_smallest_5_smooth_size(minimum: int) -> None:
     expected = next(n for n in range(minimum, 4 * minimum + 2) if _smooth(n))
-    assert pitch._fast_fft_size(minimum) == expected
+    assert _fast_fft_size(minimum) == expected
 
 
 def test_acf_size_leaves_every_lag_free_of_wrap_around() -> None:
-    assert pitch.ACF_FFT_SIZE >= FRAME_LENGTH + pitch.MAX_PERIOD
-    assert pitch.ACF_FFT_SIZE < 2 * FRAME_LENGTH
+    assert ACF_FFT_SIZE >= FRAME_LENGTH + pitch.MAX_PERIOD
+    assert ACF_FFT_SIZE < 2 * FRAME_LENGTH
 
 
 def _yin_vectorised(
@@ -119,13 +164,13 @@ def test_block_autocorrelation_of_consecutive_frames_is_the_whole_frame_one(seed
     for start, count in ((0, frames.shape[0]), (5, 1), (17, 43), (60, 2)):
         batch = np.ascontiguousarray(frames[start : start + count])
         blocks = pitch.autocorrelation(batch)
-        whole = pitch.autocorrelation_direct(batch)
+        whole = autocorrelation_direct(batch)
         scale = np.maximum(np.abs(whole[:, :1]), np.finfo(np.float64).tiny)
         assert blocks.shape == whole.shape == (count, pitch.MAX_PERIOD + 1)
         assert np.all(np.abs(blocks - whole) <= 1e-13 * scale)
     # and so YIN's decisions: the same voicing, f0 to rounding
     f0, voiced = pitch.yin(frames)
-    ref_f0, ref_voiced = _yin_vectorised(frames, pitch.ACF_FFT_SIZE)
+    ref_f0, ref_voiced = _yin_vectorised(frames, ACF_FFT_SIZE)
     assert 0.2 < voiced.mean() < 0.9
     assert np.array_equal(voiced, ref_voiced)
     assert np.allclose(f0, ref_f0, rtol=1e-12, atol=0.0)
@@ -154,7 +199,7 @@ def test_a_frames_lags_do_not_depend_on_the_frames_beside_it() -> None:
     shifted = a.copy()
     shifted[5, : FRAME_LENGTH - HOP_LENGTH] += np.float32(1e-3)  # one frame that does not overlap
     assert pitch.consecutive_rows(shifted).tolist().count(False) == 2
-    whole = pitch.autocorrelation_direct(shifted)
+    whole = autocorrelation_direct(shifted)
     got = pitch.autocorrelation(shifted)
     assert np.all(np.abs(got - whole) <= 1e-13 * np.maximum(np.abs(whole[:, :1]), np.finfo(np.float64).tiny))
 
@@ -169,7 +214,7 @@ def test_compiled_block_spectrum_is_the_numpy_sum_to_rounding(n: int) -> None:
     spectra[:, 0] = spectra[:, 0].real  # a real signal's DC and Nyquist bins are real
     spectra[:, -1] = spectra[:, -1].real
     first = np.sort(rng.integers(0, m - pitch.BLOCKS + 1, n)).astype(np.int64)
-    want = pitch.block_spectrum_numpy(spectra, first)
+    want = block_spectrum_numpy(spectra, first)
     got = np.empty_like(want)
     library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), first, n, pitch.BLOCKS, 513, got)
     scale = (np.abs(spectra) ** 2).sum()

@@ -66,22 +66,27 @@ def test_queued_analysis_equals_unqueued_bit_for_bit() -> None:
     ]
 
 
+def _counting_plane(config: ServerConfig) -> tuple[DataPlane, list[int]]:
+    """A real data plane whose hand-offs to the stream worker pool are counted (``[count]``)."""
+    plane = DataPlane(config, NumpyEngine())
+    pooled = [0]
+    original = plane.run_stream_work
+
+    async def counting(fn: Any, *args: object) -> Any:
+        pooled[0] += 1
+        return await original(fn, *args)
+
+    plane.run_stream_work = counting  # type: ignore[method-assign]
+    return plane, pooled
+
+
 def test_plane_runs_non_due_pcm_chunks_inline() -> None:
     pcm = _pcm(3.0)
     spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, RATE, 2), dims.AUDIO_13D, 1.0)
 
     async def run() -> tuple[list[Any], int, int]:
         # (the kept media's memory bound sends chunks to the pool too: not tested here)
-        plane = DataPlane(ServerConfig(workers=1, session_spool_after_bytes=1 << 30), NumpyEngine())
-        pooled = 0
-        original = plane.run_stream_work
-
-        async def counting(fn: Any, *args: object) -> Any:
-            nonlocal pooled
-            pooled += 1
-            return await original(fn, *args)
-
-        plane.run_stream_work = counting  # type: ignore[method-assign]
+        plane, pooled = _counting_plane(ServerConfig(workers=1, session_spool_after_bytes=1 << 30))
         updates: list[Any] = []
         step = CHUNK * 4
         chunks = 0
@@ -93,7 +98,7 @@ def test_plane_runs_non_due_pcm_chunks_inline() -> None:
                 chunks += 1
             tail, final = await stream.finish()
         plane.close()
-        return [*updates, *tail, final], pooled, chunks
+        return [*updates, *tail, final], pooled[0], chunks
 
     got, pooled, chunks = asyncio.run(run())
     # the first chunk creates the session (pool); then only the update chunks and finish
@@ -120,16 +125,7 @@ def test_kept_media_in_memory_stays_within_the_spool_bound(spool_after: int) -> 
     step = CHUNK * 4  # 17,640 bytes: 100 ms of stereo 16-bit
 
     async def run() -> tuple[int, int, str | None]:
-        plane = DataPlane(ServerConfig(workers=1, session_spool_after_bytes=spool_after), NumpyEngine())
-        pooled = 0
-        original = plane.run_stream_work
-
-        async def counting(fn: Any, *args: object) -> Any:
-            nonlocal pooled
-            pooled += 1
-            return await original(fn, *args)
-
-        plane.run_stream_work = counting  # type: ignore[method-assign]
+        plane, pooled = _counting_plane(ServerConfig(workers=1, session_spool_after_bytes=spool_after))
         async with plane.open_stream(spec) as stream:
             for seq, start in enumerate(range(0, len(pcm), step)):
                 data = pcm[start : start + step]
@@ -141,7 +137,7 @@ def test_kept_media_in_memory_stays_within_the_spool_bound(spool_after: int) -> 
             kept = stream._kept
             digest = kept.sha256() if kept is not None else None
         plane.close()
-        return pooled, len(range(0, len(pcm), step)), digest
+        return pooled[0], len(range(0, len(pcm), step)), digest
 
     pooled, chunks, digest = asyncio.run(run())
     samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)

@@ -319,8 +319,9 @@ void sp_harmonic_bands(const float *exp_term, const float *power, const double *
  * The half spectrum [n, bins] (complex128, interleaved re/im) of each frame's lags from the
  * half spectra X [m, bins] of the blocks; frame f holds blocks first[f] .. first[f] + blocks - 1:
  *   out_f = sum_b |X_b|^2 + (-1)^k sum_b conj(X_b) X_{b+1}   (b over the frame's blocks),
- * added in the order of the numpy expression (pitch.py block_spectrum_numpy): power + cross
- * of the first block, then for each further block + power, + cross (but the last).
+ * added in the order of the numpy expression (block_spectrum_numpy in
+ * tests/unit/test_pitch_fft.py): power + cross of the first block, then for each further
+ * block + power, + cross (but the last).
  * The caller guarantees first[f] + blocks <= m.
  */
 void sp_block_acf_spectrum(const double *spectra, const int64_t *first, int64_t n, int64_t blocks,

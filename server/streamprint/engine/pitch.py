@@ -25,26 +25,6 @@ MAX_PERIOD = min(math.ceil(ANALYSIS_RATE / F_MIN), FRAME_LENGTH - 1)
 TROUGH_THRESHOLD = 0.1
 
 
-def _fast_fft_size(minimum: int) -> int:
-    """The smallest ``2^a 3^b 5^c >= minimum`` (sizes pocketfft transforms fastest)."""
-    best = 1 << (minimum - 1).bit_length()
-    power5 = 1
-    while power5 < best:
-        power3 = power5
-        while power3 < best:
-            size = power3
-            while size < minimum:
-                size *= 2
-            best = min(best, size)
-            power3 *= 3
-        power5 *= 5
-    return best
-
-
-#: Autocorrelation by FFT needs ``FRAME_LENGTH + MAX_PERIOD`` points to keep the lags up
-#: to ``MAX_PERIOD`` free of wrap-around (2400 here, where ``2 * FRAME_LENGTH`` would be
-#: 4096: the same lags, 40 % less work).
-ACF_FFT_SIZE = _fast_fft_size(FRAME_LENGTH + MAX_PERIOD)
 if FRAME_LENGTH % HOP_LENGTH or MAX_PERIOD >= HOP_LENGTH:
     raise ImportError("the block autocorrelation needs whole hops per frame and lags below one hop")
 
@@ -56,8 +36,6 @@ BLOCKS = FRAME_LENGTH // HOP_LENGTH
 #: MAX_PERIOD < HOP_LENGTH stay free of wrap-around, and the product of one block with the
 #: next sits, circularly, HOP_LENGTH further on.
 BLOCK_FFT_SIZE = 2 * HOP_LENGTH
-#: ``e^{2 pi i k HOP / BLOCK_FFT_SIZE} = (-1)^k``: moves a cross-correlation by one hop.
-_HOP_SHIFT = (-1.0) ** np.arange(BLOCK_FFT_SIZE // 2 + 1)
 
 
 def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -75,10 +53,10 @@ def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     last) share three of their four blocks, so a run of them costs one 1024-point transform
     per block and one inverse per frame, instead of two 2400-point transforms per frame:
     about four times less work. The sum is one compiled pass (``sp_block_acf_spectrum``;
-    :func:`block_spectrum_numpy` is the numpy form). A frame's lags depend only on its own
-    samples, the same bits whichever frames share its call (a batch of several streams,
-    frames that are not one hop apart), and equal the whole-frame transform
-    (:func:`autocorrelation_direct`) to rounding, about 1e-15 of ``acf[0]``.
+    tests/unit/test_pitch_fft.py holds its numpy form and the whole-frame transform). A
+    frame's lags depend only on its own samples, the same bits whichever frames share its
+    call (a batch of several streams, frames that are not one hop apart), and equal the
+    whole-frame transform to rounding, about 1e-15 of ``acf[0]``.
     """
     n = frames.shape[0]
     if n == 0:
@@ -109,41 +87,10 @@ def _blocks_of(frames: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArra
     return np.concatenate(pieces), first_block.astype(np.int64)
 
 
-def block_spectrum_numpy(
-    spectra: NDArray[np.complex128], first_block: NDArray[np.int64]
-) -> NDArray[np.complex128]:
-    """The frames' lag spectra ``[n, bins]`` from the block spectra ``[m, bins]`` and each
-    frame's first block ``[n]``, in numpy: what ``sp_block_acf_spectrum`` computes in one
-    pass (the same sums in the same order, equal to rounding)."""
-    power = spectra.real**2 + spectra.imag**2
-    cross = np.conj(spectra[:-1]) * spectra[1:]
-    cross *= _HOP_SHIFT
-    total: NDArray[np.complex128] = power[first_block] + cross[first_block]
-    for b in range(1, BLOCKS):
-        total += power[first_block + b]
-        if b < BLOCKS - 1:
-            total += cross[first_block + b]
-    return total
-
-
 def consecutive_rows(frames: NDArray[np.float32]) -> NDArray[np.bool_]:
     """``[n - 1]``: whether each frame after the first starts one hop after the one before."""
     out: NDArray[np.bool_] = np.all(frames[1:, : FRAME_LENGTH - HOP_LENGTH] == frames[:-1, HOP_LENGTH:], axis=1)
     return out
-
-
-def autocorrelation_direct(frames: NDArray[np.float32]) -> NDArray[np.float64]:
-    """The whole-frame definition of :func:`autocorrelation` (one ``ACF_FFT_SIZE``-point
-    transform each way per frame), which the block form equals to rounding; the tests hold
-    the two together.
-
-    The inverse transform is given a complex power spectrum: numpy's ``irfft`` of a real
-    array takes a slow conversion path (1.3 ms per 43 frames here against 0.5 ms for the
-    same values as complex, with the same bits).
-    """
-    spectrum = np.fft.rfft(frames.astype(np.float64), ACF_FFT_SIZE, axis=1)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(np.complex128)
-    return np.ascontiguousarray(np.fft.irfft(power, ACF_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1])
 
 
 def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:

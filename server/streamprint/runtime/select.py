@@ -22,8 +22,8 @@ For every candidate (backend x precision) the selection:
 :data:`TIE_MARGIN` of the fastest count as equally fast (this timing moves by that much from
 run to run on a shared machine) and among those the lightest runtime wins
 (:data:`FOOTPRINT_ORDER`: numpy loads no runtime; OpenVINO's costs a process about 30 MB
-more resident memory than ONNX Runtime's). The
-:class:`Selection` records why, and the reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
+more resident memory than ONNX Runtime's). The :class:`Selection` records why, and the
+reason is logged. The numpy reference is always a candidate of ``auto``, so a machine
 without the runtime packages still works; with a runtime installed, a missing or corrupt
 model is an error (``make models``), not a reason to fall back.
 """
@@ -165,10 +165,10 @@ def _select(backend: str, precision: str, opts: LoadOptions) -> Selection:
         survey.reports.append(Candidate(name, prec, "ready", "", analyzer.device, ms))
     if not ready:
         raise survey.no_runnable("analyzer")
-    best_ms, chosen, tie = pick_fastest(ready)
-    final = tuple(_ranked(c, chosen, best_ms) if c.status == "ready" else c for c in survey.reports)
+    chosen_ms, chosen, tie = pick_fastest(ready)
+    final = tuple(_ranked(c, chosen, chosen_ms) if c.status == "ready" else c for c in survey.reports)
     warnings = survey.warnings_for(chosen)
-    reason = _reason(survey, chosen, best_ms, final, warnings, tie=tie)
+    reason = _reason(survey, chosen, chosen_ms, final, warnings, tie=tie)
     for warning in warnings:
         log.warning("runtime: %s", warning)
     return Selection(chosen, backend, precision, reason, final)
@@ -190,7 +190,7 @@ def _gate_problem(backend: str, precision: str, opts: LoadOptions) -> tuple[str,
 
 
 def _reason(
-    survey: Survey[Candidate], chosen: LoadedAnalyzer, best_ms: float,
+    survey: Survey[Candidate], chosen: LoadedAnalyzer, chosen_ms: float,
     candidates: tuple[Candidate, ...], warnings: list[str], *, tie: bool = False,
 ) -> str:
     what = f"{chosen.backend}/{chosen.precision} on {chosen.device}"
@@ -201,7 +201,7 @@ def _reason(
                if tie else "the fastest candidate")
         head = f"{what}: {how} (per 43-frame batch: {speeds})"
     else:
-        head = f"{what} ({best_ms:.2f} ms per 43-frame batch)"
+        head = f"{what} ({chosen_ms:.2f} ms per 43-frame batch)"
     return survey.reason(head, candidates, warnings)
 
 
