@@ -124,3 +124,38 @@ def test_an_analyzer_error_reaches_the_caller() -> None:
         with pytest.raises(RuntimeError, match="analyzer broke"):
             session.push(clip())
             session.finish()
+
+
+class _RecordingAnalyzer(NumpyFrameAnalyzer):
+    """The reference analyzer, remembering how many frames each call got."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def analyze(self, frames: NDArray[np.float32]) -> FrameDescriptors:
+        self.sizes.append(int(frames.shape[0]))
+        return super().analyze(frames)
+
+
+def test_batch_cuts_whole_media_batches_and_agrees_with_live_cuts() -> None:
+    """A batch session calls the analyzer with 384-frame batches (the last one shorter); a
+    session cut like a live one (48 frames) gives the same fingerprint to rounding."""
+    samples = music_like(20.0, bpm=110.0, rate=RATE, channels=2, seed=5)
+    recording = _RecordingAnalyzer()
+    whole = fingerprint_buffer(buffer(samples, RATE), dims.AUDIO_25D, analyzer=recording)
+    frames = sum(recording.sizes)
+    assert recording.sizes == [384] * (frames // 384) + ([frames % 384] if frames % 384 else [])
+    live_cut = _RecordingAnalyzer()
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_25D, update_interval_s=None), analyzer=live_cut)
+    session.push(samples)
+    ref = session.finish()
+    assert max(live_cut.sizes) == 48 and sum(live_cut.sizes) == frames
+    for name, value in ref.values.items():
+        assert whole.values[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+        assert whole.confidence[name] == pytest.approx(ref.confidence[name], rel=1e-9, abs=1e-12), name
+
+
+def test_analysis_batch_frames_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        AudioSession(SessionConfig(RATE, 2), analysis_batch_frames=0)

@@ -53,6 +53,12 @@ _NATIVE_NAMES = frozenset({"integrated_lufs", "crest_db", "stereo_width", "phase
 #: second an interval holds 42 to 44 frames (43.07 on average), so every update is one
 #: analyzer call; cut every 43 frames from the first frame, it was two calls nearly every time.
 _ANALYSIS_BATCH_FRAMES = 48
+#: Batch sessions (:func:`fingerprint_blocks`) cut their micro-batches every this many frames
+#: (about 8.9 s of media) instead: each analyzer call and accumulator step has a fixed cost
+#: of about 2 ms (Python, the model call, numpy dispatch), paid 8 times less often; a 3-minute
+#: track then takes about 25 % less CPU (docs/benchmarks.md, "Whole-media analysis"). Live
+#: sessions keep 48, so a stream's pending frames stay small.
+_WHOLE_MEDIA_BATCH_FRAMES = 384
 #: Batch sessions are fed in blocks of this many seconds to bound temporary memory.
 _BATCH_BLOCK_SECONDS = 30.0
 #: Mono native-rate samples are queued until a snapshot falls due or this much media is
@@ -112,8 +118,13 @@ class AudioSession:
         *,
         analyzer: FrameAnalyzer | None = None,
         analysis_executor: Executor | None = None,
+        analysis_batch_frames: int = _ANALYSIS_BATCH_FRAMES,
     ) -> None:
         config.validate()
+        if analysis_batch_frames < 1:
+            raise ValueError(f"analysis_batch_frames must be at least 1, got {analysis_batch_frames}")
+        #: Frames per analyzer call at most (cut at fixed positions: see :meth:`_drain`).
+        self._batch_frames = analysis_batch_frames
         self.config = config
         self._analyzer = analyzer or default_analyzer()
         self._executor = analysis_executor
@@ -292,7 +303,7 @@ class AudioSession:
     def _drain(self, *, complete_batches_only: bool = False) -> None:
         """Analyse pending frames and feed the accumulators.
 
-        Batches are cut at fixed frame positions (multiples of ``_ANALYSIS_BATCH_FRAMES``
+        Batches are cut at fixed frame positions (multiples of ``analysis_batch_frames``
         from the last update's frame, a position fixed by the media time), so the same
         frames are analysed together whatever the chunking; ``complete_batches_only`` keeps a
         trailing partial batch pending.
@@ -305,12 +316,12 @@ class AudioSession:
         first = self._frames_analysed - self._batch_origin
         stop = frames.shape[0]
         if complete_batches_only:
-            boundary = (first + stop) // _ANALYSIS_BATCH_FRAMES * _ANALYSIS_BATCH_FRAMES
+            boundary = (first + stop) // self._batch_frames * self._batch_frames
             stop = max(0, boundary - first)
         earlier = len(self._in_flight)
         start = 0
         while start < stop:
-            end = min(stop, start + _ANALYSIS_BATCH_FRAMES - (first + start) % _ANALYSIS_BATCH_FRAMES)
+            end = min(stop, start + self._batch_frames - (first + start) % self._batch_frames)
             if self._executor is None:
                 self._features.add_frames(self._analyzer.analyze(frames[start:end]))
             else:
@@ -406,7 +417,9 @@ def fingerprint_blocks(
     config = SessionConfig(media.sample_rate, media.channels, tuple(dimensions), update_interval_s=None)
     own_pool = analysis_executor is None and analysis_threads > 0
     with ThreadPoolExecutor(analysis_threads, "analysis") if own_pool else nullcontext(analysis_executor) as pool:
-        session = AudioSession(config, analyzer=analyzer, analysis_executor=pool)
+        session = AudioSession(
+            config, analyzer=analyzer, analysis_executor=pool, analysis_batch_frames=_WHOLE_MEDIA_BATCH_FRAMES
+        )
         for block in media.blocks:
             session.push(block)
         return session.finish()
