@@ -68,9 +68,10 @@ from streamprint.engine import dims  # noqa: E402
 from streamprint.engine.analysis import FrameAnalyzer  # noqa: E402
 from streamprint.engine.decode import decode_file  # noqa: E402
 from streamprint.engine.fingerprint import AudioBuffer  # noqa: E402
-from streamprint.engine.grid import FRAME_LENGTH, Framer  # noqa: E402
+from streamprint.engine.grid import Framer  # noqa: E402
 from streamprint.engine.resample import StreamingResampler, to_mono  # noqa: E402
 from streamprint.engine.session import fingerprint_buffer  # noqa: E402
+from streamprint.engine.spectrum import power_spectrum  # noqa: E402
 from streamprint.runtime.base import LoadOptions, get_backend  # noqa: E402
 from streamprint.runtime.manifest import (  # noqa: E402
     MANIFEST_NAME,
@@ -107,9 +108,7 @@ def analysis_frames(buffer: AudioBuffer) -> NDArray[np.float32]:
 
 def power_spectra(frames: NDArray[np.float32]) -> NDArray[np.float32]:
     """The model input for ``frames``: ``|rfft(hann * x)|^2`` float32 ``[n, 1025]``."""
-    window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)
-    spectrum = np.fft.rfft(frames * window, axis=1)
-    return np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).astype(np.float32))
+    return power_spectrum(frames)
 
 
 def calibration_set(

@@ -140,7 +140,8 @@ class _RecordingAnalyzer(NumpyFrameAnalyzer):
 
 def test_batch_cuts_whole_media_batches_and_agrees_with_live_cuts() -> None:
     """A batch session calls the analyzer with 384-frame batches (the last one shorter); a
-    session cut like a live one (48 frames) gives the same fingerprint to rounding."""
+    session cut like a live one (48 frames) gives the same fingerprint to rounding (the
+    float32 chroma and mel matmuls block differently by batch size: ~1e-7 per frame)."""
     samples = music_like(20.0, bpm=110.0, rate=RATE, channels=2, seed=5)
     recording = _RecordingAnalyzer()
     whole = fingerprint_buffer(buffer(samples, RATE), dims.AUDIO_25D, analyzer=recording)
@@ -152,8 +153,8 @@ def test_batch_cuts_whole_media_batches_and_agrees_with_live_cuts() -> None:
     ref = session.finish()
     assert max(live_cut.sizes) == 48 and sum(live_cut.sizes) == frames
     for name, value in ref.values.items():
-        assert whole.values[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
-        assert whole.confidence[name] == pytest.approx(ref.confidence[name], rel=1e-9, abs=1e-12), name
+        assert whole.values[name] == pytest.approx(value, rel=1e-6, abs=1e-12), name
+        assert whole.confidence[name] == pytest.approx(ref.confidence[name], rel=1e-6, abs=1e-12), name
 
 
 def test_analysis_batch_frames_must_be_positive() -> None:

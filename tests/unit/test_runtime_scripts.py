@@ -63,7 +63,7 @@ def test_bench_runtime_worker_and_report(tmp_path: Path) -> None:
     assert numpy_run["model_fps"] is None and ort_run["model_fps"] > 0
     best = bench.combine([ort_run, {**ort_run, "rtf": ort_run["rtf"] / 2}])
     assert best["rtf"] == ort_run["rtf"] and best["runs_rtf"][1] == round(ort_run["rtf"] / 2, 1)
-    dft = {k: 1.0 for k in ("numpy_rfft_ms", "ort_dft_op_ms", "openvino_dft_op_ms", "ort_matmul_fp32_ms",
+    dft = {k: 1.0 for k in ("numpy_rfft_ms", "scipy_rfft_ms", "ort_dft_op_ms", "openvino_dft_op_ms", "ort_matmul_fp32_ms",
                             "ort_matmul_int8_ms", "openvino_matmul_fp32_ms", "openvino_matmul_int8_ms")}
     auto = {"backend": "onnxruntime", "precision": "fp32", "reason": "because; more"}
     text = bench.render_markdown([numpy_run, ort_run], dft, {"nproc": 2, "cpu": "x", "python": "3"},

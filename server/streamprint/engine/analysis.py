@@ -23,7 +23,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import filters, pitch
-from streamprint.engine.grid import BIN_FREQUENCIES, FRAME_LENGTH, N_BINS
+from streamprint.engine.grid import BIN_FREQUENCIES, N_BINS
+from streamprint.engine.spectrum import power_spectrum
 
 if TYPE_CHECKING:
     from streamprint.engine.heads import HeadFrameInputs
@@ -74,7 +75,6 @@ class NumpyFrameAnalyzer:
 
     def __init__(self, *, pitch: bool = True) -> None:
         self.pitch = pitch
-        self._window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)  # periodic Hann
         # Banks are kept transposed ([bands, bins]) and applied as ``bank @ power.T``:
         # OpenBLAS's sgemm is pathologically slow (~50x) for ``power @ bank`` with few rows.
         self._mel_t = np.ascontiguousarray(filters.mel_bank().T)
@@ -90,8 +90,7 @@ class NumpyFrameAnalyzer:
         n = frames.shape[0]
         frames = np.ascontiguousarray(frames, dtype=np.float32)
         rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-        spectrum = np.fft.rfft(frames * self._window, axis=1)
-        power32 = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
+        power32 = power_spectrum(frames)
         magnitude = np.sqrt(power32)
         mag64 = magnitude.astype(np.float64)
         total_mag = mag64.sum(axis=1)

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine import pitch
 from streamprint.engine.analysis import FrameDescriptors
-from streamprint.engine.grid import FRAME_LENGTH
+from streamprint.engine.spectrum import power_spectrum
 from streamprint.runtime.base import as_f64, empty_descriptors
 
 #: The model call: power ``[n, 1025]`` float32 -> the graph's named outputs.
@@ -38,7 +38,6 @@ class GraphFrameAnalyzer:
         device: str, load_seconds: float,
     ) -> None:
         self._runner = runner
-        self._window = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)
         self.name = f"{model}-{backend}-{precision}"
         self.model = model
         self.version = version
@@ -62,8 +61,7 @@ class GraphFrameAnalyzer:
             return empty_descriptors()
         frames = np.ascontiguousarray(frames, dtype=np.float32)
         rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
-        spectrum = np.fft.rfft(frames * self._window, axis=1)
-        power32 = np.ascontiguousarray((spectrum.real**2 + spectrum.imag**2).astype(np.float32))
+        power32 = power_spectrum(frames)
         magnitude = np.sqrt(power32)
         out = self._runner(power32)
         f0, voiced = pitch.yin(frames) if self.pitch else pitch.unvoiced(n)
