@@ -56,7 +56,7 @@ _ANALYSIS_BATCH_FRAMES = 48
 #: Batch sessions (:func:`fingerprint_blocks`) cut their micro-batches every this many frames
 #: (about 8.9 s of media) instead: each analyzer call and accumulator step has a fixed cost
 #: of about 2 ms (Python, the model call, numpy dispatch), paid 8 times less often; a 3-minute
-#: track then takes about 25 % less CPU (docs/benchmarks.md, "Whole-media analysis"). Live
+#: track then takes about 25 % less CPU (docs/benchmarks.md, "Unary and validation"). Live
 #: sessions keep 48, so a stream's pending frames stay small.
 _WHOLE_MEDIA_BATCH_FRAMES = 384
 #: Batch sessions are fed in blocks of this many seconds to bound temporary memory.
