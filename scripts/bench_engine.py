@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import re
@@ -92,6 +93,34 @@ def machine_info() -> dict[str, Any]:
         except ImportError:
             info[name] = None
     return info
+
+
+def speed_probe_ms(repeats: int = 7) -> float:
+    """Milliseconds of a fixed single-thread workload, best of ``repeats``: a yardstick of
+    how fast this (shared, virtual) machine runs right now, printed beside results so that
+    runs from different moments can be compared. Half pure Python (the event loop's and
+    the accumulators' kind of work), half small numpy calls and FFTs (the engine's kind).
+    Lower is faster."""
+    import numpy as np
+
+    frames = np.random.default_rng(0).standard_normal((16, 2048)).astype(np.float32)
+
+    def workload() -> float:
+        acc = 0.0
+        table: dict[int, float] = {}
+        for i in range(60_000):
+            table[i & 255] = table.get(i & 255, 0.0) + i * 0.5
+        for _ in range(40):
+            spectrum = np.fft.rfft(frames, axis=1)
+            acc += float(np.abs(spectrum).mean()) + float(np.sqrt(np.mean(np.square(frames), axis=1)).sum())
+        return acc + sum(table.values())
+
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        workload()
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1e3, 1)
 
 
 def machine_line(info: dict[str, Any]) -> str:

@@ -905,6 +905,7 @@ def table(points: Sequence[dict[str, Any]]) -> str:
         ("cpu_percent", "server CPU %"),
         ("client_cpu_percent", "client CPU %"),
         ("other_cpu_percent", "other CPU %"),
+        ("speed_probe_ms", "speed probe ms"),
     ]
     if any(p.get("streams_per_worker") for p in points):
         cols.insert(2, ("streams_per_worker", "streams per worker"))
@@ -941,7 +942,10 @@ def docs_body(
         machine_line(info)
         + " Server and client processes share the machine's cores; the table gives the client's"
         " CPU and that of everything else running meanwhile (other CPU %: other jobs on the"
-        " machine, a source of noise).",
+        " machine, a source of noise). Speed probe: the milliseconds of a fixed one-thread"
+        " workload (`bench_engine.speed_probe_ms`, best of 7) run just before each row; this"
+        " virtual machine's speed drifts, so compare rows and runs alongside it (lower is"
+        " faster).",
         "",
         f"Each stream: {p0.get('modality', 'audio')} ({p0.get('media', '?')}) in"
         f" {p0.get('chunk_ms', '?')} ms chunks paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
@@ -1031,7 +1035,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
 
-    from bench_engine import apply_nice
+    from bench_engine import apply_nice, speed_probe_ms
 
     apply_nice(args.nice)
     spec = LoadSpec(
@@ -1046,6 +1050,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
+        probe = speed_probe_ms()
         result = run_load(
             streams=n,
             spec=spec,
@@ -1059,6 +1064,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_procs=args.server_procs,
             server_workers=workers,
         )
+        result["speed_probe_ms"] = probe
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
 

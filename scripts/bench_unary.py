@@ -476,6 +476,9 @@ def run(
     """Start a server (unless ``server`` is given), measure, stop it; the result dict."""
     track = load_track(minutes, track_path)
     load_before = round(os.getloadavg()[0], 2)
+    from bench_engine import speed_probe_ms
+
+    probe_before = speed_probe_ms()
     proc = None
     tmp = Path(tempfile.mkdtemp(prefix="bench-unary-"))
     media_root = track.path.parent if server is None else server_media_root
@@ -518,7 +521,9 @@ def run(
     if server is None and prefetch:
         result.update(measure_prefetch(track, server_args, tmp))
     result["load_average_after"] = round(os.getloadavg()[0], 2)
+    result["speed_probe_after_ms"] = speed_probe_ms()
     result.update(
+        speed_probe_before_ms=probe_before,
         load_average_before=load_before,
         server="streamprint" if server is None else server,
         server_args=list(server_args),
@@ -675,7 +680,10 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
             " process's CPU seconds during the call. 1-minute load average"
             f" {result.get('load_average_before')} before and {result.get('load_average_after')}"
             " after the run (2 cores shared with other jobs: wall times grow with the load,"
-            " server CPU much less).",
+            " server CPU much less). Speed probe (`bench_engine.speed_probe_ms`: a fixed"
+            " one-thread workload, best of 7; this virtual machine's speed drifts, lower is"
+            f" faster): {result.get('speed_probe_before_ms')} ms before and"
+            f" {result.get('speed_probe_after_ms')} ms after the run.",
             "",
             server_desc,
             "",

@@ -166,6 +166,13 @@ def test_bench_cli_runs_all_three_measurements(tmp_path: Path) -> None:
     assert "realtime factor" in text and "speed vs librosa" in text
 
 
+def test_speed_probe_times_a_fixed_workload(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Best of the repeats, in ms: a fake clock whose runs take 30, 20 and 25 ms gives 20."""
+    ticks = iter([0.0, 0.030, 1.0, 1.020, 2.0, 2.025])
+    monkeypatch.setattr(bench_engine.time, "perf_counter", lambda: next(ticks))
+    assert bench_engine.speed_probe_ms(repeats=3) == 20.0
+
+
 def test_doc_sections_are_replaced_between_markers(tmp_path: Path) -> None:
     doc = tmp_path / "benchmarks.md"
     bench_engine.write_doc_section("engine-speed", "first", path=doc)
