@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
+import dataclasses
 import json
 import math
 import multiprocessing as mp
@@ -938,6 +939,7 @@ def docs_body(
 
     info = machine_info()
     p0 = points[0] if points else {}
+    chunk_sizes = " or ".join(str(c) for c in dict.fromkeys(p.get("chunk_ms") for p in points) if c)
     lines = [
         f"Command: `{command}`",
         "",
@@ -950,7 +952,9 @@ def docs_body(
         " faster).",
         "",
         f"Each stream: {p0.get('modality', 'audio')} ({p0.get('media', '?')}) in"
-        f" {p0.get('chunk_ms', '?')} ms chunks paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
+        f" {chunk_sizes or '?'} ms chunks"
+        f"{' (the server column says which)' if ' or ' in chunk_sizes else ''}"
+        f" paced at real time for {p0.get('duration_s', '?')} s, 13D, one update per second of"
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
         " every due update within 1 s, sender never more than 500 ms behind schedule."
@@ -1010,7 +1014,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{STREAMS_PER_CHANNEL_WORKERS} when a --workers count is above 1: the "
                         "kernel spreads connections, not streams, over the workers, so more "
                         "connections spread more evenly)")
-    parser.add_argument("--chunk-ms", type=int, default=100)
+    parser.add_argument("--chunk-ms", type=_parse_list, default=[100],
+                        help="media per message, ms; with --sweep a comma list is run side by "
+                        "side at every N (e.g. 100,250)")
     parser.add_argument("--interval", type=float, default=1.0, help="update interval, s of media")
     parser.add_argument("--sample-rate", type=int, default=44_100)
     parser.add_argument("--channels", type=int, default=2)
@@ -1043,7 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec = LoadSpec(
         modality=args.modality,
         duration_s=args.duration,
-        chunk_ms=args.chunk_ms,
+        chunk_ms=args.chunk_ms[0],
         interval_s=args.interval,
         sample_rate=args.sample_rate,
         channels=args.channels,
@@ -1051,11 +1057,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         or (STREAMS_PER_CHANNEL if max(args.workers) <= 1 else STREAMS_PER_CHANNEL_WORKERS),
     )
 
-    def one(n: int, naive: bool, workers: int = args.workers[0]) -> dict[str, Any]:
+    def one(n: int, naive: bool, workers: int = args.workers[0], chunk_ms: int = args.chunk_ms[0]) -> dict[str, Any]:
         probe = speed_probe_ms()
         result = run_load(
             streams=n,
-            spec=spec,
+            spec=dataclasses.replace(spec, chunk_ms=chunk_ms),
             server=args.server,
             server_pid=args.server_pid,
             naive=naive,
@@ -1067,6 +1073,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_workers=workers,
         )
         result["speed_probe_ms"] = probe
+        if len(args.chunk_ms) > 1 and not naive:
+            result["server"] = f"{result['server']}, {chunk_ms} ms chunks"
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
 
@@ -1075,12 +1083,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if result["errors"] == 0 else 1
 
     points: list[dict[str, Any]] = []
-    mine: dict[int, list[dict[str, Any]]] = {w: [] for w in args.workers}
-    for n in args.sweep:  # every --workers count at this N before the next N: side by side
-        for w, own in mine.items():
+    mine: dict[tuple[int, int], list[dict[str, Any]]] = {
+        (w, c): [] for w in args.workers for c in args.chunk_ms
+    }
+    for n in args.sweep:  # every --workers x --chunk-ms at this N before the next N: side by side
+        for (w, c), own in mine.items():
             if own and not args.sweep_all and largest_within(own[-2:], args.p99_limit_ms) is None:
                 continue  # two counts in a row over the limit (or the first count)
-            own.append(one(n, args.naive, w))
+            own.append(one(n, args.naive, w, c))
             points.append(own[-1])
     best_by_server = {
         name: largest_within(group, args.p99_limit_ms) for name, group in by_server(points).items()
@@ -1109,7 +1119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 best_naive=best_naive,
                 plot=args.plot if plotted else None,
                 nice=args.nice,
-                best_by_server=best_by_server if len(args.workers) > 1 else None,
+                best_by_server=best_by_server if len(mine) > 1 else None,
                 server_desc=(
                     f"Server: {args.server_procs} x `python -m streamprint serve`"
                     + "".join(f" `{a}`" for a in args.server_arg)

@@ -217,3 +217,17 @@ def test_tiny_sweep_over_worker_counts_runs_them_side_by_side(tmp_path: Path) ->
     assert set(result["max_streams_within_limit_by_server"]) == {
         "streamprint", "streamprint --workers 2"
     }
+
+
+@pytest.mark.slow
+def test_tiny_sweep_over_chunk_sizes_runs_them_side_by_side(tmp_path: Path) -> None:
+    plot = tmp_path / "chunks.png"
+    result = _run(["--sweep", "2", "--chunk-ms", "100,250", "--duration", "2", "--plot", str(plot),
+                   "--warmup-streams", "1", "--json"])
+    assert [(p["server"], p["chunk_ms"]) for p in result["sweep"]] == [
+        ("streamprint, 100 ms chunks", 100), ("streamprint, 250 ms chunks", 250)
+    ]
+    assert all(p["errors"] == 0 and p["streams"] == 2 and p["speed_probe_ms"] > 0 for p in result["sweep"])
+    assert set(result["max_streams_within_limit_by_server"]) == {
+        "streamprint, 100 ms chunks", "streamprint, 250 ms chunks"
+    }
