@@ -958,8 +958,13 @@ def docs_body(
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
         " every due update within 1 s, sender never more than 500 ms behind schedule."
-        + (f" Clients open one HTTP/2 connection per {p0['streams_per_channel']} streams."
-           if p0.get("streams_per_channel") else ""),
+        + (
+            " Clients open one HTTP/2 connection per stream."
+            if p0.get("streams_per_channel") == 1
+            else f" Clients open one HTTP/2 connection per {p0['streams_per_channel']} streams."
+            if p0.get("streams_per_channel")
+            else ""
+        ),
         "",
         *([server_desc, ""] if server_desc else []),
         *(["Run with `--nice`: the server and clients got a higher CPU priority than other"
