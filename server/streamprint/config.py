@@ -166,9 +166,9 @@ class ServerConfig:
     )
     validation_prefetch: bool = _opt(
         False,
-        "compute a finished session's 25D validation reference in the background as soon as "
-        "the stream ends (one batch pass per kept session; a later ValidateFingerprints of "
-        "it is then a cache hit)",
+        "compute a finished session's validation reference (its own dimensions) in the "
+        "background as soon as the stream ends (one batch pass per kept session; a later "
+        "ValidateFingerprints of it is then a cache hit)",
         "bool",
     )
     session_spool_after_bytes: int = _opt(

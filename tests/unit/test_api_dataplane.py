@@ -93,6 +93,8 @@ class FakeEngine:
         self.header = header
         self.compute_delay = compute_delay
         self.fingerprints = 0
+        #: The dimensions of every whole-media fingerprint computed, in order.
+        self.computed: list[tuple[str, ...]] = []
         self._lock = threading.Lock()
 
     def models(self) -> tuple[ModelDescription, ...]:
@@ -123,6 +125,7 @@ class FakeEngine:
     def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
         with self._lock:
             self.fingerprints += 1
+            self.computed.append(dimensions)
         time.sleep(self.compute_delay)
         session = FakeSession(dimensions, 1e9)
         session.push(buffer.samples)
@@ -368,6 +371,44 @@ def test_validation_prefetch_computes_the_reference_once_in_the_background() -> 
         assert on_demand.report == outcome.report and lazy_engine.fingerprints == 1
         plane.close()
         lazy.close()
+
+    asyncio.run(run())
+
+
+def test_session_validation_recomputes_the_dimensions_the_candidate_needs() -> None:
+    """A 13D stream's own values are checked against a 13D reference (no native-rate pass);
+    a candidate with a 25D-only name needs the 25D reference, which then serves 13D too."""
+
+    async def run() -> None:
+        engine = FakeEngine()
+        plane = _plane(engine, max_requests=4)
+        async with plane.open_stream(SPEC) as stream:
+            stream.accept_chunk(0, 800)
+            await stream.push(bytes(range(200)) * 4)
+            await stream.finish()
+        (own,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        assert not isinstance(own, BaseException) and own.report.passed
+        assert engine.computed == [dims.AUDIO_13D]
+        assert own.reference_algorithm == dims.algorithm_for(dims.AUDIO_13D)
+        wider = {"integrated_lufs": -20.0, "tempo_bpm": 120.0}
+        (loud,) = await plane.validate([ValidationJob(session_id=stream.session_id, candidate=wider)], None)
+        assert not isinstance(loud, BaseException)
+        assert engine.computed == [dims.AUDIO_13D, dims.AUDIO_25D]
+        assert loud.reference_algorithm == dims.algorithm_for(dims.AUDIO_25D)
+        assert {d.name for d in loud.report.dimensions} == set(wider)
+        # other media, validated the other way round: its 25D reference serves the 13D check
+        async with plane.open_stream(SPEC) as other:
+            other.accept_chunk(0, 800)
+            await other.push(bytes(range(50, 250)) * 4)
+            await other.finish()
+        (first,) = await plane.validate([ValidationJob(session_id=other.session_id, candidate=wider)], None)
+        assert not isinstance(first, BaseException) and engine.computed[2:] == [dims.AUDIO_25D]
+        hits = plane.cache.stats().hits
+        (then,) = await plane.validate([ValidationJob(session_id=other.session_id)], None)
+        assert not isinstance(then, BaseException) and then.report.passed
+        assert len(engine.computed) == 3 and plane.cache.stats().hits == hits + 1
+        assert then.reference_algorithm == dims.algorithm_for(dims.AUDIO_25D)
+        plane.close()
 
     asyncio.run(run())
 

@@ -160,3 +160,13 @@ def test_batch_cuts_whole_media_batches_and_agrees_with_live_cuts() -> None:
 def test_analysis_batch_frames_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         AudioSession(SessionConfig(RATE, 2), analysis_batch_frames=0)
+
+
+def test_the_13d_batch_is_the_13d_part_of_the_25d_batch() -> None:
+    """Validation recomputes only 13D for a 13D candidate: the same values and confidences
+    as those dimensions of the 25D pass (the native-rate accumulators feed none of them)."""
+    media = buffer(clip(), RATE)
+    small = fingerprint_buffer(media, dims.AUDIO_13D)
+    full = fingerprint_buffer(media, dims.AUDIO_25D)
+    assert small.values == {n: full.values[n] for n in dims.AUDIO_13D}
+    assert small.confidence == {n: full.confidence[n] for n in dims.AUDIO_13D}

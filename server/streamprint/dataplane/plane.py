@@ -16,7 +16,7 @@ import platform
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -82,6 +82,14 @@ _HASH_OFF_LOOP_BYTES = 256 * 1024
 #: Raw PCM chunks up to this size that complete no update are decoded on the event loop.
 _INLINE_MAX_BYTES = 64 * 1024
 DEFAULT_SIMILARITY_THRESHOLD = 0.95
+
+
+def reference_dimensions(names: Iterable[str]) -> tuple[str, ...]:
+    """The dimensions of the validation reference recomputed for candidate ``names``: the
+    13 analysis-grid ones when they cover the names (a streamed 13D session: no loudness,
+    stereo or crest pass over the media, about a fifth less CPU), else all 25."""
+    wanted = set(names)
+    return dims.AUDIO_13D if wanted <= set(dims.AUDIO_13D) else dims.AUDIO_25D
 
 
 @dataclass
@@ -861,11 +869,12 @@ class DataPlane:
                 )
             finished = self.sessions.get(job.session_id)
             candidate = dict(job.candidate) if job.candidate else dict(finished.final.values)
-            key = self._reference_key(finished)
-            reference = self.cache.get(key)
+            wanted = reference_dimensions(candidate)
+            reference = self._cached_reference(finished, wanted)
             if reference is None:
                 reference = await self._single_flight(
-                    key, lambda: self._run_request_work(self._session_reference, finished)
+                    self._reference_key(finished, wanted),
+                    lambda: self._run_request_work(self._session_reference, finished, wanted),
                 )
             digest = finished.media_sha256
         else:
@@ -907,14 +916,27 @@ class DataPlane:
             session_id=job.session_id or "",
         )
 
-    def _reference_key(self, finished: FinishedSession) -> str:
-        """Cache key of a finished session's 25D validation reference (its decoded media)."""
-        return self._key(finished.media_sha256, {"encoding": "decoded"}, dims.AUDIO_25D)
+    def _reference_key(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> str:
+        """Cache key of a finished session's validation reference of ``dimensions`` (from its
+        decoded media)."""
+        return self._key(finished.media_sha256, {"encoding": "decoded"}, dimensions)
 
-    def _session_reference(self, finished: FinishedSession) -> Fingerprint:
-        """The 25D reference of a finished session (worker thread: reading the kept media
-        back, up to hundreds of MB for long sessions, stays off the event loop too)."""
-        return self.engine.fingerprint(finished.media, dims.AUDIO_25D)
+    def _covering_keys(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> list[str]:
+        """Keys of the references of ``finished`` that cover ``dimensions``: its own and,
+        for the 13D set, the 25D one."""
+        own = self._reference_key(finished, dimensions)
+        return [own] if dimensions == dims.AUDIO_25D else [own, self._reference_key(finished, dims.AUDIO_25D)]
+
+    def _cached_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint | None:
+        """A cached reference of ``finished`` covering ``dimensions`` (counts one hit or miss)."""
+        keys = self._covering_keys(finished, dimensions)
+        found = next((k for k in keys if self.cache.peek(k) is not None), keys[0])
+        return self.cache.get(found)
+
+    def _session_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint:
+        """The reference of ``dimensions`` of a finished session (worker thread: reading the
+        kept media back, up to hundreds of MB for long sessions, stays off the event loop too)."""
+        return self.engine.fingerprint(finished.media, dimensions)
 
     def prefetch_reference(self, finished: FinishedSession) -> None:
         """Start computing ``finished``'s validation reference in the background
@@ -924,18 +946,24 @@ class DataPlane:
         most ``max_requests`` wait; past that, sessions are not prefetched (their validation
         computes the reference on demand as without the flag).
         """
-        key = self._reference_key(finished)
-        if key in self._inflight or self.cache.peek(key) is not None:
-            return
-        if len(self._prefetching) >= self.config.max_requests:
+        wanted = reference_dimensions(finished.final.values)
+        key = self._reference_key(finished, wanted)
+
+        def known() -> bool:
+            return any(
+                k in self._inflight or self.cache.peek(k) is not None
+                for k in self._covering_keys(finished, wanted)
+            )
+
+        if known() or len(self._prefetching) >= self.config.max_requests:
             return
 
         async def run() -> None:
             async with self._prefetch_slot:
-                if key in self._inflight or self.cache.peek(key) is not None:
+                if known():
                     return
                 await self._single_flight(
-                    key, lambda: self._run_request_work(self._session_reference, finished)
+                    key, lambda: self._run_request_work(self._session_reference, finished, wanted)
                 )
 
         def done(t: asyncio.Task[None]) -> None:
