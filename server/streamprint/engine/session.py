@@ -6,7 +6,9 @@ analysis rate with a stateful resampler, frames, runs the frame analyzer and fee
 frame-level accumulators. Every ``update_interval_s`` of media it emits a fingerprint
 snapshot; :meth:`AudioSession.finish` completes the lagged accumulators and returns the
 final fingerprint. Batch (:func:`fingerprint_buffer`) is one session fed everything, so
-streaming and batch agree by construction.
+streaming and batch agree by construction (to float rounding: a batch session cuts its
+analyzer calls every 384 frames, a live one every 48, and the float32 matmuls round
+slightly differently by batch size).
 
 Small pushes are cheap: the mono samples are queued and resampled, framed and analysed in
 one go when a snapshot falls due (or a second of media waits), which gives the same bits as
