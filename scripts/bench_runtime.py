@@ -358,7 +358,7 @@ EXPLANATION = [
     "What the numbers say:",
     "",
     "- The graph backends run the spectral descriptors (centroid, roll-off, flatness, chroma, "
-    "mel dB, band power) as one fused model; the DFT, frame RMS and YIN stay in numpy on every "
+    "mel dB, band power) as one fused model; the DFT (scipy), frame RMS and YIN stay outside the graph on every "
     "backend (scripts/export_models.py says why), so YIN (about half of `analyze`), HPSS and "
     "the onset / tempo work bound the end-to-end gain.",
     "- INT8 on this CPU (AVX2, no AVX-512 VNNI / AVX-VNNI): integer dot products go through "
