@@ -1078,12 +1078,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_workers=workers,
         )
         result["speed_probe_ms"] = probe
-        if len(args.chunk_ms) > 1 and not naive:
+        if len(args.chunk_ms) > 1:
             result["server"] = f"{result['server']}, {chunk_ms} ms chunks"
         print(json.dumps(result) if args.json else _human(result), flush=True)
         return result
 
     if not args.sweep:
+        if len(args.chunk_ms) > 1:
+            parser.error("a --chunk-ms list needs --sweep (one run sends one chunk size)")
         result = one(args.streams, args.naive)
         return 0 if result["errors"] == 0 else 1
 

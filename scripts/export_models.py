@@ -10,8 +10,9 @@ section 2 and the docstring of :mod:`streamprint.engine.analysis`.
 
 What stays in numpy, and why (measured on the 2-core AVX2 dev machine, 43 frames):
 
-* the DFT: pocketfft (numpy's, and since then scipy's, about 3x faster again:
-  :mod:`streamprint.engine.spectrum`) is about 2x faster than the DFT operator of
+* the DFT: pocketfft (numpy's when this was measured; the runtime now uses scipy's, 1.6x
+  faster again at 43 frames: :mod:`streamprint.engine.spectrum`) is about 2x faster than
+  the DFT operator of
   ONNX Runtime or OpenVINO and about 10x faster than the DFT as a 2048x2050 matmul (which
   would also be a 16 MB initializer); an INT8 DFT matmul would put an 8-bit noise floor
   ~77 dB below a tone's peak bin, which moves the magnitude-weighted centroid of pure

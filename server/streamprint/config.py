@@ -168,7 +168,7 @@ class ServerConfig:
         False,
         "compute a finished session's validation reference (its own dimensions) in the "
         "background as soon as the stream ends (one batch pass per kept session; a later "
-        "ValidateFingerprints of it is then a cache hit)",
+        "ValidateFingerprints of its own values is then a cache hit)",
         "bool",
     )
     session_spool_after_bytes: int = _opt(

@@ -413,6 +413,27 @@ def test_session_validation_recomputes_the_dimensions_the_candidate_needs() -> N
     asyncio.run(run())
 
 
+def test_a_13d_validation_waits_for_a_covering_25d_pass_in_flight() -> None:
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.2)
+        plane = _plane(engine, max_requests=4)
+        async with plane.open_stream(SPEC) as stream:
+            stream.accept_chunk(0, 800)
+            await stream.push(bytes(range(200)) * 4)
+            await stream.finish()
+        wide = ValidationJob(session_id=stream.session_id, candidate={"integrated_lufs": -20.0})
+        wide_task = asyncio.ensure_future(plane.validate([wide], None))
+        await asyncio.sleep(0.05)  # the 25D pass is running
+        (own,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        (loud,) = await wide_task
+        assert not isinstance(own, BaseException) and not isinstance(loud, BaseException)
+        assert engine.computed == [dims.AUDIO_25D]
+        assert own.report.passed and own.reference_algorithm == dims.algorithm_for(dims.AUDIO_25D)
+        plane.close()
+
+    asyncio.run(run())
+
+
 def test_whole_media_threads_give_the_engine_a_shared_pool_and_the_same_results() -> None:
     from concurrent.futures import ThreadPoolExecutor
 

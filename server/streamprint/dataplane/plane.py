@@ -872,9 +872,11 @@ class DataPlane:
             wanted = reference_dimensions(candidate)
             reference = self._cached_reference(finished, wanted)
             if reference is None:
+                # a covering pass already running (a 25D check, a prefetch) is awaited, not repeated
+                covering = self._covering(finished, wanted)
+                key, dimensions = next(((k, d) for k, d in covering if k in self._inflight), covering[0])
                 reference = await self._single_flight(
-                    self._reference_key(finished, wanted),
-                    lambda: self._run_request_work(self._session_reference, finished, wanted),
+                    key, lambda: self._run_request_work(self._session_reference, finished, dimensions)
                 )
             digest = finished.media_sha256
         else:
@@ -921,15 +923,17 @@ class DataPlane:
         decoded media)."""
         return self._key(finished.media_sha256, {"encoding": "decoded"}, dimensions)
 
-    def _covering_keys(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> list[str]:
-        """Keys of the references of ``finished`` that cover ``dimensions``: its own and,
-        for the 13D set, the 25D one."""
-        own = self._reference_key(finished, dimensions)
-        return [own] if dimensions == dims.AUDIO_25D else [own, self._reference_key(finished, dims.AUDIO_25D)]
+    def _covering(
+        self, finished: FinishedSession, dimensions: tuple[str, ...]
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """``(key, dimensions)`` of the references of ``finished`` that cover ``dimensions``:
+        its own first and, for the 13D set, the 25D one."""
+        sets = [dimensions] if dimensions == dims.AUDIO_25D else [dimensions, dims.AUDIO_25D]
+        return [(self._reference_key(finished, d), d) for d in sets]
 
     def _cached_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint | None:
         """A cached reference of ``finished`` covering ``dimensions`` (counts one hit or miss)."""
-        keys = self._covering_keys(finished, dimensions)
+        keys = [k for k, _ in self._covering(finished, dimensions)]
         found = next((k for k in keys if self.cache.peek(k) is not None), keys[0])
         return self.cache.get(found)
 
@@ -952,7 +956,7 @@ class DataPlane:
         def known() -> bool:
             return any(
                 k in self._inflight or self.cache.peek(k) is not None
-                for k in self._covering_keys(finished, wanted)
+                for k, _ in self._covering(finished, wanted)
             )
 
         if known() or len(self._prefetching) >= self.config.max_requests:

@@ -25,7 +25,7 @@ WINDOW.setflags(write=False)
 def power_spectrum(frames: NDArray[np.float32]) -> NDArray[np.float32]:
     """Power ``|rfft(WINDOW * frame)|^2`` float32 ``[n, 1025]`` (C order) of frames
     ``[n, FRAME_LENGTH]`` float32, in single precision."""
-    spectrum = scipy.fft.rfft(frames * WINDOW, axis=1, overwrite_x=True)
+    spectrum = scipy.fft.rfft(np.multiply(frames, WINDOW, dtype=np.float32), axis=1, overwrite_x=True)
     power: NDArray[np.float32] = np.square(spectrum.real)
     power += np.square(spectrum.imag)
     return power
