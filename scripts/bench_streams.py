@@ -940,6 +940,8 @@ def docs_body(
     info = machine_info()
     p0 = points[0] if points else {}
     chunk_sizes = " or ".join(str(c) for c in dict.fromkeys(p.get("chunk_ms") for p in points) if c)
+    per = p0.get("streams_per_channel")
+    connections = f" Clients open one HTTP/2 connection per {'stream' if per == 1 else f'{per} streams'}."
     lines = [
         f"Command: `{command}`",
         "",
@@ -958,13 +960,7 @@ def docs_body(
         " media; stream starts spread over the first second. Latency: from sending the chunk"
         " that completes an update's interval to the update's arrival. Kept realtime: no error,"
         " every due update within 1 s, sender never more than 500 ms behind schedule."
-        + (
-            " Clients open one HTTP/2 connection per stream."
-            if p0.get("streams_per_channel") == 1
-            else f" Clients open one HTTP/2 connection per {p0['streams_per_channel']} streams."
-            if p0.get("streams_per_channel")
-            else ""
-        ),
+        + (connections if per else ""),
         "",
         *([server_desc, ""] if server_desc else []),
         *(["Run with `--nice`: the server and clients got a higher CPU priority than other"

@@ -340,14 +340,16 @@ def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_pat
     asyncio.run(run())
 
 
-def test_validation_prefetch_computes_the_reference_once_in_the_background() -> None:
-    async def stream_one(plane: DataPlane) -> str:
-        async with plane.open_stream(SPEC) as stream:
-            stream.accept_chunk(0, 800)
-            await stream.push(bytes(range(200)) * 4)
-            await stream.finish()
-        return stream.session_id
+async def stream_one(plane: DataPlane, data: bytes = bytes(range(200)) * 4) -> str:
+    """Stream ``data`` as one chunk to its end; the finished session's id."""
+    async with plane.open_stream(SPEC) as stream:
+        stream.accept_chunk(0, len(data))
+        await stream.push(data)
+        await stream.finish()
+    return stream.session_id
 
+
+def test_validation_prefetch_computes_the_reference_once_in_the_background() -> None:
     async def run() -> None:
         engine = FakeEngine(compute_delay=0.05)
         plane = _plane(engine, validation_prefetch=True, max_requests=4)
@@ -382,29 +384,23 @@ def test_session_validation_recomputes_the_dimensions_the_candidate_needs() -> N
     async def run() -> None:
         engine = FakeEngine()
         plane = _plane(engine, max_requests=4)
-        async with plane.open_stream(SPEC) as stream:
-            stream.accept_chunk(0, 800)
-            await stream.push(bytes(range(200)) * 4)
-            await stream.finish()
-        (own,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        session_id = await stream_one(plane)
+        (own,) = await plane.validate([ValidationJob(session_id=session_id)], None)
         assert not isinstance(own, BaseException) and own.report.passed
         assert engine.computed == [dims.AUDIO_13D]
         assert own.reference_algorithm == dims.algorithm_for(dims.AUDIO_13D)
         wider = {"integrated_lufs": -20.0, "tempo_bpm": 120.0}
-        (loud,) = await plane.validate([ValidationJob(session_id=stream.session_id, candidate=wider)], None)
+        (loud,) = await plane.validate([ValidationJob(session_id=session_id, candidate=wider)], None)
         assert not isinstance(loud, BaseException)
         assert engine.computed == [dims.AUDIO_13D, dims.AUDIO_25D]
         assert loud.reference_algorithm == dims.algorithm_for(dims.AUDIO_25D)
         assert {d.name for d in loud.report.dimensions} == set(wider)
         # other media, validated the other way round: its 25D reference serves the 13D check
-        async with plane.open_stream(SPEC) as other:
-            other.accept_chunk(0, 800)
-            await other.push(bytes(range(50, 250)) * 4)
-            await other.finish()
-        (first,) = await plane.validate([ValidationJob(session_id=other.session_id, candidate=wider)], None)
+        other = await stream_one(plane, bytes(range(50, 250)) * 4)
+        (first,) = await plane.validate([ValidationJob(session_id=other, candidate=wider)], None)
         assert not isinstance(first, BaseException) and engine.computed[2:] == [dims.AUDIO_25D]
         hits = plane.cache.stats().hits
-        (then,) = await plane.validate([ValidationJob(session_id=other.session_id)], None)
+        (then,) = await plane.validate([ValidationJob(session_id=other)], None)
         assert not isinstance(then, BaseException) and then.report.passed
         assert len(engine.computed) == 3 and plane.cache.stats().hits == hits + 1
         assert then.reference_algorithm == dims.algorithm_for(dims.AUDIO_25D)
@@ -417,14 +413,11 @@ def test_a_13d_validation_waits_for_a_covering_25d_pass_in_flight() -> None:
     async def run() -> None:
         engine = FakeEngine(compute_delay=0.2)
         plane = _plane(engine, max_requests=4)
-        async with plane.open_stream(SPEC) as stream:
-            stream.accept_chunk(0, 800)
-            await stream.push(bytes(range(200)) * 4)
-            await stream.finish()
-        wide = ValidationJob(session_id=stream.session_id, candidate={"integrated_lufs": -20.0})
+        session_id = await stream_one(plane)
+        wide = ValidationJob(session_id=session_id, candidate={"integrated_lufs": -20.0})
         wide_task = asyncio.ensure_future(plane.validate([wide], None))
         await asyncio.sleep(0.05)  # the 25D pass is running
-        (own,) = await plane.validate([ValidationJob(session_id=stream.session_id)], None)
+        (own,) = await plane.validate([ValidationJob(session_id=session_id)], None)
         (loud,) = await wide_task
         assert not isinstance(own, BaseException) and not isinstance(loud, BaseException)
         assert engine.computed == [dims.AUDIO_25D]

@@ -869,11 +869,10 @@ class DataPlane:
                 )
             finished = self.sessions.get(job.session_id)
             candidate = dict(job.candidate) if job.candidate else dict(finished.final.values)
-            wanted = reference_dimensions(candidate)
-            reference = self._cached_reference(finished, wanted)
+            covering = self._covering(finished, reference_dimensions(candidate))
+            reference = self._cached_reference(covering)
             if reference is None:
                 # a covering pass already running (a 25D check, a prefetch) is awaited, not repeated
-                covering = self._covering(finished, wanted)
                 key, dimensions = next(((k, d) for k, d in covering if k in self._inflight), covering[0])
                 reference = await self._single_flight(
                     key, lambda: self._run_request_work(self._session_reference, finished, dimensions)
@@ -931,10 +930,10 @@ class DataPlane:
         sets = [dimensions] if dimensions == dims.AUDIO_25D else [dimensions, dims.AUDIO_25D]
         return [(self._reference_key(finished, d), d) for d in sets]
 
-    def _cached_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint | None:
-        """A cached reference of ``finished`` covering ``dimensions`` (counts one hit or miss)."""
-        keys = [k for k, _ in self._covering(finished, dimensions)]
-        found = next((k for k in keys if self.cache.peek(k) is not None), keys[0])
+    def _cached_reference(self, covering: list[tuple[str, tuple[str, ...]]]) -> Fingerprint | None:
+        """The first cached reference of ``covering`` (from :meth:`_covering`; counts one hit
+        or one miss)."""
+        found = next((k for k, _ in covering if self.cache.peek(k) is not None), covering[0][0])
         return self.cache.get(found)
 
     def _session_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint:
@@ -950,14 +949,11 @@ class DataPlane:
         most ``max_requests`` wait; past that, sessions are not prefetched (their validation
         computes the reference on demand as without the flag).
         """
-        wanted = reference_dimensions(finished.final.values)
-        key = self._reference_key(finished, wanted)
+        covering = self._covering(finished, reference_dimensions(finished.final.values))
+        key, wanted = covering[0]
 
         def known() -> bool:
-            return any(
-                k in self._inflight or self.cache.peek(k) is not None
-                for k, _ in self._covering(finished, wanted)
-            )
+            return any(k in self._inflight or self.cache.peek(k) is not None for k, _ in covering)
 
         if known() or len(self._prefetching) >= self.config.max_requests:
             return
