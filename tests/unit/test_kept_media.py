@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamprint.cache import KeptMedia, samples_sha256
-from streamprint.cache.media import as_int16
+from streamprint.cache.keys import as_int16
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, StreamSpec, ValidationJob
 from streamprint.dataplane.engine import NumpyEngine
@@ -166,6 +166,25 @@ def test_the_hash_is_kept_up_to_date_without_reading_the_media_back(monkeypatch:
         raise AssertionError("sha256 read the kept media back")
 
     monkeypatch.setattr(KeptMedia, "_chunks", no_read_back)
-    trailer = f"pcm:f32:22050:{samples.shape[0]}x2;".encode()
-    assert kept.sha256() == hashlib.sha256(samples.tobytes() + trailer).hexdigest()
+    # 16-bit media hashes as the int16 PCM bytes a raw s16le client sent, plus the trailer
+    trailer = f"pcm:s16:22050:{samples.shape[0]}x2;".encode()
+    assert kept.sha256() == hashlib.sha256(_s16(2.0) + trailer).hexdigest()
     assert kept.sha256() == samples_sha256(AudioBuffer(samples, 22_050))
+
+
+def test_media_off_the_16_bit_grid_hashes_as_float32() -> None:
+    import hashlib
+
+    grid = _decoded(_s16(0.5))
+    off = grid.copy()
+    off[100, 1] += np.float32(1e-6)
+    f32_trailer = f"pcm:f32:22050:{off.shape[0]}x2;".encode()
+    assert samples_sha256(AudioBuffer(off, 22_050)) == hashlib.sha256(off.tobytes() + f32_trailer).hexdigest()
+    negative_zero = np.zeros((10, 1), np.float32)
+    negative_zero[3, 0] = -0.0
+    assert samples_sha256(AudioBuffer(negative_zero, 8000)) != samples_sha256(
+        AudioBuffer(np.zeros((10, 1), np.float32), 8000)
+    )
+    assert samples_sha256(AudioBuffer(negative_zero, 8000)) == (
+        hashlib.sha256(negative_zero.tobytes() + b"pcm:f32:8000:10x1;").hexdigest()
+    )

@@ -25,7 +25,10 @@ moves the blocks in memory to it.
 exactly as it was appended; :meth:`KeptMedia.sha256` equals
 :func:`~streamprint.cache.keys.samples_sha256` of it, hashed block by block as the media is
 appended (a stream's end then costs no read-back: an hour of stereo 44.1 kHz would be about
-1.3 GB of float32 to convert and hash on the spot).
+1.3 GB of float32 to convert and hash on the spot). Blocks are hashed as they are stored:
+16-bit media as its int16 samples (half the bytes of float32 and no conversion; for a raw
+``s16le`` stream, the PCM bytes as sent), which is ``samples_sha256``'s ``pcm:s16`` form; a
+stream that turns out not to be 16-bit hashes what it kept again as float32 when it converts.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import IO, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from streamprint.cache.keys import SamplesDigest
+from streamprint.cache.keys import SamplesDigest, as_int16
 from streamprint.engine.fingerprint import AudioBuffer
 
 #: Default bytes of a session's kept media held in memory before it spills to a file: one
@@ -47,21 +50,6 @@ from streamprint.engine.fingerprint import AudioBuffer
 DEFAULT_RAM_BYTES = 192 * 1024
 _SCALE = np.float32(32768.0)
 _READ_FRAMES = 1 << 16
-
-
-def as_int16(samples: NDArray[np.float32]) -> NDArray[np.int16] | None:
-    """``samples * 32768`` as int16 when converting back gives the same float32 bits for
-    every sample (so not for -0.0, NaN or values off the 2**-15 grid), else ``None``."""
-    samples = np.ascontiguousarray(samples, dtype=np.float32)
-    if samples.size == 0:
-        return samples.astype(np.int16)
-    scaled = samples * _SCALE  # exact: a power-of-two scale of float32
-    if not (float(scaled.min()) >= -32768.0 and float(scaled.max()) <= 32767.0):
-        return None  # also NaN
-    quantized = scaled.astype(np.int16)
-    if not np.array_equal(_to_float(quantized).view(np.uint32), samples.view(np.uint32)):
-        return None
-    return quantized
 
 
 class KeptMedia:
@@ -84,7 +72,7 @@ class KeptMedia:
         self._block_bytes = 0
         self._file: IO[bytes] | None = None
         self._lock = threading.Lock()
-        self._digest = SamplesDigest(sample_rate, channels)
+        self._digest = SamplesDigest(sample_rate, channels, "s16")
         self._hashed_blocks = 0  # leading entries of _blocks already in the digest
         self.frames = 0
 
@@ -160,7 +148,7 @@ class KeptMedia:
 
     def _settle(self) -> None:
         for block in self._blocks[self._hashed_blocks :]:
-            self._digest.update(_to_float(block))
+            self._digest.update(block)  # as stored: int16 blocks hash half the bytes, unconverted
         self._hashed_blocks = len(self._blocks)
         if self._block_bytes > self._ram_bytes or (self._file is not None and self._blocks):
             self._spill()
@@ -202,6 +190,10 @@ class KeptMedia:
             pieces = self._chunks(self._dtype)
             self._dtype = np.float32
             self._blocks = list(pieces)
+            # the media is not all 16-bit after all: its hash is the float32 form's, from the start
+            self._digest = SamplesDigest(self.sample_rate, self.channels, "f32")
+            for piece in pieces:
+                self._digest.update(piece)
             self._hashed_blocks = len(pieces)
             self._block_bytes = sum(int(p.nbytes) for p in pieces)
             if self._file is not None:
