@@ -73,7 +73,9 @@ class SamplesDigest:
         return digest.hexdigest()
 
 
-_DIGEST_DTYPES = {"s16": np.dtype("<i2"), "f32": np.dtype("<f4")}
+_DIGEST_DTYPES: dict[str, np.dtype[np.int16] | np.dtype[np.float32]] = {
+    "s16": np.dtype("<i2"), "f32": np.dtype("<f4"),
+}
 
 
 def samples_sha256(buffer: AudioBuffer) -> str:
