@@ -199,3 +199,108 @@ def test_auto_backend_loads_only_the_chosen_runtime() -> None:
     assert "numpy" in got["candidates"]
     want = [] if got["backend"] == "numpy" else [got["backend"]]
     assert got["loaded"] == want
+
+
+def _pcm16_with_extremes(seconds: float, channels: int, seed: int) -> np.ndarray:
+    """int16 ``[n, channels]``: music-like media with full-scale samples, silence and
+    opposite channels (``l + r`` of 0 from ``-k`` and ``k``)."""
+    rng = np.random.default_rng(seed)
+    mono = demo_mix(seconds=seconds, rate=RATE).mean(axis=1)
+    pcm = np.stack([np.roll(mono, 37 * c) for c in range(channels)], axis=1)
+    pcm = (np.clip(pcm, -1.0, 1.0) * 32767.0).astype(np.int16)
+    pcm[1000:1400] = 0
+    pcm[2000:2010] = np.iinfo(np.int16).min
+    pcm[3000:3010] = np.iinfo(np.int16).max
+    if channels >= 2:
+        pcm[4000:4100, 1] = -pcm[4000:4100, 0]
+    pcm[rng.integers(0, pcm.shape[0], 50)] = rng.integers(-32768, 32768, (50, channels), dtype=np.int16)
+    return pcm
+
+
+@pytest.mark.parametrize(
+    ("channels", "dimensions"),
+    [(1, dims.AUDIO_13D), (2, dims.AUDIO_13D), (2, dims.AUDIO_25D), (3, dims.AUDIO_13D)],
+)
+def test_push_int16_equals_the_float_push_bit_for_bit(channels: int, dimensions: tuple[str, ...]) -> None:
+    """16-bit samples pushed as int16 (mono downmixed from the integers; 25D and more than
+    two channels convert) give every update and the final fingerprint of pushing the same
+    samples as floats, whatever the chunking."""
+    pcm = _pcm16_with_extremes(3.3, channels, seed=channels)
+    floats = pcm.astype(np.float32) * np.float32(2.0**-15)
+    for seed in range(3):
+        sizes = np.random.default_rng(seed).integers(1, 9000, size=pcm.shape[0])
+        cuts = np.concatenate(([0], np.cumsum(sizes)))
+        cuts = cuts[cuts < pcm.shape[0]].tolist() + [pcm.shape[0]]
+        as_int = AudioSession(SessionConfig(RATE, channels, dimensions, update_interval_s=0.5))
+        as_float = AudioSession(SessionConfig(RATE, channels, dimensions, update_interval_s=0.5))
+        got = [u for a, b in zip(cuts, cuts[1:]) for u in as_int.push_int16(pcm[a:b])]
+        want = [u for a, b in zip(cuts, cuts[1:]) for u in as_float.push(floats[a:b])]
+        got.append(as_int.finish())
+        want.append(as_float.finish())
+        assert len(got) == 7
+        assert [(u.values, u.confidence, u.revision, u.final) for u in got] == [
+            (u.values, u.confidence, u.revision, u.final) for u in want
+        ]
+
+
+def test_push_int16_checks_its_input_and_the_media_limit() -> None:
+    from streamprint.errors import InvalidInputError, ResourceLimitError
+
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, max_media_seconds=0.5))
+    for bad in (np.zeros((10, 1), np.int16), np.zeros(10, np.int16), np.zeros((10, 2), np.int32)):
+        with pytest.raises(InvalidInputError) as raised:
+            session.push_int16(bad)
+        assert raised.value.violations[0].field == "chunk.data"
+    session.push_int16(np.zeros((RATE // 2, 2), np.int16))
+    with pytest.raises(ResourceLimitError):
+        session.push_int16(np.zeros((1, 2), np.int16))
+
+
+def test_decode_int16_is_decode_without_the_conversion_in_any_chunking() -> None:
+    pcm = _pcm(0.7)
+    whole = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)
+    for seed in range(3):
+        decoder = PcmDecoder(PcmFormat("s16le", RATE, 2))
+        sizes = np.random.default_rng(seed).integers(1, 5000, size=len(pcm))
+        cuts = np.concatenate(([0], np.cumsum(sizes)))
+        cuts = cuts[cuts < len(pcm)].tolist() + [len(pcm)]
+        parts = [decoder.decode_int16(pcm[a:b]) for a, b in zip(cuts, cuts[1:])]
+        decoder.finish()
+        got = np.concatenate(parts)
+        assert got.dtype == np.int16 and got.shape == whole.shape
+        assert np.array_equal((got.astype(np.float32) * np.float32(2.0**-15)).view(np.uint32), whole.view(np.uint32))
+    with pytest.raises(ValueError, match="s16le"):
+        PcmDecoder(PcmFormat("f32le", RATE, 2)).decode_int16(b"\0" * 8)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_an_s16le_stream_equals_the_same_samples_sent_as_f32le(channels: int) -> None:
+    """Through the data plane: the int16 path (raw s16le) and the float path (f32le of the
+    same values) give the same updates, final fingerprint and kept media; the kept media's
+    hash is the int16 form's (the PCM bytes as sent plus the trailer)."""
+    import hashlib
+
+    pcm = _pcm16_with_extremes(2.4, channels, seed=7)
+    floats = pcm.astype(np.float32) * np.float32(2.0**-15)
+
+    async def run(encoding: Encoding, data: bytes) -> tuple[list[Any], str, np.ndarray]:
+        plane = DataPlane(ServerConfig(workers=1), NumpyEngine())
+        spec = StreamSpec(MediaFormat(encoding, RATE, channels), dims.AUDIO_13D, 1.0)
+        step = 4410 * channels * (2 if encoding is Encoding.PCM_S16LE else 4) + 3  # cuts frames
+        updates: list[Any] = []
+        async with plane.open_stream(spec) as stream:
+            for seq, start in enumerate(range(0, len(data), step)):
+                stream.accept_chunk(seq, len(data[start : start + step]))
+                updates += await stream.push(data[start : start + step])
+            tail, final = await stream.finish()
+            finished = plane.sessions.get(stream.session_id)
+        plane.close()
+        return [*updates, *tail, final], finished.media_sha256, finished.media.samples
+
+    ints, int_hash, int_media = asyncio.run(run(Encoding.PCM_S16LE, pcm.astype("<i2").tobytes()))
+    flts, flt_hash, flt_media = asyncio.run(run(Encoding.PCM_F32LE, floats.astype("<f4").tobytes()))
+    assert len(ints) == 3
+    assert [(u.values, u.confidence, u.revision) for u in ints] == [(u.values, u.confidence, u.revision) for u in flts]
+    assert np.array_equal(int_media.view(np.uint32), flt_media.view(np.uint32))
+    trailer = f"pcm:s16:{RATE}:{pcm.shape[0]}x{channels};".encode()
+    assert int_hash == flt_hash == hashlib.sha256(pcm.astype("<i2").tobytes() + trailer).hexdigest()

@@ -102,14 +102,18 @@ class KeptMedia:
         return np.dtype(self._dtype).name
 
     def compact(
-        self, samples: NDArray[np.float32], *, exact_int16: bool = False
+        self, samples: NDArray[np.float32] | NDArray[np.int16], *, exact_int16: bool = False
     ) -> NDArray[np.int16] | NDArray[np.float32]:
-        """The block :meth:`append` would store for float32 ``samples`` ``[n, channels]``.
+        """The block :meth:`append` would store for ``samples`` ``[n, channels]``: float32, or
+        int16 meaning ``k / 32768`` (raw s16le PCM, kept as it is while storage is int16).
 
-        ``exact_int16``: the caller knows every sample is ``k / 32768`` for an int16 ``k``
+        ``exact_int16``: the caller knows every float sample is ``k / 32768`` for an int16 ``k``
         (decoded s16le PCM), so the samples are scaled without :func:`as_int16`'s check
         (two passes instead of six; 16-bit PCM is what most live streams send).
         """
+        if samples.dtype == np.int16:
+            return samples if self._dtype is np.int16 else _to_float(samples)
+        samples = cast("NDArray[np.float32]", samples)
         if self._dtype is np.int16:
             if exact_int16:
                 return np.multiply(samples, _SCALE, dtype=np.float32).astype(np.int16)

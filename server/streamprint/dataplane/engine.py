@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from streamprint.runtime.select import Selection
 
 Samples = NDArray[np.float32]
+#: 16-bit PCM samples ``[n, channels]`` int16; ``k`` means the float ``k / 32768``.
+Pcm16 = NDArray[np.int16]
 
 
 class StreamDecoder(Protocol):
@@ -54,7 +56,11 @@ class EngineSession(Protocol):
     ``samples_in(size: int) -> int``: together they let the data plane run pushes that only
     queue media on the event loop instead of a worker thread. A decoder whose samples are
     all ``k / 32768`` (16-bit PCM) may say so with ``exact_int16 = True``: its media is then
-    kept as int16 without the check :func:`~streamprint.cache.media.as_int16` makes.
+    kept as int16 without the check :func:`~streamprint.cache.keys.as_int16` makes. Such a
+    decoder may also offer ``feed_int16(data: bytes) -> Pcm16`` and a session
+    ``push_int16(pcm: Pcm16)`` (the same results as ``push`` of ``pcm / 32768``): the data
+    plane then keeps and analyses raw 16-bit chunks without converting them to float32 and
+    back (:meth:`~streamprint.engine.session.AudioSession.push_int16`).
     """
 
     def push(self, samples: Samples) -> list[Fingerprint]:
@@ -143,6 +149,10 @@ class _PcmStreamDecoder:
 
     def feed(self, data: bytes) -> Samples:
         return self._decoder.decode(data)
+
+    def feed_int16(self, data: bytes) -> Pcm16:
+        """:meth:`feed` of an ``s16le`` stream as its int16 samples (see :attr:`exact_int16`)."""
+        return self._decoder.decode_int16(data)
 
     def finish(self) -> Samples:
         self._decoder.finish()

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from streamprint.dataplane.engine import (
     Engine,
     EngineSession,
     NumpyEngine,
+    Pcm16,
     Samples,
     StreamDecoder,
     engine_for,
@@ -137,6 +138,11 @@ class LiveStream:
             spec.format, max_seconds=config.max_media_s
         )
         self._session: EngineSession | None = None
+        #: 16-bit PCM chunks are decoded as their int16 samples, kept and analysed without a
+        #: float32 round trip (the decoder's ``feed_int16``; see ``_PcmStreamDecoder``).
+        self._feed_int16: Callable[[bytes], Pcm16] | None = (
+            getattr(self._decoder, "feed_int16", None) if getattr(self._decoder, "exact_int16", False) else None
+        )
         self._sample_rate = 0
         self._next_seq = 0
         self._pending_bytes = 0
@@ -269,7 +275,7 @@ class LiveStream:
 
     def _decode_and_analyse(self, data: bytes) -> list[Fingerprint]:
         """Decode, keep (unsettled) and analyse one chunk's bytes (either thread)."""
-        samples = self._decoder.feed(data)
+        samples = self._decoder.feed(data) if self._feed_int16 is None else self._feed_int16(data)
         if samples.shape[0] == 0:
             self._pending_bytes += len(data)
             limit = self._plane.config.max_buffered_bytes
@@ -283,7 +289,9 @@ class LiveStream:
         self._pending_bytes = 0
         return self._analyse(samples)
 
-    def _analyse(self, samples: Samples) -> list[Fingerprint]:
+    def _analyse(self, samples: Samples | Pcm16) -> list[Fingerprint]:
+        """Keep and analyse decoded samples: float32 ``[n, channels]``, or int16 ``[n, channels]``
+        meaning ``k / 32768`` (from ``feed_int16``)."""
         if samples.shape[0] == 0:
             return []
         if self._session is None:
@@ -299,9 +307,17 @@ class LiveStream:
                 max_seconds=self._plane.config.max_media_s,
             )
         self._keep(samples)
-        return self._session.push(samples)
+        if samples.dtype != np.int16:
+            return self._session.push(cast("Samples", samples))
+        push_int16 = getattr(self._session, "push_int16", None)
+        if push_int16 is not None:
+            updates: list[Fingerprint] = push_int16(samples)
+            return updates
+        floats = samples.astype(np.float32)  # a session without the int16 entry
+        floats *= np.float32(2.0**-15)
+        return self._session.push(floats)
 
-    def _keep(self, samples: Samples) -> None:
+    def _keep(self, samples: Samples | Pcm16) -> None:
         """Keep decoded samples for validation (compactly, see :class:`KeptMedia`)."""
         if not self._keeping:
             return

@@ -27,10 +27,11 @@ are the same bits.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +71,8 @@ _BATCH_BLOCK_SECONDS = 30.0
 _QUEUE_SECONDS = 1.0
 
 _default_analyzer: FrameAnalyzer | None = None
+#: A block of native-rate samples ``[n, channels]``: float32, or int16 meaning ``k / 32768``.
+_Block = TypeVar("_Block", NDArray[np.float32], NDArray[np.int16])
 
 
 def default_analyzer() -> FrameAnalyzer:
@@ -183,14 +186,41 @@ class AudioSession:
         """Feed native-rate samples ``[n, channels]``; return the snapshots that fell due."""
         if self._finished:
             raise SessionStateError("the session has finished; no more media is accepted")
-        block = self._check_samples(samples)
+        return self._push_in_pieces(self._check_samples(samples), self._process)
+
+    def push_int16(self, pcm: NDArray[np.int16]) -> list[Fingerprint]:
+        """Feed 16-bit samples ``[n, channels]`` int16, sample ``k`` meaning ``k / 32768``
+        (raw ``s16le`` PCM): the same snapshots, bit for bit, as :meth:`push` of those floats.
+
+        Cheaper for one or two channels without native-rate accumulators (13D): the mono
+        downmix is computed from the integers, ``(l + r) * 2**-16`` (exact in float32, so the
+        same bits as ``(l / 32768 + r / 32768) * 0.5``), and 16-bit samples need no finiteness
+        check. Otherwise the samples are converted and pushed as floats.
+        """
+        if self._finished:
+            raise SessionStateError("the session has finished; no more media is accepted")
+        if pcm.ndim != 2 or pcm.shape[1] != self.config.channels or pcm.dtype != np.int16:
+            raise InvalidInputError.for_field(
+                "chunk.data",
+                f"expected int16 samples shaped [n, {self.config.channels}], got {pcm.dtype} {pcm.shape}",
+                "interleaved 16-bit samples with the configured channel count",
+            )
+        if self._native or self.config.channels > 2:
+            floats = pcm.astype(np.float32)
+            floats *= np.float32(2.0**-15)
+            return self.push(floats)
+        self._check_media_limit(pcm.shape[0])
+        return self._push_in_pieces(pcm, self._process_int16)
+
+    def _push_in_pieces(self, block: _Block, process: Callable[[_Block], None]) -> list[Fingerprint]:
+        """``process`` the rows of ``block`` cut at the update positions; the snapshots."""
         updates: list[Fingerprint] = []
         pos, n = 0, block.shape[0]
         while pos < n:
             take = n - pos
             if self._next_update is not None:
                 take = min(take, self._next_update - self._samples_seen)
-            self._process(block[pos : pos + take])
+            process(block[pos : pos + take])
             pos += take
             if self._next_update is not None and self._samples_seen >= self._next_update:
                 updates.append(self._snapshot(final=False))
@@ -248,12 +278,15 @@ class AudioSession:
         block = np.asarray(samples, dtype=np.float32)
         if not np.isfinite(block).all():
             raise InvalidInputError.for_field("chunk.data", "samples contain NaN or infinity", "finite samples")
-        if self._max_samples is not None and self._samples_seen + block.shape[0] > self._max_samples:
+        self._check_media_limit(block.shape[0])
+        return block
+
+    def _check_media_limit(self, samples: int) -> None:
+        if self._max_samples is not None and self._samples_seen + samples > self._max_samples:
             raise ResourceLimitError(
                 f"the session exceeds its media limit of {self.config.max_media_seconds} s",
                 limit="max_media_seconds",
             )
-        return block
 
     def _process(self, block: NDArray[np.float32]) -> None:
         if self._native:
@@ -262,8 +295,22 @@ class AudioSession:
             else:  # one push at a time, in order; the block is copied as the caller may reuse it
                 self._settle_native()
                 self._native_in_flight = self._executor.submit(self._push_native, block.copy())
-        self._samples_seen += block.shape[0]
-        mono = _downmix(block)
+        self._queue_mono(_downmix(block))
+
+    def _process_int16(self, pcm: NDArray[np.int16]) -> None:
+        """:meth:`_process` of 16-bit samples (one or two channels, no native accumulators)."""
+        if pcm.shape[1] == 2:
+            floats = pcm.astype(np.float32)  # contiguous, then one strided add: the cheapest here
+            mono = floats[:, 0] + floats[:, 1]
+            mono *= np.float32(2.0**-16)
+        else:
+            mono = pcm[:, 0].astype(np.float32)
+            mono *= np.float32(2.0**-15)
+        self._queue_mono(mono)
+
+    def _queue_mono(self, mono: NDArray[np.float32]) -> None:
+        """Count native-rate mono samples ``[n]`` and queue them for the analysis."""
+        self._samples_seen += mono.shape[0]
         if not self._queued and mono.shape[0] >= self._queue_limit:
             self._process_analysis(self._resampler.push(mono))  # a big block: no queueing
             return

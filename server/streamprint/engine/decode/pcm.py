@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+from numpy.typing import NDArray
 
 from streamprint.engine.decode.common import (
     _CHANNELS_ALLOWED,
@@ -18,6 +21,8 @@ from streamprint.engine.decode.common import (
 )
 from streamprint.engine.decode.convert import _PCM_WIDTH, _finite_clipped, _pcm_to_float
 from streamprint.errors import InvalidInputError
+
+_Out = TypeVar("_Out")
 
 
 @dataclass(frozen=True)
@@ -94,15 +99,30 @@ class PcmDecoder:
         Returns:
             float32 ``[n, channels]`` for the whole frames now available (``n`` may be 0).
         """
+        return self._whole_frames(chunk, self._convert)
+
+    def decode_int16(self, chunk: ByteData) -> NDArray[np.int16]:
+        """Decode one ``s16le`` chunk as its int16 samples ``[n, channels]`` (a fresh array):
+        sample ``k`` is the float ``k / 32768`` that :meth:`decode` gives, without converting.
+
+        Raises :class:`ValueError` for another encoding (a caller's mistake, not bad input).
+        """
+        if self.format.encoding != "s16le":
+            raise ValueError(f"decode_int16 needs s16le PCM, not {self.format.encoding}")
+        channels = self.format.channels
+        return self._whole_frames(chunk, lambda raw: np.frombuffer(raw, "<i2").reshape(-1, channels).copy())
+
+    def _whole_frames(self, chunk: ByteData, convert: Callable[[ByteData], _Out]) -> _Out:
+        """``convert`` of the whole sample frames available with ``chunk`` (the rest waits)."""
         if len(chunk) == 0:
             raise InvalidInputError.for_field(self._field, "empty chunk", "at least 1 byte")
         fb = self.format.frame_bytes
         if not self._pending and len(chunk) % fb == 0:
-            return self._convert(chunk)
+            return convert(chunk)
         self._pending += chunk
         whole = len(self._pending) - len(self._pending) % fb
         with memoryview(self._pending) as view:
-            out = self._convert(view[:whole])
+            out = convert(view[:whole])
         del self._pending[:whole]
         return out
 
