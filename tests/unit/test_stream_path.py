@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,35 @@ def test_auto_backend_loads_only_the_chosen_runtime() -> None:
     assert got["loaded"] == want
 
 
+def test_an_audio_only_server_process_does_not_load_pyav() -> None:
+    """PyAV (about 16 MB resident) is loaded by the first video request, not at start-up,
+    when the video selection is the numpy reference (no start-up check runs)."""
+    import os
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "import streamprint.api.server\n"
+        "from streamprint.config import ServerConfig\n"
+        "from streamprint.dataplane import DataPlane\n"
+        "plane = DataPlane(ServerConfig(workers=1, backend='numpy'))\n"
+        "print(plane.video.backend, 'av' in sys.modules)\n"
+        "from streamprint.engine.video import VideoSession\n"
+        "print('av' in sys.modules)\n"
+        "plane.close()\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["numpy", "False", "True"]
+
+
+def _random_cuts(n: int, max_size: int, seed: int) -> list[int]:
+    """Cut positions ``0 = c_0 < c_1 < ... = n`` with random piece sizes of 1..``max_size - 1``."""
+    sizes = np.random.default_rng(seed).integers(1, max_size, size=n)
+    cuts = np.concatenate(([0], np.cumsum(sizes)))
+    return [*cuts[cuts < n].tolist(), n]
+
+
 def _pcm16_with_extremes(seconds: float, channels: int, seed: int) -> np.ndarray:
     """int16 ``[n, channels]``: music-like media with full-scale samples, silence and
     opposite channels (``l + r`` of 0 from ``-k`` and ``k``)."""
@@ -228,13 +258,11 @@ def test_push_int16_equals_the_float_push_bit_for_bit(channels: int, dimensions:
     pcm = _pcm16_with_extremes(3.3, channels, seed=channels)
     floats = pcm.astype(np.float32) * np.float32(2.0**-15)
     for seed in range(3):
-        sizes = np.random.default_rng(seed).integers(1, 9000, size=pcm.shape[0])
-        cuts = np.concatenate(([0], np.cumsum(sizes)))
-        cuts = cuts[cuts < pcm.shape[0]].tolist() + [pcm.shape[0]]
+        cuts = _random_cuts(pcm.shape[0], 9000, seed)
         as_int = AudioSession(SessionConfig(RATE, channels, dimensions, update_interval_s=0.5))
         as_float = AudioSession(SessionConfig(RATE, channels, dimensions, update_interval_s=0.5))
-        got = [u for a, b in zip(cuts, cuts[1:]) for u in as_int.push_int16(pcm[a:b])]
-        want = [u for a, b in zip(cuts, cuts[1:]) for u in as_float.push(floats[a:b])]
+        got = [u for a, b in itertools.pairwise(cuts) for u in as_int.push_int16(pcm[a:b])]
+        want = [u for a, b in itertools.pairwise(cuts) for u in as_float.push(floats[a:b])]
         got.append(as_int.finish())
         want.append(as_float.finish())
         assert len(got) == 7
@@ -261,10 +289,7 @@ def test_decode_int16_is_decode_without_the_conversion_in_any_chunking() -> None
     whole = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)
     for seed in range(3):
         decoder = PcmDecoder(PcmFormat("s16le", RATE, 2))
-        sizes = np.random.default_rng(seed).integers(1, 5000, size=len(pcm))
-        cuts = np.concatenate(([0], np.cumsum(sizes)))
-        cuts = cuts[cuts < len(pcm)].tolist() + [len(pcm)]
-        parts = [decoder.decode_int16(pcm[a:b]) for a, b in zip(cuts, cuts[1:])]
+        parts = [decoder.decode_int16(pcm[a:b]) for a, b in itertools.pairwise(_random_cuts(len(pcm), 5000, seed))]
         decoder.finish()
         got = np.concatenate(parts)
         assert got.dtype == np.int16 and got.shape == whole.shape

@@ -13,6 +13,8 @@ from streamprint.engine import dims
 #: Identifier of the numpy reference implementation of the per-frame work.
 REFERENCE_MODEL = "numpy-reference"
 REFERENCE_MODEL_VERSION = "1"
+#: Model id of the numpy reference path of the video per-frame work.
+VIDEO_REFERENCE_MODEL = f"{REFERENCE_MODEL}-video"
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, Fingerprint
-from streamprint.engine.video.session import VIDEO_REFERENCE_MODEL, VideoSession, VideoSessionConfig
+from streamprint.engine.fingerprint import (
+    REFERENCE_MODEL_VERSION,
+    VIDEO_REFERENCE_MODEL,
+    Fingerprint,
+)
 from streamprint.runtime.base import LoadOptions
 from streamprint.runtime.candidates import (
     BaseCandidate,
@@ -260,7 +263,14 @@ def check_clip() -> tuple[NDArray[np.uint8], list[float]]:
 
 
 def check_fingerprint(analyzer: VideoAnalyzer | None) -> Fingerprint:
-    """The 13D fingerprint of :func:`check_clip` through ``analyzer`` (``None``: the reference)."""
+    """The 13D fingerprint of :func:`check_clip` through ``analyzer`` (``None``: the reference).
+
+    The video session (and PyAV, which scales its frames) is imported here, not with this
+    module: a server whose selection is the numpy reference runs no check and never loads
+    PyAV (about 16 MB resident) until a video request comes.
+    """
+    from streamprint.engine.video.session import VideoSession, VideoSessionConfig
+
     frames, timestamps = check_clip()
     session = VideoSession(VideoSessionConfig(update_interval_s=None), analyzer=analyzer)
     session.push_rgb(frames, timestamps)

@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.errors import InvalidInputError
+
+if TYPE_CHECKING:  # PyAV is loaded by the two functions that need it (see video/__init__.py)
+    import av
 
 #: Width in pixels of every analysed frame.
 ANALYSIS_WIDTH = 256
@@ -146,4 +149,6 @@ class RawVideoFormat:
             arr = flat.reshape(self.height, self.width)
         else:
             arr = flat.reshape(self.height * 3 // 2, self.width)
+        import av
+
         return av.VideoFrame.from_ndarray(arr, format=_AV_FORMAT[self.pixel_format])

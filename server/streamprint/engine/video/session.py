@@ -22,7 +22,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import REFERENCE_MODEL, REFERENCE_MODEL_VERSION, Fingerprint
+from streamprint.engine.fingerprint import (
+    REFERENCE_MODEL_VERSION,
+    VIDEO_REFERENCE_MODEL,
+    Fingerprint,
+)
 from streamprint.engine.requests import check_dimensions, check_update_interval
 from streamprint.engine.video.decode import StreamingVideoDecoder, iter_frames
 from streamprint.engine.video.features import VideoFeatures, describe
@@ -39,8 +43,6 @@ if TYPE_CHECKING:
 
 #: Descriptor rows are fed to the accumulators in batches of this many (one second).
 _ROW_BATCH = 10
-#: Model id of the numpy reference path of the video per-frame work.
-VIDEO_REFERENCE_MODEL = f"{REFERENCE_MODEL}-video"
 
 
 @dataclass(frozen=True)
