@@ -15,12 +15,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from streamprint import __version__
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 from streamprint.errors import InvalidInputError, StreamprintError
+
+if TYPE_CHECKING:  # numpy is imported by the subcommands that need it, not by `serve`'s supervisor
+    from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -137,6 +139,8 @@ def _print_table(fp: Fingerprint, path: str, out: TextIO) -> None:
 
 
 def _chunks(buffer: AudioBuffer, chunk_ms: int) -> Iterator[AudioBuffer]:
+    from streamprint.engine.fingerprint import AudioBuffer
+
     step = max(1, buffer.sample_rate * chunk_ms // 1000)
     for start in range(0, buffer.samples.shape[0], step):
         yield AudioBuffer(buffer.samples[start : start + step], buffer.sample_rate)

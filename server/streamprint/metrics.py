@@ -29,13 +29,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (numpy for annotations only: the supervisor imports this module)
+    import numpy as np
+    from numpy.typing import NDArray
+
     from streamprint.dataplane import DataPlane
     from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors
     from streamprint.engine.fingerprint import Fingerprint

@@ -216,3 +216,19 @@ def test_worker_log_lines_name_the_worker(fmt: str) -> None:
         assert json.loads(tagged)["worker"] == 1 and "worker" not in json.loads(plain)
     else:
         assert "streamprint.test[w1]: hello" in tagged and "streamprint.test: single" in plain
+
+
+def test_the_supervisor_process_imports_no_numpy_grpc_or_engine() -> None:
+    """`streamprint serve --workers N`'s own process only supervises: what it imports to
+    parse the command line, run the workers and merge their metrics keeps it small (numpy
+    alone is about 12 MB resident)."""
+    code = (
+        "import sys\n"
+        "import streamprint.cli, streamprint.serve_cli\n"
+        "from streamprint.workers.supervisor import run_supervisor\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'grpc', 'scipy', 'onnxruntime'}),\n"
+        "      sorted(m for m in sys.modules if m.startswith('streamprint.engine.') and m != 'streamprint.engine.dims'))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split("\n")[0] == "[] []"

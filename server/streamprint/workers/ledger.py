@@ -19,9 +19,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal, Protocol
 
-import numpy as np
-from numpy.typing import NDArray
-
 #: Why a stream was refused: the server-wide limit or the per-token quota.
 Refusal = Literal["concurrent_streams", "token_streams"]
 
@@ -98,7 +95,9 @@ class SharedLedger:
         if os.fstat(self._fd).st_size < nbytes:
             os.ftruncate(self._fd, nbytes)
         self._map = mmap.mmap(self._fd, nbytes)
-        self._counts: NDArray[np.int64] = np.ndarray(shape, dtype=np.int64, buffer=self._map)
+        # int64 cells, row-major (a memoryview, not numpy: the supervisor needs no numpy)
+        self._cells = memoryview(self._map).cast("q")
+        self._workers, self._width = shape
 
     @classmethod
     def create(
@@ -109,64 +108,71 @@ class SharedLedger:
         return cls(path, workers=workers, owners=owners, row=None)
 
     @contextmanager
-    def _locked(self) -> Iterator[NDArray[np.int64]]:
+    def _locked(self) -> Iterator[memoryview]:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
-            yield self._counts
+            yield self._cells
         finally:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _column(self, owner: str) -> int | None:
         return self._owners.get(owner) if owner else None
 
+    def _column_sum(self, cells: memoryview, column: int) -> int:
+        return sum(int(cells[row * self._width + column]) for row in range(self._workers))
+
     def admit(self, owner: str, *, max_streams: int, per_owner: int) -> Refusal | None:
         if self._row is None:
             raise RuntimeError("the supervisor's ledger handle admits no streams")
         column = self._column(owner)
-        with self._locked() as counts:
-            if int(counts[:, 0].sum()) >= max_streams:
+        base = self._row * self._width
+        with self._locked() as cells:
+            if self._column_sum(cells, 0) >= max_streams:
                 return "concurrent_streams"
-            if column is not None and per_owner and int(counts[:, column].sum()) >= per_owner:
+            if column is not None and per_owner and self._column_sum(cells, column) >= per_owner:
                 return "token_streams"
-            counts[self._row, 0] += 1
+            cells[base] += 1
             if column is not None:
-                counts[self._row, column] += 1
+                cells[base + column] += 1
         return None
 
     def release(self, owner: str) -> None:
         if self._row is None:
             raise RuntimeError("the supervisor's ledger handle holds no streams")
         column = self._column(owner)
-        with self._locked() as counts:
-            counts[self._row, 0] -= 1
+        base = self._row * self._width
+        with self._locked() as cells:
+            cells[base] -= 1
             if column is not None:
-                counts[self._row, column] -= 1
+                cells[base + column] -= 1
 
     def total(self) -> int:
-        with self._locked() as counts:
-            return int(counts[:, 0].sum())
+        with self._locked() as cells:
+            return self._column_sum(cells, 0)
 
     def of(self, owner: str) -> int:
         column = self._column(owner)
         if column is None:
             return 0
-        with self._locked() as counts:
-            return int(counts[:, column].sum())
+        with self._locked() as cells:
+            return self._column_sum(cells, column)
 
     def row_total(self, row: int) -> int:
         """Streams worker ``row`` holds open now."""
-        with self._locked() as counts:
-            return int(counts[row, 0])
+        with self._locked() as cells:
+            return int(cells[row * self._width])
 
     def reset_row(self, row: int) -> int:
         """Zero the row of a worker that died (its streams died with it); returns what it held."""
-        with self._locked() as counts:
-            held = int(counts[row, 0])
-            counts[row, :] = 0
+        base = row * self._width
+        with self._locked() as cells:
+            held = int(cells[base])
+            for column in range(self._width):
+                cells[base + column] = 0
         return held
 
     def close(self) -> None:
         """Unmap and close (the file stays)."""
-        del self._counts
+        self._cells.release()
         self._map.close()
         os.close(self._fd)
