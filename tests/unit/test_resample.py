@@ -99,3 +99,36 @@ def test_chunking_independent(rate: int, cuts: list[int], ones_at: int, ones: in
     batch = resample_whole(_SIGNAL, rate)
     assert streamed.shape == batch.shape
     np.testing.assert_allclose(streamed, batch, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [44100, 96000])
+def test_a_long_push_is_cut_into_bounded_soxr_calls_with_the_same_bits(rate: int) -> None:
+    """soxr keeps buffers sized by its largest input (about 450 KiB per live stream for a
+    second of 44.1 kHz): a push longer than MAX_PUSH_SAMPLES goes in pieces, and the output
+    is bit for bit that of soxr fed the whole block at once, or any other chunking."""
+    import soxr
+
+    from streamprint.engine.resample import MAX_PUSH_SAMPLES, SOXR_QUALITY
+
+    signal = np.random.default_rng(rate).standard_normal(3 * rate).astype(np.float32) * 0.3
+    assert signal.size > 4 * MAX_PUSH_SAMPLES
+    whole_stream = soxr.ResampleStream(rate, ANALYSIS_RATE, 1, dtype="float32", quality=SOXR_QUALITY)
+    want = np.concatenate([whole_stream.resample_chunk(signal), whole_stream.resample_chunk(signal[:0], last=True)])
+    r = StreamingResampler(rate)
+    sizes: list[int] = []
+    real = r._stream
+    assert real is not None
+
+    class Spy:
+        def resample_chunk(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+            sizes.append(x.size)
+            return real.resample_chunk(x, last=last)
+
+    r._stream = Spy()  # type: ignore[assignment]
+    got = np.concatenate([r.push(signal), r.flush()])
+    assert np.array_equal(got.view(np.uint32), want.view(np.uint32))
+    assert max(sizes) == MAX_PUSH_SAMPLES and sum(sizes) == signal.size
+    small = StreamingResampler(rate)
+    cuts = split_at(signal, list(range(0, signal.size, 4410)))
+    got_small = np.concatenate([*(small.push(c) for c in cuts), small.flush()])
+    assert np.array_equal(got_small.view(np.uint32), want.view(np.uint32))

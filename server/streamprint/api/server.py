@@ -26,7 +26,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from streamprint.allocator import tune_allocator
+from streamprint.allocator import trim_periodically, tune_allocator
 from streamprint.api._generated import admin_service_pb2, admin_service_pb2_grpc
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import fingerprint_service_pb2_grpc as fs_grpc
@@ -258,10 +258,12 @@ async def serve(
     A worker (``role`` set) calls ``started(port)`` once it accepts calls, and drains by
     itself if its supervisor disappears.
     """
-    tune_allocator()  # this process's malloc, before the engine allocates (streamprint.allocator)
+    # this process's malloc, before the engine allocates, and its periodic trim (streamprint.allocator)
+    tuned = tune_allocator()
     server = StreamprintServer(config, engine=engine, role=role)
     await server.start()
     loop = asyncio.get_running_loop()
+    trimmer = asyncio.ensure_future(trim_periodically()) if tuned else None
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -273,8 +275,9 @@ async def serve(
     try:
         await stop.wait()
     finally:
-        if orphan_watch is not None:
-            orphan_watch.cancel()
+        for task in (orphan_watch, trimmer):
+            if task is not None:
+                task.cancel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
             if role is not None:  # the supervisor forwards what the terminal sent us too
