@@ -122,10 +122,10 @@ def _inputs(buffer: AudioBuffer) -> tuple[np.ndarray, np.ndarray]:
     frames = Framer().push(buffer.samples[:, 0])
     d = NumpyFrameAnalyzer(pitch=False).analyze(frames)
     x = frame_inputs(d.magnitude, d.mel_db, d.rms)
-    assert x.log_mag is not None and x.log_freq is not None and x.power is not None and x.pitch is not None
+    assert x.log_mag is not None and x.power is not None and x.pitch is not None
     n = x.energy.shape[0]
     window = x.log_mag[reflect_indices(np.arange(-HARMONIC_CONTEXT, n + HARMONIC_CONTEXT), n)]
-    return harmonic_proxies(window, x.log_freq, x.power, x.energy), x.pitch
+    return harmonic_proxies(window, frequency_level(x.log_mag), x.power, x.energy), x.pitch
 
 
 def test_heads_numpy_and_onnxruntime_agree() -> None:

@@ -94,15 +94,16 @@ class HeadFrameInputs:
     """What the heads need of ``n`` frames (computed by :func:`frame_inputs`).
 
     Harmonic head (``None`` when HPSS runs instead): ``log_mag`` ``[n, 1025]`` (natural
-    log of the magnitude, floored), ``log_freq`` ``[n, 1025]`` (its 31-bin box mean,
-    reflected edges), ``power`` ``[n, 1025]`` (``X^2``). Pitch head (``None`` when YIN runs
+    log of the magnitude, floored), ``power`` ``[n, 1025]`` (``X^2``); the head's other
+    input, the 31-bin box mean of ``log_mag`` along frequency (:func:`frequency_level`), is
+    computed when the frames are decided (:class:`LearnedHarmonic`), so a live session does
+    not hold it for the 15 frames it waits. Pitch head (``None`` when YIN runs
     instead): ``pitch`` ``[n, PITCH_FEATURES]``. Always: ``energy`` ``[n]`` float64
     (``sum_f X^2``), ``loud`` ``[n]`` bool, and ``runner`` the networks (the analyzer's
     choice, so the accumulators need no configuration of their own).
     """
 
     log_mag: F32 | None
-    log_freq: F32 | None
     power: F32 | None
     pitch: F32 | None
     energy: F64
@@ -117,7 +118,6 @@ class HeadFrameInputs:
 
         return HeadFrameInputs(
             log_mag=cut(self.log_mag),
-            log_freq=cut(self.log_freq),
             power=cut(self.power),
             pitch=cut(self.pitch),
             energy=self.energy[start:stop].copy(),
@@ -145,9 +145,8 @@ def frame_inputs(
     power = np.square(magnitude, dtype=np.float32)
     energy = power.sum(axis=1, dtype=np.float64)
     log_mag = np.float32(0.5) * np.log(power + np.float32(_LOG_FLOOR))
-    log_freq = frequency_level(log_mag) if harmonic else None
     return HeadFrameInputs(
-        log_mag=log_mag if harmonic else None, log_freq=log_freq, power=power if harmonic else None,
+        log_mag=log_mag if harmonic else None, power=power if harmonic else None,
         pitch=pitch_inputs(log_mag, power) if pitch else None,
         energy=energy, loud=np.asarray(rms >= SILENCE_RMS), runner=runner,
     )
@@ -310,14 +309,12 @@ class LearnedHarmonic:
     def __init__(self, runner: HeadsRunner) -> None:
         self._runner = runner
         self._log_mag = LagWindow(HARMONIC_CONTEXT, N_BINS)
-        self._log_freq = np.zeros((0, N_BINS), dtype=np.float32)  # from frame _log_mag.done on
         self._power = np.zeros((0, N_BINS), dtype=np.float32)
         self._energy = np.zeros(0, dtype=np.float64)
 
     def push(self, inputs: HeadFrameInputs) -> tuple[F64, F64]:
-        assert inputs.log_mag is not None and inputs.log_freq is not None and inputs.power is not None
+        assert inputs.log_mag is not None and inputs.power is not None
         self._log_mag.push(inputs.log_mag)
-        self._log_freq = np.concatenate((self._log_freq, inputs.log_freq))
         self._power = np.concatenate((self._power, inputs.power))
         self._energy = np.concatenate((self._energy, inputs.energy))
         return self._emit(final=False)
@@ -331,13 +328,15 @@ class LearnedHarmonic:
             return np.zeros(0), np.zeros(0)
         k = window.shape[0] - 2 * HARMONIC_CONTEXT
         energy = self._energy[:k]
-        proxies = harmonic_proxies(window, self._log_freq[:k], self._power[:k], energy)
+        # the decided frames' own rows of the window (the reflected edges are context only)
+        log_freq = frequency_level(window[HARMONIC_CONTEXT : HARMONIC_CONTEXT + k])
+        proxies = harmonic_proxies(window, log_freq, self._power[:k], energy)
         shares = self._runner.harmonic(proxies)
         a = shares[:, 0].astype(np.float64)
         b = shares[:, 1].astype(np.float64)
         # copies: a view would keep the whole concatenated batch alive until the next push
         # (about 0.35 MB per live stream between updates)
-        self._log_freq, self._power = self._log_freq[k:].copy(), self._power[k:].copy()
+        self._power = self._power[k:].copy()
         self._energy = self._energy[k:].copy()
         return a * energy, (a + b) * energy
 
