@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from child import python_stdout
 
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, StreamSpec
@@ -179,8 +180,6 @@ def test_auto_backend_loads_only_the_chosen_runtime() -> None:
     """``--backend auto`` times the candidates in a child process; the server process then
     holds only the winner's runtime (and states the child's reason and candidates)."""
     import json
-    import os
-    import subprocess
 
     code = (
         "import json, sys\n"
@@ -191,11 +190,7 @@ def test_auto_backend_loads_only_the_chosen_runtime() -> None:
         "                  'requested': s.requested_backend,\n"
         "                  'candidates': [c.backend for c in s.candidates]}))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    got = json.loads(done.stdout.strip().splitlines()[-1])
+    got = json.loads(python_stdout(code).strip().splitlines()[-1])
     assert got["requested"] == "auto" and "--backend auto" in got["reason"]
     assert "numpy" in got["candidates"]
     want = [] if got["backend"] == "numpy" else [got["backend"]]
@@ -205,9 +200,6 @@ def test_auto_backend_loads_only_the_chosen_runtime() -> None:
 def test_an_audio_only_server_process_does_not_load_pyav() -> None:
     """PyAV (about 16 MB resident) is loaded by the first video request, not at start-up,
     when the video selection is the numpy reference (no start-up check runs)."""
-    import os
-    import subprocess
-
     code = (
         "import sys\n"
         "import streamprint.api.server\n"
@@ -219,9 +211,7 @@ def test_an_audio_only_server_process_does_not_load_pyav() -> None:
         "print('av' in sys.modules)\n"
         "plane.close()\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["numpy", "False", "True"]
+    assert python_stdout(code).split() == ["numpy", "False", "True"]
 
 
 def _random_cuts(n: int, max_size: int, seed: int) -> list[int]:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from child import python_stdout
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamprint.config import ServerConfig, default_workers
@@ -229,6 +230,4 @@ def test_the_supervisor_process_imports_no_numpy_grpc_or_engine() -> None:
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'grpc', 'scipy', 'onnxruntime'}),\n"
         "      sorted(m for m in sys.modules if m.startswith('streamprint.engine.') and m != 'streamprint.engine.dims'))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert done.stdout.split("\n")[0] == "[] []"
+    assert python_stdout(code).split("\n")[0] == "[] []"
