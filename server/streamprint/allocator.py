@@ -30,7 +30,6 @@ temporaries then fault in again once per interval, not per batch.
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import logging
 import os
@@ -84,6 +83,8 @@ def trim_free_memory() -> bool:
 
 async def trim_periodically(interval_s: float = TRIM_INTERVAL_S) -> None:
     """:func:`trim_free_memory` every ``interval_s`` seconds until cancelled (a server task)."""
+    import asyncio  # here: the CLI imports this module and must not pay for asyncio
+
     while True:
         await asyncio.sleep(interval_s)
         trim_free_memory()
