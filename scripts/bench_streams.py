@@ -36,7 +36,10 @@ Measured:
   session ids; the kernel spreads connections, not streams);
 * server peak RSS (MB, the process and its children) and CPU (% of one core, averaged over
   the paced part of the run; 200 = both cores of a 2-core machine), via psutil or /proc;
-  the client processes' CPU likewise (``client_cpu_percent``).
+  the client processes' CPU likewise (``client_cpu_percent``). Also the peak PSS
+  (``pss_mb``, sampled once a second from ``/proc/PID/smaps_rollup``): RSS counts the
+  shared libraries' pages once per process, PSS splits them among the processes that map
+  them, so with ``--workers`` it is nearer what the machine actually spends.
 
 With ``--json`` the last line printed is one JSON object with the keys ``streams``,
 ``streams_realtime``, ``p50_update_latency_ms``, ``p95_update_latency_ms``,
@@ -464,12 +467,18 @@ def client_process(
 
 
 class ProcessSampler:
-    """Samples a process tree's RSS (peak) and CPU seconds, with psutil or /proc."""
+    """Samples a process tree's RSS and PSS (peaks) and CPU seconds, with psutil or /proc.
 
-    def __init__(self, pids: Sequence[int], period_s: float = 0.25) -> None:
+    RSS every ``period_s``; PSS every ``pss_every`` RSS samples (reading ``smaps_rollup``
+    walks the page tables, about a millisecond per process).
+    """
+
+    def __init__(self, pids: Sequence[int], period_s: float = 0.25, pss_every: int = 4) -> None:
         self.roots = list(pids)
         self.period_s = period_s
+        self.pss_every = pss_every
         self.peak_rss = 0
+        self.peak_pss = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -498,6 +507,19 @@ class ProcessSampler:
                 pass
         return total
 
+    def pss(self) -> int:
+        """Bytes: the tree's proportional set size (0 where ``smaps_rollup`` is unreadable)."""
+        total = 0
+        for pid in self._pids():
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            except (OSError, ValueError):
+                pass
+        return total
+
     def cpu_seconds(self) -> float:
         ticks = os.sysconf("SC_CLK_TCK")
         total = 0.0
@@ -510,11 +532,16 @@ class ProcessSampler:
         return total
 
     def _loop(self) -> None:
+        ticks = 0
         while not self._stop.wait(self.period_s):
             self.peak_rss = max(self.peak_rss, self.rss())
+            ticks += 1
+            if ticks % self.pss_every == 0:
+                self.peak_pss = max(self.peak_pss, self.pss())
 
     def __enter__(self) -> ProcessSampler:
         self.peak_rss = self.rss()
+        self.peak_pss = self.pss()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
         return self
@@ -524,6 +551,7 @@ class ProcessSampler:
         if self._thread is not None:
             self._thread.join()
         self.peak_rss = max(self.peak_rss, self.rss())
+        self.peak_pss = max(self.peak_pss, self.pss())
 
 
 def machine_busy_seconds() -> float:
@@ -776,6 +804,7 @@ def run_load(
     wall = max(1e-9, t_1 - t_0)
     result.update(
         rss_mb=round(sampler.peak_rss / 1e6, 1) if pids else None,
+        pss_mb=round(sampler.peak_pss / 1e6, 1) if pids and sampler.peak_pss else None,
         cpu_percent=round(100.0 * (cpu1 - cpu0) / wall, 1) if pids else None,
         client_cpu_percent=round(100.0 * (ccpu1 - ccpu0) / wall, 1),
         # CPU of everything else on the machine meanwhile (noise: other jobs)
@@ -1169,7 +1198,8 @@ def _human(r: dict[str, Any]) -> str:
         f"update latency p50/p95/p99 {_fmt(r['p50_update_latency_ms'])}/"
         f"{_fmt(r['p95_update_latency_ms'])}/{_fmt(r['p99_update_latency_ms'])} ms, "
         f"TTFF p50 {_fmt(r['ttff_p50_ms'])} ms, errors {_fmt(r['errors_by_code'])}, "
-        f"server RSS {_fmt(r['rss_mb'])} MB, server CPU {_fmt(r['cpu_percent'])} %, "
+        f"server RSS {_fmt(r['rss_mb'])} MB (PSS {_fmt(r.get('pss_mb'))} MB), "
+        f"server CPU {_fmt(r['cpu_percent'])} %, "
         f"client CPU {_fmt(r['client_cpu_percent'])} %, other CPU {_fmt(r['other_cpu_percent'])} %"
     )
 

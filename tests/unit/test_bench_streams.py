@@ -190,6 +190,8 @@ def test_tiny_real_run_reports_the_contract_keys() -> None:
     assert isinstance(result["updates"], int) and result["updates"] >= 2
     assert result["p99_update_latency_ms"] is not None and result["ttff_p50_ms"] is not None
     assert result["rss_mb"] is not None and result["cpu_percent"] is not None
+    if Path("/proc/self/smaps_rollup").exists():  # PSS splits shared pages: never above RSS
+        assert 0 < result["pss_mb"] <= result["rss_mb"]
 
 
 @pytest.mark.slow
