@@ -497,23 +497,20 @@ class ProcessSampler:
         return pids
 
     def rss(self) -> int:
-        total = 0
-        for pid in self._pids():
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            except (OSError, ValueError):
-                pass
-        return total
+        """Bytes: the tree's resident set size."""
+        return self._kib_total("status", "VmRSS:")
 
     def pss(self) -> int:
         """Bytes: the tree's proportional set size (0 where ``smaps_rollup`` is unreadable)."""
+        return self._kib_total("smaps_rollup", "Pss:")
+
+    def _kib_total(self, name: str, key: str) -> int:
+        """Bytes: the ``key`` line (in kB) of ``/proc/PID/name`` summed over the tree."""
         total = 0
         for pid in self._pids():
             try:
-                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                    if line.startswith("Pss:"):
+                for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+                    if line.startswith(key):
                         total += int(line.split()[1]) * 1024
                         break
             except (OSError, ValueError):
