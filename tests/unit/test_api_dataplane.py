@@ -28,7 +28,7 @@ from streamprint.dataplane import (
     ValidationJob,
 )
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint
 from streamprint.engine.validation import validate
 from streamprint.errors import InvalidInputError, ResourceLimitError, SessionStateError
 
@@ -106,10 +106,9 @@ class FakeEngine:
     def new_decoder(self, fmt: MediaFormat, *, max_seconds: float) -> FakeDecoder:
         return FakeDecoder(self.header)
 
-    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
-        return AudioBuffer(
-            (np.frombuffer(data, np.uint8).astype(np.float32) / 255.0)[:, None], RATE
-        )
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
+        samples = (np.frombuffer(data, np.uint8).astype(np.float32) / 255.0)[:, None]
+        return AudioBlocks.of(AudioBuffer(samples, RATE), 7)
 
     def new_session(
         self,
@@ -122,13 +121,14 @@ class FakeEngine:
     ) -> FakeSession:
         return FakeSession(dimensions, update_interval_s)
 
-    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
+    def fingerprint(self, media: AudioBlocks, dimensions: tuple[str, ...]) -> Fingerprint:
         with self._lock:
             self.fingerprints += 1
             self.computed.append(dimensions)
         time.sleep(self.compute_delay)
         session = FakeSession(dimensions, 1e9)
-        session.push(buffer.samples)
+        for block in media.blocks:
+            session.push(block)
         return session.finish()
 
     def validate(
@@ -433,15 +433,18 @@ def test_whole_media_threads_give_the_engine_a_shared_pool_and_the_same_results(
     from signals import music_like
 
     from streamprint.dataplane.engine import NumpyEngine
+    from streamprint.engine.session import fingerprint_buffer
 
     media = AudioBuffer(music_like(4.0, bpm=100.0, rate=44_100, channels=2, seed=5), 44_100)
     inline = NumpyEngine()  # not wired to a plane: the pass runs on the calling thread
     assert inline.whole_media_pool is None
-    results = [inline.fingerprint(media, dims.AUDIO_25D)]
-    for threads in (0, 1, 3):  # 0: one per CPU
+    results = [fingerprint_buffer(media, dims.AUDIO_25D)]
+    results.append(inline.fingerprint(AudioBlocks.of(media, 44_100), dims.AUDIO_25D))
+    for threads, block_frames in ((0, 1_000), (1, 70_001), (3, 10**6)):  # 0: one per CPU
         engine = NumpyEngine()
         plane = DataPlane(dataclasses.replace(CONFIG, whole_media_threads=threads), engine)
         assert isinstance(engine.whole_media_pool, ThreadPoolExecutor)
-        results.append(engine.fingerprint(media, dims.AUDIO_25D))
+        # whatever blocks the media comes in, the engine passes it in its batch block size
+        results.append(engine.fingerprint(AudioBlocks.of(media, block_frames), dims.AUDIO_25D))
         plane.close()
     assert all(r == results[0] for r in results)

@@ -33,6 +33,7 @@ from streamprint.engine.decode import (
     PcmFormat,
     StreamingContainerDecoder,
     decode_bytes,
+    decode_bytes_blocks,
     decode_file,
     decode_file_blocks,
 )
@@ -175,6 +176,33 @@ def test_file_blocks_are_the_file_decoded_whole(tmp_path: Path, fmt: str) -> Non
     assert np.array_equal(joined.view(np.uint32), whole.samples.view(np.uint32))
     if fmt in ("wav", "aiff", "rf64"):  # read lazily: no block shares another's memory
         assert not any(np.shares_memory(a, b) for a, b in itertools.pairwise(blocks))
+
+
+@pytest.mark.parametrize("fmt", ["wav", "aiff", "rf64", "flac", "wav24", "mp3"])
+def test_bytes_blocks_are_the_bytes_decoded_whole(fmt: str) -> None:
+    """decode_bytes_blocks: decode_bytes' samples in blocks of the asked length, each a fresh
+    array (16-bit sized formats converted lazily, the others decoded and sliced)."""
+    rate = 16_000
+    data = encode(noise(2.3, rate, channels=2, seed=4), rate, fmt)
+    whole = decode_bytes(data)
+    media = decode_bytes_blocks(data, block_seconds=0.5)
+    assert (media.sample_rate, media.channels, media.frames) == (whole.sample_rate, 2, whole.samples.shape[0])
+    blocks = list(media.blocks)
+    assert [b.shape[0] for b in blocks[:-1]] == [round(0.5 * whole.sample_rate)] * (len(blocks) - 1)
+    assert np.array_equal(np.concatenate(blocks).view(np.uint32), whole.samples.view(np.uint32))
+    if fmt in ("wav", "aiff", "rf64"):
+        assert not any(np.shares_memory(a, b) for a, b in itertools.pairwise(blocks))
+
+
+def test_bytes_blocks_check_before_converting() -> None:
+    """decode_bytes' errors, from the call: empty, undecodable, too long."""
+    with pytest.raises(InvalidInputError):
+        decode_bytes_blocks(b"", block_seconds=1.0)
+    with pytest.raises(MediaDecodeError):
+        decode_bytes_blocks(b"RIFF" + bytes(200), block_seconds=1.0)
+    long = encode(np.zeros((16_000 * 3, 1), np.float32), 16_000, "wav")
+    with pytest.raises(ResourceLimitError):
+        decode_bytes_blocks(long, block_seconds=1.0, max_seconds=2.0)
 
 
 def test_file_blocks_check_before_reading(tmp_path: Path) -> None:

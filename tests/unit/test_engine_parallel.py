@@ -8,7 +8,7 @@ an analyzer's exception must reach the caller.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
@@ -73,6 +73,43 @@ def test_batch_of_random_blocks(seed: int) -> None:
     for name, value in ref.values.items():
         assert got.values[name] == (pytest.approx(value, rel=1e-12, abs=1e-15) if name in native else value), name
         assert got.confidence[name] == pytest.approx(ref.confidence[name], rel=1e-12, abs=1e-15), name
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rechunked_blocks_are_exact_size_and_the_same_samples(seed: int) -> None:
+    """AudioBlocks.rechunked: random block sizes in, blocks of exactly the step out (the last
+    shorter), the same samples; blocks already of the step pass through as the same arrays,
+    and random blocks rechunked to the batch size give fingerprint_buffer's bits."""
+    rng = np.random.default_rng(seed)
+    frames = clip().shape[0]
+    blocks = np.split(clip(), np.sort(rng.integers(1, frames, size=int(rng.integers(1, 40)))))
+    step = int(rng.integers(1, 30_000))
+    out = list(AudioBlocks(RATE, 2, frames, iter(blocks)).rechunked(step).blocks)
+    assert [b.shape[0] for b in out] == [step] * (frames // step) + ([frames % step] if frames % step else [])
+    assert np.array_equal(np.concatenate(out), clip())
+    exact = [clip()[i : i + step] for i in range(0, frames, step)]
+    passed = list(AudioBlocks(RATE, 2, frames, iter(exact)).rechunked(step).blocks)
+    assert all(a is b for a, b in zip(passed, exact, strict=True))
+    batch = session_module.batch_block_frames(RATE)
+    media = AudioBlocks(RATE, 2, frames, iter(blocks)).rechunked(batch)
+    got = fingerprint_blocks(media, dims.AUDIO_25D)
+    assert as_tuple(got) == as_tuple(fingerprint_buffer(buffer(clip(), RATE), dims.AUDIO_25D))
+
+
+def test_closing_rechunked_blocks_closes_the_source() -> None:
+    closed = []
+
+    def source() -> Iterator[NDArray[np.float32]]:
+        try:
+            while True:
+                yield np.zeros((10, 1), np.float32)
+        finally:
+            closed.append(True)
+
+    media = AudioBlocks(RATE, 1, 10**9, source()).rechunked(25)
+    assert next(media.blocks).shape == (25, 1)
+    media.blocks.close()  # type: ignore[attr-defined]
+    assert closed == [True]
 
 
 def _stream(sizes: Sequence[int], pool: ThreadPoolExecutor | None) -> list[Fingerprint]:

@@ -84,6 +84,60 @@ def test_deferred_settling_gives_the_same_media_hash_and_spill(settle_every: int
     assert np.array_equal(_bits(kept.load().samples), _bits(whole))
 
 
+@pytest.mark.parametrize("ram_bytes", [10_000, 1 << 30, 0])
+@pytest.mark.parametrize("off_grid", [False, True])
+def test_blocks_read_the_kept_media_back_as_load_does(ram_bytes: int, off_grid: bool) -> None:
+    """blocks(): the values load() gives, from the file (read as consumed) then memory, int16
+    or float32 storage; two readers at once do not share a file position."""
+    samples = _decoded(_s16(7.0))
+    if off_grid:
+        samples = samples * np.float32(0.7)
+    kept = KeptMedia(22_050, 2, ram_bytes=ram_bytes)
+    for start in range(0, samples.shape[0], 4410):
+        kept.append(kept.compact(samples[start : start + 4410]))
+    kept.append(kept.compact(samples[:100]), settle=False)  # one block left in memory
+    whole = np.concatenate([samples, samples[:100]])
+    assert kept.spooled == (ram_bytes < 1 << 30)
+    first, second = kept.blocks(), kept.blocks()
+    assert (first.sample_rate, first.channels, first.frames) == (22_050, 2, whole.shape[0])
+    pieces_a, pieces_b = [], []
+    for a, b in zip(first.blocks, second.blocks, strict=True):  # interleaved reads
+        pieces_a.append(a)
+        pieces_b.append(b)
+    assert all(p.dtype == np.float32 and p.shape[1] == 2 for p in pieces_a)
+    if kept.spooled:
+        assert len(pieces_a) > 2  # read in pieces, not whole
+    for pieces in (pieces_a, pieces_b):
+        assert np.array_equal(_bits(np.concatenate(pieces)), _bits(whole))
+    assert np.array_equal(_bits(kept.load().samples), _bits(whole))
+
+
+def test_blocks_of_closed_media_raise_instead_of_ending_short() -> None:
+    samples = _decoded(_s16(7.0))
+    kept = KeptMedia(22_050, 2, ram_bytes=0)
+    kept.append(kept.compact(samples))
+    media = kept.blocks()
+    next(media.blocks)
+    kept.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        list(media.blocks)
+
+
+def test_finished_session_blocks_give_its_media() -> None:
+    from streamprint.cache.sessions import FinishedSession
+    from streamprint.engine.session import fingerprint_buffer
+
+    samples = _decoded(_s16(1.0))
+    final = fingerprint_buffer(AudioBuffer(samples, 22_050), dims.AUDIO_13D)
+    kept = KeptMedia(22_050, 2, ram_bytes=0)
+    kept.append(kept.compact(samples))
+    for stored in (AudioBuffer(samples, 22_050), kept):
+        finished = FinishedSession("s", stored, "digest", final, 0.0)
+        media = finished.blocks()
+        assert media.frames == samples.shape[0]
+        assert np.array_equal(_bits(np.concatenate(list(media.blocks))), _bits(samples))
+
+
 def test_decoded_s16le_skips_the_check_with_the_same_int16() -> None:
     pcm = _s16(2.0) + np.array([[-32768, 32767], [0, -1]], "<i2").tobytes()  # the extremes
     samples = _decoded(pcm)

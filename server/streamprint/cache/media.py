@@ -36,13 +36,14 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
 from typing import IO, cast
 
 import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.cache.keys import SamplesDigest, as_int16
-from streamprint.engine.fingerprint import AudioBuffer
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer
 
 #: Default bytes of a session's kept media held in memory before it spills to a file: one
 #: second of 48 kHz stereo 16-bit PCM fits, so a live stream's chunks between two updates
@@ -216,6 +217,43 @@ class KeptMedia:
         else:
             samples = np.concatenate(pieces)
         return AudioBuffer(samples, self.sample_rate)
+
+    def blocks(self) -> AudioBlocks:
+        """The kept media as :class:`AudioBlocks` of float32 pieces (the values :meth:`load`
+        gives), read from the temporary file as they are consumed: a validation pass never
+        holds the whole media as float32 (twice the int16 file). For finished media (no
+        appends after this call); reading after :meth:`close` raises ``RuntimeError``."""
+        with self._lock:
+            length = 0
+            if self._file is not None:
+                self._file.flush()
+                length = os.fstat(self._file.fileno()).st_size
+            in_memory, dtype = list(self._blocks), self._dtype
+            frames = self.frames
+        return AudioBlocks(
+            self.sample_rate, self.channels, frames, self._read(length, in_memory, dtype)
+        )
+
+    def _read(
+        self,
+        length: int,
+        in_memory: list[NDArray[np.int16] | NDArray[np.float32]],
+        dtype: type[np.int16] | type[np.float32],
+    ) -> Iterator[NDArray[np.float32]]:
+        """The first ``length`` bytes of the file, then ``in_memory``, as float32 pieces."""
+        step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
+        for offset in range(0, length, step):
+            size = min(step, length - offset)
+            with self._lock:  # pread: no shared file position, so readers may overlap
+                if self._file is None:
+                    raise RuntimeError("the kept media was closed while it was read")
+                raw = os.pread(self._file.fileno(), size, offset)
+            if len(raw) != size:  # pragma: no cover - our own temporary file
+                raise RuntimeError(f"short read of the kept media: {len(raw)} of {size} bytes")
+            stored = cast("NDArray[np.int16] | NDArray[np.float32]", np.frombuffer(raw, dtype))
+            yield _to_float(stored.reshape(-1, self.channels))
+        for block in in_memory:
+            yield _to_float(block)
 
     def sha256(self) -> str:
         """:func:`~streamprint.cache.keys.samples_sha256` of :meth:`load` (kept up to date by

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from streamprint.cache.media import KeptMedia
 from streamprint.cache.store import BoundedTTLCache, CacheStats, RemovalCause
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint
 from streamprint.errors import NotFoundError, SessionStateError
 
 #: How many ids of sessions that left the store are remembered, to explain NOT_FOUND.
@@ -51,6 +51,12 @@ class FinishedSession:
         if isinstance(self.stored, AudioBuffer):
             return self.stored
         return self.stored.load()
+
+    def blocks(self) -> AudioBlocks:
+        """The decoded audio as :class:`AudioBlocks` (kept media is read as it is consumed)."""
+        if isinstance(self.stored, AudioBuffer):
+            return AudioBlocks.of(self.stored, self.stored.samples.shape[0])
+        return self.stored.blocks()
 
     @property
     def nbytes(self) -> int:

@@ -13,7 +13,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.dataplane.types import MediaFormat, ModelDescription
-from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import (
+    REFERENCE_MODEL_VERSION,
+    AudioBlocks,
+    AudioBuffer,
+    Fingerprint,
+)
 from streamprint.engine.validation import ValidationReport
 
 if TYPE_CHECKING:
@@ -87,8 +92,9 @@ class Engine(Protocol):
         """A decoder for a stream's chunks."""
         ...
 
-    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
-        """Decode whole media."""
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
+        """Decode whole media, delivered in blocks as they are consumed (errors about the
+        media as a whole, its format and its length, are raised by this call)."""
         ...
 
     def new_session(
@@ -103,8 +109,8 @@ class Engine(Protocol):
         """A streaming session for audio of this rate and channel count."""
         ...
 
-    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
-        """Whole-media fingerprint."""
+    def fingerprint(self, media: AudioBlocks, dimensions: tuple[str, ...]) -> Fingerprint:
+        """Whole-media fingerprint of ``media`` (consumes its blocks)."""
         ...
 
     def validate(
@@ -232,12 +238,16 @@ class NumpyEngine:
         )
         return decoder
 
-    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBuffer:
-        from streamprint.engine.decode import PcmDecoder, PcmFormat, decode_bytes
+    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
+        from streamprint.engine.decode import PcmDecoder, PcmFormat, decode_bytes_blocks
+        from streamprint.engine.session import batch_block_frames, batch_block_seconds
         from streamprint.errors import InvalidInputError, ResourceLimitError
 
         if not fmt.is_pcm:
-            return decode_bytes(data, max_seconds=max_seconds)
+            # 16-bit WAV / AIFF: converted block by block while the pass runs
+            return decode_bytes_blocks(
+                data, block_seconds=batch_block_seconds(), max_seconds=max_seconds
+            )
         if not data:
             raise InvalidInputError.for_field(
                 "media.data", "empty media", "at least one sample frame"
@@ -251,7 +261,9 @@ class NumpyEngine:
             raise ResourceLimitError(
                 f"media is longer than the {max_seconds:g} s limit", limit="max_media_seconds"
             )
-        return AudioBuffer(samples, fmt.sample_rate)
+        return AudioBlocks.of(
+            AudioBuffer(samples, fmt.sample_rate), batch_block_frames(fmt.sample_rate)
+        )
 
     def new_session(
         self,
@@ -275,11 +287,13 @@ class NumpyEngine:
             analyzer=self.analyzer if self.batcher is None else self.batcher.bind(),
         )
 
-    def fingerprint(self, buffer: AudioBuffer, dimensions: tuple[str, ...]) -> Fingerprint:
-        from streamprint.engine.session import fingerprint_buffer
+    def fingerprint(self, media: AudioBlocks, dimensions: tuple[str, ...]) -> Fingerprint:
+        from streamprint.engine.session import batch_block_frames, fingerprint_blocks
 
-        return fingerprint_buffer(
-            buffer, dimensions, analyzer=self.analyzer, analysis_executor=self.whole_media_pool
+        # in the batch block size, whatever the source's: the same bits as the whole buffer
+        media = media.rechunked(batch_block_frames(media.sample_rate))
+        return fingerprint_blocks(
+            media, dimensions, analyzer=self.analyzer, analysis_executor=self.whole_media_pool
         )
 
     def validate(

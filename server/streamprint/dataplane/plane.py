@@ -954,8 +954,8 @@ class DataPlane:
 
     def _session_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint:
         """The reference of ``dimensions`` of a finished session (worker thread: reading the
-        kept media back, up to hundreds of MB for long sessions, stays off the event loop too)."""
-        return self.engine.fingerprint(finished.media, dimensions)
+        kept media back, block by block as the pass consumes it, stays off the event loop)."""
+        return self.engine.fingerprint(finished.blocks(), dimensions)
 
     def prefetch_reference(self, finished: FinishedSession) -> None:
         """Start computing ``finished``'s validation reference in the background

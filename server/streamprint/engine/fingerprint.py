@@ -90,3 +90,34 @@ class AudioBlocks:
             buffer.sample_rate, buffer.channels, int(samples.shape[0]),
             (samples[start : start + step] for start in range(0, samples.shape[0], step)),
         )
+
+    def rechunked(self, block_frames: int) -> AudioBlocks:
+        """The same samples in blocks of exactly ``block_frames`` frames (the last may be
+        shorter): blocks of that size pass through as they are, longer ones are cut into
+        views, shorter ones joined. Closing the new iterator closes this one."""
+        return AudioBlocks(
+            self.sample_rate, self.channels, self.frames, _rechunk(self.blocks, max(1, block_frames))
+        )
+
+
+def _rechunk(blocks: Iterator[NDArray[np.float32]], step: int) -> Iterator[NDArray[np.float32]]:
+    pending: list[NDArray[np.float32]] = []
+    held = 0
+    try:
+        for block in blocks:
+            if not pending and block.shape[0] == step:
+                yield block
+                continue
+            pending.append(block)
+            held += block.shape[0]
+            while held >= step:
+                joined = pending[0] if len(pending) == 1 else np.concatenate(pending)
+                yield joined[:step]
+                rest = joined[step:]
+                pending, held = ([rest] if rest.shape[0] else []), rest.shape[0]
+        if held:
+            yield pending[0] if len(pending) == 1 else np.concatenate(pending)
+    finally:
+        close = getattr(blocks, "close", None)
+        if close is not None:
+            close()

@@ -53,13 +53,19 @@ from streamprint.engine.decode.pcm import PcmDecoder, PcmFormat
 from streamprint.engine.decode.probe import is_audio_only
 
 if TYPE_CHECKING:
-    from streamprint.engine.decode.files import decode_bytes, decode_file, decode_file_blocks
+    from streamprint.engine.decode.files import (
+        decode_bytes,
+        decode_bytes_blocks,
+        decode_file,
+        decode_file_blocks,
+    )
     from streamprint.engine.decode.streaming import StreamingContainerDecoder
 
 #: Names loaded on first use: they import PyAV and soundfile, which a server streaming raw
 #: PCM never needs (about 15 MB of resident memory).
 _LAZY = {
     "decode_bytes": "files",
+    "decode_bytes_blocks": "files",
     "decode_file": "files",
     "decode_file_blocks": "files",
     "StreamingContainerDecoder": "streaming",
@@ -86,6 +92,7 @@ __all__ = [
     "PcmFormat",
     "StreamingContainerDecoder",
     "decode_bytes",
+    "decode_bytes_blocks",
     "decode_file",
     "decode_file_blocks",
     "is_audio_only",
