@@ -517,6 +517,23 @@ class ProcessSampler:
                 pass
         return total
 
+    def reset_peak_rss(self) -> bool:
+        """Restart the tree's ``VmHWM`` (peak RSS) from its current RSS (``clear_refs``, Linux);
+        ``False`` when that is not possible here, and then :meth:`peak_rss_since_reset` means
+        nothing."""
+        pids = self._pids()
+        try:
+            for pid in pids:
+                Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return bool(pids)
+
+    def peak_rss_since_reset(self) -> int:
+        """Bytes: the tree's ``VmHWM`` summed (each process's peak since
+        :meth:`reset_peak_rss`)."""
+        return self._kib_total("status", "VmHWM:")
+
     def cpu_seconds(self) -> float:
         ticks = os.sysconf("SC_CLK_TCK")
         total = 0.0

@@ -17,7 +17,9 @@ wall-clock from the call to its response, on one gRPC channel:
 * ``unary_cold_s``: ``Fingerprint`` of the WAV bytes, all 25 dimensions, with the
   fingerprint cache cleared (admin ``ClearCache``) before each of ``--repeat`` calls (median;
   every run in ``unary_cold_runs_s``, the server's CPU seconds per call in
-  ``unary_cold_server_cpu_s``);
+  ``unary_cold_server_cpu_s``, how far the server's peak RSS rose above its RSS before the
+  call in ``unary_cold_peak_rss_growth_mb``: Linux ``VmHWM`` restarted through
+  ``/proc/PID/clear_refs``);
 * ``cache_hit_p50_ms`` / ``p95`` / ``p99``: ``--hits`` calls of the same request once the
   result is cached (``cached`` must come back true). The request carries the whole 3-minute
   file (about 32 MB), so this includes the upload and the content hash;
@@ -26,8 +28,9 @@ wall-clock from the call to its response, on one gRPC channel:
 * ``validate_first_ms``, ``validate_ms`` (cold) / ``validate_warm_ms``: the track streamed
   as a live session (PCM s16le, 13D, unpaced, 1 s chunks), then ``ValidateFingerprints`` of
   its session id: first right after the stream ended; then ``--repeat`` times with the
-  fingerprint cache cleared first (sessions kept), so the server recomputes the 25D reference
-  from the media it kept, each followed by a warm call (the reference then cached);
+  fingerprint cache cleared first (sessions kept), so the server recomputes the reference
+  (the 13 dimensions the session streamed) from the media it kept, each followed by a warm
+  call (the reference then cached); ``validate_peak_rss_growth_mb`` as for the unary call;
 * ``validate_prefetch_ms``: the same first call against a second server started with
   ``--validation-prefetch`` (the reference is computed in the background when the stream
   ends), made once the reference is cached: ``validate_prefetch_ready_s`` after the final
@@ -127,11 +130,16 @@ class Timed:
     wall_s: float
     server_cpu_s: float | None
     response: Any
+    #: MB the server's peak RSS rose above its RSS before the call (``None``: unknown).
+    server_peak_rss_growth_mb: float | None = None
 
 
 def timed(call: Callable[[], Any], sampler: ProcessSampler | None) -> Timed:
-    """Run ``call`` and time it (wall clock, and the server's CPU when a sampler is given)."""
+    """Run ``call`` and time it (wall clock; with a sampler, the server's CPU and how far its
+    peak RSS rose above its RSS before the call)."""
     cpu0 = sampler.cpu_seconds() if sampler is not None else None
+    rss0 = sampler.rss() if sampler is not None else 0
+    peak_known = sampler is not None and sampler.reset_peak_rss()
     t0 = time.perf_counter()
     response = call()
     wall = time.perf_counter() - t0
@@ -140,7 +148,10 @@ def timed(call: Callable[[], Any], sampler: ProcessSampler | None) -> Timed:
         if sampler is None or cpu0 is None
         else round(sampler.cpu_seconds() - cpu0, 3)
     )
-    return Timed(wall, cpu, response)
+    growth = None
+    if sampler is not None and peak_known:
+        growth = round(max(0, sampler.peak_rss_since_reset() - rss0) / 2**20, 1)
+    return Timed(wall, cpu, response, growth)
 
 
 # --------------------------------------------------------------------------- media
@@ -337,6 +348,10 @@ def measure_validation(
         result["validate_runs_ms"] = [round(1000.0 * v.wall_s, 2) for v in validate_cold]
         vcpus = [v.server_cpu_s for v in validate_cold if v.server_cpu_s is not None]
         result["validate_server_cpu_s"] = median_or_none(vcpus, 3)
+        vgrowths = [
+            v.server_peak_rss_growth_mb for v in validate_cold if v.server_peak_rss_growth_mb is not None
+        ]
+        result["validate_peak_rss_growth_mb"] = median_or_none(vgrowths, 1)
         result["validate_warm_ms"] = median_or_none([1000.0 * w for w in validate_warm], 2)
     return result
 
@@ -374,6 +389,8 @@ def measure(
     result["unary_cold_runs_s"] = [round(c.wall_s, 4) for c in cold]
     cpus = [c.server_cpu_s for c in cold if c.server_cpu_s is not None]
     result["unary_cold_server_cpu_s"] = median_or_none(cpus, 3)
+    growths = [c.server_peak_rss_growth_mb for c in cold if c.server_peak_rss_growth_mb is not None]
+    result["unary_cold_peak_rss_growth_mb"] = median_or_none(growths, 1)
 
     def hit_times(req: Any) -> list[float]:
         first = client.fingerprint(req)  # computed if not cached yet
@@ -550,6 +567,10 @@ def _unit(value: Any, unit: str, digits: int = 2) -> str:
     return "-" if value is None else f"{_fmt(value, digits)} {unit}"
 
 
+def _peak_growth(mb: Any) -> str:
+    return "" if mb is None else f"; server peak RSS +{_fmt(mb, 1)} MB over its RSS before the call"
+
+
 def table(result: dict[str, Any]) -> str:
     """A Markdown table of one run."""
     seconds = result.get("media_seconds", 0.0)
@@ -559,7 +580,8 @@ def table(result: dict[str, Any]) -> str:
             ", cold (cache cleared)",
             _unit(result.get("unary_cold_s"), "s", 3),
             _unit(result.get("unary_cold_server_cpu_s"), "s", 2),
-            "runs: " + ", ".join(f"{v:.3f}" for v in result.get("unary_cold_runs_s", [])) + " s",
+            "runs: " + ", ".join(f"{v:.3f}" for v in result.get("unary_cold_runs_s", [])) + " s"
+            + _peak_growth(result.get("unary_cold_peak_rss_growth_mb")),
         ),
     ]
     for prefix, what in (
@@ -597,7 +619,7 @@ def table(result: dict[str, Any]) -> str:
                 _unit(result.get("validate_ms"), "ms"),
                 _unit(result.get("validate_server_cpu_s"), "s", 2),
                 "runs: " + ", ".join(f"{v:.1f}" for v in result.get("validate_runs_ms", []))
-                + " ms",
+                + " ms" + _peak_growth(result.get("validate_peak_rss_growth_mb")),
             )
         )
         rows.append(
@@ -703,9 +725,11 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
 
 def _human(result: dict[str, Any]) -> str:
     keys = (
-        "unary_cold_s", "unary_cold_server_cpu_s", "cache_hit_p50_ms", "cache_hit_p95_ms",
+        "unary_cold_s", "unary_cold_server_cpu_s", "unary_cold_peak_rss_growth_mb", "cache_hit_p50_ms",
+        "cache_hit_p95_ms",
         "cache_hit_p99_ms", "cache_hit_path_p50_ms", "cache_hit_small_p50_ms",
-        "validate_first_ms", "validate_ms", "validate_warm_ms", "validate_prefetch_ms", "batch_s",
+        "validate_first_ms", "validate_ms", "validate_peak_rss_growth_mb", "validate_warm_ms",
+        "validate_prefetch_ms", "batch_s",
     )
     return "\n".join(
         [*(f"{k}: {_fmt(result.get(k), 4)}" for k in keys), targets_text(result)]

@@ -4,6 +4,7 @@ run through the CLI (a short track against a started server). No timing is asser
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,7 @@ def test_docs_body_names_the_command_and_every_measured_row() -> None:
     result: dict[str, Any] = {
         "media_seconds": 180.0, "media_bytes": 31_752_044, "unary_cold_s": 2.5,
         "unary_cold_runs_s": [2.4, 2.5], "unary_cold_server_cpu_s": 2.4,
+        "unary_cold_peak_rss_growth_mb": 95.5,
         **bu.latency_summary([0.1, 0.11], "cache_hit"),
         **bu.latency_summary([0.0015], "cache_hit_path"),
         "validate_first_ms": 2300.0, "validate_ms": 2200.0, "validate_runs_ms": [2200.0],
@@ -76,6 +78,8 @@ def test_docs_body_names_the_command_and_every_measured_row() -> None:
     table_rows = [line for line in body.splitlines() if line.startswith("| ")]
     assert len(table_rows) == 1 + 8  # header + rows measured above
     assert "- s" not in body  # unmeasured server CPU: a bare dash
+    assert body.count("server peak RSS +") == 1  # the unary row's; the validation's unmeasured
+    assert "server peak RSS +95.5 MB" in body
 
 
 @pytest.mark.slow
@@ -101,6 +105,11 @@ def test_tiny_real_run_reports_the_keys(tmp_path: Path) -> None:
     assert len(result["unary_cold_runs_s"]) == 2 and result["cache_hit_calls"] == 3
     assert result["cache_hit_path_calls"] == 3 and result["cache_hit_small_calls"] == 3
     assert result["validate_dimensions"] == result["streamed_final_dimensions"] == 13
+    # the server's peak RSS growth: measured where /proc/PID/clear_refs works (Linux)
+    for key in ("unary_cold_peak_rss_growth_mb", "validate_peak_rss_growth_mb"):
+        assert result[key] is None or 0.0 <= result[key] < 2_000.0, key
+    if os.access("/proc/self/clear_refs", os.W_OK):
+        assert result["unary_cold_peak_rss_growth_mb"] is not None
     assert result["batch_items"] == 2 and result["server_args"] == [
         "--backend=numpy", "--heads=dsp"
     ]
