@@ -19,7 +19,8 @@ wall-clock from the call to its response, on one gRPC channel:
   every run in ``unary_cold_runs_s``, the server's CPU seconds per call in
   ``unary_cold_server_cpu_s``, how far the server's peak RSS rose above its RSS before the
   call in ``unary_cold_peak_rss_growth_mb``: Linux ``VmHWM`` restarted through
-  ``/proc/PID/clear_refs``);
+  ``/proc/PID/clear_refs``, after ``--settle-s`` seconds so the server's periodic
+  ``malloc_trim`` has returned what earlier calls freed);
 * ``cache_hit_p50_ms`` / ``p95`` / ``p99``: ``--hits`` calls of the same request once the
   result is cached (``cached`` must come back true). The request carries the whole 3-minute
   file (about 32 MB), so this includes the upload and the content hash;
@@ -63,6 +64,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 DOC_SECTION = "unary-validation"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+#: Default wait before each cold call: one period of the server's ``malloc_trim`` and a second.
+SETTLE_S = 11.0
 
 for _p in (REPO / "clients" / "python", REPO / "server", SCRIPTS):
     if str(_p) not in sys.path:
@@ -316,6 +319,7 @@ def measure_validation(
     sampler: ProcessSampler | None,
     repeat: int,
     wait: Callable[[], float] | None = None,
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
     """Stream the track, then time ``ValidateFingerprints`` of the session.
 
@@ -337,6 +341,7 @@ def measure_validation(
     validate_warm: list[float] = []
     for _ in range(max(0, repeat)):
         client.clear_cache()  # the references go, the session's media stays
+        time.sleep(settle_s)
         run = timed(lambda: client.validate(session_id), sampler)
         validate_cold.append(run)
         validate_warm.append(timed(lambda: client.validate(session_id), None).wall_s)
@@ -367,6 +372,7 @@ def measure(
     small_seconds: float,
     batch_items: int,
     batch_seconds: float,
+    settle_s: float = 0.0,
 ) -> dict[str, Any]:
     """Every measurement of this benchmark against a running server (see the module doc)."""
     result: dict[str, Any] = {
@@ -381,6 +387,7 @@ def measure(
     cold: list[Timed] = []
     for _ in range(max(1, repeat)):
         client.clear_cache()
+        time.sleep(settle_s)
         run = timed(lambda: client.fingerprint(request), sampler)
         if run.response.cached:
             raise RuntimeError("a cold call came back cached: ClearCache did not clear")
@@ -414,7 +421,9 @@ def measure(
         result.update(latency_summary(hit_times(small), "cache_hit_small"))
         result["small_seconds"] = small_seconds
 
-    result.update(measure_validation(client, track, sampler=sampler, repeat=repeat))
+    result.update(
+        measure_validation(client, track, sampler=sampler, repeat=repeat, settle_s=settle_s)
+    )
 
     if batch_items > 0:
         span = max(0.0, track.seconds - batch_seconds)
@@ -489,6 +498,7 @@ def run(
     batch_seconds: float = 30.0,
     prefetch: bool = True,
     server_media_root: Path | None = None,
+    settle_s: float = SETTLE_S,
 ) -> dict[str, Any]:
     """Start a server (unless ``server`` is given), measure, stop it; the result dict."""
     track = load_track(minutes, track_path)
@@ -529,6 +539,7 @@ def run(
                 small_seconds=small_seconds,
                 batch_items=batch_items,
                 batch_seconds=batch_seconds,
+                settle_s=settle_s,
             )
         finally:
             client.close()
@@ -546,6 +557,7 @@ def run(
         server_args=list(server_args),
         repeat=repeat,
         hits=hits,
+        settle_s=settle_s,
         track=track.path.name,
     )
     result["targets_met"] = targets_met(result)
@@ -751,6 +763,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0, help="track length in minutes")
     parser.add_argument("--track", type=Path, help="a 16-bit WAV to use instead of the generated one")
     parser.add_argument("--repeat", type=int, default=3, help="cold runs (unary and validation)")
+    parser.add_argument(
+        "--settle-s", type=float, default=SETTLE_S,
+        help="seconds to wait before each cold call, so the server's periodic malloc_trim has "
+        "returned what earlier calls freed and the peak RSS growth is counted from an idle "
+        "server's RSS (0: no wait)",
+    )
     parser.add_argument("--hits", type=int, default=200, help="cache-hit calls per kind")
     parser.add_argument("--small-seconds", type=float, default=10.0,
                         help="excerpt length of the small cache-hit case (0: skip)")
@@ -778,6 +796,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes=args.minutes,
         track_path=args.track,
         repeat=args.repeat,
+        settle_s=args.settle_s,
         hits=args.hits,
         small_seconds=args.small_seconds,
         batch_items=args.batch_items,
