@@ -19,8 +19,9 @@ wall-clock from the call to its response, on one gRPC channel:
   every run in ``unary_cold_runs_s``, the server's CPU seconds per call in
   ``unary_cold_server_cpu_s``, how far the server's peak RSS rose above its RSS before the
   call in ``unary_cold_peak_rss_growth_mb``: Linux ``VmHWM`` restarted through
-  ``/proc/PID/clear_refs``, after ``--settle-s`` seconds so the server's periodic
-  ``malloc_trim`` has returned what earlier calls freed);
+  ``/proc/PID/clear_refs``, of one more cold call made ``--settle-s`` seconds after the
+  cache was cleared, so the server's periodic ``malloc_trim`` has returned what earlier
+  calls freed);
 * ``cache_hit_p50_ms`` / ``p95`` / ``p99``: ``--hits`` calls of the same request once the
   result is cached (``cached`` must come back true). The request carries the whole 3-minute
   file (about 32 MB), so this includes the upload and the content hash;
@@ -312,6 +313,26 @@ class Client:
 # --------------------------------------------------------------------------- one run
 
 
+def peak_rss_growth(
+    runs: Sequence[Timed],
+    call: Callable[[], Any],
+    client: Client,
+    sampler: ProcessSampler | None,
+    settle_s: float,
+) -> float | None:
+    """MB the server's peak RSS rose over its RSS before a cold call: with ``settle_s > 0``,
+    of one more cold call made that long after the cache was cleared (the server's periodic
+    ``malloc_trim`` has then returned what earlier calls freed, so the growth counts from an
+    idle server's RSS; the timed ``runs`` stay back to back, comparable with earlier runs),
+    else the median over ``runs``."""
+    if settle_s <= 0:
+        growths = [r.server_peak_rss_growth_mb for r in runs if r.server_peak_rss_growth_mb is not None]
+        return median_or_none(growths, 1)
+    client.clear_cache()
+    time.sleep(settle_s)
+    return timed(call, sampler).server_peak_rss_growth_mb
+
+
 def measure_validation(
     client: Client,
     track: Track,
@@ -341,7 +362,6 @@ def measure_validation(
     validate_warm: list[float] = []
     for _ in range(max(0, repeat)):
         client.clear_cache()  # the references go, the session's media stays
-        time.sleep(settle_s)
         run = timed(lambda: client.validate(session_id), sampler)
         validate_cold.append(run)
         validate_warm.append(timed(lambda: client.validate(session_id), None).wall_s)
@@ -353,10 +373,9 @@ def measure_validation(
         result["validate_runs_ms"] = [round(1000.0 * v.wall_s, 2) for v in validate_cold]
         vcpus = [v.server_cpu_s for v in validate_cold if v.server_cpu_s is not None]
         result["validate_server_cpu_s"] = median_or_none(vcpus, 3)
-        vgrowths = [
-            v.server_peak_rss_growth_mb for v in validate_cold if v.server_peak_rss_growth_mb is not None
-        ]
-        result["validate_peak_rss_growth_mb"] = median_or_none(vgrowths, 1)
+        result["validate_peak_rss_growth_mb"] = peak_rss_growth(
+            validate_cold, lambda: client.validate(session_id), client, sampler, settle_s
+        )
         result["validate_warm_ms"] = median_or_none([1000.0 * w for w in validate_warm], 2)
     return result
 
@@ -387,7 +406,6 @@ def measure(
     cold: list[Timed] = []
     for _ in range(max(1, repeat)):
         client.clear_cache()
-        time.sleep(settle_s)
         run = timed(lambda: client.fingerprint(request), sampler)
         if run.response.cached:
             raise RuntimeError("a cold call came back cached: ClearCache did not clear")
@@ -396,8 +414,9 @@ def measure(
     result["unary_cold_runs_s"] = [round(c.wall_s, 4) for c in cold]
     cpus = [c.server_cpu_s for c in cold if c.server_cpu_s is not None]
     result["unary_cold_server_cpu_s"] = median_or_none(cpus, 3)
-    growths = [c.server_peak_rss_growth_mb for c in cold if c.server_peak_rss_growth_mb is not None]
-    result["unary_cold_peak_rss_growth_mb"] = median_or_none(growths, 1)
+    result["unary_cold_peak_rss_growth_mb"] = peak_rss_growth(
+        cold, lambda: client.fingerprint(request), client, sampler, settle_s
+    )
 
     def hit_times(req: Any) -> list[float]:
         first = client.fingerprint(req)  # computed if not cached yet
@@ -765,9 +784,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="cold runs (unary and validation)")
     parser.add_argument(
         "--settle-s", type=float, default=SETTLE_S,
-        help="seconds to wait before each cold call, so the server's periodic malloc_trim has "
-        "returned what earlier calls freed and the peak RSS growth is counted from an idle "
-        "server's RSS (0: no wait)",
+        help="seconds to wait before one extra cold unary call and one extra cold validation "
+        "that measure the server's peak RSS growth, so its periodic malloc_trim has returned "
+        "what earlier calls freed (0: the timed calls' growth, counted over whatever the "
+        "server kept from the call before)",
     )
     parser.add_argument("--hits", type=int, default=200, help="cache-hit calls per kind")
     parser.add_argument("--small-seconds", type=float, default=10.0,

@@ -92,7 +92,7 @@ def test_tiny_real_run_reports_the_keys(tmp_path: Path) -> None:
     track = tmp_path / "short.wav"
     sf.write(track, np.stack([tone, tone], axis=1), rate, subtype="PCM_16")
     done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "bench_unary.py"), "--track", str(track), "--repeat", "2", "--settle-s", "0",
+        [sys.executable, str(SCRIPTS / "bench_unary.py"), "--track", str(track), "--repeat", "2", "--settle-s", "0.2",
          "--hits", "3", "--small-seconds", "1", "--batch-items", "2", "--batch-seconds", "1",
          "--server-arg=--backend=numpy", "--server-arg=--heads=dsp",
          "--json"],
