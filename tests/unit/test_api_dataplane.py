@@ -27,6 +27,7 @@ from streamprint.dataplane import (
     StreamSpec,
     ValidationJob,
 )
+from streamprint.dataplane.types import Encoding
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint
 from streamprint.engine.validation import validate
@@ -425,6 +426,53 @@ def test_a_13d_validation_waits_for_a_covering_25d_pass_in_flight() -> None:
         plane.close()
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("encoding", [Encoding.PCM_S16LE, Encoding.PCM_F32LE])
+def test_raw_pcm_bodies_decode_in_blocks_with_the_whole_body_checks(
+    encoding: Encoding, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A raw PCM body reaches the engine in batch blocks: the samples and fingerprint of the
+    whole body decoded at once; a partial frame and the length limit fail at decode, a NaN
+    (float PCM) when its block is consumed, each with the field media.data."""
+    from signals import music_like
+
+    from streamprint.dataplane.engine import NumpyEngine
+    from streamprint.engine import session as session_module
+    from streamprint.engine.decode import PcmDecoder, PcmFormat
+    from streamprint.engine.session import fingerprint_buffer
+
+    monkeypatch.setattr(session_module, "_BATCH_BLOCK_SECONDS", 0.7)
+    rate = 22_050
+    floats = np.clip(music_like(3.0, bpm=100.0, rate=rate, channels=2, seed=3), -1.0, 1.0)
+    body = (
+        (floats * 32767).astype("<i2").tobytes()
+        if encoding is Encoding.PCM_S16LE
+        else floats.astype("<f4").tobytes()
+    )
+    fmt = MediaFormat(encoding=encoding, sample_rate=rate, channels=2)
+    engine = NumpyEngine()
+    media = engine.decode(body, fmt, max_seconds=60.0)
+    blocks = list(media.blocks)
+    whole = PcmDecoder(PcmFormat(encoding.value, rate, 2)).decode(body)
+    assert (media.sample_rate, media.channels, media.frames) == (rate, 2, whole.shape[0])
+    step = session_module.batch_block_frames(rate)
+    assert [b.shape[0] for b in blocks[:-1]] == [step] * (len(blocks) - 1)
+    assert np.array_equal(np.concatenate(blocks).view(np.uint32), whole.view(np.uint32))
+    got = engine.fingerprint(engine.decode(body, fmt, max_seconds=60.0), dims.AUDIO_13D)
+    assert got == fingerprint_buffer(AudioBuffer(whole, rate), dims.AUDIO_13D)
+    with pytest.raises(InvalidInputError) as stray:
+        engine.decode(body + b"\x01", fmt, max_seconds=60.0)
+    assert stray.value.violations[0].field == "media.data"
+    with pytest.raises(ResourceLimitError):
+        engine.decode(body, fmt, max_seconds=2.0)
+    if encoding is Encoding.PCM_F32LE:
+        poisoned = bytearray(body)
+        poisoned[-8:-4] = np.array([np.nan], "<f4").tobytes()
+        late = engine.decode(bytes(poisoned), fmt, max_seconds=60.0)  # found when consumed
+        with pytest.raises(InvalidInputError) as nan:
+            engine.fingerprint(late, dims.AUDIO_13D)
+        assert nan.value.violations[0].field == "media.data"
 
 
 def test_whole_media_threads_give_the_engine_a_shared_pool_and_the_same_results() -> None:

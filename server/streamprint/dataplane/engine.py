@@ -5,7 +5,7 @@ Everything here is synchronous and CPU-bound; the data plane runs it on worker t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -16,7 +16,6 @@ from streamprint.dataplane.types import MediaFormat, ModelDescription
 from streamprint.engine.fingerprint import (
     REFERENCE_MODEL_VERSION,
     AudioBlocks,
-    AudioBuffer,
     Fingerprint,
 )
 from streamprint.engine.validation import ValidationReport
@@ -93,8 +92,10 @@ class Engine(Protocol):
         ...
 
     def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
-        """Decode whole media, delivered in blocks as they are consumed (errors about the
-        media as a whole, its format and its length, are raised by this call)."""
+        """Decode whole media, delivered in blocks as they are consumed. Errors about the
+        media as a whole (its format, a partial sample frame, its length) are raised by this
+        call; errors in the samples themselves (NaN in float PCM) may come from consuming
+        the blocks."""
         ...
 
     def new_session(
@@ -255,15 +256,25 @@ class NumpyEngine:
         decoder = PcmDecoder(
             PcmFormat(fmt.encoding.value, fmt.sample_rate, fmt.channels), field="media.data"
         )
-        samples = decoder.decode(data)
-        decoder.finish()
-        if samples.shape[0] > max_seconds * fmt.sample_rate:
+        frame_bytes = decoder.format.frame_bytes
+        stray = len(data) % frame_bytes
+        if stray:  # the error a decode of the whole body and its finish() give
+            decoder.decode(data[:stray])
+            decoder.finish()
+        frames = len(data) // frame_bytes
+        if frames > max_seconds * fmt.sample_rate:
             raise ResourceLimitError(
                 f"media is longer than the {max_seconds:g} s limit", limit="max_media_seconds"
             )
-        return AudioBlocks.of(
-            AudioBuffer(samples, fmt.sample_rate), batch_block_frames(fmt.sample_rate)
-        )
+        step = batch_block_frames(fmt.sample_rate) * frame_bytes
+
+        def blocks() -> Iterator[Samples]:
+            # whole frames per block: each decodes on its own, with the same checks and bits
+            view = memoryview(data)
+            for start in range(0, len(data), step):
+                yield decoder.decode(view[start : start + step])
+
+        return AudioBlocks(fmt.sample_rate, fmt.channels, frames, blocks())
 
     def new_session(
         self,
