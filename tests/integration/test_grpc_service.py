@@ -318,6 +318,23 @@ def test_fingerprint_is_25d_and_second_call_hits_the_cache(
     assert after.size >= 1 and 0 < after.hit_rate <= 1
 
 
+def test_unary_raw_pcm_equals_the_wav_of_the_same_samples(client: StreamprintClient) -> None:
+    """A raw s16le body (decoded in blocks) and a 16-bit WAV of the same samples (converted
+    in blocks) give the same 25D fingerprint; a body ending inside a sample frame is
+    INVALID_ARGUMENT on media.data."""
+    samples = music(3.0, rate=22050, channels=2)
+    pcm = np.round(np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
+    raw = client.fingerprint(pcm.tobytes(), fmt=AudioFormat(Encoding.PCM_S16LE, 22050, 2))
+    wav = client.fingerprint(encode(pcm.astype(np.float32) / 32768.0, 22050))
+    assert raw.fingerprint.values == wav.fingerprint.values
+    assert raw.fingerprint.confidence == wav.fingerprint.confidence
+    assert raw.media_sha256 != wav.media_sha256  # different bytes, different cache entries
+    with pytest.raises(StreamprintRpcError) as stray:
+        client.fingerprint(pcm.tobytes() + b"\x01", fmt=AudioFormat(Encoding.PCM_S16LE, 22050, 2))
+    assert stray.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in stray.value.field_violations] == ["media.data"]
+
+
 def test_stream_final_matches_unary_on_streamed_dimensions(
     client: StreamprintClient, media_dir: Path
 ) -> None:
