@@ -65,7 +65,8 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
 DOC_SECTION = "unary-validation"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-#: Default wait before each cold call: one period of the server's ``malloc_trim`` and a second.
+#: Default wait before the extra cold calls that measure the server's peak RSS: one period
+#: of its ``malloc_trim`` and a second.
 SETTLE_S = 11.0
 
 for _p in (REPO / "clients" / "python", REPO / "server", SCRIPTS):
@@ -598,6 +599,17 @@ def _unit(value: Any, unit: str, digits: int = 2) -> str:
     return "-" if value is None else f"{_fmt(value, digits)} {unit}"
 
 
+def _settle_text(settle_s: Any) -> str:
+    if not settle_s:
+        return " Server peak RSS: the median growth of the timed calls."
+    return (
+        f" Server peak RSS: one more cold call of each kind, made {_fmt(settle_s, 0)} s after"
+        " the cache was cleared (the server's periodic `malloc_trim` has then returned what"
+        " earlier calls freed), its peak (Linux `VmHWM`, restarted through"
+        " `/proc/PID/clear_refs`) over its RSS just before."
+    )
+
+
 def _peak_growth(mb: Any) -> str:
     return "" if mb is None else f"; server peak RSS +{_fmt(mb, 1)} MB over its RSS before the call"
 
@@ -743,7 +755,7 @@ def docs_body(result: dict[str, Any], *, command: str) -> str:
             f"Track: `{result.get('track')}` ({result.get('media_seconds')} s of music-like"
             " 44.1 kHz stereo 16-bit WAV, the `bench_engine.py` generator). Cold calls clear the"
             f" fingerprint cache first (admin `ClearCache`); {result.get('repeat')} runs each,"
-            " median reported.",
+            " back to back, median reported." + _settle_text(result.get("settle_s")),
             "",
             table(result),
             "",

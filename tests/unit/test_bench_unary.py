@@ -80,6 +80,9 @@ def test_docs_body_names_the_command_and_every_measured_row() -> None:
     assert "- s" not in body  # unmeasured server CPU: a bare dash
     assert body.count("server peak RSS +") == 1  # the unary row's; the validation's unmeasured
     assert "server peak RSS +95.5 MB" in body
+    assert "the median growth of the timed calls" in body  # no settle_s in this result
+    settled = bu.docs_body({**result, "settle_s": 11.0}, command="x")
+    assert "made 11 s after the cache was cleared" in settled
 
 
 @pytest.mark.slow
