@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
-from streamprint.engine.fingerprint import AudioBuffer
+from streamprint.engine.fingerprint import AudioBuffer, pcm16_to_float
 
 
 def media_sha256(data: bytes | bytearray | memoryview) -> str:
@@ -31,9 +31,7 @@ def as_int16(samples: NDArray[np.float32]) -> NDArray[np.int16] | None:
     if not (float(scaled.min()) >= -32768.0 and float(scaled.max()) <= 32767.0):
         return None  # also NaN
     quantized = scaled.astype(np.int16)
-    back = quantized.astype(np.float32)
-    back *= np.float32(2.0**-15)
-    if not np.array_equal(back.view(np.uint32), samples.view(np.uint32)):
+    if not np.array_equal(pcm16_to_float(quantized).view(np.uint32), samples.view(np.uint32)):
         return None
     return quantized
 

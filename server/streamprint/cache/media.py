@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.cache.keys import SamplesDigest, as_int16
-from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, pcm16_to_float
 
 #: Default bytes of a session's kept media held in memory before it spills to a file: one
 #: second of 48 kHz stereo 16-bit PCM fits, so a live stream's chunks between two updates
@@ -275,7 +275,5 @@ class KeptMedia:
 
 def _to_float(block: NDArray[np.int16] | NDArray[np.float32]) -> NDArray[np.float32]:
     if block.dtype == np.int16:
-        out = block.astype(np.float32)
-        out *= np.float32(2.0**-15)
-        return out
+        return pcm16_to_float(cast("NDArray[np.int16]", block))
     return np.asarray(block, dtype=np.float32)

@@ -57,7 +57,7 @@ from streamprint.dataplane.types import (
     ValidationOutcome,
 )
 from streamprint.engine import dims
-from streamprint.engine.fingerprint import Fingerprint
+from streamprint.engine.fingerprint import Fingerprint, pcm16_to_float
 from streamprint.errors import (
     FieldViolation,
     InvalidInputError,
@@ -313,9 +313,7 @@ class LiveStream:
         if push_int16 is not None:
             updates: list[Fingerprint] = push_int16(samples)
             return updates
-        floats = samples.astype(np.float32)  # a session without the int16 entry
-        floats *= np.float32(2.0**-15)
-        return self._session.push(floats)
+        return self._session.push(pcm16_to_float(cast("Pcm16", samples)))  # a session without push_int16
 
     def _keep(self, samples: Samples | Pcm16) -> None:
         """Keep decoded samples for validation (compactly, see :class:`KeptMedia`)."""

@@ -52,6 +52,14 @@ class Fingerprint:
         }
 
 
+def pcm16_to_float(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
+    """16-bit samples ``k`` (any shape) as the float32 ``k / 32768`` they mean: a fresh array,
+    exact (a power-of-two scale), libsndfile's own conversion."""
+    out = pcm.astype(np.float32)
+    out *= np.float32(2.0**-15)
+    return out
+
+
 @dataclass(frozen=True)
 class AudioBuffer:
     """Decoded audio: ``samples`` is float32 ``[n_samples, n_channels]`` in [-1, 1] at ``sample_rate`` Hz."""

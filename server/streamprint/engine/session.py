@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.features import AudioFeatures
-from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint, pcm16_to_float
 from streamprint.engine.grid import Framer
 from streamprint.engine.native import NativeAccumulator, native_accumulators
 from streamprint.engine.requests import check_dimensions, check_update_interval
@@ -206,9 +206,7 @@ class AudioSession:
                 "interleaved 16-bit samples with the configured channel count",
             )
         if self._native or self.config.channels > 2:
-            floats = pcm.astype(np.float32)
-            floats *= np.float32(2.0**-15)
-            return self.push(floats)
+            return self.push(pcm16_to_float(pcm))
         self._check_media_limit(pcm.shape[0])
         return self._push_in_pieces(pcm, self._process_int16)
 

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.decode.common import ByteData, Samples
+from streamprint.engine.fingerprint import pcm16_to_float
 from streamprint.errors import InvalidInputError
 
 if TYPE_CHECKING:  # PyAV is only needed once container media is decoded
@@ -24,8 +25,7 @@ def _pcm_to_float(raw: ByteData, kind: str, channels: int) -> Samples:
     """
     out: Samples
     if kind == "s16le":
-        out = np.frombuffer(raw, "<i2").astype(np.float32)
-        out *= np.float32(2.0**-15)
+        out = pcm16_to_float(np.frombuffer(raw, "<i2"))
     elif kind == "f32le":
         out = np.frombuffer(raw, "<f4").astype(np.float32)
     elif kind == "s32le":
