@@ -178,14 +178,17 @@ def test_file_blocks_are_the_file_decoded_whole(tmp_path: Path, fmt: str) -> Non
         assert not any(np.shares_memory(a, b) for a, b in itertools.pairwise(blocks))
 
 
+@pytest.mark.parametrize("as_view", [False, True], ids=["bytes", "view"])
 @pytest.mark.parametrize("fmt", ["wav", "aiff", "rf64", "flac", "wav24", "mp3"])
-def test_bytes_blocks_are_the_bytes_decoded_whole(fmt: str) -> None:
+def test_bytes_blocks_are_the_bytes_decoded_whole(fmt: str, as_view: bool) -> None:
     """decode_bytes_blocks: decode_bytes' samples in blocks of the asked length, each a fresh
-    array (16-bit sized formats converted lazily, the others decoded and sliced)."""
+    array (16-bit sized formats converted lazily, the others decoded and sliced), from
+    ``bytes`` or from a view into a larger buffer (a received request's media bytes)."""
     rate = 16_000
     data = encode(noise(2.3, rate, channels=2, seed=4), rate, fmt)
     whole = decode_bytes(data)
-    media = decode_bytes_blocks(data, block_seconds=0.5)
+    source = memoryview(b"head" + data + b"tail")[4:-4] if as_view else data
+    media = decode_bytes_blocks(source, block_seconds=0.5)
     assert (media.sample_rate, media.channels, media.frames) == (whole.sample_rate, 2, whole.samples.shape[0])
     blocks = list(media.blocks)
     assert [b.shape[0] for b in blocks[:-1]] == [round(0.5 * whole.sample_rate)] * (len(blocks) - 1)

@@ -35,6 +35,7 @@ from streamprint.api.health import HealthService
 from streamprint.api.interceptor import MetricsInterceptor
 from streamprint.api.peers import Peers
 from streamprint.api.servicer import AdminService, FingerprintService
+from streamprint.api.wire import parse_fingerprint_request
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
@@ -63,6 +64,33 @@ def _read_pem(path: str, flag: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise StartupRefusedError(f"cannot read {flag} {path!r}: {exc.strerror}") from None
+
+
+def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Server) -> None:
+    """The generated registration of the service, except that ``Fingerprint``'s requests are
+    read by :func:`~streamprint.api.wire.parse_fingerprint_request`: their media bytes stay
+    in the buffer gRPC received them in (no two further copies of up to 32 MB)."""
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+
+    class Collect:
+        def add_generic_rpc_handlers(self, _: object) -> None:
+            pass
+
+        def add_registered_method_handlers(
+            self, _: str, methods: dict[str, grpc.RpcMethodHandler[Any, Any]]
+        ) -> None:
+            handlers.update(methods)
+
+    fs_grpc.add_FingerprintServiceServicer_to_server(servicer, Collect())  # type: ignore[no-untyped-call]
+    handlers["Fingerprint"] = grpc.unary_unary_rpc_method_handler(
+        servicer.Fingerprint,
+        request_deserializer=parse_fingerprint_request,
+        response_serializer=fs_pb.FingerprintResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(FINGERPRINT_SERVICE, handlers),)
+    )
+    server.add_registered_method_handlers(FINGERPRINT_SERVICE, handlers)
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -166,9 +194,7 @@ class StreamprintServer:
         server = grpc.aio.server(
             options=grpc_options(config, reuse_port=role is not None), interceptors=interceptors
         )
-        fs_grpc.add_FingerprintServiceServicer_to_server(  # type: ignore[no-untyped-call]
-            FingerprintService(plane, tokens, peers), server
-        )
+        add_fingerprint_service(FingerprintService(plane, tokens, peers), server)
         services = [FINGERPRINT_SERVICE]
         if config.admin:
             admin_service_pb2_grpc.add_AdminServiceServicer_to_server(  # type: ignore[no-untyped-call]

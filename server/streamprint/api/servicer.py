@@ -23,6 +23,7 @@ from streamprint.api._generated import admin_service_pb2 as admin_pb
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api.auth import TokenTable
 from streamprint.api.peers import Peers, add_cache_stats, is_forwarded
+from streamprint.api.wire import FingerprintRequestParts
 from streamprint.dataplane import (
     DataPlane,
     FingerprintResult,
@@ -193,12 +194,17 @@ class FingerprintService:
     # ------------------------------------------------------------------ unary RPCs
 
     async def Fingerprint(
-        self, request: fs_pb.FingerprintRequest, context: Context
+        self, request: FingerprintRequestParts | fs_pb.FingerprintRequest, context: Context
     ) -> fs_pb.FingerprintResponse:
-        """Whole media → fingerprint (cached by content)."""
+        """Whole media → fingerprint (cached by content).
+
+        ``request`` comes from :func:`wire.parse_fingerprint_request` (the server registers it
+        as this method's deserializer), or is a plain message.
+        """
+        parts = request if isinstance(request, FingerprintRequestParts) else FingerprintRequestParts(request)
 
         async def call() -> fs_pb.FingerprintResponse:
-            job = convert.fingerprint_job(request, self._limits)
+            job = convert.fingerprint_job(parts.message, self._limits, data=parts.data)
             return convert.fingerprint_response(await self._plane.fingerprint(job))
 
         return await _unary(context, call, media_field="media.data")

@@ -91,7 +91,9 @@ class Engine(Protocol):
         """A decoder for a stream's chunks."""
         ...
 
-    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
+    def decode(
+        self, data: bytes | memoryview, fmt: MediaFormat, *, max_seconds: float
+    ) -> AudioBlocks:
         """Decode whole media, delivered in blocks as they are consumed. Errors about the
         media as a whole (its format, a partial sample frame, its length) are raised by this
         call; errors in the samples themselves (NaN in float PCM) may come from consuming
@@ -239,7 +241,9 @@ class NumpyEngine:
         )
         return decoder
 
-    def decode(self, data: bytes, fmt: MediaFormat, *, max_seconds: float) -> AudioBlocks:
+    def decode(
+        self, data: bytes | memoryview, fmt: MediaFormat, *, max_seconds: float
+    ) -> AudioBlocks:
         from streamprint.engine.decode import PcmDecoder, PcmFormat, decode_bytes_blocks
         from streamprint.engine.session import batch_block_frames, batch_block_seconds
         from streamprint.errors import InvalidInputError, ResourceLimitError

@@ -775,7 +775,7 @@ class DataPlane:
             return None  # the normal path raises it with its field
         return self.file_digests.lookup(path)
 
-    def _compute(self, data: bytes, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
+    def _compute(self, data: bytes | memoryview, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
         buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
         return self.engine.fingerprint(buffer, dimensions)
 
@@ -818,12 +818,14 @@ class DataPlane:
             task.add_done_callback(done)
         return await asyncio.shield(task)
 
-    async def _digest(self, data: bytes) -> str:
+    async def _digest(self, data: bytes | memoryview) -> str:
         if len(data) >= _HASH_OFF_LOOP_BYTES:
             return await asyncio.to_thread(media_sha256, data)
         return media_sha256(data)
 
-    async def _load_with_stat(self, media: MediaInput) -> tuple[bytes, os.stat_result | None]:
+    async def _load_with_stat(
+        self, media: MediaInput
+    ) -> tuple[bytes | memoryview, os.stat_result | None]:
         """The media bytes, and for a ``server_path`` the file's ``stat`` before it was read."""
         if media.server_path is not None:
             path = self._resolve(media.server_path)

@@ -86,11 +86,14 @@ class StreamSpec:
 class MediaInput:
     """Whole media: ``data`` bytes or a ``server_path`` under the server's media root.
 
+    ``data`` may be a read-only ``memoryview`` of the received request (api.wire), so it is
+    hashed and decoded in place; nothing keeps it past the call.
+
     ``video`` is the video encoding (read for video jobs only).
     """
 
     format: MediaFormat = field(default_factory=MediaFormat)
-    data: bytes | None = None
+    data: bytes | memoryview | None = None
     server_path: str | None = None
     video: VideoInput = field(default_factory=VideoInput)
 

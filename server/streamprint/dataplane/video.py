@@ -100,7 +100,7 @@ class VideoLiveStream(LiveStream):
 
 def compute(
     media: MediaInput,
-    data: bytes,
+    data: bytes | memoryview,
     dimensions: tuple[str, ...],
     max_seconds: float,
     *,

@@ -7,7 +7,7 @@ import io
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import soundfile as sf
@@ -128,19 +128,54 @@ def decode_bytes_blocks(
     16-bit PCM in a sized format (WAV, AIFF, ...) is converted block by block as the blocks
     are consumed, so the whole float32 copy (twice the file's size) is never held and its
     first touch, about 25-90 ms for 3 minutes of stereo, overlaps the consumer's work
-    (``bytes`` are read in place: ``io.BytesIO`` shares them). Other media are decoded whole
-    and sliced.
+    (read in place: ``io.BytesIO`` shares ``bytes``, and other buffers, such as a view of a
+    received request, are read through :class:`_ViewFile`). Other media are decoded whole and
+    sliced.
     """
     if len(data) > 0:
-        blocks = _sized_pcm16_blocks(io.BytesIO(data), block_seconds, max_seconds)
+        source = io.BytesIO(data) if type(data) is bytes else _ViewFile(data)
+        blocks = _sized_pcm16_blocks(source, block_seconds, max_seconds)
         if blocks is not None:
             return blocks
     buffer = decode_bytes(data, max_seconds=max_seconds)
     return AudioBlocks.of(buffer, round(block_seconds * buffer.sample_rate))
 
 
+class _ViewFile(io.RawIOBase):
+    """A read-only, seekable file over a buffer, read in place (``io.BytesIO`` copies any
+    buffer that is not ``bytes``: 32 MB for a 3-minute stereo WAV)."""
+
+    def __init__(self, data: ByteData) -> None:
+        super().__init__()
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        if base + offset < 0:
+            raise ValueError(f"negative seek position {base + offset}")
+        self._pos = base + offset
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = max(0, min(len(out), len(self._view) - self._pos))
+        out[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+
 def _sized_pcm16_blocks(
-    source: str | io.BytesIO, block_seconds: float, max_seconds: float
+    source: str | io.BytesIO | _ViewFile, block_seconds: float, max_seconds: float
 ) -> AudioBlocks | None:
     """:class:`AudioBlocks` reading 16-bit sized-format media (a path or bytes) lazily, else
     None."""

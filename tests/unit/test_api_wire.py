@@ -1,0 +1,157 @@
+"""api.wire: a FingerprintRequest read with its media bytes left in the received buffer must
+mean exactly what the standard parser reads from the same wire bytes."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
+from streamprint.api._generated import media_pb2 as m_pb
+from streamprint.api.wire import SPLIT_MIN_BYTES, FingerprintRequestParts, parse_fingerprint_request
+
+BIG = SPLIT_MIN_BYTES
+
+
+def _as_standard(parts: FingerprintRequestParts) -> fs_pb.FingerprintRequest:
+    """The message with its split-out data put back (what the standard parser gives)."""
+    message = fs_pb.FingerprintRequest()
+    message.CopyFrom(parts.message)
+    if parts.data is not None:
+        message.media.data = bytes(parts.data)
+    return message
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (tag and length < 2**28, enough here)."""
+
+    def varint(v: int) -> bytes:
+        out = bytearray()
+        while True:
+            byte, v = v & 0x7F, v >> 7
+            out.append(byte | (0x80 if v else 0))
+            if not v:
+                return bytes(out)
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def test_large_data_is_a_view_of_the_received_bytes_and_the_rest_is_parsed() -> None:
+    data = random.Random(0).randbytes(BIG + 17)
+    request = fs_pb.FingerprintRequest(
+        media=m_pb.MediaSource(
+            data=data,
+            format=m_pb.AudioFormat(
+                encoding=m_pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=8000, channels=2
+            ),
+        ),
+        modality=m_pb.MODALITY_AUDIO,
+        dimensions=["tempo", "loudness_lufs"],
+    )
+    raw = request.SerializeToString()
+    parts = parse_fingerprint_request(raw)
+    assert parts.data is not None and parts.data.obj is raw  # no copy
+    assert bytes(parts.data) == data
+    assert parts.message.media.WhichOneof("source") is None  # left out of the message
+    assert parts.message.HasField("media") and parts.message.media.format.sample_rate_hz == 8000
+    assert list(parts.message.dimensions) == ["tempo", "loudness_lufs"]
+    assert _as_standard(parts) == request
+
+
+def test_small_data_takes_the_standard_parse() -> None:
+    request = fs_pb.FingerprintRequest(media=m_pb.MediaSource(data=b"x" * (BIG - 1)))
+    parts = parse_fingerprint_request(request.SerializeToString())
+    assert parts.data is None and parts.message == request
+
+
+def test_fields_in_any_order_and_unknown_fields_are_kept() -> None:
+    data = bytes(range(256)) * (BIG // 256 + 1)
+    fmt = m_pb.AudioFormat(sample_rate_hz=44100, channels=1).SerializeToString()
+    unknown = _field(15, b"future")
+    media = _field(3, fmt) + unknown + _field(1, data) + _field(4, b"")
+    raw = _field(3, b"tempo") + _field(1, media) + unknown + _field(3, b"key")
+    parts = parse_fingerprint_request(raw)
+    assert parts.data is not None and bytes(parts.data) == data
+    standard = fs_pb.FingerprintRequest.FromString(raw)
+    assert _as_standard(parts) == standard
+    assert _as_standard(parts).SerializeToString(deterministic=True) == standard.SerializeToString(
+        deterministic=True
+    )
+
+
+@pytest.mark.parametrize(
+    "media_fields",
+    [
+        # a server_path after the data wins the oneof; one before it loses: both are left whole
+        lambda data: [_field(1, _field(1, data) + _field(2, b"a.wav"))],
+        lambda data: [_field(1, _field(2, b"a.wav") + _field(1, data))],
+        # two data fields (the last wins) and two media fields (merged)
+        lambda data: [_field(1, _field(1, b"first" * BIG) + _field(1, data))],
+        lambda data: [_field(1, _field(1, data)), _field(1, _field(3, b"\x10\x02"))],
+    ],
+)
+def test_shapes_with_merge_rules_are_left_to_the_standard_parser(media_fields: object) -> None:
+    data = b"\x07" * BIG
+    raw = b"".join(media_fields(data))  # type: ignore[operator]
+    parts = parse_fingerprint_request(raw)
+    assert parts.data is None
+    assert parts.message == fs_pb.FingerprintRequest.FromString(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _field(1, _field(1, b"\x00" * BIG))[:-1],  # truncated inside the data
+        b"\x0a\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",  # a length varint that never ends
+        b"\x00\x01",  # field number 0
+    ],
+)
+def test_malformed_bytes_get_the_standard_parsers_error(raw: bytes) -> None:
+    with pytest.raises(DecodeError):
+        fs_pb.FingerprintRequest.FromString(raw)
+    with pytest.raises(DecodeError):
+        parse_fingerprint_request(raw)
+
+
+_MEDIA_PARTS = st.lists(
+    st.sampled_from(["data", "small_data", "path", "format", "unknown_varint", "unknown_i64"]),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    before=st.lists(st.sampled_from(["dims", "modality", "unknown"]), max_size=3),
+    media=st.lists(_MEDIA_PARTS, max_size=3),
+    after=st.lists(st.sampled_from(["dims", "modality", "unknown"]), max_size=3),
+)
+def test_any_mix_of_fields_means_what_the_standard_parser_reads(
+    before: list[str], media: list[list[str]], after: list[str]
+) -> None:
+    outer = {
+        "dims": _field(3, b"tempo"),
+        "modality": b"\x10\x01",
+        "unknown": _field(20, b"?"),
+    }
+    inner = {
+        "data": _field(1, b"\x01\x02" * BIG),
+        "small_data": _field(1, b"tiny"),
+        "path": _field(2, b"x.wav"),
+        "format": _field(3, b"\x10\x80\x7d"),
+        "unknown_varint": b"\xa0\x01\x05",
+        "unknown_i64": b"\xa1\x01" + b"\x00" * 8,
+    }
+    raw = (
+        b"".join(outer[k] for k in before)
+        + b"".join(_field(1, b"".join(inner[k] for k in m)) for m in media)
+        + b"".join(outer[k] for k in after)
+    )
+    standard = fs_pb.FingerprintRequest.FromString(raw)
+    parts = parse_fingerprint_request(raw)
+    assert _as_standard(parts) == standard
+    if parts.data is not None:
+        assert parts.data.obj is raw and len(parts.data) >= BIG
