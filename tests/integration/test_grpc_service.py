@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -338,38 +339,54 @@ def test_unary_raw_pcm_equals_the_wav_of_the_same_samples(client: StreamprintCli
 def test_unary_media_read_in_place_means_what_the_standard_parse_reads(
     server: ServerThread, client: StreamprintClient
 ) -> None:
-    """Fingerprint's requests are read with their media bytes left in gRPC's buffer (api.wire);
-    BatchFingerprint's items by the standard parser. The same bytes give the same fingerprint
-    and cache key either way, and a request whose oneof a later server_path overrides is read
-    as the standard parser reads it (here: no media root, INVALID_ARGUMENT on the path)."""
+    """Fingerprint and BatchFingerprint requests are read with their media bytes left in
+    gRPC's buffer (api.wire); a batch with an unknown field takes the standard parser. The
+    same bytes give the same fingerprint and cache key either way, and a request whose oneof
+    a later server_path overrides is read as the standard parser reads it (here: no media
+    root, INVALID_ARGUMENT on the path)."""
     pcm = np.round(np.clip(music(2.0, rate=22050, channels=2), -1.0, 1.0) * 32767).astype("<i2")
     wav = encode(pcm.astype(np.float32) / 32768.0, 22050)
     assert len(wav) > 64 * 1024  # large enough to be read in place
+
+    def raw_call(method: str, response: Any) -> Any:
+        return client._channel.unary_unary(
+            f"/streamprint.v1.FingerprintService/{method}",
+            request_serializer=lambda payload: payload,
+            response_deserializer=response.FromString,
+        )
+
+    def field(number: int, payload: bytes) -> bytes:
+        size, length = len(payload), bytearray()
+        while size >= 0x80:
+            length.append(size & 0x7F | 0x80)
+            size >>= 7
+        return bytes([number << 3 | 2]) + bytes(length) + bytes([size]) + payload
+
     client.clear_cache()
     unary = client.fingerprint(wav)
-    (batch,) = client.batch([wav])
-    assert batch.result is not None and batch.result.cached
-    assert batch.result.media_sha256 == unary.media_sha256
-    assert batch.result.fingerprint.values == unary.fingerprint.values
+    (in_place,) = client.batch([wav])
+    item = fs_pb.FingerprintRequest(media=m_pb.MediaSource(data=wav)).SerializeToString()
+    standard = raw_call("BatchFingerprint", fs_pb.BatchFingerprintResponse)(
+        field(1, item) + field(9, b"unknown"), timeout=30
+    )
+    assert in_place.result is not None and in_place.result.cached
+    assert in_place.result.media_sha256 == unary.media_sha256
+    assert in_place.result.fingerprint.values == unary.fingerprint.values
+    (result,) = standard.results
+    assert result.result.cached and result.result.media_sha256 == unary.media_sha256
+    assert [(d.name, d.value) for d in result.result.fingerprint.dimensions] == list(
+        unary.fingerprint.values.items()
+    )
 
     # one media field whose data a later server_path overrides (the wire merges the two)
     media = (
         m_pb.MediaSource(data=wav).SerializeToString()
         + m_pb.MediaSource(server_path="x.wav").SerializeToString()
     )
-    size, length = len(media), bytearray()
-    while size >= 0x80:
-        length.append(size & 0x7F | 0x80)
-        size >>= 7
-    raw = b"\x0a" + bytes(length) + bytes([size]) + media
+    raw = field(1, media)
     assert fs_pb.FingerprintRequest.FromString(raw).media.server_path == "x.wav"
-    call = client._channel.unary_unary(
-        "/streamprint.v1.FingerprintService/Fingerprint",
-        request_serializer=lambda payload: payload,
-        response_deserializer=fs_pb.FingerprintResponse.FromString,
-    )
     with pytest.raises(grpc.RpcError) as overridden:
-        call(raw, timeout=30)
+        raw_call("Fingerprint", fs_pb.FingerprintResponse)(raw, timeout=30)
     assert overridden.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "server_path" in (overridden.value.details() or "")
 

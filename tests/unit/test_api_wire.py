@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import media_pb2 as m_pb
-from streamprint.api.wire import SPLIT_MIN_BYTES, FingerprintRequestParts, parse_fingerprint_request
+from streamprint.api.wire import (
+    SPLIT_MIN_BYTES,
+    FingerprintRequestParts,
+    parse_batch_fingerprint_request,
+    parse_fingerprint_request,
+)
 
 BIG = SPLIT_MIN_BYTES
 
@@ -155,3 +160,42 @@ def test_any_mix_of_fields_means_what_the_standard_parser_reads(
     assert _as_standard(parts) == standard
     if parts.data is not None:
         assert parts.data.obj is raw and len(parts.data) >= BIG
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    items=st.lists(st.sampled_from(["big", "small", "path", "big_then_path", "empty"]), max_size=5),
+    trailing_unknown=st.booleans(),
+)
+def test_batch_items_mean_what_the_standard_parser_reads(
+    items: list[str], trailing_unknown: bool
+) -> None:
+    """Every item of a batch is read as parse_fingerprint_request reads one request, its large
+    media bytes as views of the batch's buffer; a batch with any other field is parsed whole."""
+    media = {
+        "big": _field(1, b"\x03" * BIG),
+        "small": _field(1, b"abc"),
+        "path": _field(2, b"p.wav"),
+        "big_then_path": _field(1, b"\x04" * BIG) + _field(2, b"q.wav"),
+        "empty": b"",
+    }
+    raw = b"".join(_field(1, _field(1, media[k]) + _field(3, b"tempo")) for k in items)
+    if trailing_unknown:
+        raw += _field(9, b"?")
+    standard = fs_pb.BatchFingerprintRequest.FromString(raw)
+    batch = parse_batch_fingerprint_request(raw)
+    assert [_as_standard(parts) for parts in batch.items] == list(standard.items)
+    views = [parts.data for parts in batch.items if parts.data is not None]
+    if trailing_unknown:
+        assert not views
+    else:
+        assert len(views) == items.count("big")
+        assert all(view.obj is raw for view in views)
+
+
+def test_malformed_batch_gets_the_standard_parsers_error() -> None:
+    raw = _field(1, _field(1, _field(1, b"\x00" * BIG)))[:-3]
+    with pytest.raises(DecodeError):
+        fs_pb.BatchFingerprintRequest.FromString(raw)
+    with pytest.raises(DecodeError):
+        parse_batch_fingerprint_request(raw)

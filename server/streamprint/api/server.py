@@ -35,7 +35,7 @@ from streamprint.api.health import HealthService
 from streamprint.api.interceptor import MetricsInterceptor
 from streamprint.api.peers import Peers
 from streamprint.api.servicer import AdminService, FingerprintService
-from streamprint.api.wire import parse_fingerprint_request
+from streamprint.api.wire import parse_batch_fingerprint_request, parse_fingerprint_request
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
@@ -67,9 +67,9 @@ def _read_pem(path: str, flag: str) -> bytes:
 
 
 def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Server) -> None:
-    """The generated registration of the service, except that ``Fingerprint``'s requests are
-    read by :func:`~streamprint.api.wire.parse_fingerprint_request`: their media bytes stay
-    in the buffer gRPC received them in (no two further copies of up to 32 MB)."""
+    """The generated registration of the service, except that ``Fingerprint``'s and
+    ``BatchFingerprint``'s requests are read by :mod:`streamprint.api.wire`: their media bytes
+    stay in the buffer gRPC received them in (no two further copies of up to 32 MB each)."""
     handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
 
     class Collect:
@@ -86,6 +86,11 @@ def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Serve
         servicer.Fingerprint,
         request_deserializer=parse_fingerprint_request,
         response_serializer=fs_pb.FingerprintResponse.SerializeToString,
+    )
+    handlers["BatchFingerprint"] = grpc.unary_unary_rpc_method_handler(
+        servicer.BatchFingerprint,
+        request_deserializer=parse_batch_fingerprint_request,
+        response_serializer=fs_pb.BatchFingerprintResponse.SerializeToString,
     )
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(FINGERPRINT_SERVICE, handlers),)

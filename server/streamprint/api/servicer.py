@@ -23,9 +23,10 @@ from streamprint.api._generated import admin_service_pb2 as admin_pb
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api.auth import TokenTable
 from streamprint.api.peers import Peers, add_cache_stats, is_forwarded
-from streamprint.api.wire import FingerprintRequestParts
+from streamprint.api.wire import BatchFingerprintRequestParts, FingerprintRequestParts
 from streamprint.dataplane import (
     DataPlane,
+    FingerprintJob,
     FingerprintResult,
     LiveStream,
     ValidationOutcome,
@@ -210,12 +211,22 @@ class FingerprintService:
         return await _unary(context, call, media_field="media.data")
 
     async def BatchFingerprint(
-        self, request: fs_pb.BatchFingerprintRequest, context: Context
+        self, request: BatchFingerprintRequestParts | fs_pb.BatchFingerprintRequest, context: Context
     ) -> fs_pb.BatchFingerprintResponse:
-        """Many items, one status each."""
+        """Many items, one status each (``request`` as for :meth:`Fingerprint`)."""
+        items = (
+            request.items
+            if isinstance(request, BatchFingerprintRequestParts)
+            else tuple(FingerprintRequestParts(item) for item in request.items)
+        )
+
+        def item_job(
+            parts: FingerprintRequestParts, limits: convert.Limits, *, prefix: str
+        ) -> FingerprintJob:
+            return convert.fingerprint_job(parts.message, limits, prefix=prefix, data=parts.data)
 
         async def call() -> fs_pb.BatchFingerprintResponse:
-            jobs = _item_jobs(request.items, convert.fingerprint_job, self._limits)
+            jobs = _item_jobs(items, item_job, self._limits)
             results = await self._plane.fingerprint_batch(jobs)
             response = fs_pb.BatchFingerprintResponse()
             for i, result in enumerate(results):

@@ -1,4 +1,4 @@
-"""A FingerprintRequest read with its media bytes left where they arrived.
+"""Unary fingerprint requests read with their media bytes left where they arrived.
 
 The standard deserializer copies a unary request's media bytes twice on top of the buffer gRPC
 hands over: upb copies the whole wire message into its arena, and every read of the ``bytes``
@@ -11,7 +11,8 @@ else as usual (the request without that one field, a few bytes) and returns the 
 as a ``memoryview`` of the received buffer. Any message it does not recognise as the one plain
 shape (one ``media`` field holding one ``data`` field and no ``server_path``) goes to the
 standard parser whole, so malformed input gets the standard parser's errors and protobuf's
-merge rules are never re-implemented here.
+merge rules are never re-implemented here. :func:`parse_batch_fingerprint_request` does the
+same for each item of a BatchFingerprintRequest.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 SPLIT_MIN_BYTES = 64 * 1024
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+_BATCH_ITEMS = 1  # BatchFingerprintRequest.items
 _REQUEST_MEDIA = 1  # FingerprintRequest.media
 _SOURCE_DATA, _SOURCE_SERVER_PATH = 1, 2  # MediaSource.data, MediaSource.server_path
 
@@ -36,6 +38,14 @@ class FingerprintRequestParts:
 
     message: fs_pb.FingerprintRequest
     data: memoryview | None = None
+
+
+@dataclass(frozen=True)
+class BatchFingerprintRequestParts:
+    """A BatchFingerprintRequest as received: its items, each as
+    :func:`parse_fingerprint_request` reads one."""
+
+    items: tuple[FingerprintRequestParts, ...]
 
 
 class _Field(NamedTuple):
@@ -55,9 +65,30 @@ class _Malformed(Exception):
 def parse_fingerprint_request(raw: bytes) -> FingerprintRequestParts:
     """The request in ``raw`` (a gRPC request deserializer): ``media.data`` as a view of
     ``raw`` when it is at least :data:`SPLIT_MIN_BYTES` long, else the standard parse."""
-    split = _split_media_data(raw)
+    return _request_parts(raw, 0, len(raw))
+
+
+def parse_batch_fingerprint_request(raw: bytes) -> BatchFingerprintRequestParts:
+    """The batch in ``raw`` (a gRPC request deserializer): every item as
+    :func:`parse_fingerprint_request` reads it; a batch with fields other than its items (none
+    are defined) or malformed bytes take the standard parse."""
+    try:
+        fields = _fields(raw, 0, len(raw))
+    except _Malformed:
+        fields = None
+    if fields is None or any(f.number != _BATCH_ITEMS or f.wire_type != _LEN for f in fields):
+        batch = fs_pb.BatchFingerprintRequest.FromString(raw)
+        return BatchFingerprintRequestParts(tuple(FingerprintRequestParts(m) for m in batch.items))
+    return BatchFingerprintRequestParts(
+        tuple(_request_parts(raw, f.value_start, f.value_end) for f in fields)
+    )
+
+
+def _request_parts(raw: bytes, start: int, end: int) -> FingerprintRequestParts:
+    """The FingerprintRequest in ``raw[start:end]``, its large media bytes as a view of ``raw``."""
+    split = _split_media_data(raw, start, end)
     if split is None:
-        return FingerprintRequestParts(fs_pb.FingerprintRequest.FromString(raw))
+        return FingerprintRequestParts(fs_pb.FingerprintRequest.FromString(raw[start:end]))
     outer, media_rest, data = split
     message = fs_pb.FingerprintRequest.FromString(outer)
     message.media.SetInParent()
@@ -65,11 +96,12 @@ def parse_fingerprint_request(raw: bytes) -> FingerprintRequestParts:
     return FingerprintRequestParts(message, data)
 
 
-def _split_media_data(raw: bytes) -> tuple[bytes, bytes, memoryview] | None:
-    """(the request without its media field, the media field without its data field, the
-    data), or None when the request is not one media field holding one large data field."""
+def _split_media_data(raw: bytes, start: int, end: int) -> tuple[bytes, bytes, memoryview] | None:
+    """For the request in ``raw[start:end]``: (the request without its media field, the media
+    field without its data field, the data), or None when the request is not one media field
+    holding one large data field."""
     try:
-        media = _only(_fields(raw, 0, len(raw)), _REQUEST_MEDIA)
+        media = _only(_fields(raw, start, end), _REQUEST_MEDIA)
         if media is None:
             return None
         inner = _fields(raw, media.value_start, media.value_end)
@@ -80,7 +112,7 @@ def _split_media_data(raw: bytes) -> tuple[bytes, bytes, memoryview] | None:
         return None
     if data.value_end - data.value_start < SPLIT_MIN_BYTES:
         return None
-    outer = raw[: media.tag_start] + raw[media.value_end :]
+    outer = raw[start : media.tag_start] + raw[media.value_end : end]
     media_rest = raw[media.value_start : data.tag_start] + raw[data.value_end : media.value_end]
     return outer, media_rest, memoryview(raw)[data.value_start : data.value_end]
 
