@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api._generated import media_pb2 as m_pb
 from streamprint.api.wire import (
+    BATCH_FIELD_BUDGET,
+    REQUEST_FIELD_BUDGET,
     SPLIT_MIN_BYTES,
     FingerprintRequestParts,
     parse_batch_fingerprint_request,
@@ -199,3 +201,26 @@ def test_malformed_batch_gets_the_standard_parsers_error() -> None:
         fs_pb.BatchFingerprintRequest.FromString(raw)
     with pytest.raises(DecodeError):
         parse_batch_fingerprint_request(raw)
+
+
+def test_past_the_field_budget_the_standard_parser_reads_the_rest() -> None:
+    """Requests are deserialized on the event loop: a request with more fields than the scan
+    budget (here dimension names; a flood of tiny fields in an attack) is parsed in C whole,
+    and a batch whose budget runs out has its remaining items parsed in C, each still right."""
+    data = b"\x05" * BIG
+    names = b"".join(_field(3, b"tempo") for _ in range(REQUEST_FIELD_BUDGET))
+    crowded = _field(1, _field(1, data)) + names
+    parts = parse_fingerprint_request(crowded)
+    assert parts.data is None
+    assert parts.message == fs_pb.FingerprintRequest.FromString(crowded)
+    # the media field, its data field and 254 names: exactly the budget
+    assert parse_fingerprint_request(_field(1, _field(1, data)) + names[:-14]).data is not None
+
+    item = _field(1, _field(1, data)) + b"".join(_field(3, b"key") for _ in range(98))
+    count = BATCH_FIELD_BUDGET // 100 + 3  # items of 100 fields each: the budget runs out
+    raw = b"".join(_field(1, item) for _ in range(count))
+    batch = parse_batch_fingerprint_request(raw)
+    standard = fs_pb.BatchFingerprintRequest.FromString(raw)
+    assert [_as_standard(parts) for parts in batch.items] == list(standard.items)
+    in_place = [parts.data is not None for parts in batch.items]
+    assert in_place == sorted(in_place, reverse=True) and 0 < sum(in_place) < count

@@ -24,6 +24,13 @@ from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 
 # media bytes shorter than this are parsed the standard way: their copies are cheap
 SPLIT_MIN_BYTES = 64 * 1024
+# The most fields scanned here for one request, and for one batch in all (its items, their
+# fields, their media sources' fields); past that the rest goes to the standard parser, in C.
+# Requests are deserialized on the event loop (about 1 us per field scanned here), so a
+# message of millions of tiny fields must not be scanned in Python. Real requests have a
+# few fields (up to 25 dimension names), batches at most --max-batch-items (default 64) items.
+REQUEST_FIELD_BUDGET = 256
+BATCH_FIELD_BUDGET = 2048
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
 _BATCH_ITEMS = 1  # BatchFingerprintRequest.items
@@ -58,37 +65,78 @@ class _Field(NamedTuple):
     value_end: int
 
 
-class _Malformed(Exception):
-    """The bytes are not a well-formed message of the kinds read here."""
+class _Unscanned(Exception):
+    """The bytes are not a well-formed message, or have more fields than are scanned here:
+    the standard parser decides."""
+
+
+class _Scanner:
+    """Reads the fields of messages in one buffer, at most ``budget`` fields in all."""
+
+    def __init__(self, buf: bytes, budget: int) -> None:
+        self.buf = buf
+        self.remaining = budget
+
+    def fields(self, start: int, end: int) -> list[_Field]:
+        """The fields of the message in ``buf[start:end]``, in wire order; :class:`_Unscanned`
+        for malformed bytes, groups, or a spent budget."""
+        buf, fields, pos = self.buf, [], start
+        while pos < end:
+            if self.remaining == 0:
+                raise _Unscanned
+            self.remaining -= 1
+            tag_start = pos
+            tag, pos = _varint(buf, pos, end)
+            number, wire_type = tag >> 3, tag & 7
+            if number == 0:
+                raise _Unscanned
+            value_start = pos
+            if wire_type == _VARINT:
+                _, pos = _varint(buf, pos, end)
+            elif wire_type == _I64:
+                pos += 8
+            elif wire_type == _I32:
+                pos += 4
+            elif wire_type == _LEN:
+                size, value_start = _varint(buf, pos, end)
+                pos = value_start + size
+            else:
+                raise _Unscanned
+            if pos > end:
+                raise _Unscanned
+            fields.append(_Field(number, wire_type, tag_start, value_start, pos))
+        return fields
 
 
 def parse_fingerprint_request(raw: bytes) -> FingerprintRequestParts:
     """The request in ``raw`` (a gRPC request deserializer): ``media.data`` as a view of
     ``raw`` when it is at least :data:`SPLIT_MIN_BYTES` long, else the standard parse."""
-    return _request_parts(raw, 0, len(raw))
+    return _request_parts(_Scanner(raw, REQUEST_FIELD_BUDGET), 0, len(raw))
 
 
 def parse_batch_fingerprint_request(raw: bytes) -> BatchFingerprintRequestParts:
     """The batch in ``raw`` (a gRPC request deserializer): every item as
     :func:`parse_fingerprint_request` reads it; a batch with fields other than its items (none
     are defined) or malformed bytes take the standard parse."""
+    scanner = _Scanner(raw, BATCH_FIELD_BUDGET)
     try:
-        fields = _fields(raw, 0, len(raw))
-    except _Malformed:
+        fields = scanner.fields(0, len(raw))
+    except _Unscanned:
         fields = None
     if fields is None or any(f.number != _BATCH_ITEMS or f.wire_type != _LEN for f in fields):
         batch = fs_pb.BatchFingerprintRequest.FromString(raw)
         return BatchFingerprintRequestParts(tuple(FingerprintRequestParts(m) for m in batch.items))
     return BatchFingerprintRequestParts(
-        tuple(_request_parts(raw, f.value_start, f.value_end) for f in fields)
+        tuple(_request_parts(scanner, f.value_start, f.value_end) for f in fields)
     )
 
 
-def _request_parts(raw: bytes, start: int, end: int) -> FingerprintRequestParts:
-    """The FingerprintRequest in ``raw[start:end]``, its large media bytes as a view of ``raw``."""
-    split = _split_media_data(raw, start, end)
+def _request_parts(scanner: _Scanner, start: int, end: int) -> FingerprintRequestParts:
+    """The FingerprintRequest in ``buf[start:end]``, its large media bytes as a view of the
+    scanner's buffer."""
+    split = _split_media_data(scanner, start, end)
     if split is None:
-        return FingerprintRequestParts(fs_pb.FingerprintRequest.FromString(raw[start:end]))
+        return FingerprintRequestParts(fs_pb.FingerprintRequest.FromString(scanner.buf[start:end]))
     outer, media_rest, data = split
     message = fs_pb.FingerprintRequest.FromString(outer)
     message.media.SetInParent()
@@ -96,16 +144,19 @@ def _request_parts(raw: bytes, start: int, end: int) -> FingerprintRequestParts:
     return FingerprintRequestParts(message, data)
 
 
-def _split_media_data(raw: bytes, start: int, end: int) -> tuple[bytes, bytes, memoryview] | None:
-    """For the request in ``raw[start:end]``: (the request without its media field, the media
+def _split_media_data(
+    scanner: _Scanner, start: int, end: int
+) -> tuple[bytes, bytes, memoryview] | None:
+    """For the request in ``buf[start:end]``: (the request without its media field, the media
     field without its data field, the data), or None when the request is not one media field
     holding one large data field."""
+    raw = scanner.buf
     try:
-        media = _only(_fields(raw, start, end), _REQUEST_MEDIA)
+        media = _only(scanner.fields(start, end), _REQUEST_MEDIA)
         if media is None:
             return None
-        inner = _fields(raw, media.value_start, media.value_end)
-    except _Malformed:
+        inner = scanner.fields(media.value_start, media.value_end)
+    except _Unscanned:
         return None
     data = _only(inner, _SOURCE_DATA)
     if data is None or any(f.number == _SOURCE_SERVER_PATH for f in inner):
@@ -126,34 +177,6 @@ def _only(fields: list[_Field], number: int) -> _Field | None:
     return found[0]
 
 
-def _fields(buf: bytes, start: int, end: int) -> list[_Field]:
-    """The fields of the message in ``buf[start:end]``, in wire order (groups: malformed)."""
-    fields: list[_Field] = []
-    pos = start
-    while pos < end:
-        tag_start = pos
-        tag, pos = _varint(buf, pos, end)
-        number, wire_type = tag >> 3, tag & 7
-        if number == 0:
-            raise _Malformed
-        value_start = pos
-        if wire_type == _VARINT:
-            _, pos = _varint(buf, pos, end)
-        elif wire_type == _I64:
-            pos += 8
-        elif wire_type == _I32:
-            pos += 4
-        elif wire_type == _LEN:
-            size, value_start = _varint(buf, pos, end)
-            pos = value_start + size
-        else:
-            raise _Malformed
-        if pos > end:
-            raise _Malformed
-        fields.append(_Field(number, wire_type, tag_start, value_start, pos))
-    return fields
-
-
 def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
     """The base-128 varint at ``pos`` and the offset after it."""
     value = shift = 0
@@ -164,4 +187,4 @@ def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, pos
         shift += 7
-    raise _Malformed
+    raise _Unscanned
