@@ -261,6 +261,43 @@ def test_push_int16_equals_the_float_push_bit_for_bit(channels: int, dimensions:
         ]
 
 
+def test_int16_and_float_pushes_mixed_in_one_session_give_the_float_bits() -> None:
+    """A session fed int16 and float32 pieces in turn (its queue then holds both kinds) gives
+    the updates and final fingerprint of the same samples pushed as floats."""
+    pcm = _pcm16_with_extremes(2.6, 2, seed=7)
+    floats = pcm.astype(np.float32) * np.float32(2.0**-15)
+    cuts = _random_cuts(pcm.shape[0], 7000, 11)
+    mixed = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=0.5))
+    as_float = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=0.5))
+    got, want = [], []
+    for i, (a, b) in enumerate(itertools.pairwise(cuts)):
+        got += mixed.push_int16(pcm[a:b]) if i % 3 else mixed.push(floats[a:b])
+        want += as_float.push(floats[a:b])
+    got.append(mixed.finish())
+    want.append(as_float.finish())
+    assert [(u.values, u.confidence) for u in got] == [(u.values, u.confidence) for u in want]
+
+
+def test_queued_int16_audio_costs_no_copy() -> None:
+    """Between two analyses a session queues int16 pieces as they are: the caller's arrays
+    (a live stream's kept media holds the same ones), not a float32 mono copy of each."""
+    import tracemalloc
+
+    pcm = _pcm16_with_extremes(2.0, 2, seed=3)
+    chunks = [pcm[i : i + 4410].copy() for i in range(RATE, RATE + 8 * 4410, 4410)]
+    session = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
+    session.push_int16(pcm[:RATE])  # the first update: state allocated, queue empty
+    tracemalloc.start()
+    try:
+        for chunk in chunks:  # 0.8 s: no update, no analysis
+            assert session.push_int16(chunk) == []
+        queued_bytes, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    copies = 8 * 4410 * 4  # what float32 mono pieces of them would take
+    assert queued_bytes < copies / 8, queued_bytes
+
+
 def test_push_int16_checks_its_input_and_the_media_limit() -> None:
     from streamprint.errors import InvalidInputError, ResourceLimitError
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -142,7 +142,9 @@ class AudioSession:
         )
         self._resampler = StreamingResampler(config.sample_rate)
         self._framer = Framer()
-        self._queued: list[NDArray[np.float32]] = []  # mono native-rate blocks not analysed yet
+        #: Native-rate blocks not analysed yet: float32 mono ``[n]``, or int16 ``[n, 1 | 2]``
+        #: as pushed (downmixed when the analysis takes them, see :meth:`push_int16`).
+        self._queued: list[NDArray[np.float32] | NDArray[np.int16]] = []
         self._queued_samples = 0
         self._queue_limit = max(1, int(_QUEUE_SECONDS * config.sample_rate))
         self._pending: list[NDArray[np.float32]] = []
@@ -192,10 +194,16 @@ class AudioSession:
         """Feed 16-bit samples ``[n, channels]`` int16, sample ``k`` meaning ``k / 32768``
         (raw ``s16le`` PCM): the same snapshots, bit for bit, as :meth:`push` of those floats.
 
-        Cheaper for one or two channels without native-rate accumulators (13D): the mono
-        downmix is computed from the integers, ``(l + r) * 2**-16`` (exact in float32, so the
-        same bits as ``(l / 32768 + r / 32768) * 0.5``), and 16-bit samples need no finiteness
-        check. Otherwise the samples are converted and pushed as floats.
+        Cheaper for one or two channels without native-rate accumulators (13D): the samples
+        are queued as they are and downmixed from the integers when the analysis takes them,
+        ``(l + r) * 2**-16`` (exact in float32, so the same bits as ``(l / 32768 + r / 32768)
+        * 0.5``), and 16-bit samples need no finiteness check. Otherwise the samples are
+        converted and pushed as floats.
+
+        The session keeps ``pcm`` (or views of it) until its next analysis, so the caller must
+        not modify it afterwards. A live stream's kept media holds the same arrays until then,
+        so queued audio costs no memory of its own (a float32 mono copy would be as large as
+        the 16-bit stereo).
         """
         if self._finished:
             raise SessionStateError("the session has finished; no more media is accepted")
@@ -296,24 +304,24 @@ class AudioSession:
         self._queue_mono(_downmix(block))
 
     def _process_int16(self, pcm: NDArray[np.int16]) -> None:
-        """:meth:`_process` of 16-bit samples (one or two channels, no native accumulators)."""
-        if pcm.shape[1] == 2:
-            floats = pcm.astype(np.float32)  # contiguous, then one strided add: the cheapest here
-            mono = floats[:, 0] + floats[:, 1]
-            mono *= np.float32(2.0**-16)
-        else:
-            mono = pcm[:, 0].astype(np.float32)
-            mono *= np.float32(2.0**-15)
-        self._queue_mono(mono)
+        """:meth:`_process` of 16-bit samples (one or two channels, no native accumulators):
+        queued as they are (see :meth:`push_int16`)."""
+        self._queue(pcm)
 
     def _queue_mono(self, mono: NDArray[np.float32]) -> None:
-        """Count native-rate mono samples ``[n]`` and queue them for the analysis."""
-        self._samples_seen += mono.shape[0]
-        if not self._queued and mono.shape[0] >= self._queue_limit:
-            self._process_analysis(self._resampler.push(mono))  # a big block: no queueing
+        """Queue native-rate mono samples ``[n]`` for the analysis (a copy of a view: the
+        caller may reuse its buffer)."""
+        self._queue(mono if mono.base is None else mono.copy())
+
+    def _queue(self, block: NDArray[np.float32] | NDArray[np.int16]) -> None:
+        """Count a native-rate block (float32 mono ``[n]`` or int16 ``[n, 1 | 2]``) and queue it
+        for the analysis."""
+        self._samples_seen += block.shape[0]
+        if not self._queued and block.shape[0] >= self._queue_limit:
+            self._process_analysis(self._resampler.push(_mono_of([block])))  # big: no queueing
             return
-        self._queued.append(mono if mono.base is None else mono.copy())
-        self._queued_samples += mono.shape[0]
+        self._queued.append(block)
+        self._queued_samples += block.shape[0]
         if self._queued_samples >= self._queue_limit:
             self._analyse_queued()
 
@@ -333,10 +341,9 @@ class AudioSession:
         if not self._queued:
             return
         queued = self._queued
-        mono = queued[0] if len(queued) == 1 else np.concatenate(queued)
         self._queued = []
         self._queued_samples = 0
-        self._process_analysis(self._resampler.push(mono))
+        self._process_analysis(self._resampler.push(_mono_of(queued)))
 
     def _process_analysis(self, mono: NDArray[np.float32]) -> None:
         if mono.shape[0] == 0:
@@ -405,6 +412,35 @@ class AudioSession:
             final=final,
             model=getattr(self._analyzer, "name", "numpy"),
         )
+
+
+def _mono_of(blocks: list[NDArray[np.float32] | NDArray[np.int16]]) -> NDArray[np.float32]:
+    """The queued blocks as one float32 mono ``[n]``: float32 mono blocks as they are, int16
+    ``[n, 1 | 2]`` ones downmixed from the integers (one conversion for a run of them)."""
+    if all(b.dtype == np.int16 for b in blocks):
+        pcm = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
+        return _downmix_int16(cast("NDArray[np.int16]", pcm))
+    pieces = [
+        _downmix_int16(cast("NDArray[np.int16]", b))
+        if b.dtype == np.int16
+        else cast("NDArray[np.float32]", b)
+        for b in blocks
+    ]
+    mono: NDArray[np.float32] = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+    return mono
+
+
+def _downmix_int16(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
+    """Mono ``[n]`` float32 of int16 ``[n, 1 | 2]`` meaning ``k / 32768``: ``(l + r) * 2**-16``
+    (exact, so the same bits as :func:`_downmix` of the floats), or ``k * 2**-15``."""
+    if pcm.shape[1] == 2:
+        floats = pcm.astype(np.float32)  # contiguous, then one strided add: the cheapest here
+        mono: NDArray[np.float32] = floats[:, 0] + floats[:, 1]
+        mono *= np.float32(2.0**-16)
+        return mono
+    mono = pcm[:, 0].astype(np.float32)
+    mono *= np.float32(2.0**-15)
+    return mono
 
 
 def _downmix(block: NDArray[np.float32]) -> NDArray[np.float32]:
