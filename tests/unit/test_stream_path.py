@@ -325,6 +325,23 @@ def test_decode_int16_is_decode_without_the_conversion_in_any_chunking() -> None
         PcmDecoder(PcmFormat("f32le", RATE, 2)).decode_int16(b"\0" * 8)
 
 
+def test_decode_int16_reads_bytes_in_place_and_copies_anything_mutable() -> None:
+    """A bytes chunk of whole frames is shared (immutable); a bytearray, a memoryview or a
+    chunk completing a carried partial frame gives an array later writes cannot change."""
+    pcm = _pcm(0.1)
+    shared = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode_int16(pcm)
+    assert np.shares_memory(shared, np.frombuffer(pcm, np.uint8)) and not shared.flags.writeable
+    for mutable in (bytearray(pcm), memoryview(bytearray(pcm))):
+        got = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode_int16(mutable)
+        before = got.copy()
+        mutable[:8] = b"\x7f" * 8
+        assert np.array_equal(got, before)
+    carried = PcmDecoder(PcmFormat("s16le", RATE, 2))
+    head = carried.decode_int16(pcm[:6])
+    tail = carried.decode_int16(pcm[6:])
+    assert np.array_equal(np.concatenate((head, tail)), shared)
+
+
 @pytest.mark.parametrize("channels", [1, 2])
 def test_an_s16le_stream_equals_the_same_samples_sent_as_f32le(channels: int) -> None:
     """Through the data plane: the int16 path (raw s16le) and the float path (f32le of the

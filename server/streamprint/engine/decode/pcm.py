@@ -102,15 +102,23 @@ class PcmDecoder:
         return self._whole_frames(chunk, self._convert)
 
     def decode_int16(self, chunk: ByteData) -> NDArray[np.int16]:
-        """Decode one ``s16le`` chunk as its int16 samples ``[n, channels]`` (a fresh array):
-        sample ``k`` is the float ``k / 32768`` that :meth:`decode` gives, without converting.
+        """Decode one ``s16le`` chunk as its int16 samples ``[n, channels]``: sample ``k`` is the
+        float ``k / 32768`` that :meth:`decode` gives, without converting.
+
+        A ``bytes`` chunk of whole frames is read in place (``bytes`` cannot change, so the
+        read-only array may share them); anything else gives a fresh array.
 
         Raises :class:`ValueError` for another encoding (a caller's mistake, not bad input).
         """
         if self.format.encoding != "s16le":
             raise ValueError(f"decode_int16 needs s16le PCM, not {self.format.encoding}")
         channels = self.format.channels
-        return self._whole_frames(chunk, lambda raw: np.frombuffer(raw, "<i2").reshape(-1, channels).copy())
+
+        def samples(raw: ByteData) -> NDArray[np.int16]:
+            pcm: NDArray[np.int16] = np.frombuffer(raw, "<i2").reshape(-1, channels)
+            return pcm if type(raw) is bytes else pcm.copy()
+
+        return self._whole_frames(chunk, samples)
 
     def _whole_frames(self, chunk: ByteData, convert: Callable[[ByteData], _Out]) -> _Out:
         """``convert`` of the whole sample frames available with ``chunk`` (the rest waits)."""
