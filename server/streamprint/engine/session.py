@@ -309,18 +309,20 @@ class AudioSession:
         self._queue(pcm)
 
     def _queue_mono(self, mono: NDArray[np.float32]) -> None:
-        """Queue native-rate mono samples ``[n]`` for the analysis (a copy of a view: the
-        caller may reuse its buffer)."""
-        self._queue(mono if mono.base is None else mono.copy())
+        """Queue native-rate mono samples ``[n]`` for the analysis (a view is queued as a
+        copy: the caller may reuse its buffer)."""
+        self._queue(mono, copy_views=True)
 
-    def _queue(self, block: NDArray[np.float32] | NDArray[np.int16]) -> None:
+    def _queue(
+        self, block: NDArray[np.float32] | NDArray[np.int16], *, copy_views: bool = False
+    ) -> None:
         """Count a native-rate block (float32 mono ``[n]`` or int16 ``[n, 1 | 2]``) and queue it
-        for the analysis."""
+        for the analysis (a block of a second or more, with nothing queued, is analysed now)."""
         self._samples_seen += block.shape[0]
         if not self._queued and block.shape[0] >= self._queue_limit:
-            self._process_analysis(self._resampler.push(_mono_of([block])))  # big: no queueing
+            self._process_analysis(self._resampler.push(_mono_of([block])))
             return
-        self._queued.append(block)
+        self._queued.append(block.copy() if copy_views and block.base is not None else block)
         self._queued_samples += block.shape[0]
         if self._queued_samples >= self._queue_limit:
             self._analyse_queued()
