@@ -4,7 +4,7 @@ The standard deserializer copies a unary request's media bytes twice on top of t
 hands over: upb copies the whole wire message into its arena, and every read of the ``bytes``
 field copies them again. For a 3-minute stereo WAV (32 MB) each copy is a fresh 32 MB
 allocation whose first touch costs 15-20 ms of page faults here, on the cold path of a call
-whose budget is 500 ms, and the three copies raise the server's peak memory by 64 MB.
+whose budget is 500 ms, and the two extra copies raise the server's peak memory by 64 MB.
 
 :func:`parse_fingerprint_request` finds ``media.data`` in the wire bytes, parses everything
 else as usual (the request without that one field, a few bytes) and returns the media bytes
