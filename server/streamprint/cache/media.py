@@ -37,6 +37,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import IO, cast
 
 import numpy as np
@@ -172,27 +173,27 @@ class KeptMedia:
         self._block_bytes = 0
         self._hashed_blocks = 0
 
-    def _chunks(self, dtype: type[np.int16] | type[np.float32]) -> list[NDArray[np.float32]]:
-        """All kept samples as float32 ``[m, channels]`` pieces, in order (stored as ``dtype``)."""
-        pieces: list[NDArray[np.float32]] = []
+    def _extent(
+        self,
+    ) -> tuple[int, list[NDArray[np.int16] | NDArray[np.float32]], type[np.int16] | type[np.float32]]:
+        """(bytes in the temporary file, the blocks in memory, the storage dtype): what is kept
+        now (the caller holds the lock)."""
+        length = 0
         if self._file is not None:
             self._file.flush()
-            self._file.seek(0)
-            step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
-            while True:
-                raw = self._file.read(step)
-                if not raw:
-                    break
-                stored = cast("NDArray[np.int16] | NDArray[np.float32]", np.frombuffer(raw, dtype))
-                pieces.append(_to_float(stored.reshape(-1, self.channels)))
-        pieces.extend(_to_float(b) for b in self._blocks)
-        return pieces
+            length = os.fstat(self._file.fileno()).st_size
+        return length, list(self._blocks), self._dtype
+
+    def _chunks(self) -> list[NDArray[np.float32]]:
+        """All kept samples as float32 ``[m, channels]`` pieces, in order (the caller holds
+        the lock)."""
+        return list(self._read(*self._extent(), lock=nullcontext()))
 
     def _to_float32(self) -> None:
         """Switch storage to float32, converting what is kept (once per stream at most)."""
         with self._lock:
             self._settle()
-            pieces = self._chunks(self._dtype)
+            pieces = self._chunks()
             self._dtype = np.float32
             self._blocks = list(pieces)
             # the media is not all 16-bit after all: its hash is the float32 form's, from the start
@@ -209,7 +210,7 @@ class KeptMedia:
     def load(self) -> AudioBuffer:
         """The kept media as float32 ``[frames, channels]`` (exactly the appended values)."""
         with self._lock:
-            pieces = self._chunks(self._dtype)
+            pieces = self._chunks()
         if not pieces:
             samples = np.zeros((0, self.channels), np.float32)
         elif len(pieces) == 1:
@@ -224,14 +225,10 @@ class KeptMedia:
         holds the whole media as float32 (twice the int16 file). For finished media (no
         appends after this call); reading after :meth:`close` raises ``RuntimeError``."""
         with self._lock:
-            length = 0
-            if self._file is not None:
-                self._file.flush()
-                length = os.fstat(self._file.fileno()).st_size
-            in_memory, dtype = list(self._blocks), self._dtype
+            extent = self._extent()
             frames = self.frames
         return AudioBlocks(
-            self.sample_rate, self.channels, frames, self._read(length, in_memory, dtype)
+            self.sample_rate, self.channels, frames, self._read(*extent, lock=self._lock)
         )
 
     def _read(
@@ -239,12 +236,15 @@ class KeptMedia:
         length: int,
         in_memory: list[NDArray[np.int16] | NDArray[np.float32]],
         dtype: type[np.int16] | type[np.float32],
+        *,
+        lock: AbstractContextManager[object],
     ) -> Iterator[NDArray[np.float32]]:
-        """The first ``length`` bytes of the file, then ``in_memory``, as float32 pieces."""
+        """The first ``length`` bytes of the file, then ``in_memory``, as float32 pieces;
+        each read of the file under ``lock`` (a null context when the caller holds it)."""
         step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
         for offset in range(0, length, step):
             size = min(step, length - offset)
-            with self._lock:  # pread: no shared file position, so readers may overlap
+            with lock:  # pread: no shared file position, so readers may overlap
                 if self._file is None:
                     raise RuntimeError("the kept media was closed while it was read")
                 raw = os.pread(self._file.fileno(), size, offset)

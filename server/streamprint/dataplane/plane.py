@@ -776,8 +776,8 @@ class DataPlane:
         return self.file_digests.lookup(path)
 
     def _compute(self, data: bytes | memoryview, fmt: MediaFormat, dimensions: tuple[str, ...]) -> Fingerprint:
-        buffer = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
-        return self.engine.fingerprint(buffer, dimensions)
+        media = self.engine.decode(data, fmt, max_seconds=self.config.max_media_s)
+        return self.engine.fingerprint(media, dimensions)
 
     def _key(
         self,

@@ -440,9 +440,7 @@ def _downmix_int16(pcm: NDArray[np.int16]) -> NDArray[np.float32]:
         mono: NDArray[np.float32] = floats[:, 0] + floats[:, 1]
         mono *= np.float32(2.0**-16)
         return mono
-    mono = pcm[:, 0].astype(np.float32)
-    mono *= np.float32(2.0**-15)
-    return mono
+    return pcm16_to_float(pcm[:, 0])
 
 
 def _downmix(block: NDArray[np.float32]) -> NDArray[np.float32]:
