@@ -94,6 +94,33 @@ def test_one_line_says_where_and_which_workers(pair: Server) -> None:
     assert {int(p) for p in answered.values()} == pids
 
 
+def test_backend_auto_is_measured_once_and_every_worker_runs_the_choice() -> None:
+    """With ``--backend auto`` the supervisor times the candidates once, in a child process,
+    and every worker loads that one runtime: the same bits whichever worker a connection
+    lands on, and no worker holds another runtime's libraries."""
+    server = Server("--workers", "2", "--backend", "auto", metrics=False)
+    try:
+        (measured,) = [ln for ln in server.log if "measured once for 2 workers" in ln]
+        backend, precision = measured.split(": ")[-1].strip().split("/")
+        spectral: dict[str, tuple[str, str, str]] = {}
+        for _ in range(N_CLIENTS):
+            with client(server.address) as c:
+                info = c.server_info()
+            (model,) = [m for m in info.models if m["name"].startswith("spectral-")]
+            spectral[info.component_versions["worker"]] = (
+                model["backend"], model["precision"], model["selection_reason"]
+            )
+        assert set(spectral) == {"0", "1"}
+        assert {(b, p) for b, p, _ in spectral.values()} == {(backend, precision)}
+        assert all("--backend auto" in reason for _, _, reason in spectral.values())
+        others = {"onnxruntime", "openvino"} - {backend}
+        for pid in server.workers():
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert not [name for name in others if f"/{name}/" in maps], f"worker {pid} loaded {others}"
+    finally:
+        server.kill()
+
+
 def test_streams_land_on_both_workers_with_the_finals_of_one_process(
     single: Server, sessions: list[list[StreamUpdate]], wav: Path
 ) -> None:

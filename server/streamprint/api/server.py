@@ -188,7 +188,7 @@ class StreamprintServer:
             )
             plane = DataPlane(
                 config, self._engine, video=self._video, ledger=ledger,
-                session_prefix=role.session_prefix,
+                session_prefix=role.session_prefix, audio_choice=role.audio_choice,
             )
             peers = Peers(
                 role, max_message_bytes=config.max_message_bytes, retry_after_s=config.retry_after_s

@@ -326,7 +326,9 @@ class NumpyEngine:
         )
 
 
-def engine_for(backend: str, precision: str, heads: str = "dsp") -> Engine:
+def engine_for(
+    backend: str, precision: str, heads: str = "dsp", *, chosen: Mapping[str, Any] | None = None
+) -> Engine:
     """The engine for ``--backend`` / ``--precision`` (see :mod:`streamprint.runtime.select`).
 
     ``auto`` picks the fastest backend and precision that pass the accuracy gate on this
@@ -334,53 +336,23 @@ def engine_for(backend: str, precision: str, heads: str = "dsp") -> Engine:
     silently using another backend. ``heads`` (``auto``, ``learned``, ``dsp``) says whether
     learned heads replace HPSS and YIN (:mod:`streamprint.runtime.heads`).
 
-    With ``--backend auto`` the candidates are loaded and timed in a child process, and only
-    the winner is loaded here: a server keeps one runtime's libraries in memory, not all of
-    them (onnxruntime and OpenVINO together cost about 45 MB more resident memory than the
-    one chosen). If the child fails, the selection runs here as before (and raises what it
-    raises).
+    With ``--backend auto`` the candidates are loaded and timed in a child process
+    (:mod:`streamprint.auto_backend`), and only the winner is loaded here; ``chosen`` is a
+    record such a child already made (a worker gets its supervisor's). If the child fails,
+    the selection runs here (and raises what it raises).
     """
     from streamprint.runtime import LoadOptions, select_analyzer
     from streamprint.runtime.memo import with_record
 
     options = LoadOptions(threads=1)
     if backend == "auto":
-        chosen = _select_in_child(backend, precision)
+        if chosen is None:
+            from streamprint.auto_backend import select_in_child
+
+            chosen = select_in_child(backend, precision)
         if chosen is not None:
             selection = select_analyzer(
                 str(chosen["backend"]), str(chosen["precision"]), options, heads=heads
             )
             return NumpyEngine(with_record(selection, chosen, backend, precision))
     return NumpyEngine(select_analyzer(backend, precision, options, heads=heads))
-
-
-_CHILD_SELECT = """
-import json, sys
-from streamprint.runtime import LoadOptions, select_analyzer
-print(json.dumps(select_analyzer(sys.argv[1], sys.argv[2], LoadOptions(threads=1)).to_json_dict()))
-"""
-_CHILD_CACHE: dict[tuple[str, str, str], dict[str, Any]] = {}
-
-
-def _select_in_child(backend: str, precision: str) -> dict[str, Any] | None:
-    """The selection (``Selection.to_json_dict()``) made in a child process; ``None`` on failure."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    key = (backend, precision, os.environ.get("STREAMPRINT_MODELS_DIR", ""))
-    if key in _CHILD_CACHE:
-        return _CHILD_CACHE[key]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", _CHILD_SELECT, backend, precision],
-            env=env, capture_output=True, text=True, timeout=300, check=True,
-        )
-        chosen: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
-        return None
-    _CHILD_CACHE[key] = chosen
-    return chosen

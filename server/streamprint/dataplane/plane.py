@@ -16,12 +16,12 @@ import platform
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
@@ -402,8 +402,11 @@ class DataPlane:
         clock: Callable[[], float] = time.monotonic,
         ledger: StreamLedger | None = None,
         session_prefix: str = "",
+        audio_choice: Mapping[str, Any] | None = None,
     ) -> None:
-        """``engine`` ``None``: the audio engine ``--backend`` / ``--precision`` select.
+        """``engine`` ``None``: the audio engine ``--backend`` / ``--precision`` select
+        (``audio_choice``: what a ``--backend auto`` measurement already chose, see
+        :func:`~streamprint.dataplane.engine.engine_for`).
 
         ``video`` is the video analyzer's selection; ``None`` selects it from the same flags
         (with the start-up check) when ``engine`` is ``None`` too, and otherwise (an engine
@@ -417,7 +420,9 @@ class DataPlane:
         self.ledger: StreamLedger = ledger if ledger is not None else LocalLedger()
         self.session_prefix = session_prefix
         self.engine: Engine = (
-            engine if engine is not None else engine_for(config.backend, config.precision, config.heads)
+            engine
+            if engine is not None
+            else engine_for(config.backend, config.precision, config.heads, chosen=audio_choice)
         )
         if video is None:
             video = (

@@ -24,6 +24,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
@@ -105,7 +106,7 @@ def remembered_analyzer(
 
 
 def with_record(
-    chosen: Selection, record: dict[str, Any], backend: str, precision: str, *, note: str = "",
+    chosen: Selection, record: Mapping[str, Any], backend: str, precision: str, *, note: str = "",
 ) -> Selection:
     """``chosen`` (loaded explicitly) described as the ``backend``/``precision`` request that
     picked it: the measured ``reason`` (plus ``note``) and ``candidates`` of ``record`` (a

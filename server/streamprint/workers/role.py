@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 #: ``w<index>-<32 hex>``: the session ids of a worker (single-process servers use bare hex).
 _SESSION_RE = re.compile(r"^w(\d{1,4})-[0-9a-f]{32}$")
@@ -17,6 +19,9 @@ class WorkerRole:
     ``run_dir`` is the supervisor's private directory (mode 0700): the shared stream ledger
     and every worker's unix sockets live there. ``owners`` are the auth-token ids (never
     tokens) the ledger keeps a per-token count for, in ledger column order.
+    ``audio_choice`` is the supervisor's ``--backend auto`` measurement
+    (``Selection.to_json_dict()``), the same for every worker; ``None`` when the backend is
+    explicit or the measurement failed (each worker then selects for itself).
     """
 
     index: int
@@ -24,6 +29,7 @@ class WorkerRole:
     run_dir: str
     parent_pid: int
     owners: tuple[str, ...] = ()
+    audio_choice: Mapping[str, Any] | None = field(default=None, compare=False)
 
     @property
     def ledger_path(self) -> Path:

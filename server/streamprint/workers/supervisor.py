@@ -45,9 +45,11 @@ import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from streamprint.auto_backend import select_in_child
 from streamprint.config import ServerConfig
 from streamprint.errors import StreamprintError
 from streamprint.metrics import MetricsServer
@@ -139,6 +141,8 @@ class Supervisor:
         self.owners = owners
         self.port = 0
         self.restarts = 0
+        #: The ``--backend auto`` measurement every worker loads (``None``: not measured).
+        self.audio_choice: dict[str, Any] | None = None
         self._workers: dict[int, _Worker] = {}
         self._ctx = multiprocessing.get_context("spawn")
         self._run_dir = ""
@@ -156,6 +160,7 @@ class Supervisor:
             run_dir=self._run_dir,
             parent_pid=os.getpid(),
             owners=self.owners,
+            audio_choice=self.audio_choice,
         )
 
     def _spawn(self, index: int) -> _Worker:
@@ -264,6 +269,7 @@ class Supervisor:
                 self._role(0).ledger_path, workers=self.count, owners=self.owners
             )
             try:
+                await self._measure_backend()
                 await asyncio.gather(*(self._start(i) for i in range(self.count)))
             except WorkerStartError:
                 await self._stop_all()
@@ -277,6 +283,25 @@ class Supervisor:
             if self._ledger is not None:
                 self._ledger.close()
             shutil.rmtree(self._run_dir, ignore_errors=True)
+
+    async def _measure_backend(self) -> None:
+        """With ``--backend auto``: time the candidates once, in a child process, for every
+        worker (each would otherwise measure its own, while the others start, and could pick
+        another runtime: different bits, and different memory, per worker)."""
+        config = self.config
+        if config.backend != "auto":
+            return
+        loop = asyncio.get_running_loop()
+        self.audio_choice = await loop.run_in_executor(
+            None, select_in_child, config.backend, config.precision
+        )
+        if self.audio_choice is None:
+            log.warning("runtime: measuring --backend auto failed; each worker selects for itself")
+        else:
+            log.info(
+                "runtime: --backend auto measured once for %d workers: %s/%s",
+                self.count, self.audio_choice["backend"], self.audio_choice["precision"],
+            )
 
     async def _serve(self) -> int:
         config = self.config
