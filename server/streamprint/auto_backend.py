@@ -19,6 +19,8 @@ import subprocess
 import sys
 from typing import Any
 
+from streamprint.subprocesses import python_child_env
+
 _CHILD_PROGRAM = """
 import json, sys
 from streamprint.runtime import LoadOptions, select_analyzer
@@ -37,12 +39,10 @@ def select_in_child(backend: str, precision: str) -> dict[str, Any] | None:
     key = (backend, precision, os.environ.get("STREAMPRINT_MODELS_DIR", ""))
     if key in _MEASURED:
         return _MEASURED[key]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     try:
         done = subprocess.run(
             [sys.executable, "-c", _CHILD_PROGRAM, backend, precision],
-            env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=True,
+            env=python_child_env(), capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, check=True,
         )
         chosen = json.loads(done.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError):

@@ -83,7 +83,7 @@ class Server:
         out = []
         for pid in self.children():
             cmdline = Path(f"/proc/{pid}/cmdline")
-            if cmdline.exists() and b"spawn_main" in cmdline.read_bytes():
+            if cmdline.exists() and b"streamprint.workers.process" in cmdline.read_bytes():
                 out.append(pid)
         return out
 

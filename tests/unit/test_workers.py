@@ -23,7 +23,7 @@ from streamprint.workers import (
     metrics_merge,
     owner_of_session,
 )
-from streamprint.workers.supervisor import reserve_port
+from streamprint.workers.supervisor import Supervisor, WorkerStartError, _Worker, reserve_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -231,3 +231,80 @@ def test_the_supervisor_process_imports_no_numpy_grpc_or_engine() -> None:
         "      sorted(m for m in sys.modules if m.startswith('streamprint.engine.') and m != 'streamprint.engine.dims'))\n"
     )
     assert python_stdout(code).split("\n")[0] == "[] []"
+
+
+# ----------------------------------------------------------------------------- worker start-up
+
+
+def _worker_like(code: str) -> _Worker:
+    """A ``_Worker`` around a child running ``code`` with its ready pipe's write end as fd
+    ``READY`` (what ``python -m streamprint.workers.process`` gets)."""
+    from multiprocessing.connection import Connection
+
+    receive, send = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", f"READY = {send}\n{code}"], pass_fds=(send,)
+        )
+    finally:
+        os.close(send)
+    return _Worker(0, process, Connection(receive, writable=False))
+
+
+@pytest.mark.parametrize(
+    ("code", "wanted"),
+    [
+        ("import sys; sys.exit(3)", "worker 0 exited while starting (exit code 3)"),
+        (
+            "from multiprocessing.connection import Connection\n"
+            "Connection(READY, readable=False).send(('error', 'MODEL_ERROR: no model'))",
+            "worker 0: MODEL_ERROR: no model",
+        ),
+        ("import time; time.sleep(30)", "worker 0 did not start within 0.5 s"),
+    ],
+    ids=["dies", "reports", "hangs"],
+)
+def test_a_worker_that_cannot_start_is_a_clear_start_error(code: str, wanted: str) -> None:
+    """A worker that dies before its ready message (the pipe's end of file), reports an
+    error, or says nothing in time: the supervisor's start-up error names it and why."""
+    worker = _worker_like(code)
+    try:
+        with pytest.raises(WorkerStartError) as raised:
+            Supervisor._wait_ready(worker, 0.5)
+        assert raised.value.message == wanted
+    finally:
+        worker.process.kill()
+        worker.join(5)
+        worker.conn.close()
+
+
+def test_a_worker_says_ready_with_its_pid() -> None:
+    worker = _worker_like(
+        "import os\n"
+        "from multiprocessing.connection import Connection\n"
+        "Connection(READY, readable=False).send(('ready', 1234, os.getpid()))"
+    )
+    try:
+        Supervisor._wait_ready(worker, 10.0)
+        assert worker.pid == worker.process.pid
+    finally:
+        worker.join(5)
+        worker.conn.close()
+
+
+def test_serve_with_workers_that_cannot_load_their_models_exits_with_the_reason(tmp_path: Path) -> None:
+    """The real supervisor and workers: a models directory without the model is each
+    worker's start-up error, and ``serve`` exits non-zero saying so (no hang, no restart
+    loop)."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+        STREAMPRINT_MODELS_DIR=str(tmp_path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "streamprint", "serve", "--workers", "2", "--port", "0",
+         "--backend", "onnxruntime", "--precision", "fp32"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "worker" in done.stderr and "MODEL" in done.stderr, done.stderr[-2000:]

@@ -13,8 +13,9 @@ The supervisor (this module, the process ``streamprint serve`` started):
 2. creates a private run directory (0700) with the shared stream ledger
    (:class:`~streamprint.workers.ledger.SharedLedger`: ``--max-streams`` and
    ``--max-streams-per-token`` hold across workers) and the workers' unix sockets;
-3. starts the workers (multiprocessing ``spawn``; each runs
-   :func:`streamprint.api.server.serve` with its :class:`~streamprint.workers.WorkerRole`)
+3. starts the workers (``python -m streamprint.workers.process``, see
+   :mod:`streamprint.workers.process`; each runs :func:`streamprint.api.server.serve` with
+   its :class:`~streamprint.workers.WorkerRole`)
    and waits until every one accepts calls, then logs the same ``streamprint serving on
    HOST:PORT (...)`` line as a single process (scripts and tests read it);
 4. serves ``--metrics-port`` itself: every worker's metrics, fetched and added up at scrape
@@ -34,17 +35,17 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import multiprocessing
 import os
+import pickle
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -53,6 +54,7 @@ from streamprint.auto_backend import select_in_child
 from streamprint.config import ServerConfig
 from streamprint.errors import StreamprintError
 from streamprint.metrics import MetricsServer
+from streamprint.subprocesses import python_child_env
 from streamprint.workers import metrics_merge
 from streamprint.workers.ledger import SharedLedger
 from streamprint.workers.role import WorkerRole
@@ -100,36 +102,21 @@ def reserve_port(host: str, port: int) -> tuple[int, socket.socket]:
     return chosen, holder
 
 
-def _worker_main(config: ServerConfig, role: WorkerRole, conn: Connection) -> None:
-    """Entry point of a worker process: serve, telling the supervisor once it accepts calls."""
-    from streamprint.api.server import serve
-    from streamprint.session_log import configure_logging
-
-    configure_logging(config.log_level, config.log_format, worker=role.index)
-
-    def started(port: int) -> None:
-        conn.send(("ready", port, os.getpid()))
-
-    code = 1
-    try:
-        code = asyncio.run(serve(config, role=role, started=started))
-    except StreamprintError as exc:
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"{exc.reason}: {exc.message}"))
-    except (OSError, RuntimeError) as exc:
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"cannot start on {config.address}: {exc}"))
-    finally:
-        conn.close()
-    sys.exit(code)
-
-
 @dataclasses.dataclass
 class _Worker:
     index: int
-    process: BaseProcess
+    process: subprocess.Popen[bytes]
+    #: The read end of the worker's ready pipe (end of file: the worker is gone).
     conn: Connection
     pid: int = 0
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def join(self, timeout_s: float | None = None) -> None:
+        """Wait up to ``timeout_s`` (``None``: for ever) for the process to exit."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout_s)
 
 
 class Supervisor:
@@ -144,7 +131,6 @@ class Supervisor:
         #: The ``--backend auto`` measurement every worker loads (``None``: not measured).
         self.audio_choice: dict[str, Any] | None = None
         self._workers: dict[int, _Worker] = {}
-        self._ctx = multiprocessing.get_context("spawn")
         self._run_dir = ""
         self._ledger: SharedLedger | None = None
         self._metrics: MetricsServer | None = None
@@ -164,23 +150,31 @@ class Supervisor:
         )
 
     def _spawn(self, index: int) -> _Worker:
-        receive, send = self._ctx.Pipe(duplex=False)
+        receive, send = os.pipe()
+        os.set_inheritable(send, True)
         config = dataclasses.replace(self.config, port=self.port)
-        process = self._ctx.Process(
-            target=_worker_main,
-            args=(config, self._role(index), send),
-            name=f"streamprint-worker-{index}",
-        )
-        process.start()
-        send.close()
-        worker = _Worker(index, process, receive)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "streamprint.workers.process", str(send)],
+                stdin=subprocess.PIPE, pass_fds=(send,), env=python_child_env(),
+            )
+        except BaseException:
+            os.close(receive)
+            raise
+        finally:
+            os.close(send)
+        assert process.stdin is not None
+        # a worker that died at once breaks this pipe: its ready pipe's end of file says so
+        with contextlib.suppress(BrokenPipeError), process.stdin as job:
+            job.write(pickle.dumps((config, self._role(index))))
+        worker = _Worker(index, process, Connection(receive, writable=False))
         self._workers[index] = worker
         return worker
 
     @staticmethod
     def _wait_ready(worker: _Worker, timeout_s: float) -> None:
         """Block until ``worker`` says it accepts calls (raises :class:`WorkerStartError`)."""
-        ready = wait([worker.conn, worker.process.sentinel], timeout_s)
+        ready = wait([worker.conn], timeout_s)
         message: object = None
         if worker.conn in ready:
             with contextlib.suppress(EOFError, OSError):
@@ -192,9 +186,9 @@ class Supervisor:
             raise WorkerStartError(f"worker {worker.index}: {message[1]}")
         if not ready:
             raise WorkerStartError(f"worker {worker.index} did not start within {timeout_s:g} s")
-        worker.process.join(5)
+        worker.join(5)
         raise WorkerStartError(
-            f"worker {worker.index} exited while starting (exit code {worker.process.exitcode})"
+            f"worker {worker.index} exited while starting (exit code {worker.process.returncode})"
         )
 
     async def _start(self, index: int) -> _Worker:
@@ -206,14 +200,14 @@ class Supervisor:
     async def _exited(self, worker: _Worker) -> _Worker:
         """Return once ``worker``'s process has exited."""
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, worker.process.join)
+        await loop.run_in_executor(None, worker.join)
         return worker
 
     def _signal_all(self, sig: int) -> None:
         for worker in self._workers.values():
-            if worker.process.is_alive() and worker.process.pid is not None:
+            if worker.alive():
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(worker.process.pid, sig)
+                    worker.process.send_signal(sig)
 
     async def _stop_all(self) -> bool:
         """SIGTERM every worker, wait for the drain (kill after the grace); all exited 0?"""
@@ -223,14 +217,14 @@ class Supervisor:
         clean = True
         for worker in list(self._workers.values()):
             left = max(0.1, deadline - time.monotonic())
-            await loop.run_in_executor(None, worker.process.join, left)
-            if worker.process.is_alive():
+            await loop.run_in_executor(None, worker.join, left)
+            if worker.alive():
                 log.warning("worker %d did not exit within the grace; killing it", worker.index)
                 worker.process.kill()
-                await loop.run_in_executor(None, worker.process.join, 5.0)
+                await loop.run_in_executor(None, worker.join, 5.0)
                 clean = False
-            elif worker.process.exitcode != 0:
-                log.warning("worker %d exited with code %s", worker.index, worker.process.exitcode)
+            elif worker.process.returncode != 0:
+                log.warning("worker %d exited with code %s", worker.index, worker.process.returncode)
                 clean = False
             worker.conn.close()
         return clean
@@ -392,7 +386,7 @@ class Supervisor:
                 "worker %d (pid %s) exited with code %s; %d workers died within %g s: giving up",
                 worker.index,
                 worker.pid,
-                worker.process.exitcode,
+                worker.process.returncode,
                 len(self._deaths),
                 RESTART_WINDOW_S,
             )
@@ -402,7 +396,7 @@ class Supervisor:
             "worker %d (pid %s) exited with code %s (%d live streams lost); starting it again",
             worker.index,
             worker.pid,
-            worker.process.exitcode,
+            worker.process.returncode,
             lost,
         )
         return True
