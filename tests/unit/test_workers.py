@@ -221,13 +221,14 @@ def test_worker_log_lines_name_the_worker(fmt: str) -> None:
 
 def test_the_supervisor_process_imports_no_numpy_grpc_or_engine() -> None:
     """`streamprint serve --workers N`'s own process only supervises: what it imports to
-    parse the command line, run the workers and merge their metrics keeps it small (numpy
-    alone is about 12 MB resident)."""
+    parse the command line and run the workers keeps it small (numpy alone is about 12 MB
+    resident; prometheus_client, about 4 MB, only with ``--metrics-port``)."""
     code = (
         "import sys\n"
         "import streamprint.cli, streamprint.serve_cli\n"
         "from streamprint.workers.supervisor import run_supervisor\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & {'numpy', 'grpc', 'scipy', 'onnxruntime'}),\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}\n"
+        "             & {'numpy', 'grpc', 'scipy', 'onnxruntime', 'prometheus_client'}),\n"
         "      sorted(m for m in sys.modules if m.startswith('streamprint.engine.') and m != 'streamprint.engine.dims'))\n"
     )
     assert python_stdout(code).split("\n")[0] == "[] []"

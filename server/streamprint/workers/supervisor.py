@@ -46,18 +46,17 @@ import tempfile
 import time
 from collections import deque
 from multiprocessing.connection import Connection, wait
-from typing import Any
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from typing import TYPE_CHECKING, Any
 
 from streamprint.auto_backend import select_in_child
 from streamprint.config import ServerConfig
 from streamprint.errors import StreamprintError
-from streamprint.metrics import MetricsServer
 from streamprint.subprocesses import python_child_env
-from streamprint.workers import metrics_merge
 from streamprint.workers.ledger import SharedLedger
 from streamprint.workers.role import WorkerRole
+
+if TYPE_CHECKING:
+    from streamprint.metrics import MetricsServer
 
 log = logging.getLogger("streamprint.supervisor")
 
@@ -233,6 +232,11 @@ class Supervisor:
 
     async def _render_metrics(self) -> bytes:
         paths = [self._role(0).metrics_socket(i) for i in range(self.count)]
+        # imported here: without --metrics-port the supervisor never loads prometheus_client
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        from streamprint.workers import metrics_merge
+
         texts = await asyncio.gather(*(metrics_merge.fetch(p) for p in paths))
         families = metrics_merge.merge(t for t in texts if t is not None)
         families.append(
@@ -300,6 +304,8 @@ class Supervisor:
     async def _serve(self) -> int:
         config = self.config
         if config.metrics_port is not None:
+            from streamprint.metrics import MetricsServer
+
             self._metrics = MetricsServer(
                 host=config.host, port=config.metrics_port, render=self._render_metrics
             )
