@@ -4,7 +4,10 @@ where it belongs, and each row's bits independent of the rows beside it."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from child import python_stdout
 
+from streamprint.engine import spectrum as spectrum_module
 from streamprint.engine.grid import ANALYSIS_RATE, BIN_FREQUENCIES, FRAME_LENGTH
 from streamprint.engine.spectrum import WINDOW, power_spectrum
 
@@ -44,3 +47,37 @@ def test_does_not_modify_its_input_or_the_window() -> None:
     power_spectrum(frames)
     assert np.array_equal(frames, before)
     assert not WINDOW.flags.writeable
+
+
+@pytest.mark.parametrize("rows", [1, 43, 384])
+def test_the_standalone_pocketfft_is_scipy_fft_bit_for_bit(rows: int) -> None:
+    """The transform is scipy's own extension called as ``scipy.fft.rfft`` calls it: the
+    same bits, without the package's import cost."""
+    import scipy.fft
+
+    assert spectrum_module.rfft_rows.__name__ == "standalone"
+    x = np.random.default_rng(rows).standard_normal((rows, 2048)).astype(np.float32)
+    got = spectrum_module.rfft_rows(x.copy())
+    assert got.dtype == np.complex64
+    assert np.array_equal(got, scipy.fft.rfft(x, axis=1))
+
+
+def test_without_the_standalone_extension_it_falls_back_to_scipy_fft(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scipy.fft
+
+    monkeypatch.setattr(spectrum_module, "_standalone_pocketfft", lambda: None)
+    transform = spectrum_module._row_transform()
+    assert transform.__name__ == "packaged"
+    x = np.random.default_rng(1).standard_normal((5, 2048)).astype(np.float32)
+    assert np.array_equal(transform(x.copy()), scipy.fft.rfft(x, axis=1))
+
+
+def test_the_power_spectrum_does_not_import_the_scipy_fft_package() -> None:
+    """``import scipy.fft`` costs a server process about 15 MB resident."""
+    code = (
+        "import sys, numpy as np\n"
+        "from streamprint.engine.spectrum import power_spectrum\n"
+        "power_spectrum(np.ones((2, 2048), np.float32))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('scipy')))\n"
+    )
+    assert python_stdout(code).strip() == "[]"
