@@ -71,7 +71,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "scripts"
@@ -242,6 +242,8 @@ class LoadSpec:
     #: Streams multiplexed on one HTTP/2 connection (with ``--workers N`` the kernel spreads
     #: connections, not streams, over the workers: more connections, a more even spread).
     streams_per_channel: int = STREAMS_PER_CHANNEL
+    #: ``python`` (grpc.aio client processes) or ``cpp`` (clients/cpp/src/loadgen.cc).
+    client: str = "python"
 
 
 def audio_clip(spec: LoadSpec, seconds: float = 12.0) -> bytes:
@@ -461,6 +463,159 @@ def client_process(
         out.put([asdict(r) for r in records])
     except Exception as exc:  # reported as lost streams, with the reason
         out.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+class ClientLauncher(Protocol):
+    """Client processes that run a load's streams (never in the server's process)."""
+
+    def start(self, start_at: float) -> list[int]:
+        """Start the processes; the first chunks go at ``start_at`` (``time.monotonic()``
+        seconds). Returns their PIDs (CPU and RSS are sampled over them)."""
+        ...
+
+    def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
+        """Every stream's record, and the failures of processes that returned none."""
+        ...
+
+    def stop(self) -> None:
+        """End whatever still runs."""
+        ...
+
+
+class PythonClients:
+    """``procs`` spawned Python processes (:func:`client_process`: grpc.aio)."""
+
+    def __init__(
+        self, addresses: list[str], streams: int, procs: int, spec: LoadSpec, clip_path: Path
+    ) -> None:
+        ctx = mp.get_context("spawn")
+        self._ready, self._out, self._go = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self._start_at = ctx.Value("d", 0.0)
+        shares = [list(range(i, streams, procs)) for i in range(procs)]
+        self._procs = [
+            ctx.Process(
+                target=client_process,
+                args=(addresses, share, streams, spec, str(clip_path), self._ready, self._go,
+                      self._start_at, self._out),
+                daemon=True,
+            )
+            for share in shares
+        ]  # fmt: skip
+
+    def start(self, start_at: float) -> list[int]:
+        for w in self._procs:
+            w.start()
+        for _ in self._procs:
+            self._ready.get(timeout=120)
+        self._start_at.value = start_at
+        self._go.set()
+        return [w.pid for w in self._procs if w.pid is not None]
+
+    def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
+        records: list[StreamRecord] = []
+        failures: list[str] = []
+        for _ in self._procs:
+            got = self._out.get(timeout=max(1.0, deadline - time.monotonic()))
+            if isinstance(got, dict):
+                failures.append(str(got.get("error")))
+            else:
+                records.extend(StreamRecord(**r) for r in got)
+        for w in self._procs:
+            w.join(timeout=10)
+        return records, failures
+
+    def stop(self) -> None:
+        for w in self._procs:
+            if w.is_alive():
+                w.terminate()
+
+
+#: The C++ load generator (clients/cpp/src/loadgen.cc), built by ``make cpp-client``.
+LOADGEN = REPO / "build" / "cpp" / "streamprint_loadgen"
+
+
+def build_loadgen() -> Path:
+    """Build (or bring up to date) the C++ load generator with cmake; its path."""
+    build = LOADGEN.parent
+    subprocess.run(
+        ["cmake", "-S", str(REPO / "clients" / "cpp"), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    subprocess.run(
+        ["cmake", "--build", str(build), "-j2", "--target", "streamprint_loadgen"],
+        check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return LOADGEN
+
+
+def loadgen_command(
+    binary: Path, addresses: Sequence[str], streams: int, first: int, step: int, spec: LoadSpec,
+    clip_path: Path, start_at: float,
+) -> list[str]:
+    """The command line of one C++ client process: streams ``first, first + step, ...``."""
+    if spec.modality != "audio":
+        raise ValueError("the C++ load generator sends audio only (--client python for video)")
+    return [
+        str(binary), "--address", ",".join(addresses), "--clip", str(clip_path),
+        "--streams", str(streams), "--first", str(first), "--step", str(step),
+        "--start-at", repr(start_at), "--duration", repr(spec.duration_s),
+        "--chunk-ms", str(spec.chunk_ms), "--interval", repr(spec.interval_s),
+        "--sample-rate", str(spec.sample_rate), "--channels", str(spec.channels),
+        "--streams-per-channel", str(spec.streams_per_channel),
+        "--call-timeout", repr(spec.call_timeout_s),
+    ]  # fmt: skip
+
+
+def parse_loadgen_output(text: str) -> list[StreamRecord]:
+    """The records of a C++ client process: one JSON object per line."""
+    records = []
+    for line in text.splitlines():
+        if line.strip():
+            raw = json.loads(line)
+            raw["updates"] = [(float(t), float(m), bool(f)) for t, m, f in raw["updates"]]
+            records.append(StreamRecord(**raw))
+    return records
+
+
+class CppClients:
+    """``procs`` C++ load generator processes (``build/cpp/streamprint_loadgen``)."""
+
+    def __init__(
+        self, addresses: list[str], streams: int, procs: int, spec: LoadSpec, clip_path: Path
+    ) -> None:
+        self._args = (addresses, streams, procs, spec, clip_path)
+        self._procs: list[subprocess.Popen[str]] = []
+
+    def start(self, start_at: float) -> list[int]:
+        addresses, streams, procs, spec, clip_path = self._args
+        binary = build_loadgen()
+        for i in range(procs):
+            command = loadgen_command(binary, addresses, streams, i, procs, spec, clip_path, start_at)
+            self._procs.append(
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
+        return [p.pid for p in self._procs]
+
+    def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
+        records: list[StreamRecord] = []
+        failures: list[str] = []
+        for proc in self._procs:
+            try:
+                out, err = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+                failures.append("the C++ load generator did not finish in time")
+            if proc.returncode != 0:
+                failures.append(f"streamprint_loadgen exited {proc.returncode}: {err.strip()[-300:]}")
+            records.extend(parse_loadgen_output(out))
+        return records, failures
+
+    def stop(self) -> None:
+        for proc in self._procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 # --------------------------------------------------------------------------- server side
@@ -768,31 +923,20 @@ def run_load(
         for proc in servers:
             stop_server(proc)
         raise
-    ctx = mp.get_context("spawn")
-    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
-    start_at = ctx.Value("d", 0.0)
-    shares = [list(range(i, streams, procs)) for i in range(procs)]
-    workers = [
-        ctx.Process(
-            target=client_process,
-            args=(addresses, share, streams, spec, str(clip_path), ready, go, start_at, out),
-            daemon=True,
-        )
-        for share in shares
-    ]
+    launcher: ClientLauncher = (
+        CppClients(addresses, streams, procs, spec, clip_path)
+        if spec.client == "cpp"
+        else PythonClients(addresses, streams, procs, spec, clip_path)
+    )
     records: list[StreamRecord] = []
     failures: list[str] = []
     try:
-        for w in workers:
-            w.start()
-        for _ in workers:
-            ready.get(timeout=120)
+        start_at = time.monotonic() + 1.0 + 0.02 * streams
+        client_pids = launcher.start(start_at)
         sampler = ProcessSampler(pids)
-        client_sampler = ProcessSampler([w.pid for w in workers if w.pid is not None])
+        client_sampler = ProcessSampler(client_pids)
         with sampler, client_sampler:
-            start_at.value = time.monotonic() + 1.0 + 0.02 * streams
-            go.set()
-            time.sleep(max(0.0, start_at.value - time.monotonic()))
+            time.sleep(max(0.0, start_at - time.monotonic()))
             cpu0, ccpu0, t_0 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
             busy0 = machine_busy_seconds()
             # CPU over the paced part only: all streams running (stagger + duration)
@@ -800,18 +944,9 @@ def run_load(
             cpu1, ccpu1, t_1 = sampler.cpu_seconds(), client_sampler.cpu_seconds(), time.monotonic()
             busy1 = machine_busy_seconds()
             deadline = time.monotonic() + spec.duration_s + spec.call_timeout_s + 30
-            for _ in workers:
-                got = out.get(timeout=max(1.0, deadline - time.monotonic()))
-                if isinstance(got, dict):
-                    failures.append(str(got.get("error")))
-                else:
-                    records.extend(StreamRecord(**r) for r in got)
-        for w in workers:
-            w.join(timeout=10)
+            records, failures = launcher.collect(deadline)
     finally:
-        for w in workers:
-            if w.is_alive():
-                w.terminate()
+        launcher.stop()
         for proc in servers:
             stop_server(proc)
     result = summarize(records, streams=streams, interval_s=spec.interval_s, lag_limit_s=lag_limit_s)
@@ -826,6 +961,7 @@ def run_load(
             max(0.0, 100.0 * ((busy1 - busy0) - (cpu1 - cpu0) - (ccpu1 - ccpu0)) / wall), 1
         ),
         client_procs=procs,
+        client=spec.client,
         modality=spec.modality,
         duration_s=spec.duration_s,
         server="naive" if naive else (
@@ -1058,6 +1194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         f"{STREAMS_PER_CHANNEL_WORKERS} when a --workers count is above 1: the "
                         "kernel spreads connections, not streams, over the workers, so more "
                         "connections spread more evenly)")
+    parser.add_argument("--client", choices=("python", "cpp"), default="python",
+                        help="the load's client processes: python (grpc.aio) or cpp (the C++ "
+                        "load generator, clients/cpp/src/loadgen.cc, built with cmake on first "
+                        "use; audio only): the same streams, at a fraction of the CPU")
     parser.add_argument("--chunk-ms", type=_parse_list, default=[100],
                         help="media per message, ms; with --sweep a comma list is run side by "
                         "side at every N (e.g. 100,250)")
@@ -1099,6 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         channels=args.channels,
         streams_per_channel=args.streams_per_channel
         or (STREAMS_PER_CHANNEL if max(args.workers) <= 1 else STREAMS_PER_CHANNEL_WORKERS),
+        client=args.client,
     )
 
     def one(n: int, naive: bool, workers: int = args.workers[0], chunk_ms: int = args.chunk_ms[0]) -> dict[str, Any]:
