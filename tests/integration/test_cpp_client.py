@@ -101,3 +101,60 @@ def test_cpp_usage(binary: Path) -> None:
     assert subprocess.run([str(binary)], capture_output=True, timeout=30).returncode == 2
     missing = subprocess.run([str(binary), "/nonexistent.wav"], capture_output=True, timeout=30)
     assert missing.returncode == 1
+
+
+def test_cpp_load_generator_sends_the_benchmark_streams(binary: Path, server: ServerThread, tmp_path: Path) -> None:
+    """``bench_streams.py --client cpp``: the C++ load generator sends every stream exactly as
+    the Python client does (the kept media's sha256 is that of the Python chunks' bytes),
+    paced at real time, and its records go through the same latency accounting."""
+    import sys
+    import time
+
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_streams as bs
+
+    from streamprint.cache.keys import SamplesDigest
+
+    assert binary.parent == bs.LOADGEN.parent
+    spec = bs.LoadSpec(
+        duration_s=2.5, chunk_ms=250, sample_rate=16000, channels=2, streams_per_channel=1, client="cpp"
+    )
+    clip = tmp_path / "clip.raw"
+    clip.write_bytes(bs.audio_clip(spec, seconds=2.0))  # shorter than a stream: it loops
+    clients = bs.CppClients([server.address], 3, 2, spec, clip)
+    start_at = time.monotonic() + 1.0
+    clients.start(start_at)
+    try:
+        records, failures = clients.collect(time.monotonic() + 60)
+    finally:
+        clients.stop()
+    assert failures == []
+    assert sorted(r.index for r in records) == [0, 1, 2]
+    for record in records:
+        chunks, ends = bs.stream_chunks(spec, clip.read_bytes(), record.index)
+        assert record.error is None, record.error_message
+        assert record.chunk_ends == ends
+        samples = np.frombuffer(b"".join(chunks), dtype="<i2").reshape(-1, spec.channels)
+        digest = SamplesDigest(spec.sample_rate, spec.channels, "s16")
+        digest.update(samples)
+        assert server.plane.sessions.get(record.session_id).media_sha256 == digest.hexdigest()
+        t0 = start_at + spec.interval_s * record.index / 3
+        assert all(sent >= t0 + k * 0.25 - 1e-3 for k, sent in enumerate(record.send_times))
+        assert [final for _, _, final in record.updates] == [False, False, True]
+        assert record.updates[-1][1] == pytest.approx(2.5)
+        latencies = bs.update_latencies(record)
+        assert len(latencies) == 2 and all(0.0 <= s < 5.0 for s in latencies)
+    summary = bs.summarize(records, streams=3, interval_s=spec.interval_s, lag_limit_s=0.5)
+    assert summary["errors"] == 0 and summary["streams_realtime"] == 3
+
+
+def test_cpp_load_generator_usage(binary: Path) -> None:
+    loadgen = binary.parent / "streamprint_loadgen"
+    assert subprocess.run([str(loadgen)], capture_output=True, timeout=30).returncode == 2
+    bad = subprocess.run(
+        [str(loadgen), "--address", "127.0.0.1:1", "--clip", "/nonexistent.raw", "--streams", "1"],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert bad.returncode == 2 and "cannot read the clip" in bad.stderr

@@ -168,7 +168,7 @@ class KeptMedia:
             )
         self._file.seek(0, os.SEEK_END)
         for block in self._blocks:
-            self._file.write(np.ascontiguousarray(block).tobytes())
+            self._file.write(np.ascontiguousarray(block).data)  # no bytes copy of the block
         self._blocks = []
         self._block_bytes = 0
         self._hashed_blocks = 0
