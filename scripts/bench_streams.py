@@ -885,7 +885,8 @@ def run_load(
     and spreads the streams over them round-robin from the client (a stream stays on one
     process, so its session is correct).
     """
-    procs = client_procs or (1 if streams <= 32 else 2)
+    # one C++ process drives hundreds of streams on gRPC's own threads; Python needs two past 32
+    procs = client_procs or (1 if streams <= 32 or spec.client == "cpp" else 2)
     procs = max(1, min(procs, streams))
     tmp = Path(tempfile.mkdtemp(prefix="bench-streams-"))
     clip_path = tmp / "clip.raw"
@@ -1121,6 +1122,16 @@ def docs_body(
     chunk_sizes = " or ".join(str(c) for c in dict.fromkeys(p.get("chunk_ms") for p in points) if c)
     per = p0.get("streams_per_channel")
     connections = f" Clients open one HTTP/2 connection per {'stream' if per == 1 else f'{per} streams'}."
+    clients = {p.get("client", "python") for p in points}
+    connections += (
+        f" The load: {p0.get('client_procs')} C++ client process(es) (`--client cpp`,"
+        " clients/cpp/src/loadgen.cc, gRPC's C++ callback API), the same streams as the"
+        " Python client's at about half its CPU."
+        if clients == {"cpp"}
+        else f" The load: {p0.get('client_procs')} Python client process(es) (grpc.aio)."
+        if clients == {"python"}
+        else ""
+    )
     lines = [
         f"Command: `{command}`",
         "",
@@ -1188,7 +1199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="server processes to start, each on its own port; the clients "
                         "spread the streams over them round-robin")
     parser.add_argument("--client-procs", type=int, default=0,
-                        help="client processes (0: 1 up to 32 streams, else 2)")
+                        help="client processes (0: 1 up to 32 streams or with --client cpp, else 2)")
     parser.add_argument("--streams-per-channel", type=int, default=None,
                         help=f"streams per client connection (default {STREAMS_PER_CHANNEL}; "
                         f"{STREAMS_PER_CHANNEL_WORKERS} when a --workers count is above 1: the "
