@@ -34,7 +34,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <queue>
@@ -44,6 +46,7 @@
 #include <tuple>
 #include <vector>
 
+#include "json_out.h"
 #include "streamprint/v1/fingerprint_service.grpc.pb.h"
 
 namespace {
@@ -51,39 +54,9 @@ namespace {
 namespace v1 = streamprint::v1;
 using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC on Linux, as time.monotonic()
 
-const char* kCodeNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                            "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                            "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                            "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
-
-std::string CodeName(grpc::StatusCode code) {
-  int c = static_cast<int>(code);
-  return (c >= 0 && c <= 16) ? kCodeNames[c] : "UNKNOWN";
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonNumber(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.17g", x);
-  return buf;
-}
+using streamprint_cpp::CodeName;
+using streamprint_cpp::JsonNumber;
+using streamprint_cpp::JsonString;
 
 double Seconds(Clock::time_point t) {
   return std::chrono::duration<double>(t.time_since_epoch()).count();
@@ -300,42 +273,36 @@ class Stream : public grpc::ClientBidiReactor<v1::StreamFingerprintRequest, v1::
 
 Options Parse(int argc, char** argv) {
   Options o;
+  auto integer = [](int* field) { return [field](const std::string& v) { *field = std::stoi(v); }; };
+  auto real = [](double* field) { return [field](const std::string& v) { *field = std::stod(v); }; };
+  const std::map<std::string, std::function<void(const std::string&)>> setters = {
+      {"--address",
+       [&o](const std::string& v) {
+         std::stringstream parts(v);
+         for (std::string a; std::getline(parts, a, ',');)
+           if (!a.empty()) o.addresses.push_back(a);
+       }},
+      {"--clip", [&o](const std::string& v) { o.clip_path = v; }},
+      {"--streams", integer(&o.streams)},
+      {"--first", integer(&o.first)},
+      {"--step", integer(&o.step)},
+      {"--start-at", real(&o.start_at)},
+      {"--duration", real(&o.duration_s)},
+      {"--chunk-ms", integer(&o.chunk_ms)},
+      {"--interval", real(&o.interval_s)},
+      {"--sample-rate", integer(&o.sample_rate)},
+      {"--channels", integer(&o.channels)},
+      {"--streams-per-channel", integer(&o.streams_per_channel)},
+      {"--call-timeout", real(&o.call_timeout_s)},
+  };
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
+    auto setter = setters.find(flag);
+    if (setter == setters.end()) Usage("unknown flag " + flag);
     if (i + 1 >= argc) Usage("missing the value of " + flag);
     std::string value = argv[++i];
     try {
-      if (flag == "--address") {
-        std::stringstream parts(value);
-        for (std::string a; std::getline(parts, a, ',');)
-          if (!a.empty()) o.addresses.push_back(a);
-      } else if (flag == "--clip") {
-        o.clip_path = value;
-      } else if (flag == "--streams") {
-        o.streams = std::stoi(value);
-      } else if (flag == "--first") {
-        o.first = std::stoi(value);
-      } else if (flag == "--step") {
-        o.step = std::stoi(value);
-      } else if (flag == "--start-at") {
-        o.start_at = std::stod(value);
-      } else if (flag == "--duration") {
-        o.duration_s = std::stod(value);
-      } else if (flag == "--chunk-ms") {
-        o.chunk_ms = std::stoi(value);
-      } else if (flag == "--interval") {
-        o.interval_s = std::stod(value);
-      } else if (flag == "--sample-rate") {
-        o.sample_rate = std::stoi(value);
-      } else if (flag == "--channels") {
-        o.channels = std::stoi(value);
-      } else if (flag == "--streams-per-channel") {
-        o.streams_per_channel = std::stoi(value);
-      } else if (flag == "--call-timeout") {
-        o.call_timeout_s = std::stod(value);
-      } else {
-        Usage("unknown flag " + flag);
-      }
+      setter->second(value);
     } catch (const std::exception&) {
       Usage("bad value for " + flag + ": " + value);
     }

@@ -23,67 +23,16 @@
 #include <thread>
 #include <vector>
 
+#include "json_out.h"
 #include "streamprint/v1/fingerprint_service.grpc.pb.h"
 
 namespace {
 
 namespace v1 = streamprint::v1;
 
-const char* kCodeNames[] = {"OK",
-                            "CANCELLED",
-                            "UNKNOWN",
-                            "INVALID_ARGUMENT",
-                            "DEADLINE_EXCEEDED",
-                            "NOT_FOUND",
-                            "ALREADY_EXISTS",
-                            "PERMISSION_DENIED",
-                            "RESOURCE_EXHAUSTED",
-                            "FAILED_PRECONDITION",
-                            "ABORTED",
-                            "OUT_OF_RANGE",
-                            "UNIMPLEMENTED",
-                            "INTERNAL",
-                            "UNAVAILABLE",
-                            "DATA_LOSS",
-                            "UNAUTHENTICATED"};
-
-std::string CodeName(grpc::StatusCode code) {
-  int c = static_cast<int>(code);
-  return (c >= 0 && c <= 16) ? kCodeNames[c] : "UNKNOWN";
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (ch < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += static_cast<char>(ch);
-        }
-    }
-  }
-  return out + "\"";
-}
-
-// Shortest text that reads back as the same double (JSON has no NaN/inf: null).
-std::string JsonNumber(double x) {
-  if (!std::isfinite(x)) return "null";
-  char buf[32];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, x);
-    if (std::strtod(buf, nullptr) == x) break;
-  }
-  return buf;
-}
+using streamprint_cpp::CodeName;
+using streamprint_cpp::JsonNumber;
+using streamprint_cpp::JsonString;
 
 std::string UpdateJson(const v1::StreamFingerprintResponse& r, const std::string& path) {
   const v1::Fingerprint& fp = r.fingerprint();
