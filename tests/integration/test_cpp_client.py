@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from grpc_harness import ServerThread
@@ -148,6 +149,36 @@ def test_cpp_load_generator_sends_the_benchmark_streams(binary: Path, server: Se
         assert len(latencies) == 2 and all(0.0 <= s < 5.0 for s in latencies)
     summary = bs.summarize(records, streams=3, interval_s=spec.interval_s, lag_limit_s=0.5)
     assert summary["errors"] == 0 and summary["streams_realtime"] == 3
+
+
+def test_cpp_load_generator_records_streams_the_server_refuses(
+    binary: Path, make_server: Any, tmp_path: Path
+) -> None:
+    """A server full at one stream: the refused streams end RESOURCE_EXHAUSTED in their
+    records (the pacer sends nothing after a call is over), the admitted one completes."""
+    import sys
+    import time
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import bench_streams as bs
+
+    server = make_server(max_streams=1)
+    spec = bs.LoadSpec(
+        duration_s=2.0, chunk_ms=100, sample_rate=16000, channels=1, streams_per_channel=1, client="cpp"
+    )
+    clip = tmp_path / "clip.raw"
+    clip.write_bytes(bs.audio_clip(spec, seconds=1.0))
+    clients = bs.CppClients([server.address], 3, 1, spec, clip)
+    clients.start(time.monotonic() + 0.5)
+    try:
+        records, failures = clients.collect(time.monotonic() + 60)
+    finally:
+        clients.stop()
+    assert failures == []
+    errors = sorted(r.error or "OK" for r in records)
+    assert errors == ["OK", "RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED"], errors
+    refused = [r for r in records if r.error]
+    assert all(len(r.send_times) < 20 for r in refused)
 
 
 def test_cpp_load_generator_usage(binary: Path) -> None:

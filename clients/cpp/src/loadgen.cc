@@ -145,13 +145,12 @@ class Stream : public grpc::ClientBidiReactor<v1::StreamFingerprintRequest, v1::
     StartCall();
   }
 
-  // Chunk k falls due (the pacer calls this in order, at t0 + k * chunk).
-  void Due(long long k, double due) {
+  // The next chunk falls due (the pacer calls this in order, chunk k at t0 + k * chunk).
+  void Due(double due) {
     std::lock_guard<std::recursive_mutex> lock(mu_);
-    if (failed_) return;
+    if (failed_ || done_) return;  // the call is over: no Start* after OnDone
     due_times_.push_back(due);
     ++due_count_;
-    (void)k;
     if (!writing_) WriteNextLocked();
   }
 
@@ -377,7 +376,7 @@ int main(int argc, char** argv) {
     if (k < 0) {
       stream.Begin();
     } else {
-      stream.Due(k, due);
+      stream.Due(due);
     }
     if (k + 1 < stream.total_chunks()) events.emplace(stream.t0() + (k + 1) * chunk_s, s, k + 1);
   }
