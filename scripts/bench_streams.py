@@ -468,9 +468,10 @@ def client_process(
 class ClientLauncher(Protocol):
     """Client processes that run a load's streams (never in the server's process)."""
 
-    def start(self, start_at: float) -> list[int]:
-        """Start the processes; the first chunks go at ``start_at`` (``time.monotonic()``
-        seconds). Returns their PIDs (CPU and RSS are sampled over them)."""
+    def start(self, lead_s: float) -> tuple[list[int], float]:
+        """Start the processes; once they are ready, the first chunks go ``lead_s`` seconds
+        later. Returns their PIDs (CPU and RSS are sampled over them) and that start
+        (``time.monotonic()`` seconds)."""
         ...
 
     def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
@@ -502,14 +503,15 @@ class PythonClients:
             for share in shares
         ]  # fmt: skip
 
-    def start(self, start_at: float) -> list[int]:
+    def start(self, lead_s: float) -> tuple[list[int], float]:
         for w in self._procs:
             w.start()
         for _ in self._procs:
             self._ready.get(timeout=120)
+        start_at = time.monotonic() + lead_s  # after the imports: every process is waiting
         self._start_at.value = start_at
         self._go.set()
-        return [w.pid for w in self._procs if w.pid is not None]
+        return [w.pid for w in self._procs if w.pid is not None], start_at
 
     def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
         records: list[StreamRecord] = []
@@ -586,15 +588,16 @@ class CppClients:
         self._args = (addresses, streams, procs, spec, clip_path)
         self._procs: list[subprocess.Popen[str]] = []
 
-    def start(self, start_at: float) -> list[int]:
+    def start(self, lead_s: float) -> tuple[list[int], float]:
         addresses, streams, procs, spec, clip_path = self._args
         binary = build_loadgen()
+        start_at = time.monotonic() + lead_s  # a C++ process is ready in milliseconds
         for i in range(procs):
             command = loadgen_command(binary, addresses, streams, i, procs, spec, clip_path, start_at)
             self._procs.append(
                 subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             )
-        return [p.pid for p in self._procs]
+        return [p.pid for p in self._procs], start_at
 
     def collect(self, deadline: float) -> tuple[list[StreamRecord], list[str]]:
         records: list[StreamRecord] = []
@@ -932,8 +935,7 @@ def run_load(
     records: list[StreamRecord] = []
     failures: list[str] = []
     try:
-        start_at = time.monotonic() + 1.0 + 0.02 * streams
-        client_pids = launcher.start(start_at)
+        client_pids, start_at = launcher.start(1.0 + 0.02 * streams)
         sampler = ProcessSampler(pids)
         client_sampler = ProcessSampler(client_pids)
         with sampler, client_sampler:

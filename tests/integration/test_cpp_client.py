@@ -125,8 +125,7 @@ def test_cpp_load_generator_sends_the_benchmark_streams(binary: Path, server: Se
     clip = tmp_path / "clip.raw"
     clip.write_bytes(bs.audio_clip(spec, seconds=2.0))  # shorter than a stream: it loops
     clients = bs.CppClients([server.address], 3, 2, spec, clip)
-    start_at = time.monotonic() + 1.0
-    clients.start(start_at)
+    _, start_at = clients.start(1.0)
     try:
         records, failures = clients.collect(time.monotonic() + 60)
     finally:
@@ -169,7 +168,7 @@ def test_cpp_load_generator_records_streams_the_server_refuses(
     clip = tmp_path / "clip.raw"
     clip.write_bytes(bs.audio_clip(spec, seconds=1.0))
     clients = bs.CppClients([server.address], 3, 1, spec, clip)
-    clients.start(time.monotonic() + 0.5)
+    clients.start(0.5)
     try:
         records, failures = clients.collect(time.monotonic() + 60)
     finally:
