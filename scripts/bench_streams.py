@@ -611,7 +611,10 @@ class CppClients:
                 failures.append("the C++ load generator did not finish in time")
             if proc.returncode != 0:
                 failures.append(f"streamprint_loadgen exited {proc.returncode}: {err.strip()[-300:]}")
-            records.extend(parse_loadgen_output(out))
+            try:
+                records.extend(parse_loadgen_output(out))
+            except (ValueError, KeyError, TypeError) as exc:  # a process killed mid-print
+                failures.append(f"unreadable streamprint_loadgen output: {exc}")
         return records, failures
 
     def stop(self) -> None:

@@ -233,3 +233,27 @@ def test_tiny_sweep_over_chunk_sizes_runs_them_side_by_side(tmp_path: Path) -> N
     assert set(result["max_streams_within_limit_by_server"]) == {
         "streamprint, 100 ms chunks", "streamprint, 250 ms chunks"
     }
+
+
+def test_the_cpp_load_generators_records_parse_into_stream_records(tmp_path: Path) -> None:
+    """One JSON object per line (clients/cpp/src/loadgen.cc) becomes the same StreamRecord
+    the Python client returns; a line cut short is an error, not a silent loss."""
+    line = json.dumps({
+        "index": 3, "send_times": [10.0, 10.1], "chunk_ends": [0.1, 0.2],
+        "updates": [[11.05, 1.0, False], [12.0, 2.0, True]], "error": None, "error_message": "",
+        "max_send_lag_s": 0.002, "session_id": "w1-" + "a" * 32,
+    })
+    (record,) = bs.parse_loadgen_output(line + "\n\n")
+    assert record.index == 3 and record.updates == [(11.05, 1.0, False), (12.0, 2.0, True)]
+    assert record.error is None and record.session_id.startswith("w1-")
+    assert bs.streams_per_worker([record]) == {"1": 1}
+    with pytest.raises(ValueError):
+        bs.parse_loadgen_output(line[:40])
+    spec = bs.LoadSpec(client="cpp", duration_s=2.5, chunk_ms=250)
+    command = bs.loadgen_command(Path("/bin/loadgen"), ["a:1", "b:2"], 8, 1, 2, spec, tmp_path / "c.raw", 12.5)
+    assert command[command.index("--address") + 1] == "a:1,b:2"
+    assert command[command.index("--start-at") + 1] == "12.5"
+    assert command[command.index("--chunk-ms") + 1] == "250"
+    with pytest.raises(ValueError, match="audio only"):
+        bs.loadgen_command(Path("/bin/loadgen"), ["a:1"], 1, 0, 1, bs.LoadSpec(modality="video"),
+                           tmp_path / "c.raw", 0.0)
