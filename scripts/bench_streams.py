@@ -1242,6 +1242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="marker name of the docs/benchmarks.md section --write-docs rewrites")
     parser.add_argument("--json", action="store_true", help="last line: one JSON object")
     args = parser.parse_args(argv)
+    if args.client == "cpp" and args.modality != "audio":
+        parser.error("--client cpp sends audio only (use --client python for video)")
 
     from bench_engine import apply_nice, speed_probe_ms
 
