@@ -257,3 +257,20 @@ def test_the_cpp_load_generators_records_parse_into_stream_records(tmp_path: Pat
     with pytest.raises(ValueError, match="audio only"):
         bs.loadgen_command(Path("/bin/loadgen"), ["a:1"], 1, 0, 1, bs.LoadSpec(modality="video"),
                            tmp_path / "c.raw", 0.0)
+
+
+def test_repeat_summary_counts_the_runs_that_met_the_target() -> None:
+    """``--repeat``: a run meets the target with every stream realtime, no error and p99 at
+    or under the limit; the summary is the median run (a run behind real time or with
+    errors ranks worst) with every run's numbers."""
+    def run(p99: float | None, realtime: int = 4, errors: int = 0) -> dict[str, Any]:
+        return {"streams": 4, "streams_realtime": realtime, "errors": errors,
+                "p99_update_latency_ms": p99, "rss_mb": 100.0, "cpu_percent": 50.0}
+
+    runs = [run(80.0), run(300.0), run(95.0, realtime=3), run(None), run(100.0), run(20.0, errors=1)]
+    summary = bs.repeat_summary(runs, 100.0)
+    assert summary["repeat"]["met"] == 2  # 80 and 100; not 95 (a stream fell behind) nor 20 (an error)
+    assert summary["repeat"]["runs"] == 6
+    assert summary["repeat"]["p99_update_latency_ms"] == [80.0, 300.0, 95.0, None, 100.0, 20.0]
+    assert summary["p99_update_latency_ms"] == 100.0  # ranks: 80, 95, 100, 300, None, 20 (error)
+    assert bs.repeat_summary([run(50.0)], 100.0)["repeat"]["met"] == 1
