@@ -104,17 +104,25 @@ def test_cpp_usage(binary: Path) -> None:
     assert missing.returncode == 1
 
 
+def _bench_streams() -> Any:
+    """``scripts/bench_streams.py`` as a module (its C++ launcher and accounting)."""
+    import importlib
+    import sys
+
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
+    return importlib.import_module("bench_streams")
+
+
 def test_cpp_load_generator_sends_the_benchmark_streams(binary: Path, server: ServerThread, tmp_path: Path) -> None:
     """``bench_streams.py --client cpp``: the C++ load generator sends every stream exactly as
     the Python client does (the kept media's sha256 is that of the Python chunks' bytes),
     paced at real time, and its records go through the same latency accounting."""
-    import sys
     import time
 
     import numpy as np
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import bench_streams as bs
+    bs = _bench_streams()
 
     from streamprint.cache.keys import SamplesDigest
 
@@ -155,11 +163,9 @@ def test_cpp_load_generator_records_streams_the_server_refuses(
 ) -> None:
     """A server full at one stream: the refused streams end RESOURCE_EXHAUSTED in their
     records (the pacer sends nothing after a call is over), the admitted one completes."""
-    import sys
     import time
 
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import bench_streams as bs
+    bs = _bench_streams()
 
     server = make_server(max_streams=1)
     spec = bs.LoadSpec(

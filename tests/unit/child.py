@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+
+from streamprint.subprocesses import python_child_env
 
 
 def python_stdout(code: str) -> str:
     """Run ``code`` with ``python -c`` and this process's import path; its stdout (raises
     :class:`subprocess.CalledProcessError` when it fails)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=python_child_env(), capture_output=True, text=True, check=True
+    )
     return done.stdout

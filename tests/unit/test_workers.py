@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streamprint.config import ServerConfig, default_workers
 from streamprint.errors import InvalidInputError
 from streamprint.metrics import ServerMetrics
+from streamprint.subprocesses import python_child_env
 from streamprint.workers import (
     LocalLedger,
     SharedLedger,
@@ -297,11 +298,7 @@ def test_serve_with_workers_that_cannot_load_their_models_exits_with_the_reason(
     """The real supervisor and workers: a models directory without the model is each
     worker's start-up error, and ``serve`` exits non-zero saying so (no hang, no restart
     loop)."""
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-        STREAMPRINT_MODELS_DIR=str(tmp_path),
-    )
+    env = dict(python_child_env(), STREAMPRINT_MODELS_DIR=str(tmp_path))
     done = subprocess.run(
         [sys.executable, "-m", "streamprint", "serve", "--workers", "2", "--port", "0",
          "--backend", "onnxruntime", "--precision", "fp32"],

@@ -149,8 +149,7 @@ class Supervisor:
         )
 
     def _spawn(self, index: int) -> _Worker:
-        receive, send = os.pipe()
-        os.set_inheritable(send, True)
+        receive, send = os.pipe()  # pass_fds makes the write end the worker's
         config = dataclasses.replace(self.config, port=self.port)
         try:
             process = subprocess.Popen(
