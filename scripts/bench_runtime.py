@@ -26,6 +26,7 @@ FP32 and INT8), on 43 frames, so the decision to keep the DFT in numpy is re-che
 Usage::
 
     python scripts/bench_runtime.py [--minutes 10] [--core 0] [--json] [--write-docs]
+                                    [--compare-graph OTHER.onnx ...]
 
 ``--write-docs`` rewrites the "Runtime backends" section of docs/benchmarks.md between its
 ``runtime-backends`` marker comments (other sections are left alone).
@@ -81,13 +82,8 @@ def _best(fn: Callable[[], Any], rounds: int = ROUNDS) -> float:
 
 def worker_variant(key: str, path: Path) -> dict[str, Any]:
     """Everything measured for one backend x precision (see module docstring)."""
-    import numpy as np
-    import soundfile as sf
-
     from streamprint.engine import dims
     from streamprint.engine.fingerprint import AudioBuffer
-    from streamprint.engine.grid import Framer
-    from streamprint.engine.resample import StreamingResampler, to_mono
     from streamprint.engine.session import fingerprint_buffer
     from streamprint.engine.spectrum import power_spectrum
     from streamprint.runtime import LoadOptions, get_backend
@@ -99,11 +95,8 @@ def worker_variant(key: str, path: Path) -> dict[str, Any]:
     start = _clock()
     analyzer = get_backend(runtime).load(precision, LoadOptions(threads=1))
     load_s = _clock() - start
-    samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    buffer = AudioBuffer(samples=samples, sample_rate=int(rate))
-    resampler = StreamingResampler(buffer.sample_rate)
-    mono = np.concatenate((resampler.push(to_mono(samples)), resampler.flush()))
-    frames = Framer().push(mono)
+    samples, rate, frames = _analysis_frames(path)
+    buffer = AudioBuffer(samples=samples, sample_rate=rate)
     batches = [frames[i : i + BATCH] for i in range(0, frames.shape[0], BATCH)]
     n_frames = frames.shape[0]
 
@@ -134,6 +127,40 @@ def worker_variant(key: str, path: Path) -> dict[str, Any]:
         "rtf": media_s / e2e_s, "e2e_s": e2e_s, "media_s": media_s,
         "rss_mib": _rss_mib(), "rss_before_load_mib": rss_base,
     }
+
+
+def _analysis_frames(path: Path) -> tuple[Any, int, Any]:
+    """The file at ``path`` decoded (float32 ``[n, channels]``), its rate (Hz), and its
+    analysis frames ``[m, 2048]`` (mono, 22,050 Hz) as sessions cut them."""
+    import numpy as np
+    import soundfile as sf
+
+    from streamprint.engine.grid import Framer
+    from streamprint.engine.resample import StreamingResampler, to_mono
+
+    samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    resampler = StreamingResampler(int(rate))
+    mono = np.concatenate((resampler.push(to_mono(samples)), resampler.flush()))
+    return samples, int(rate), Framer().push(mono)
+
+
+def worker_graph(onnx_path: Path, path: Path) -> dict[str, Any]:
+    """The model call alone of a spectral graph file (another version's, for a side by side
+    with the committed one), on ONNX Runtime, one thread: frames per second."""
+    from streamprint.engine.spectrum import power_spectrum
+    from streamprint.runtime.graph import OUTPUT_NAMES
+    from streamprint.runtime.graph_loading import ort_runner, ort_session
+
+    runner = ort_runner(ort_session(str(onnx_path), 1, ["CPUExecutionProvider"]), "power", OUTPUT_NAMES)
+    _, _, frames = _analysis_frames(path)
+    n_frames = frames.shape[0]
+    powers = [power_spectrum(frames[i : i + BATCH]) for i in range(0, n_frames, BATCH)]
+
+    def model_all() -> None:
+        for p in powers:
+            runner(p)
+
+    return {"graph": str(onnx_path), "frames": n_frames, "model_fps": n_frames / _best(model_all)}
 
 
 def worker_dft() -> dict[str, Any]:
@@ -280,7 +307,7 @@ def _gate_summary() -> dict[str, str]:
 
 
 def render_markdown(results: list[dict[str, Any]], dft: dict[str, Any] | None, info: dict[str, Any],
-                    command: str, auto: dict[str, Any]) -> str:
+                    command: str, auto: dict[str, Any], compared: dict[str, float] | None = None) -> str:
     gates = _gate_summary()
     minutes = results[0]["media_s"] / 60.0
     lines = [
@@ -312,6 +339,12 @@ def render_markdown(results: list[dict[str, Any]], dft: dict[str, Any] | None, i
                 f"- {runtime}: INT8 {a['model_fps']:,.0f} vs FP32 {b['model_fps']:,.0f} frames/s "
                 f"(x{a['model_fps'] / b['model_fps']:.2f}); whole analyze x{a['analyze_fps'] / b['analyze_fps']:.2f}."
             )
+    current = by.get("onnxruntime/fp32", {}).get("model_fps")
+    if compared and current:
+        lines += ["", "The committed FP32 graph against other graph files, ONNX Runtime, model call only "
+                  "(`--compare-graph`; ratio > 1: the committed graph faster):", ""]
+        lines += [f"- `{graph}`: {fps:,.0f} vs {current:,.0f} frames/s (x{current / fps:.2f})."
+                  for graph, fps in compared.items()]
     numpy_rss = by.get("numpy/fp32", {}).get("rss_mib")
     if numpy_rss:
         extra = ", ".join(
@@ -386,8 +419,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--repeat", type=int, default=2,
                         help="measure each variant this many times, interleaved; keep the best")
+    parser.add_argument("--compare-graph", type=Path, action="append", default=[], metavar="ONNX",
+                        help="also time the model call of this spectral graph file (e.g. an earlier "
+                        "version's, from `git show REV:models/spectral/1/fp32/model.onnx`) beside "
+                        "the committed FP32 one, interleaved in the same run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--audio", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--graph-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         if args.core is not None and hasattr(os, "sched_setaffinity"):
@@ -396,6 +434,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = worker_dft()
         elif args.worker == "auto":
             result = worker_auto()
+        elif args.worker == "graph":
+            result = worker_graph(args.graph_file, args.audio)
         else:
             result = worker_variant(args.worker, args.audio)
         print(json.dumps(result))
@@ -403,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     core = args.core if args.core is not None else (0 if (os.cpu_count() or 1) > 1 else None)
     path = bench_engine.bench_file(args.minutes)
     runs: dict[str, list[dict[str, Any]]] = {key: [] for key in args.variants}
+    graphs: dict[str, list[float]] = {}
     for round_ in range(args.repeat):  # interleaved, so a busy spell hits every variant alike
         for key in args.variants:
             r = run_isolated(["--worker", key, "--audio", str(path)], core)
@@ -411,7 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{round_ + 1}/{args.repeat}] {key:<18} load {r['load_s']:.3f} s  analyze "
                   f"{r['analyze_fps']:,.0f} frames/s  model {model} frames/s  e2e {r['rtf']:.1f}x "
                   f"realtime  RSS {r['rss_mib']:.0f} MiB", flush=True)
+        for graph in args.compare_graph:
+            g = run_isolated(["--worker", "graph", "--graph-file", str(graph), "--audio", str(path)], core)
+            graphs.setdefault(str(graph), []).append(float(g["model_fps"]))
+            print(f"[{round_ + 1}/{args.repeat}] graph {graph}: model {g['model_fps']:,.0f} frames/s", flush=True)
     results = [combine(runs[key]) for key in args.variants]
+    compared = {graph: max(fps) for graph, fps in graphs.items()}
     dft = None if args.no_dft else run_isolated(["--worker", "dft"], core)
     if dft:
         print("dft ms per 43 frames: " + ", ".join(f"{k} {v:.2f}" for k, v in dft.items()), flush=True)
@@ -419,14 +465,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"auto: {auto['reason']}")
     bench_engine.CACHE.mkdir(parents=True, exist_ok=True)
     (bench_engine.CACHE / "runtime.json").write_text(
-        json.dumps({"variants": results, "dft": dft, "auto": auto, "minutes": args.minutes})
+        json.dumps({"variants": results, "dft": dft, "auto": auto, "minutes": args.minutes, "compared": compared})
     )
     if args.write_docs:
         command = "python scripts/bench_runtime.py" + (f" --minutes {args.minutes:g}" if args.minutes != 10 else "")
-        body = render_markdown(results, dft, bench_engine.machine_info(), command, auto)
+        command += "".join(f" --compare-graph {graph}" for graph in args.compare_graph)
+        body = render_markdown(results, dft, bench_engine.machine_info(), command, auto, compared)
         bench_engine.write_doc_section(SECTION, body)
     if args.json:
-        print(json.dumps({"variants": results, "dft": dft, "auto": auto}))
+        print(json.dumps({"variants": results, "dft": dft, "auto": auto, "compared": compared}))
     return 0
 
 

@@ -53,6 +53,7 @@ from typing import Any
 
 import numpy as np
 import onnx
+from numpy.typing import NDArray
 from onnx import TensorProto, helper, numpy_helper
 
 from streamprint.engine import filters
@@ -115,6 +116,108 @@ def _const(name: str, value: Any, dtype: type = np.float32) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), name)
 
 
+#: The mel projection in groups of this many consecutive bands: each group's triangles
+#: cover one contiguous run of bins, so each group is a small MatMul over its own bins
+#: (about 17,000 multiply-adds a frame instead of the dense 131,200: 3x faster here).
+MEL_GROUP = 16
+
+
+def mel_groups(mel: NDArray[np.float32]) -> list[tuple[int, int, int, int]]:
+    """``(first_band, stop_band, first_bin, stop_bin)`` of each group of ``MEL_GROUP`` bands
+    of ``mel`` ``[bins, bands]``: the bins outside its range are zero in all its bands."""
+    groups = []
+    for first in range(0, mel.shape[1], MEL_GROUP):
+        stop = min(first + MEL_GROUP, mel.shape[1])
+        used = np.flatnonzero((mel[:, first:stop] != 0).any(axis=1))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if used.size else (0, 1)
+        groups.append((first, stop, lo, hi))
+    return groups
+
+
+def _mel_projection_initializers(mel: NDArray[np.float32]) -> list[onnx.TensorProto]:
+    inits = []
+    for g, (first, stop, lo, hi) in enumerate(mel_groups(mel)):
+        inits += [
+            _const(f"W_mel_{g}", mel[lo:hi, first:stop]),
+            _const(f"mel_bins_start_{g}", [lo], np.int64),
+            _const(f"mel_bins_stop_{g}", [hi], np.int64),
+        ]
+    return inits
+
+
+def _mel_projection_nodes() -> list[onnx.NodeProto]:
+    """``pn_mel @ mel_bank`` as one MatMul per band group (``MEL_NODE/<g>``), concatenated."""
+    n = helper.make_node
+    nodes, parts = [], []
+    for g in range(len(mel_groups(filters.mel_bank()))):
+        nodes += [
+            n("Slice", ["pn_mel", f"mel_bins_start_{g}", f"mel_bins_stop_{g}", "axis1"], [f"pn_mel_{g}"],
+              name=f"mel_bins/{g}"),
+            n("MatMul", [f"pn_mel_{g}", f"W_mel_{g}"], [f"mel_n_{g}"], name=f"{MEL_NODE}/{g}"),
+        ]
+        parts.append(f"mel_n_{g}")
+    nodes.append(n("Concat", parts, ["mel_n"], name="mel_bands", axis=1))
+    return nodes
+
+
+#: Roll-off in two levels: bins in blocks of this many (the last block zero-padded).
+ROLLOFF_BLOCK = 32
+_ROLLOFF_BLOCKS = -(-N_BINS // ROLLOFF_BLOCK)
+
+
+def _rolloff_initializers() -> list[onnx.TensorProto]:
+    pad = _ROLLOFF_BLOCKS * ROLLOFF_BLOCK - N_BINS
+    return [
+        _const("rolloff_pads", [0, 0, 0, pad], np.int64),
+        _const("rolloff_blocks_shape", [0, _ROLLOFF_BLOCKS, ROLLOFF_BLOCK], np.int64),
+        _const("rolloff_block_width", ROLLOFF_BLOCK, np.int64),
+        _const("rolloff_gather_shape", [1, 1, ROLLOFF_BLOCK], np.int64),
+        _const("axis2", [2], np.int64),
+    ]
+
+
+def _rolloff_nodes() -> list[onnx.NodeProto]:
+    """Roll-off: the first bin whose cumulative magnitude reaches 85 % of the total.
+
+    One CumSum over all 1025 bins is the costliest node of the graph (a quarter of its
+    time, about 3 ns a bin), so the sum runs in two levels: the totals of blocks of
+    ``ROLLOFF_BLOCK`` bins and their running sum find the block where the threshold is
+    reached; the running sum inside that one block (from the total of the blocks before
+    it) finds the bin. The target inside the block is capped at the block's own running
+    total, so rounding can never leave the block without a reached bin.
+    """
+    n = helper.make_node
+    return [
+        n("Pad", ["mn", "rolloff_pads"], ["m_padded"], name="rolloff_pad"),
+        n("Reshape", ["m_padded", "rolloff_blocks_shape"], ["m_blocks"], name="rolloff_blocks"),
+        n("ReduceSum", ["m_blocks", "axis2"], ["block_sum"], name="block_sum", keepdims=0),
+        n("CumSum", ["block_sum", "axis1_scalar"], ["block_cum"], name="cumulative"),
+        n("Gather", ["block_cum", "last"], ["m_tot"], name="cumulative_total", axis=1),
+        n("Mul", ["m_tot", "rolloff_share"], ["m_thr"], name="rolloff_threshold"),
+        n("GreaterOrEqual", ["block_cum", "m_thr"], ["block_reached"], name="block_reached"),
+        n("Cast", ["block_reached"], ["block_reached_f"], name="block_reached_float", to=TensorProto.FLOAT),
+        n("ArgMax", ["block_reached_f"], ["block_idx"], name="first_block", axis=1, keepdims=1),
+        n("CumSum", ["block_sum", "axis1_scalar"], ["block_cum_before"], name="cumulative_before", exclusive=1),
+        n("GatherElements", ["block_cum_before", "block_idx"], ["cum_before"], name="cum_before_block", axis=1),
+        n("Sub", ["m_thr", "cum_before"], ["thr_in_block"], name="threshold_in_block"),
+        n("Unsqueeze", ["block_idx", "axis2"], ["block_idx3"], name="block_index_3d"),
+        n("Expand", ["block_idx3", "rolloff_gather_shape"], ["block_gather"], name="block_gather_index"),
+        n("GatherElements", ["m_blocks", "block_gather"], ["block_bins3"], name="block_bins", axis=1),
+        n("Squeeze", ["block_bins3", "axis1"], ["block_bins"], name="block_bins_2d"),
+        n("CumSum", ["block_bins", "axis1_scalar"], ["bin_cum"], name="cumulative_in_block"),
+        n("ReduceMax", ["bin_cum"], ["bin_cum_end"], name="block_running_total", axes=[1], keepdims=1),
+        n("Min", ["thr_in_block", "bin_cum_end"], ["bin_target"], name="capped_target"),
+        n("GreaterOrEqual", ["bin_cum", "bin_target"], ["reached"], name="reached"),
+        n("Cast", ["reached"], ["reached_f"], name="reached_float", to=TensorProto.FLOAT),
+        n("ArgMax", ["reached_f"], ["bin_in_block"], name="first_reached", axis=1, keepdims=1),
+        n("Mul", ["block_idx", "rolloff_block_width"], ["block_start"], name="block_start"),
+        n("Add", ["block_start", "bin_in_block"], ["roll_idx2"], name="rolloff_bin"),
+        n("Squeeze", ["roll_idx2", "axis1"], ["roll_idx"], name="rolloff_index"),
+        n("Gather", ["bin_hz", "roll_idx"], ["rolloff"], name="rolloff", axis=0),
+    ]
+
+
+
 def build_spectral_model() -> onnx.ModelProto:
     """The ``spectral`` graph (see module docstring); deterministic."""
     mel = filters.mel_bank().astype(np.float32)  # [1025, 128]
@@ -123,7 +226,7 @@ def build_spectral_model() -> onnx.ModelProto:
     ).astype(np.float32)  # [1025, 20]
     freqs = BIN_FREQUENCIES.astype(np.float32)
     inits = [
-        _const("W_mel", mel),
+        *_mel_projection_initializers(mel),
         _const("W_chroma_band", chroma_band),
         _const("bin_hz", freqs),
         _const("amin", _AMIN),
@@ -138,6 +241,9 @@ def build_spectral_model() -> onnx.ModelProto:
         _const("axis1_scalar", 1, np.int64),
         _const("split_chroma_band", [N_CHROMA, len(BANDS) + 1], np.int64),
         _const("last", [-1], np.int64),
+        _const("flatness_split", [N_BINS // 2, N_BINS // 2, N_BINS % 2], np.int64),
+        _const("inv_bins", 1.0 / N_BINS),
+        *_rolloff_initializers(),
     ]
     n = helper.make_node
     nodes = [
@@ -153,18 +259,19 @@ def build_spectral_model() -> onnx.ModelProto:
         n("Greater", ["m_sum", "zero"], ["m_pos"], name="has_magnitude"),
         n("Where", ["m_pos", "m_sum", "one"], ["m_safe"], name="safe_total"),
         n("Div", ["mf_sum", "m_safe"], ["centroid"], name="centroid"),
-        # roll-off: first bin whose cumulative magnitude reaches 85 % of the total
-        n("CumSum", ["mn", "axis1_scalar"], ["m_cum"], name="cumulative"),
-        n("Gather", ["m_cum", "last"], ["m_tot"], name="cumulative_total", axis=1),
-        n("Mul", ["m_tot", "rolloff_share"], ["m_thr"], name="rolloff_threshold"),
-        n("GreaterOrEqual", ["m_cum", "m_thr"], ["reached"], name="reached"),
-        n("Cast", ["reached"], ["reached_f"], name="reached_float", to=TensorProto.FLOAT),
-        n("ArgMax", ["reached_f"], ["roll_idx"], name="first_reached", axis=1, keepdims=0),
-        n("Gather", ["bin_hz", "roll_idx"], ["rolloff"], name="rolloff", axis=0),
-        # flatness on the unnormalised power (its 1e-10 floor is absolute)
+        *_rolloff_nodes(),
+        # flatness on the unnormalised power (its 1e-10 floor is absolute): the log of the
+        # product of bins k and k + 512, so half as many logs (such a product stays within
+        # float32's normal range, 1e-20 to about 1e12)
         n("Max", ["power", "amin"], ["pf"], name="power_floor"),
-        n("Log", ["pf"], ["log_pf"], name="log_power"),
-        n("ReduceMean", ["log_pf"], ["log_mean"], name="log_mean", axes=[1], keepdims=0),
+        n("Split", ["pf", "flatness_split"], ["pf_low", "pf_high", "pf_last"], name="pair_halves", axis=1),
+        n("Mul", ["pf_low", "pf_high"], ["pair_products"], name="pair_product"),
+        n("Log", ["pair_products"], ["log_pairs"], name="log_power"),
+        n("ReduceSum", ["log_pairs", "axis1"], ["log_pairs_sum"], name="log_pairs_sum", keepdims=0),
+        n("Log", ["pf_last"], ["log_last"], name="log_last"),
+        n("ReduceSum", ["log_last", "axis1"], ["log_unpaired_sum"], name="log_unpaired_sum", keepdims=0),
+        n("Add", ["log_pairs_sum", "log_unpaired_sum"], ["log_sum"], name="log_sum"),
+        n("Mul", ["log_sum", "inv_bins"], ["log_mean"], name="log_mean"),
         n("ReduceMean", ["pf"], ["p_mean"], name="power_mean", axes=[1], keepdims=0),
         n("Exp", ["log_mean"], ["g_mean"], name="geometric_mean"),
         n("Div", ["g_mean", "p_mean"], ["flatness"], name="flatness"),
@@ -183,7 +290,7 @@ def build_spectral_model() -> onnx.ModelProto:
         n("Where", ["c_pos", "c_ratio", "inv_chroma"], ["chroma_concentration"], name="chroma_concentration"),
         n("Mul", ["bands_n", "pscale"], ["band_power"], name="band_power"),
         # mel spectrum in dB
-        n("MatMul", ["pn_mel", "W_mel"], ["mel_n"], name=MEL_NODE),
+        *_mel_projection_nodes(),
         n("Mul", ["mel_n", "pscale"], ["mel"], name="mel_power"),
         n("Max", ["mel", "amin"], ["mel_f"], name="mel_floor"),
         n("Log", ["mel_f"], ["mel_ln"], name="mel_log"),

@@ -140,6 +140,12 @@ def calibration_set(
 # -- quantizers ---------------------------------------------------------------------------
 
 
+def excluded_nodes(names: Sequence[str], exclude: Sequence[str]) -> list[str]:
+    """The nodes of ``names`` that ``--exclude`` keeps in float: each excluded name, and the
+    parts of a node split into several (``mel_projection`` covers ``mel_projection/0`` ...)."""
+    return sorted(n for n in names if any(n == e or n.startswith(f"{e}/") for e in exclude))
+
+
 def quantize_onnxruntime(
     fp32: Path, out: Path, batches: list[NDArray[np.float32]], exclude: Sequence[str],
     *, input_name: str = "power", op_type: str = "MatMul",
@@ -160,6 +166,9 @@ def quantize_onnxruntime(
         def get_next(self) -> dict[str, NDArray[np.float32]] | None:
             return next(self._it, None)
 
+    import onnx
+
+    exclude = excluded_nodes([node.name for node in onnx.load(str(fp32)).graph.node], exclude)
     out.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger().setLevel(logging.ERROR)  # ORT's "consider pre-processing" warnings
     quantize_static(
@@ -172,8 +181,6 @@ def quantize_onnxruntime(
         extra_options={"OpTypesToExcludeOutputQuantization": [op_type]},
     )
     logging.getLogger().setLevel(logging.INFO)
-    import onnx
-
     model = onnx.load(str(out))
     quantized = sorted(
         {n.name for n in model.graph.node if n.op_type == op_type} - set(exclude)
@@ -200,6 +207,7 @@ def quantize_openvino(
     # Quantize the projection MatMuls only, as the ORT variant does; elementwise ops stay float.
     names = [op.get_friendly_name() for op in model.get_ops()]
     matmuls = [op.get_friendly_name() for op in model.get_ops() if op.get_type_name() == op_type]
+    exclude = excluded_nodes(matmuls, exclude)
     ignored = [n for n in names if n not in matmuls or n in exclude]
     quantized = nncf.quantize(
         model, nncf.Dataset(batches), preset=nncf.QuantizationPreset.MIXED,

@@ -71,7 +71,7 @@ def strict_dimensions(key: str) -> set[str]:
         return set(dims.AUDIO_25D)
     affected: set[str] = set()
     for node in variant.raw["quantization"]["quantized_nodes"]:
-        affected |= NODE_DIMENSIONS[node]
+        affected |= NODE_DIMENSIONS[node.split("/")[0]]  # a projection split in parts: "name/k"
     failed = {n for n, s in variant.gate.worst_share.items() if s < variant.gate.required_share}
     assert failed <= affected, f"{key}: gate failures outside the quantized nodes' reach: {failed - affected}"
     return set(dims.AUDIO_25D) - affected

@@ -17,18 +17,29 @@ from functools import cache
 import numpy as np
 import pytest
 from runtime_helpers import (
+    MODELS,
     ROOT,
     VARIANTS,
     analyzer,
     errors_in_tolerance_units,
+    require_runtime,
     strict_dimensions,
 )
 from signals import buffer, click_track, music_like, silence_then_tone, sine, white_noise
 
 from streamprint.engine import dims
 from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
-from streamprint.engine.grid import FRAME_LENGTH, HOP_LENGTH
+from streamprint.engine.grid import BIN_FREQUENCIES, FRAME_LENGTH, HOP_LENGTH, N_BINS
 from streamprint.engine.session import fingerprint_buffer
+from streamprint.runtime.graph import OUTPUT_NAMES
+from streamprint.runtime.graph_loading import (
+    GraphRunner,
+    ort_runner,
+    ort_session,
+    ov_compile,
+    ov_runner,
+)
+from streamprint.runtime.manifest import load_manifest
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_corpus import generate_clip
@@ -138,3 +149,52 @@ def test_concurrent_calls_from_threads_agree(key: str) -> None:
     assert len(results) == 15
     for r in results:
         np.testing.assert_array_equal(r, expected)
+
+
+def _graph_runner(key: str) -> GraphRunner:
+    """The FP32 graph of ``key`` run directly on power spectra (no DFT, no YIN around it)."""
+    runtime = key.split("/")[0]
+    manifest = load_manifest(models_dir=MODELS)
+    variant = manifest.variant(runtime, "fp32")
+    if runtime == "onnxruntime":
+        path = manifest.path(variant.files["onnx"])
+        return ort_runner(ort_session(str(path), 1, ["CPUExecutionProvider"]), "power", OUTPUT_NAMES)
+    return ov_runner(ov_compile(str(manifest.path(variant.files["xml"])), "CPU", 1), "power", OUTPUT_NAMES)
+
+
+def _rolloff_reference(power: np.ndarray) -> np.ndarray:
+    cumulative = np.cumsum(np.sqrt(power.astype(np.float64)), axis=1)
+    return BIN_FREQUENCIES[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1)]
+
+
+@pytest.mark.parametrize("key", ("onnxruntime/fp32", "openvino/fp32"))
+def test_two_level_rolloff_and_paired_flatness_match_float64(key: str) -> None:
+    """The graph finds the roll-off block by block sums, then the bin inside the block, and
+    takes the flatness's logs of bin pairs: exact where the answer is not a rounding tie,
+    at every block edge, the Nyquist bin, silence and the 1e-10 floor."""
+    require_runtime(key.split("/")[0])
+    run = _graph_runner(key)
+    rows = []
+    for k in (0, 1, 31, 32, 33, 63, 64, 500, 1023, 1024):  # all the magnitude in one bin
+        row = np.zeros(N_BINS, np.float32)
+        row[k] = 4.0
+        rows.append(row)
+    for first, second in ((10, 40), (31, 32), (95, 96), (200, 1024)):  # 80 % then 20 %
+        row = np.zeros(N_BINS, np.float32)
+        row[first], row[second] = 0.8**2, 0.2**2
+        rows.append(row)
+    rows.append(np.ones(N_BINS, np.float32))  # flat: 85 % of 1025 bins is reached at bin 871
+    rows.append(np.zeros(N_BINS, np.float32))  # silence: every bin at the floor
+    rng = np.random.default_rng(7)
+    loud = (rng.random((20, N_BINS)) ** 6 * 1e6).astype(np.float32)  # up to a full-scale bin
+    quiet = (rng.random((20, N_BINS)) ** 6 * 1e-8).astype(np.float32)  # around the floor
+    power = np.concatenate([np.stack(rows), loud, quiet])
+    out = run(power)
+    exact = len(rows)
+    np.testing.assert_array_equal(out["rolloff"][:exact], _rolloff_reference(power[:exact]))
+    assert out["rolloff"][exact - 2] == pytest.approx(BIN_FREQUENCIES[871])
+    assert np.mean(out["rolloff"] == _rolloff_reference(power)) > 0.97
+    floored = np.maximum(power.astype(np.float64), 1e-10)
+    flatness = np.exp(np.mean(np.log(floored), axis=1)) / np.mean(floored, axis=1)
+    np.testing.assert_allclose(out["flatness"], flatness, rtol=1e-4, atol=1e-7)
+    assert out["flatness"][exact - 1] == pytest.approx(1.0, abs=1e-4)  # float32 sums of logs

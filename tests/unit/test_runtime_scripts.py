@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-from runtime_helpers import ROOT, load_script, require_runtime
+from runtime_helpers import MODELS, ROOT, load_script, require_runtime
 from signals import music_like
 
 from streamprint.runtime.manifest import SPECTRAL_MODEL, SPECTRAL_VERSION, load_manifest
@@ -66,9 +66,14 @@ def test_bench_runtime_worker_and_report(tmp_path: Path) -> None:
     dft = {k: 1.0 for k in ("numpy_rfft_ms", "scipy_rfft_ms", "ort_dft_op_ms", "openvino_dft_op_ms", "ort_matmul_fp32_ms",
                             "ort_matmul_int8_ms", "openvino_matmul_fp32_ms", "openvino_matmul_int8_ms")}
     auto = {"backend": "onnxruntime", "precision": "fp32", "reason": "because; more"}
+    graph = load_manifest(models_dir=MODELS).path("fp32/model.onnx")
+    graph_run = bench.worker_graph(graph, wav)
+    assert graph_run["frames"] == ort_run["frames"] and graph_run["model_fps"] > 0
+    compared = {"v1.onnx": ort_run["model_fps"] / 2}
     text = bench.render_markdown([numpy_run, ort_run], dft, {"nproc": 2, "cpu": "x", "python": "3"},
-                                 "python scripts/bench_runtime.py", auto)
+                                 "python scripts/bench_runtime.py", auto, compared)
     assert text.startswith("## Runtime backends")
+    assert "- `v1.onnx`: " in text and "(x2.00)" in text
     assert "| onnxruntime/fp32 |" in text and "**onnxruntime/fp32**" in text
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nother section\n")

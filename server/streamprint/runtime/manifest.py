@@ -28,7 +28,7 @@ MANIFEST_NAME = "manifest.json"
 MODELS_DIR_ENV = "STREAMPRINT_MODELS_DIR"
 #: The model holding the per-frame spectral work, and its current version.
 SPECTRAL_MODEL = "spectral"
-SPECTRAL_VERSION = "1"
+SPECTRAL_VERSION = "2"
 PRECISIONS = ("fp32", "int8")
 
 
