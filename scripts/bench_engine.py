@@ -73,16 +73,19 @@ def machine_info() -> dict[str, Any]:
     import numpy as np
 
     cpu = "unknown"
+    flags: set[str] = set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith("model name") and cpu == "unknown":
                 cpu = line.split(":", 1)[1].strip()
-                break
+            elif line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
     info: dict[str, Any] = {
         "nproc": os.cpu_count(),
         "cpu": cpu,
+        "vector": vector_extensions(flags),
         "python": platform.python_version(),
         "numpy": np.__version__,
     }
@@ -123,10 +126,21 @@ def speed_probe_ms(repeats: int = 7) -> float:
     return round(best * 1e3, 1)
 
 
+def vector_extensions(flags: set[str]) -> str:
+    """The widest SIMD of a CPU with ``flags`` (``/proc/cpuinfo``), and whether it has an 8-bit
+    dot-product instruction (VNNI), which decides what INT8 can gain: e.g. ``AVX-512 + VNNI``."""
+    if not flags:
+        return "unknown"
+    width = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "SSE" if "sse2" in flags else "other"
+    vnni = "avx512_vnni" in flags or "avx_vnni" in flags
+    return f"{width} + VNNI" if vnni else f"{width}, no VNNI"
+
+
 def machine_line(info: dict[str, Any]) -> str:
     """One Markdown line describing :func:`machine_info`."""
     versions = ", ".join(f"{k} {info[k]}" for k in ("numpy", "scipy", "librosa", "numba", "soxr") if info.get(k))
-    return f"Machine: {info['nproc']} cores ({info['cpu']}), Python {info['python']}, {versions}."
+    vector = f", {info['vector']}" if info.get("vector") else ""
+    return f"Machine: {info['nproc']} cores ({info['cpu']}{vector}), Python {info['python']}, {versions}."
 
 
 def apply_nice(increment: int) -> None:

@@ -8,7 +8,8 @@ the chroma concentration, the 128-band mel spectrum in dB (floored at -50 dB) an
 power in the seven bands plus the 20 Hz-Nyquist total. Exact rules: docs/fingerprint.md
 section 2 and the docstring of :mod:`streamprint.engine.analysis`.
 
-What stays in numpy, and why (measured on the 2-core AVX2 dev machine, 43 frames):
+What stays in numpy, and why (first measured on a 2-core AVX2 dev machine, 43 frames; the
+DFT table of docs/benchmarks.md, "Runtime backends", re-measures it on each run):
 
 * the DFT: pocketfft (numpy's when this was measured; the runtime now uses scipy's, 1.6x
   faster again at 43 frames: :mod:`streamprint.engine.spectrum`) is about 2x faster than

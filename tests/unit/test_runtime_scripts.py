@@ -74,6 +74,14 @@ def test_bench_runtime_worker_and_report(tmp_path: Path) -> None:
                                  "python scripts/bench_runtime.py", auto, compared)
     assert text.startswith("## Runtime backends")
     assert "- `v1.onnx`: " in text and "(x2.00)" in text
+    assert "- INT8 speed: this CPU (unknown) has no 8-bit dot-product instruction" in text
+    vnni = bench.render_markdown([numpy_run, ort_run], dft, {"nproc": 2, "cpu": "x", "python": "3",
+                                 "vector": "AVX-512 + VNNI"}, "python scripts/bench_runtime.py", auto)
+    assert "this CPU has VNNI" in vnni and "(x2.00)" not in vnni and "AVX-512 + VNNI)" in vnni
+    extensions = bench.bench_engine.vector_extensions
+    assert extensions({"avx2", "avx512f", "avx512_vnni"}) == "AVX-512 + VNNI"
+    assert extensions({"sse2", "avx2", "avx_vnni"}) == "AVX2 + VNNI"
+    assert extensions({"sse2", "avx2"}) == "AVX2, no VNNI" and extensions(set()) == "unknown"
     assert "| onnxruntime/fp32 |" in text and "**onnxruntime/fp32**" in text
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nother section\n")
