@@ -94,6 +94,18 @@ def test_one_line_says_where_and_which_workers(pair: Server) -> None:
     assert {int(p) for p in answered.values()} == pids
 
 
+def test_every_worker_freezes_its_startup_objects(pair: Server, single: Server) -> None:
+    """Each serving process moves its start-up objects out of the collector's full passes
+    (streamprint.gc_tuning), once it accepts calls."""
+    def frozen(server: Server) -> dict[int, int]:
+        found = (re.search(r"gc: (\d+) start-up objects of pid (\d+) frozen", ln) for ln in list(server.log))
+        return {int(m.group(2)): int(m.group(1)) for m in found if m}
+
+    assert wait_for(lambda: set(frozen(pair)) == set(pair.workers()), timeout=10), pair.log
+    assert wait_for(lambda: set(frozen(single)) == {single.proc.pid}, timeout=10), single.log
+    assert min([*frozen(pair).values(), *frozen(single).values()]) > 10_000
+
+
 def test_backend_auto_is_measured_once_and_every_worker_runs_the_choice() -> None:
     """With ``--backend auto`` the supervisor times the candidates once, in a child process,
     and every worker loads that one runtime: the same bits whichever worker a connection

@@ -39,6 +39,7 @@ from streamprint.api.wire import parse_batch_fingerprint_request, parse_fingerpr
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
+from streamprint.gc_tuning import freeze_startup_objects
 from streamprint.metrics import MetricsServer
 from streamprint.workers.ledger import SharedLedger
 from streamprint.workers.role import WorkerRole
@@ -293,6 +294,7 @@ async def serve(
     tuned = tune_allocator()
     server = StreamprintServer(config, engine=engine, role=role)
     await server.start()
+    freeze_startup_objects()  # shorter full GC passes from now on (streamprint.gc_tuning)
     loop = asyncio.get_running_loop()
     trimmer = asyncio.ensure_future(trim_periodically()) if tuned else None
     stop = asyncio.Event()
