@@ -28,6 +28,8 @@ Measured:
   the update's arrival at the client (non-final updates only);
 * time to first fingerprint: from the first chunk's send to the first update's arrival
   (``ttff_p50_ms``), and the media seconds it covered (``ttff_media_p50_s``);
+* final latency: from the last chunk's send to the final update's arrival (``final_p50_ms``,
+  ``final_p99_ms``; the server runs a stream's end after the live chunks queued beside it);
 * streams that kept real time: ended without error, received every update that fell due,
   each within one update interval, and the sender never fell more than ``--lag-limit-ms``
   behind its schedule (gRPC flow control pushing back);
@@ -139,6 +141,14 @@ def time_to_first(record: StreamRecord) -> tuple[float, float] | None:
     return arrival - record.send_times[0], media_s
 
 
+def final_latency(record: StreamRecord) -> float | None:
+    """Wall s from the last chunk's send to the final update's arrival (``None``: no final)."""
+    finals = [arrival for arrival, _, final in record.updates if final]
+    if not finals or not record.send_times:
+        return None
+    return finals[-1] - record.send_times[-1]
+
+
 def expected_updates(media_s: float, interval_s: float) -> int:
     """Non-final updates that fall due within ``media_s`` seconds of media."""
     if interval_s <= 0:
@@ -179,6 +189,7 @@ def summarize(
     """The contract's numbers (latencies in ms) from every stream's record."""
     latencies = [lat for r in records for lat in update_latencies(r)]
     firsts = [t for t in (time_to_first(r) for r in records) if t is not None]
+    finals = [t for t in (final_latency(r) for r in records) if t is not None]
     errors = Counter(r.error for r in records if r.error is not None)
     missing = max(0, streams - len(records))
     if missing:
@@ -194,6 +205,8 @@ def summarize(
         "max_update_latency_ms": _ms(max(latencies) if latencies else None),
         "ttff_p50_ms": _ms(percentile([w for w, _ in firsts], 50)),
         "ttff_media_p50_s": percentile([m for _, m in firsts], 50),
+        "final_p50_ms": _ms(percentile(finals, 50)),
+        "final_p99_ms": _ms(percentile(finals, 99)),
         "errors": sum(errors.values()),
         "errors_by_code": dict(sorted(errors.items())),
         "updates": len(latencies),

@@ -74,6 +74,12 @@ def test_updates_past_the_sent_media_and_final_updates_are_not_counted() -> None
     assert bs.update_latencies(rec) == []
 
 
+def test_final_latency_is_measured_from_the_last_chunk() -> None:
+    rec = _record(n_chunks=30, t0=100.0, delays={1.0: 0.01}, final_at=103.25)
+    assert bs.final_latency(rec) == pytest.approx(103.25 - (100.0 + 29 * 0.1))
+    assert bs.final_latency(_record(delays={1.0: 0.01})) is None  # no final yet
+
+
 def test_time_to_first_fingerprint() -> None:
     rec = _record(delays={1.0: 0.1, 2.0: 0.1})
     wall, media = bs.time_to_first(rec)  # type: ignore[misc]
@@ -132,6 +138,7 @@ def test_summarize_counts_errors_by_code_and_lost_streams() -> None:
     assert summary["p50_update_latency_ms"] == pytest.approx(25.0)
     assert summary["max_update_latency_ms"] == pytest.approx(40.0)
     assert summary["ttff_p50_ms"] == pytest.approx(((0.9 + 0.01) + (0.9 + 0.04)) / 2 * 1000)
+    assert summary["final_p50_ms"] == pytest.approx((104.0 - ok.send_times[-1]) * 1000)
     empty = bs.summarize([], streams=0, interval_s=1.0, lag_limit_s=0.5)
     assert empty["p99_update_latency_ms"] is None and empty["errors"] == 0
 

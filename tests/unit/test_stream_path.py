@@ -69,14 +69,16 @@ def test_queued_analysis_equals_unqueued_bit_for_bit() -> None:
 
 
 def _counting_plane(config: ServerConfig) -> tuple[DataPlane, list[int]]:
-    """A real data plane whose hand-offs to the stream worker pool are counted (``[count]``)."""
+    """A real data plane whose hand-offs to the stream worker pool are counted (``[count,
+    deferred count]``)."""
     plane = DataPlane(config, NumpyEngine())
-    pooled = [0]
+    pooled = [0, 0]
     original = plane.run_stream_work
 
-    async def counting(fn: Any, *args: object) -> Any:
+    async def counting(fn: Any, *args: object, deferred: bool = False) -> Any:
         pooled[0] += 1
-        return await original(fn, *args)
+        pooled[1] += deferred
+        return await original(fn, *args, deferred=deferred)
 
     plane.run_stream_work = counting  # type: ignore[method-assign]
     return plane, pooled
@@ -86,7 +88,7 @@ def test_plane_runs_non_due_pcm_chunks_inline() -> None:
     pcm = _pcm(3.0)
     spec = StreamSpec(MediaFormat(Encoding.PCM_S16LE, RATE, 2), dims.AUDIO_13D, 1.0)
 
-    async def run() -> tuple[list[Any], int, int]:
+    async def run() -> tuple[list[Any], list[int], int]:
         # (the kept media's memory bound sends chunks to the pool too: not tested here)
         plane, pooled = _counting_plane(ServerConfig(workers=1, session_spool_after_bytes=1 << 30))
         updates: list[Any] = []
@@ -100,11 +102,12 @@ def test_plane_runs_non_due_pcm_chunks_inline() -> None:
                 chunks += 1
             tail, final = await stream.finish()
         plane.close()
-        return [*updates, *tail, final], pooled[0], chunks
+        return [*updates, *tail, final], pooled, chunks
 
     got, pooled, chunks = asyncio.run(run())
-    # the first chunk creates the session (pool); then only the update chunks and finish
-    assert chunks == 30 and pooled == 1 + 3 + 1
+    # the first chunk creates the session (pool); then only the update chunks and finish,
+    # the finish as deferred work (it yields to other streams' live chunks)
+    assert chunks == 30 and pooled == [1 + 3 + 1, 1]
     samples = PcmDecoder(PcmFormat("s16le", RATE, 2)).decode(pcm)
     direct = AudioSession(SessionConfig(RATE, 2, dims.AUDIO_13D, update_interval_s=1.0))
     want = [u for s in range(0, samples.shape[0], CHUNK) for u in direct.push(samples[s : s + CHUNK])]

@@ -45,6 +45,7 @@ from streamprint.dataplane.engine import (
     StreamDecoder,
     engine_for,
 )
+from streamprint.dataplane.pool import StreamWorkPool
 from streamprint.dataplane.types import (
     FingerprintJob,
     FingerprintResult,
@@ -256,7 +257,7 @@ class LiveStream:
 
     async def finish(self) -> tuple[list[Fingerprint], Fingerprint]:
         """End the media: remaining updates and the final fingerprint; keeps the media."""
-        updates, final, finished = await self._plane.run_stream_work(self._finish_sync)
+        updates, final, finished = await self._plane.run_stream_work(self._finish_sync, deferred=True)
         store = self._plane.sessions
         if finished is not None:
             if store.put(finished) and self._plane.config.validation_prefetch:
@@ -434,9 +435,8 @@ class DataPlane:
         self.video: VideoSelection = video
         self.clock = clock
         workers = config.effective_engine_threads
-        self._stream_pool = ThreadPoolExecutor(
-            config.stream_threads, thread_name_prefix="streamprint-stream"
-        )
+        #: Live chunks first, stream ends in the room left (streamprint.dataplane.pool).
+        self._stream_pool = StreamWorkPool(config.stream_threads, name_prefix="streamprint-stream")
         self._request_pool = ThreadPoolExecutor(workers, thread_name_prefix="streamprint-request")
         self.cache = FingerprintCache(
             max_entries=config.cache_max_entries,
@@ -552,13 +552,15 @@ class DataPlane:
                 retry_after_s=self.config.retry_after_s,
             )
 
-    async def run_stream_work(self, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn(*args)`` on the stream worker pool (inside the batcher's ``working`` scope)."""
-        loop = asyncio.get_running_loop()
+    async def run_stream_work(self, fn: Callable[..., T], *args: object, deferred: bool = False) -> T:
+        """Run ``fn(*args)`` on the stream worker pool (inside the batcher's ``working`` scope);
+        ``deferred`` work (a stream's end) yields to the live chunks queued beside it."""
         work = functools.partial(fn, *args)
         if self.batcher is not None:
             work = functools.partial(_in_scope, self.batcher.working, work)
-        return await loop.run_in_executor(self._stream_pool, work)
+        if deferred:
+            return await asyncio.wrap_future(self._stream_pool.submit_deferred(work))
+        return await asyncio.get_running_loop().run_in_executor(self._stream_pool, work)
 
     async def _run_request_work(self, fn: Callable[..., T], *args: object) -> T:
         loop = asyncio.get_running_loop()
