@@ -13,15 +13,16 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from runtime_helpers import analyzer, load_script
+from runtime_helpers import analyzer, load_script, require_runtime
 
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameDescriptors, NumpyFrameAnalyzer
-from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
+from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION, AudioBuffer, Fingerprint
 from streamprint.engine.grid import FRAME_LENGTH
 from streamprint.engine.session import AudioSession, SessionConfig
 from streamprint.errors import InvalidInputError
 from streamprint.runtime.batching import BatchingAnalyzer, split
+from streamprint.runtime.manifest import SPECTRAL_VERSION
 
 TIMEOUT = 30.0
 
@@ -403,3 +404,22 @@ def test_bench_batching_runs_both_modes_on_the_same_work(capsys: pytest.CaptureF
     for mode in ("inference", "saturated"):
         on, off = (next(r for r in rows if r["mode"] == mode and r["batching"] is b) for b in (True, False))
         assert off["frames_per_call"] <= 43 and on["frames_per_call"] >= off["frames_per_call"]
+
+
+@pytest.mark.parametrize("key", ["onnxruntime/fp32", "numpy"])
+def test_fingerprints_carry_the_model_and_version_that_computed_them(key: str) -> None:
+    """Directly and through the batcher, a fingerprint names the analyzer's model and its
+    version (the spectral model's manifest version for a graph backend)."""
+    if key != "numpy":
+        require_runtime(key.split("/")[0])
+    inner = analyzer(key)
+    want = getattr(inner, "version", REFERENCE_MODEL_VERSION)
+    assert want == (SPECTRAL_VERSION if key != "numpy" else REFERENCE_MODEL_VERSION)
+    batcher = BatchingAnalyzer(inner, max_batch_frames=64, max_wait_s=0.0)
+    assert (batcher.name, batcher.version) == (inner.name, want)
+    audio = AudioBuffer(np.stack([music_signal(0, 2 * 22050)] * 2, axis=1).astype(np.float32), 22050)
+    with batcher.working():
+        updates, final = stream(audio, batcher.bind())
+    _, direct = stream(audio, inner)
+    for fp in (*updates, final, direct):
+        assert (fp.model, fp.model_version) == (inner.name, want)

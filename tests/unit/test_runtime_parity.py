@@ -39,7 +39,7 @@ from streamprint.runtime.graph_loading import (
     ov_compile,
     ov_runner,
 )
-from streamprint.runtime.manifest import load_manifest
+from streamprint.runtime.manifest import SPECTRAL_VERSION, load_manifest
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_corpus import generate_clip
@@ -80,6 +80,7 @@ def test_fingerprint_parity_with_the_numpy_reference(key: str, name: str) -> Non
     fp = fingerprint_buffer(signal(name), dims.AUDIO_25D, analyzer=analyzer(key))
     ref = reference(name)
     assert fp.model == analyzer(key).name
+    assert fp.model_version == analyzer(key).version == SPECTRAL_VERSION  # the model that ran
     errors = errors_in_tolerance_units(fp, ref)
     checked = strict_dimensions(key)
     bad = {n: round(e, 3) for n, e in errors.items() if n in checked and e > 1.0}

@@ -39,7 +39,13 @@ from numpy.typing import NDArray
 from streamprint.engine import dims
 from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors, NumpyFrameAnalyzer
 from streamprint.engine.features import AudioFeatures
-from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Fingerprint, pcm16_to_float
+from streamprint.engine.fingerprint import (
+    REFERENCE_MODEL_VERSION,
+    AudioBlocks,
+    AudioBuffer,
+    Fingerprint,
+    pcm16_to_float,
+)
 from streamprint.engine.grid import Framer
 from streamprint.engine.native import NativeAccumulator, native_accumulators
 from streamprint.engine.requests import check_dimensions, check_update_interval
@@ -413,6 +419,7 @@ class AudioSession:
             media_seconds=self.media_seconds,
             final=final,
             model=getattr(self._analyzer, "name", "numpy"),
+            model_version=str(getattr(self._analyzer, "version", REFERENCE_MODEL_VERSION)),
         )
 
 

@@ -53,6 +53,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.analysis import FrameAnalyzer, FrameDescriptors
+from streamprint.engine.fingerprint import REFERENCE_MODEL_VERSION
 from streamprint.engine.grid import FRAME_LENGTH
 from streamprint.errors import InvalidInputError
 
@@ -104,6 +105,8 @@ class BatchingAnalyzer:
             raise InvalidInputError.for_field("max_wait_s", f"{max_wait_s}", ">= 0")
         self.inner = inner
         self.name = inner.name
+        #: The inner analyzer's model version (fingerprints carry it).
+        self.version: str = str(getattr(inner, "version", REFERENCE_MODEL_VERSION))
         self.max_batch_frames = max_batch_frames
         self.max_wait_s = max_wait_s
         self._observer = observer
