@@ -50,24 +50,21 @@ def test_deferred_work_runs_at_once_on_an_idle_pool(pool: StreamWorkPool) -> Non
 
 def test_deferred_work_is_not_starved_by_a_stream_of_urgent_work() -> None:
     pool = StreamWorkPool(1, name_prefix="test-stream", max_deferral_s=0.2)
-    stop = threading.Event()
     try:
-        def feed() -> None:  # always one urgent item queued behind the running one
-            while not stop.is_set():
-                pool.submit(time.sleep, 0.01).result(timeout=5)
-
-        feeders = [threading.Thread(target=feed) for _ in range(2)]
-        for t in feeders:
-            t.start()
-        time.sleep(0.05)
-        start = time.monotonic()
-        assert pool.submit_deferred(lambda: "final").result(timeout=5) == "final"
-        waited = time.monotonic() - start
-        assert 0.15 <= waited < 1.0, waited  # it waited its deferral, then ran ahead
+        release = _blocked(pool)
+        order: list[str] = []
+        urgent = [pool.submit(lambda i=i: (time.sleep(0.01), order.append(f"chunk{i}"))) for i in range(60)]
+        submitted = time.monotonic()
+        ran_at: list[float] = []
+        end = pool.submit_deferred(lambda: (ran_at.append(time.monotonic()), order.append("end")))
+        release.set()
+        end.result(timeout=10)
+        for f in urgent:
+            f.result(timeout=10)
+        # it waited out its deferral behind the queued chunks, then ran ahead of the rest
+        assert ran_at[0] - submitted >= 0.2
+        assert order.index("end") < len(order) - 1, "the end waited for every chunk"
     finally:
-        stop.set()
-        for t in feeders:
-            t.join()
         pool.shutdown(wait=True)
 
 
