@@ -218,7 +218,6 @@ def _rolloff_nodes() -> list[onnx.NodeProto]:
     ]
 
 
-
 def build_spectral_model() -> onnx.ModelProto:
     """The ``spectral`` graph (see module docstring); deterministic."""
     mel = filters.mel_bank().astype(np.float32)  # [1025, 128]

@@ -5,14 +5,14 @@ the GIL held, so every stream of the process stalls for its duration. A server w
 tracks about 50,000 objects from start-up alone (the functions, classes, dicts and tuples
 of numpy, grpc, onnxruntime and streamprint's own modules), which live as long as the
 process and never become garbage. Measured in the workers of ``serve --workers 2`` carrying
-256 realtime streams: a full pass took 41-48 ms, the largest single stall in the update
-latency; with the start-up objects frozen, 14-18 ms (the live sessions' own objects).
+256 realtime streams: a full pass took 41-48 ms, the longest collector pause; with the
+start-up objects frozen, 14-24 ms (the live sessions' own objects).
 
 :func:`freeze_startup_objects` collects once, then moves every surviving object to the
 collector's permanent generation (``gc.freeze``), which no later pass scans. It runs once
 a server accepts calls (``streamprint.api.server.serve``, every worker). Reference counting
 still frees those objects as usual; only a reference cycle among them that becomes garbage
-later is never collected, and start-up objects do not do that.
+later is never collected, which start-up objects (modules, functions, classes) rarely do.
 """
 
 from __future__ import annotations
