@@ -85,7 +85,6 @@ def worker_variant(key: str, path: Path) -> dict[str, Any]:
     from streamprint.engine import dims
     from streamprint.engine.fingerprint import AudioBuffer
     from streamprint.engine.session import fingerprint_buffer
-    from streamprint.engine.spectrum import power_spectrum
     from streamprint.runtime import LoadOptions, get_backend
     from streamprint.runtime.registry import ensure_registered
 
@@ -105,16 +104,8 @@ def worker_variant(key: str, path: Path) -> dict[str, Any]:
             analyzer.analyze(batch)
 
     analyze_s = _best(analyze_all)
-    model_fps = None
     runner = getattr(analyzer, "_runner", None)
-    if runner is not None:
-        powers = [power_spectrum(batch) for batch in batches]
-
-        def model_all() -> None:
-            for p in powers:
-                runner(p)
-
-        model_fps = n_frames / _best(model_all)
+    model_fps = None if runner is None else _model_call_fps(runner, batches)
     fingerprint_buffer(AudioBuffer(samples[: 3 * int(rate)], int(rate)), dims.AUDIO_25D, analyzer=analyzer)
     start = _clock()
     fingerprint_buffer(buffer, dims.AUDIO_25D, analyzer=analyzer)
@@ -147,20 +138,27 @@ def _analysis_frames(path: Path) -> tuple[Any, int, Any]:
 def worker_graph(onnx_path: Path, path: Path) -> dict[str, Any]:
     """The model call alone of a spectral graph file (another version's, for a side by side
     with the committed one), on ONNX Runtime, one thread: frames per second."""
-    from streamprint.engine.spectrum import power_spectrum
     from streamprint.runtime.graph import OUTPUT_NAMES
     from streamprint.runtime.graph_loading import ort_runner, ort_session
 
     runner = ort_runner(ort_session(str(onnx_path), 1, ["CPUExecutionProvider"]), "power", OUTPUT_NAMES)
     _, _, frames = _analysis_frames(path)
-    n_frames = frames.shape[0]
-    powers = [power_spectrum(frames[i : i + BATCH]) for i in range(0, n_frames, BATCH)]
+    batches = [frames[i : i + BATCH] for i in range(0, frames.shape[0], BATCH)]
+    return {"graph": str(onnx_path), "frames": frames.shape[0], "model_fps": _model_call_fps(runner, batches)}
+
+
+def _model_call_fps(runner: Callable[[Any], Any], batches: Sequence[Any]) -> float:
+    """Frames per second of the model call ``runner`` alone on the power spectra of the
+    frame ``batches`` (best of :data:`ROUNDS`, process CPU time)."""
+    from streamprint.engine.spectrum import power_spectrum
+
+    powers = [power_spectrum(batch) for batch in batches]
 
     def model_all() -> None:
         for p in powers:
             runner(p)
 
-    return {"graph": str(onnx_path), "frames": n_frames, "model_fps": n_frames / _best(model_all)}
+    return sum(batch.shape[0] for batch in batches) / _best(model_all)
 
 
 def worker_dft() -> dict[str, Any]:

@@ -17,7 +17,6 @@ from functools import cache
 import numpy as np
 import pytest
 from runtime_helpers import (
-    MODELS,
     ROOT,
     VARIANTS,
     analyzer,
@@ -31,15 +30,7 @@ from streamprint.engine import dims
 from streamprint.engine.fingerprint import AudioBuffer, Fingerprint
 from streamprint.engine.grid import BIN_FREQUENCIES, FRAME_LENGTH, HOP_LENGTH, N_BINS
 from streamprint.engine.session import fingerprint_buffer
-from streamprint.runtime.graph import OUTPUT_NAMES
-from streamprint.runtime.graph_loading import (
-    GraphRunner,
-    ort_runner,
-    ort_session,
-    ov_compile,
-    ov_runner,
-)
-from streamprint.runtime.manifest import SPECTRAL_VERSION, load_manifest
+from streamprint.runtime.manifest import SPECTRAL_VERSION
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from make_corpus import generate_clip
@@ -152,17 +143,6 @@ def test_concurrent_calls_from_threads_agree(key: str) -> None:
         np.testing.assert_array_equal(r, expected)
 
 
-def _graph_runner(key: str) -> GraphRunner:
-    """The FP32 graph of ``key`` run directly on power spectra (no DFT, no YIN around it)."""
-    runtime = key.split("/")[0]
-    manifest = load_manifest(models_dir=MODELS)
-    variant = manifest.variant(runtime, "fp32")
-    if runtime == "onnxruntime":
-        path = manifest.path(variant.files["onnx"])
-        return ort_runner(ort_session(str(path), 1, ["CPUExecutionProvider"]), "power", OUTPUT_NAMES)
-    return ov_runner(ov_compile(str(manifest.path(variant.files["xml"])), "CPU", 1), "power", OUTPUT_NAMES)
-
-
 def _rolloff_reference(power: np.ndarray) -> np.ndarray:
     cumulative = np.cumsum(np.sqrt(power.astype(np.float64)), axis=1)
     return BIN_FREQUENCIES[np.argmax(cumulative >= 0.85 * cumulative[:, -1:], axis=1)]
@@ -174,7 +154,7 @@ def test_two_level_rolloff_and_paired_flatness_match_float64(key: str) -> None:
     takes the flatness's logs of bin pairs: exact where the answer is not a rounding tie,
     at every block edge, the Nyquist bin, silence and the 1e-10 floor."""
     require_runtime(key.split("/")[0])
-    run = _graph_runner(key)
+    run = analyzer(key)._runner  # the loaded backend's own model call, no DFT or YIN around it
     rows = []
     for k in (0, 1, 31, 32, 33, 63, 64, 500, 1023, 1024):  # all the magnitude in one bin
         row = np.zeros(N_BINS, np.float32)
