@@ -216,6 +216,20 @@ def test_compiled_block_spectrum_is_the_numpy_sum_to_rounding(n: int) -> None:
     first = np.sort(rng.integers(0, m - pitch.BLOCKS + 1, n)).astype(np.int64)
     want = block_spectrum_numpy(spectra, first)
     got = np.empty_like(want)
-    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), first, n, pitch.BLOCKS, 513, got)
+    power, cross = np.empty((m, 513)), np.empty((m - 1, 513), dtype=np.complex128)
+    library().sp_block_acf_spectrum(np.ascontiguousarray(spectra), first, n, m, pitch.BLOCKS, 513, power, cross, got)
     scale = (np.abs(spectra) ** 2).sum()
     assert np.abs(got - want).max() <= 1e-15 * scale
+
+
+def test_frames_continue_each_other_only_when_their_overlap_is_the_same_bits() -> None:
+    """A frame whose overlap equals its neighbour's by value but not by bits (0.0 against
+    -0.0) gets blocks of its own: its lags are what it gets alone."""
+    frames = np.ascontiguousarray(_stream_frames(6)[:12])
+    for j in range(1, 5):  # one sample of frame 4 set to 0.0 in every frame that holds it
+        frames[j, (4 - j) * HOP_LENGTH + 10] = np.float32(0.0)
+    assert pitch.consecutive_rows(frames).all()
+    frames[4, 10] = np.float32(-0.0)  # == frame 3's 0.0, not the same bits
+    assert pitch.consecutive_rows(frames).tolist() == [True] * 3 + [False] + [True] * 7
+    alone = np.concatenate([pitch.autocorrelation(frames[i : i + 1]) for i in range(12)])
+    assert np.array_equal(pitch.autocorrelation(frames)[4], alone[4])

@@ -17,7 +17,7 @@
 
 /* Bumped whenever a function's arguments change: compiled.py refuses a library built from
  * an older source (ctypes would pass the new arguments to the old code). */
-#define SP_ABI_VERSION 5
+#define SP_ABI_VERSION 6
 
 int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -127,19 +127,18 @@ void sp_weighted_energy_f64(const double *sos, int64_t sections, const double *x
 /* ---- YIN after the autocorrelation (engine/pitch.py) ------------------------------------ */
 
 /*
- * Per row r of acf ([n, max_period + 1], lags 0..max_period) and frames ([n, frame_length]
- * float32): the cumulative-mean normalised difference d over lags min_period..max_period,
- * the first trough below threshold (else the first NaN, else numpy's argmin), the parabola
+ * Per row r of acf ([n, acf_stride]: lags 0..max_period first, acf_stride > max_period) and
+ * frames ([n, frame_length] float32): the cumulative-mean normalised difference d over lags
+ * min_period..max_period, the first trough below threshold (else the first NaN, else numpy's argmin), the parabola
  * at that lag; f0[r] in Hz, voiced[r] = 1 when the trough was below the threshold.
  * d is scratch of max_period - min_period + 1 doubles.
  */
-void sp_yin_rows(const double *acf, const float *frames, int64_t n, int64_t frame_length,
+void sp_yin_rows(const double *acf, int64_t acf_stride, const float *frames, int64_t n, int64_t frame_length,
                  int64_t min_period, int64_t max_period, double rate, double threshold,
                  double *f0, uint8_t *voiced, double *d) {
     const int64_t width = max_period - min_period + 1;
-    const int64_t lags = max_period + 1;
     for (int64_t r = 0; r < n; r++) {
-        const double *a = acf + r * lags;
+        const double *a = acf + r * acf_stride;
         const float *frame = frames + r * frame_length;
         double energy = 0.0, running = 0.0;
         for (int64_t k = 1; k <= max_period; k++) {
@@ -384,31 +383,57 @@ void sp_harmonic_bands(const float *exp_term, const float *power, const double *
  * added in the order of the numpy expression (block_spectrum_numpy in
  * tests/unit/test_pitch_fft.py): power + cross of the first block, then for each further
  * block + power, + cross (but the last).
+ * Each block's power and its cross term with the next block are formed once, into power
+ * [m, bins] and cross [m - 1, bins] (complex, interleaved; scratch the caller provides), and
+ * shared by every frame that holds them: consecutive frames share blocks - 1 of theirs, so
+ * the products are made about blocks times less often. The sums are the same operations in
+ * the same order as forming each product where it is added, so the same bits.
  * The caller guarantees first[f] + blocks <= m.
  */
-void sp_block_acf_spectrum(const double *spectra, const int64_t *first, int64_t n, int64_t blocks,
-                           int64_t bins, double *out) {
+void sp_block_acf_spectrum(const double *spectra, const int64_t *first, int64_t n, int64_t m,
+                           int64_t blocks, int64_t bins, double *power, double *cross, double *out) {
+    for (int64_t b = 0; b < m; b++) {
+        const double *x = spectra + 2 * b * bins, *y = x + 2 * bins;
+        double *p = power + b * bins, *c = cross + 2 * b * bins;
+        for (int64_t k = 0; k < bins; k++) p[k] = x[2 * k] * x[2 * k] + x[2 * k + 1] * x[2 * k + 1];
+        if (b == m - 1) break;
+        for (int64_t k = 0; k < bins; k++) {
+            /* conj(x) * y = (x0 - i x1)(y0 + i y1), then by sign (numpy's expression;
+             * its complex multiply rounds differently in the last place) */
+            const double sign = (k & 1) ? -1.0 : 1.0;
+            const double x0 = x[2 * k], x1 = x[2 * k + 1], y0 = y[2 * k], y1 = y[2 * k + 1];
+            c[2 * k] = (x0 * y0 - (-x1) * y1) * sign;
+            c[2 * k + 1] = (x0 * y1 + (-x1) * y0) * sign;
+        }
+    }
     for (int64_t f = 0; f < n; f++) {
         double *dst = out + 2 * f * bins;
         for (int64_t b = 0; b < blocks; b++) {
-            const double *x = spectra + 2 * (first[f] + b) * bins, *y = x + 2 * bins;
-            const int cross = b < blocks - 1;
+            const int64_t block = first[f] + b;
+            const double *p = power + block * bins, *c = cross + 2 * block * bins;
+            const int has_cross = b < blocks - 1;
             for (int64_t k = 0; k < bins; k++) {
-                const double sign = (k & 1) ? -1.0 : 1.0;
-                const double x0 = x[2 * k], x1 = x[2 * k + 1];
-                double power = x0 * x0 + x1 * x1;
-                double re = b ? dst[2 * k] + power : power;
+                double re = b ? dst[2 * k] + p[k] : p[k];
                 double im = b ? dst[2 * k + 1] + 0.0 : 0.0;
-                if (cross) {
-                    /* conj(x) * y = (x0 - i x1)(y0 + i y1), then by sign (numpy's expression;
-                     * its complex multiply rounds differently in the last place) */
-                    const double y0 = y[2 * k], y1 = y[2 * k + 1];
-                    re = re + (x0 * y0 - (-x1) * y1) * sign;
-                    im = im + (x0 * y1 + (-x1) * y0) * sign;
+                if (has_cross) {
+                    re = re + c[2 * k];
+                    im = im + c[2 * k + 1];
                 }
                 dst[2 * k] = re;
                 dst[2 * k + 1] = im;
             }
         }
     }
+}
+
+/*
+ * out[r] (r < n - 1) = 1 when frame r + 1 of frames [n, length] starts hop samples after
+ * frame r: its first length - hop samples are frame r's last, bit for bit (memcmp, so -0.0
+ * and 0.0 differ: a frame is only taken for its neighbour's continuation when the samples
+ * are the same bits).
+ */
+void sp_consecutive_rows(const float *frames, int64_t n, int64_t length, int64_t hop, uint8_t *out) {
+    const size_t overlap = (size_t)(length - hop) * sizeof(float);
+    for (int64_t r = 0; r + 1 < n; r++)
+        out[r] = memcmp(frames + (r + 1) * length, frames + r * length + hop, overlap) == 0;
 }

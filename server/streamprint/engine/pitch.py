@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine.compiled import library
 from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH
+from streamprint.engine.spectrum import irfft_rows_f64, rfft_rows_f64
 
 F_MIN = 65.40639132514966  # C2
 F_MAX = 2093.004522404789  # C7
@@ -52,24 +53,36 @@ def autocorrelation(frames: NDArray[np.float32]) -> NDArray[np.float64]:
     grid cuts: a frame's first ``FRAME_LENGTH - HOP_LENGTH`` samples are the previous frame's
     last) share three of their four blocks, so a run of them costs one 1024-point transform
     per block and one inverse per frame, instead of two 2400-point transforms per frame:
-    about four times less work. The sum is one compiled pass (``sp_block_acf_spectrum``;
+    about four times less work. The sum is one compiled pass (``sp_block_acf_spectrum``,
+    which forms each block's products once for all the frames holding it;
     tests/unit/test_pitch_fft.py holds its numpy form and the whole-frame transform). A
     frame's lags depend only on its own samples, the same bits whichever frames share its
     call (a batch of several streams, frames that are not one hop apart), and equal the
     whole-frame transform to rounding, about 1e-15 of ``acf[0]``.
     """
-    n = frames.shape[0]
-    if n == 0:
+    if frames.shape[0] == 0:
         return np.zeros((0, MAX_PERIOD + 1))
-    blocks, first_block = _blocks_of(frames)
-    spectra = np.fft.rfft(blocks.astype(np.float64), BLOCK_FFT_SIZE, axis=1)
-    total = np.empty((n, spectra.shape[1]), dtype=np.complex128)
-    library().sp_block_acf_spectrum(spectra, first_block, n, BLOCKS, spectra.shape[1], total)
-    return np.ascontiguousarray(np.fft.irfft(total, BLOCK_FFT_SIZE, axis=1)[:, : MAX_PERIOD + 1])
+    return np.ascontiguousarray(_lag_rows(frames)[:, : MAX_PERIOD + 1])
 
 
-def _blocks_of(frames: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
-    """The distinct blocks ``[m, HOP_LENGTH]`` of frames ``[n, FRAME_LENGTH]`` and the index
+def _lag_rows(frames: NDArray[np.float32]) -> NDArray[np.float64]:
+    """The circular block lags ``[n, BLOCK_FFT_SIZE]`` of frames ``[n, FRAME_LENGTH]`` (n > 0):
+    the first ``MAX_PERIOD + 1`` of each row are :func:`autocorrelation`'s."""
+    n = frames.shape[0]
+    padded, first_block = _padded_blocks(frames)
+    spectra = rfft_rows_f64(padded)
+    m, bins = spectra.shape
+    total = np.empty((n, bins), dtype=np.complex128)
+    library().sp_block_acf_spectrum(
+        spectra, first_block, n, m, BLOCKS, bins, np.empty((m, bins)),
+        np.empty((max(m - 1, 1), bins), dtype=np.complex128), total,
+    )
+    return irfft_rows_f64(total, BLOCK_FFT_SIZE)
+
+
+def _padded_blocks(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The distinct blocks of frames ``[n, FRAME_LENGTH]``, each zero-padded to a transform
+    row (float64 ``[m, BLOCK_FFT_SIZE]``: one hop of samples, then one of zeros), and the index
     ``[n]`` of each frame's first block (its blocks are that one and the next three).
 
     A frame one hop after the previous one adds its last block; any other frame all four.
@@ -77,20 +90,28 @@ def _blocks_of(frames: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArra
     n = frames.shape[0]
     follows = np.zeros(n, dtype=bool)
     follows[1:] = consecutive_rows(frames)
-    runs = [*np.flatnonzero(~follows).tolist(), n]
-    pieces: list[NDArray[np.float32]] = []
-    for start, stop in itertools.pairwise(runs):
-        pieces.append(frames[start].reshape(BLOCKS, HOP_LENGTH))
-        pieces.append(frames[start + 1 : stop, FRAME_LENGTH - HOP_LENGTH :])
     added = np.where(follows, 1, BLOCKS)
+    padded = np.empty((int(added.sum()), BLOCK_FFT_SIZE))
+    padded[:, HOP_LENGTH:] = 0.0
+    row = 0
+    for start, stop in itertools.pairwise([*np.flatnonzero(~follows).tolist(), n]):
+        padded[row : row + BLOCKS, :HOP_LENGTH] = frames[start].reshape(BLOCKS, HOP_LENGTH)
+        row += BLOCKS
+        padded[row : row + stop - start - 1, :HOP_LENGTH] = frames[start + 1 : stop, FRAME_LENGTH - HOP_LENGTH :]
+        row += stop - start - 1
     first_block = np.cumsum(added) - added + np.where(follows, 1 - BLOCKS, 0)
-    return np.concatenate(pieces), first_block.astype(np.int64)
+    return padded, first_block.astype(np.int64)
 
 
 def consecutive_rows(frames: NDArray[np.float32]) -> NDArray[np.bool_]:
-    """``[n - 1]``: whether each frame after the first starts one hop after the one before."""
-    out: NDArray[np.bool_] = np.all(frames[1:, : FRAME_LENGTH - HOP_LENGTH] == frames[:-1, HOP_LENGTH:], axis=1)
-    return out
+    """``[n - 1]``: whether each frame of ``[n, FRAME_LENGTH]`` after the first starts one hop
+    after the one before (its overlap with it is the same bits: ``sp_consecutive_rows``)."""
+    n = frames.shape[0]
+    out = np.zeros(max(n - 1, 0), dtype=np.uint8)
+    if n > 1:
+        rows = np.ascontiguousarray(frames, dtype=np.float32)
+        library().sp_consecutive_rows(rows, n, rows.shape[1], HOP_LENGTH, out)
+    return out.view(np.bool_)
 
 
 def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
@@ -109,7 +130,7 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     f0 = np.empty(n)
     voiced = np.empty(n, dtype=np.uint8)
     library().sp_yin_rows(
-        autocorrelation(frames), frames, n, frames.shape[1], MIN_PERIOD, MAX_PERIOD, float(ANALYSIS_RATE),
+        _lag_rows(frames), BLOCK_FFT_SIZE, frames, n, frames.shape[1], MIN_PERIOD, MAX_PERIOD, float(ANALYSIS_RATE),
         TROUGH_THRESHOLD, f0, voiced, np.empty(MAX_PERIOD - MIN_PERIOD + 1),
     )
     return f0, voiced.view(np.bool_)

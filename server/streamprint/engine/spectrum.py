@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -33,6 +34,7 @@ from streamprint.engine.grid import FRAME_LENGTH
 RowTransform = Callable[[NDArray[np.float32]], NDArray[np.complex64]]
 
 
+@cache
 def _standalone_pocketfft() -> ModuleType | None:
     """scipy's ``scipy/fft/_pocketfft/pypocketfft`` extension module, loaded from its file
     without importing the ``scipy.fft`` package (nor registering it in ``sys.modules``);
@@ -87,6 +89,51 @@ def _row_transform() -> RowTransform:
 
 #: The transform :func:`power_spectrum` uses (see the module docstring).
 rfft_rows: RowTransform = _row_transform()
+
+#: ``rfft(x, axis=1)`` of a float64 ``[n, m]`` array: complex128 ``[n, m // 2 + 1]``.
+RowTransform64 = Callable[[NDArray[np.float64]], NDArray[np.complex128]]
+#: ``irfft(x, size, axis=1)`` of a complex128 ``[n, size // 2 + 1]`` array: float64 ``[n, size]``.
+InverseRowTransform64 = Callable[[NDArray[np.complex128], int], NDArray[np.float64]]
+
+
+def _float64_row_transforms() -> tuple[RowTransform64, InverseRowTransform64]:
+    """``(rfft, irfft)`` along axis 1 in double precision (YIN's lags, :mod:`pitch`): the
+    standalone extension's ``r2c`` / ``c2r`` (one thread; ``irfft`` scaled by ``1 / size``),
+    if they give ``numpy.fft``'s bits on a probe (numpy 2 runs the same pocketfft code, but
+    loops over rows where the extension transforms several at once: about 25 % faster for
+    YIN's 1024-point rows); else ``numpy.fft`` itself."""
+
+    def numpy_forward(x: NDArray[np.float64]) -> NDArray[np.complex128]:
+        return np.fft.rfft(x, axis=1)
+
+    def numpy_inverse(x: NDArray[np.complex128], size: int) -> NDArray[np.float64]:
+        return np.fft.irfft(x, size, axis=1)
+
+    module = _standalone_pocketfft()
+    if module is None:
+        return numpy_forward, numpy_inverse
+
+    def forward(x: NDArray[np.float64]) -> NDArray[np.complex128]:
+        out: NDArray[np.complex128] = module.r2c(x, (1,), True, 0, None, 1)
+        return out
+
+    def inverse(x: NDArray[np.complex128], size: int) -> NDArray[np.float64]:
+        out: NDArray[np.float64] = module.c2r(x, (1,), size, False, 2, None, 1)
+        return out
+
+    probe = np.random.default_rng(1).standard_normal((3, 64))
+    try:
+        spectrum = forward(probe)
+        same = np.array_equal(spectrum, numpy_forward(probe)) and np.array_equal(
+            inverse(spectrum, 64), numpy_inverse(spectrum, 64)
+        )
+    except (TypeError, ValueError, RuntimeError):
+        same = False
+    return (forward, inverse) if same else (numpy_forward, numpy_inverse)
+
+
+#: The double-precision transforms :mod:`pitch` uses (see :func:`_float64_row_transforms`).
+rfft_rows_f64, irfft_rows_f64 = _float64_row_transforms()
 
 #: The periodic Hann window ``[FRAME_LENGTH]`` float32 (librosa's ``window="hann"``).
 WINDOW: NDArray[np.float32] = np.hanning(FRAME_LENGTH + 1)[:-1].astype(np.float32)
