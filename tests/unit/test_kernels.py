@@ -120,3 +120,19 @@ def test_segment_kernels_are_the_numpy_sums(channels: int) -> None:
     wide = x.astype(np.float64)
     np.testing.assert_allclose(squares, np.add.reduceat((wide * wide).sum(axis=1), starts), rtol=1e-12)
     assert np.array_equal(peaks, np.maximum.reduceat(np.abs(wide).max(axis=1), starts))
+
+
+@pytest.mark.parametrize("length", [FRAME_LENGTH, 1, 7, 8, 128, 129, 1000])
+def test_frame_rms_is_numpys_mean_of_squares_bit_for_bit(length: int) -> None:
+    """sp_frame_rms replicates numpy's pairwise sum (blocks of 8 accumulators, halves above
+    128), so the frame RMS keeps the bits of the numpy expression it replaces."""
+    from streamprint.engine.analysis import frame_rms
+
+    rng = np.random.default_rng(length)
+    frames = (rng.standard_normal((40, length)) * rng.uniform(1e-6, 1.0, (40, 1))).astype(np.float32)
+    frames[0] = 0.0
+    frames[1, ::2] = np.float32(1e-30)
+    want = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+    assert np.array_equal(frame_rms(frames), want)
+    assert np.array_equal(frame_rms(frames[::2]), want[::2])  # strided rows are copied first
+    assert frame_rms(frames[:0]).shape == (0,)

@@ -17,7 +17,7 @@
 
 /* Bumped whenever a function's arguments change: compiled.py refuses a library built from
  * an older source (ctypes would pass the new arguments to the old code). */
-#define SP_ABI_VERSION 6
+#define SP_ABI_VERSION 7
 
 int64_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -436,4 +436,38 @@ void sp_consecutive_rows(const float *frames, int64_t n, int64_t length, int64_t
     const size_t overlap = (size_t)(length - hop) * sizeof(float);
     for (int64_t r = 0; r + 1 < n; r++)
         out[r] = memcmp(frames + (r + 1) * length, frames + r * length + hop, overlap) == 0;
+}
+
+/* ---- frame RMS (engine/analysis.py, runtime/graph.py) ------------------------------------ */
+
+/* numpy's pairwise sum of the squares of x[0..n) in double (its DOUBLE_pairwise_sum, which
+ * np.add.reduce runs along a contiguous row: eight accumulators over blocks of at most 128,
+ * halves above that), so the same bits as np.sum(np.square(x, dtype=np.float64)). */
+static double pairwise_sum_of_squares(const float *x, int64_t n) {
+    if (n < 8) {
+        double res = 0.0;
+        for (int64_t i = 0; i < n; i++) res += (double)x[i] * (double)x[i];
+        return res;
+    }
+    if (n <= 128) {
+        double r[8];
+        for (int j = 0; j < 8; j++) r[j] = (double)x[j] * (double)x[j];
+        int64_t i = 8;
+        for (; i < n - (n % 8); i += 8)
+            for (int j = 0; j < 8; j++) r[j] += (double)x[i + j] * (double)x[i + j];
+        double res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+        for (; i < n; i++) res += (double)x[i] * (double)x[i];
+        return res;
+    }
+    int64_t half = n / 2;
+    half -= half % 8;
+    return pairwise_sum_of_squares(x, half) + pairwise_sum_of_squares(x + half, n - half);
+}
+
+/* rms[r] = sqrt(mean(frames[r]^2)) in double for frames [n, length] float32: the bits of
+ * np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1)) (numpy adds to its identity
+ * 0.0, then divides by length), without the float64 copy of the frames. */
+void sp_frame_rms(const float *frames, int64_t n, int64_t length, double *rms) {
+    for (int64_t r = 0; r < n; r++)
+        rms[r] = sqrt((0.0 + pairwise_sum_of_squares(frames + r * length, length)) / (double)length);
 }

@@ -25,7 +25,7 @@ from streamprint.errors import InstallationError
 
 _MODULE = "streamprint.engine._ckernels"
 #: ``SP_ABI_VERSION`` of the ``_ckernels.c`` this module's signatures describe.
-ABI_VERSION = 6
+ABI_VERSION = 7
 _i64 = ctypes.c_int64
 _f64 = ctypes.c_double
 
@@ -63,6 +63,7 @@ _SIGNATURES: dict[str, list[Any]] = {
         _array(np.complex128), _array(np.complex128),
     ],
     "sp_consecutive_rows": [_array(np.float32), _i64, _i64, _i64, _array(np.uint8)],
+    "sp_frame_rms": [_array(np.float32), _i64, _i64, _array(np.float64)],
     "sp_harmonic_bands": [
         _array(np.float32), _array(np.float32), _array(np.float64), _i64, _i64, _i64, _i64, _array(np.float32),
         _array(np.float64),

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine import pitch
-from streamprint.engine.analysis import FrameDescriptors
+from streamprint.engine.analysis import FrameDescriptors, frame_rms
 from streamprint.engine.spectrum import power_spectrum
 from streamprint.runtime.base import as_f64, empty_descriptors
 
@@ -60,7 +60,7 @@ class GraphFrameAnalyzer:
         if n == 0:
             return empty_descriptors()
         frames = np.ascontiguousarray(frames, dtype=np.float32)
-        rms = np.sqrt(np.mean(np.square(frames, dtype=np.float64), axis=1))
+        rms = frame_rms(frames)
         power32 = power_spectrum(frames)
         magnitude = np.sqrt(power32)
         out = self._runner(power32)
