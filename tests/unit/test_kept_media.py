@@ -138,6 +138,40 @@ def test_finished_session_blocks_give_its_media() -> None:
         assert np.array_equal(_bits(np.concatenate(list(media.blocks))), _bits(samples))
 
 
+
+@pytest.mark.parametrize("ram_bytes", [0, 10_000, 1 << 30])
+def test_int16_analysis_blocks_give_the_float_fingerprint_bits(ram_bytes: int) -> None:
+    """A finished session's analysis_blocks(): 16-bit kept media read as its int16 samples
+    (from the file, then memory) gives the fingerprint of the float32 samples bit for bit,
+    13D (blocks as read) and 25D (rechunked, native-rate sums), on the engine the validation
+    reference runs on; float32 storage falls back to float blocks."""
+    from streamprint.cache.sessions import FinishedSession
+    from streamprint.engine.fingerprint import AudioBlocks, Pcm16Blocks
+    from streamprint.engine.session import fingerprint_buffer
+
+    samples = _decoded(_s16(4.0))
+    kept = KeptMedia(22_050, 2, ram_bytes=ram_bytes)
+    for start in range(0, samples.shape[0], 4410):
+        kept.append(kept.compact(samples[start : start + 4410]))
+    kept.append(kept.compact(samples[:100]), settle=False)  # one block left in memory
+    whole = AudioBuffer(np.concatenate([samples, samples[:100]]), 22_050)
+    final = fingerprint_buffer(whole, dims.AUDIO_13D)
+    finished = FinishedSession("s", kept, kept.sha256(), final, 0.0)
+    engine = NumpyEngine()
+    for dimensions in (dims.AUDIO_13D, dims.AUDIO_25D):
+        media = finished.analysis_blocks()
+        assert isinstance(media, Pcm16Blocks) and media.frames == whole.samples.shape[0]
+        got = engine.fingerprint(media, dimensions)
+        assert got.values == engine.fingerprint(finished.blocks(), dimensions).values
+        assert got.values == fingerprint_buffer(whole, dimensions).values
+    pieces = list(finished.analysis_blocks().blocks)
+    assert all(p.dtype == np.int16 for p in pieces)
+    assert np.array_equal(_bits(np.concatenate(pieces) / np.float32(32768)), _bits(whole.samples))
+    off_grid = KeptMedia(22_050, 2, ram_bytes=ram_bytes)
+    off_grid.append(off_grid.compact(samples * np.float32(0.7)))
+    assert isinstance(FinishedSession("t", off_grid, "d", final, 0.0).analysis_blocks(), AudioBlocks)
+
+
 def test_decoded_s16le_skips_the_check_with_the_same_int16() -> None:
     pcm = _s16(2.0) + np.array([[-32768, 32767], [0, -1]], "<i2").tobytes()  # the extremes
     samples = _decoded(pcm)

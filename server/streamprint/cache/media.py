@@ -44,7 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.cache.keys import SamplesDigest, as_int16
-from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, pcm16_to_float
+from streamprint.engine.fingerprint import AudioBlocks, AudioBuffer, Pcm16Blocks, pcm16_to_float
 
 #: Default bytes of a session's kept media held in memory before it spills to a file: one
 #: second of 48 kHz stereo 16-bit PCM fits, so a live stream's chunks between two updates
@@ -231,6 +231,19 @@ class KeptMedia:
             self.sample_rate, self.channels, frames, self._read(*extent, lock=self._lock)
         )
 
+    def pcm16_blocks(self) -> Pcm16Blocks | None:
+        """:meth:`blocks` as the int16 samples they are kept as (``None`` when the storage is
+        float32): a validation pass over 16-bit media downmixes them from the integers."""
+        with self._lock:
+            length, in_memory, dtype = self._extent()
+            frames = self.frames
+        if dtype is not np.int16:
+            return None
+        pieces = cast(
+            "Iterator[NDArray[np.int16]]", self._read_stored(length, in_memory, dtype, lock=self._lock)
+        )
+        return Pcm16Blocks(self.sample_rate, self.channels, frames, pieces)
+
     def _read(
         self,
         length: int,
@@ -241,6 +254,18 @@ class KeptMedia:
     ) -> Iterator[NDArray[np.float32]]:
         """The first ``length`` bytes of the file, then ``in_memory``, as float32 pieces;
         each read of the file under ``lock`` (a null context when the caller holds it)."""
+        for stored in self._read_stored(length, in_memory, dtype, lock=lock):
+            yield _to_float(stored)
+
+    def _read_stored(
+        self,
+        length: int,
+        in_memory: list[NDArray[np.int16] | NDArray[np.float32]],
+        dtype: type[np.int16] | type[np.float32],
+        *,
+        lock: AbstractContextManager[object],
+    ) -> Iterator[NDArray[np.int16] | NDArray[np.float32]]:
+        """:meth:`_read`'s pieces ``[m, channels]`` as stored (``dtype``), not converted."""
         step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
         for offset in range(0, length, step):
             size = min(step, length - offset)
@@ -251,9 +276,8 @@ class KeptMedia:
             if len(raw) != size:  # pragma: no cover - our own temporary file
                 raise RuntimeError(f"short read of the kept media: {len(raw)} of {size} bytes")
             stored = cast("NDArray[np.int16] | NDArray[np.float32]", np.frombuffer(raw, dtype))
-            yield _to_float(stored.reshape(-1, self.channels))
-        for block in in_memory:
-            yield _to_float(block)
+            yield stored.reshape(-1, self.channels)
+        yield from in_memory
 
     def sha256(self) -> str:
         """:func:`~streamprint.cache.keys.samples_sha256` of :meth:`load` (kept up to date by

@@ -17,6 +17,7 @@ from streamprint.engine.fingerprint import (
     REFERENCE_MODEL_VERSION,
     AudioBlocks,
     Fingerprint,
+    Pcm16Blocks,
 )
 from streamprint.engine.validation import ValidationReport
 
@@ -112,7 +113,7 @@ class Engine(Protocol):
         """A streaming session for audio of this rate and channel count."""
         ...
 
-    def fingerprint(self, media: AudioBlocks, dimensions: tuple[str, ...]) -> Fingerprint:
+    def fingerprint(self, media: AudioBlocks | Pcm16Blocks, dimensions: tuple[str, ...]) -> Fingerprint:
         """Whole-media fingerprint of ``media`` (consumes its blocks)."""
         ...
 
@@ -302,7 +303,7 @@ class NumpyEngine:
             analyzer=self.analyzer if self.batcher is None else self.batcher.bind(),
         )
 
-    def fingerprint(self, media: AudioBlocks, dimensions: tuple[str, ...]) -> Fingerprint:
+    def fingerprint(self, media: AudioBlocks | Pcm16Blocks, dimensions: tuple[str, ...]) -> Fingerprint:
         from streamprint.engine.session import batch_block_frames, fingerprint_blocks
 
         # in the batch block size, whatever the source's: the same bits as the whole buffer

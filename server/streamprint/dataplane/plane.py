@@ -962,7 +962,7 @@ class DataPlane:
     def _session_reference(self, finished: FinishedSession, dimensions: tuple[str, ...]) -> Fingerprint:
         """The reference of ``dimensions`` of a finished session (worker thread: reading the
         kept media back, block by block as the pass consumes it, stays off the event loop)."""
-        return self.engine.fingerprint(finished.blocks(), dimensions)
+        return self.engine.fingerprint(finished.analysis_blocks(), dimensions)
 
     def prefetch_reference(self, finished: FinishedSession) -> None:
         """Start computing ``finished``'s validation reference in the background

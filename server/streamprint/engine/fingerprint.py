@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -108,8 +109,33 @@ class AudioBlocks:
         )
 
 
-def _rechunk(blocks: Iterator[NDArray[np.float32]], step: int) -> Iterator[NDArray[np.float32]]:
-    pending: list[NDArray[np.float32]] = []
+@dataclass(frozen=True)
+class Pcm16Blocks:
+    """:class:`AudioBlocks` of 16-bit samples: each block is int16 ``[n, channels]``, sample
+    ``k`` meaning ``k / 32768`` (raw s16le PCM, what most kept media holds).
+
+    A session takes them as they are (:meth:`~streamprint.engine.session.AudioSession.push_int16`:
+    downmixed from the integers, the same bits as the float32 samples they mean), so a pass over
+    kept 16-bit media skips the float32 conversion and finiteness check of every sample.
+    """
+
+    sample_rate: int
+    channels: int
+    frames: int
+    blocks: Iterator[NDArray[np.int16]]
+
+    def rechunked(self, block_frames: int) -> Pcm16Blocks:
+        """As :meth:`AudioBlocks.rechunked`."""
+        return Pcm16Blocks(
+            self.sample_rate, self.channels, self.frames, _rechunk(self.blocks, max(1, block_frames))
+        )
+
+
+_Block = TypeVar("_Block", NDArray[np.float32], NDArray[np.int16])
+
+
+def _rechunk(blocks: Iterator[_Block], step: int) -> Iterator[_Block]:
+    pending: list[_Block] = []
     held = 0
     try:
         for block in blocks:

@@ -44,6 +44,7 @@ from streamprint.engine.fingerprint import (
     AudioBlocks,
     AudioBuffer,
     Fingerprint,
+    Pcm16Blocks,
     pcm16_to_float,
 )
 from streamprint.engine.grid import Framer
@@ -492,7 +493,7 @@ def batch_block_frames(sample_rate: int) -> int:
 
 
 def fingerprint_blocks(
-    media: AudioBlocks,
+    media: AudioBlocks | Pcm16Blocks,
     dimensions: Sequence[str] = dims.AUDIO_25D,
     *,
     analyzer: FrameAnalyzer | None = None,
@@ -503,13 +504,19 @@ def fingerprint_blocks(
     it comes, so producing the next one (e.g. reading it from disk) overlaps the analysis of
     this one on the executor's threads. Blocks of :func:`batch_block_frames` give exactly
     :func:`fingerprint_buffer`'s bits; other sizes the same analysis-grid dimensions, and
-    native-rate sums (loudness, crest, stereo) that follow the block boundaries (~1 ulp)."""
+    native-rate sums (loudness, crest, stereo) and batched statistics that follow the block
+    boundaries (~1 ulp). :class:`Pcm16Blocks` give the bits of the float32 samples they mean."""
     config = SessionConfig(media.sample_rate, media.channels, tuple(dimensions), update_interval_s=None)
     own_pool = analysis_executor is None and analysis_threads > 0
     with ThreadPoolExecutor(analysis_threads, "analysis") if own_pool else nullcontext(analysis_executor) as pool:
         session = AudioSession(
             config, analyzer=analyzer, analysis_executor=pool, analysis_batch_frames=_WHOLE_MEDIA_BATCH_FRAMES
         )
-        for block in media.blocks:
-            session.push(block)
+        if isinstance(media, Pcm16Blocks):
+            for pcm in media.blocks:
+                session.push_int16(pcm)
+        else:
+            for block in media.blocks:
+                session.push(block)
         return session.finish()
+
