@@ -172,6 +172,43 @@ def test_int16_analysis_blocks_give_the_float_fingerprint_bits(ram_bytes: int) -
     assert isinstance(FinishedSession("t", off_grid, "d", final, 0.0).analysis_blocks(), AudioBlocks)
 
 
+
+def test_spills_in_one_vectored_write_and_survive_short_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settle writes its blocks with one pwritev at the file's end (in groups of at most
+    IOV_MAX buffers), and a short write carries on where it stopped: the media reads back
+    exactly."""
+    import os
+
+    from streamprint.cache import media as media_module
+
+    samples = _decoded(_s16(2.0))
+    calls: list[int] = []
+    real = os.pwritev
+
+    def short_pwritev(fd: int, buffers: list[memoryview], offset: int) -> int:
+        calls.append(len(buffers))
+        total = sum(b.nbytes for b in buffers)
+        cut = max(1, total // 2 - 7)  # half, ending inside a buffer
+        head: list[memoryview] = []
+        for b in buffers:
+            take = min(b.nbytes, cut - sum(h.nbytes for h in head))
+            if take <= 0:
+                break
+            head.append(b[:take])
+        return real(fd, head, offset)
+
+    monkeypatch.setattr(media_module, "_IOV_MAX", 3)
+    monkeypatch.setattr(media_module.os, "pwritev", short_pwritev)
+    kept = KeptMedia(22_050, 2, ram_bytes=0)
+    for start in range(0, samples.shape[0], 2205):
+        kept.append(kept.compact(samples[start : start + 2205]), settle=False)
+    kept.settle()
+    assert calls and max(calls) <= 3 and len(calls) > 20 // 3
+    kept.append(kept.compact(samples[:100]))  # appended after the file exists
+    assert np.array_equal(_bits(kept.load().samples), _bits(np.concatenate([samples, samples[:100]])))
+    assert kept.nbytes == (samples.shape[0] + 100) * 2 * 2
+
+
 def test_decoded_s16le_skips_the_check_with_the_same_int16() -> None:
     pcm = _s16(2.0) + np.array([[-32768, 32767], [0, -1]], "<i2").tobytes()  # the extremes
     samples = _decoded(pcm)
