@@ -520,13 +520,15 @@ class DataPlane:
         """Worker threads whole-media passes share (``--whole-media-threads``).
 
         The compiled kernels (loudness filter, YIN, HPSS median) are loaded first: a build
-        without them fails at start-up, not in the first stream.
+        without them fails at start-up, not in the first stream; the modules a stream uses
+        are imported then too (:func:`_import_stream_modules`).
         """
         if not isinstance(self.engine, NumpyEngine):
             return None
         from streamprint.engine import compiled
 
         compiled.warm_up()
+        _import_stream_modules()
         threads = self.config.whole_media_threads or default_workers()
         pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
         self.engine.whole_media_pool = pool
@@ -1064,3 +1066,12 @@ class DataPlane:
         removed_sessions = self.sessions.clear() if include_sessions else 0
         self.file_digests.clear()
         return self.cache.clear(), removed_sessions
+
+
+def _import_stream_modules() -> None:
+    """Import, at start-up, what the first audio stream would: the engine session with its
+    accumulators and resampler (soxr), and the streaming decoders. About 35 ms of imports,
+    mostly with the GIL held: in the first stream they would stall every other stream of
+    the process, and the start-up GC freeze would not cover their objects."""
+    import streamprint.engine.decode.streaming
+    import streamprint.engine.session  # noqa: F401
