@@ -233,3 +233,11 @@ def test_frames_continue_each_other_only_when_their_overlap_is_the_same_bits() -
     assert pitch.consecutive_rows(frames).tolist() == [True] * 3 + [False] + [True] * 7
     alone = np.concatenate([pitch.autocorrelation(frames[i : i + 1]) for i in range(12)])
     assert np.array_equal(pitch.autocorrelation(frames)[4], alone[4])
+
+
+@pytest.mark.parametrize("shape", [(3, HOP_LENGTH - 1), (3, FRAME_LENGTH + 1), (FRAME_LENGTH,)])
+def test_frames_of_another_width_are_refused_before_the_compiled_code(shape: tuple[int, ...]) -> None:
+    frames = np.zeros(shape, dtype=np.float32)
+    for call in (pitch.consecutive_rows, pitch.autocorrelation, pitch.yin):
+        with pytest.raises(ValueError, match="frames must be"):
+            call(frames)

@@ -106,11 +106,13 @@ def _padded_blocks(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], ND
 def consecutive_rows(frames: NDArray[np.float32]) -> NDArray[np.bool_]:
     """``[n - 1]``: whether each frame of ``[n, FRAME_LENGTH]`` after the first starts one hop
     after the one before (its overlap with it is the same bits: ``sp_consecutive_rows``)."""
+    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH:
+        raise ValueError(f"frames must be [n, {FRAME_LENGTH}], got {frames.shape}")
     n = frames.shape[0]
     out = np.zeros(max(n - 1, 0), dtype=np.uint8)
     if n > 1:
         rows = np.ascontiguousarray(frames, dtype=np.float32)
-        library().sp_consecutive_rows(rows, n, rows.shape[1], HOP_LENGTH, out)
+        library().sp_consecutive_rows(rows, n, FRAME_LENGTH, HOP_LENGTH, out)
     return out.view(np.bool_)
 
 

@@ -519,4 +519,3 @@ def fingerprint_blocks(
             for block in media.blocks:
                 session.push(block)
         return session.finish()
-
