@@ -129,12 +129,13 @@ void sp_weighted_energy_f64(const double *sos, int64_t sections, const double *x
 /*
  * Per row r of acf ([n, acf_stride]: lags 0..max_period first, acf_stride > max_period) and
  * frames ([n, frame_length] float32): the cumulative-mean normalised difference d over lags
- * min_period..max_period, the first trough below threshold (else the first NaN, else numpy's argmin), the parabola
- * at that lag; f0[r] in Hz, voiced[r] = 1 when the trough was below the threshold.
+ * min_period..max_period, the first trough below threshold (else the first NaN, else
+ * numpy's argmin), the parabola at that lag; f0[r] in Hz, voiced[r] = 1 when the trough was
+ * below the threshold.
  * d is scratch of max_period - min_period + 1 doubles.
  */
-void sp_yin_rows(const double *acf, int64_t acf_stride, const float *frames, int64_t n, int64_t frame_length,
-                 int64_t min_period, int64_t max_period, double rate, double threshold,
+void sp_yin_rows(const double *acf, int64_t acf_stride, const float *frames, int64_t n,
+                 int64_t frame_length, int64_t min_period, int64_t max_period, double rate, double threshold,
                  double *f0, uint8_t *voiced, double *d) {
     const int64_t width = max_period - min_period + 1;
     for (int64_t r = 0; r < n; r++) {
