@@ -40,7 +40,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import IO, cast
+from typing import IO, NamedTuple, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -56,6 +56,17 @@ _SCALE = np.float32(32768.0)
 _READ_FRAMES = 1 << 16
 #: Buffers one ``pwritev`` takes at most (the system's limit, 1024 on Linux).
 _IOV_MAX = os.sysconf("SC_IOV_MAX") if "SC_IOV_MAX" in os.sysconf_names else 16
+
+
+class _Extent(NamedTuple):
+    """What a kept media holds at one moment (see :meth:`KeptMedia._extent`)."""
+
+    #: Bytes in the temporary file (0 without one).
+    length: int
+    #: The blocks in memory after them, in order.
+    in_memory: list[NDArray[np.int16] | NDArray[np.float32]]
+    #: The storage dtype.
+    dtype: type[np.int16] | type[np.float32]
 
 
 class KeptMedia:
@@ -193,20 +204,17 @@ class KeptMedia:
         self._block_bytes = 0
         self._hashed_blocks = 0
 
-    def _extent(
-        self,
-    ) -> tuple[int, list[NDArray[np.int16] | NDArray[np.float32]], type[np.int16] | type[np.float32]]:
-        """(bytes in the temporary file, the blocks in memory, the storage dtype): what is kept
-        now (the caller holds the lock)."""
+    def _extent(self) -> _Extent:
+        """What is kept now (the caller holds the lock)."""
         length = 0
         if self._file is not None:
             length = self._file_bytes
-        return length, list(self._blocks), self._dtype
+        return _Extent(length, list(self._blocks), self._dtype)
 
     def _chunks(self) -> list[NDArray[np.float32]]:
         """All kept samples as float32 ``[m, channels]`` pieces, in order (the caller holds
         the lock)."""
-        return list(self._read(*self._extent(), lock=nullcontext()))
+        return list(self._read(self._extent(), lock=nullcontext()))
 
     def _to_float32(self) -> None:
         """Switch storage to float32, converting what is kept (once per stream at most)."""
@@ -247,44 +255,31 @@ class KeptMedia:
             extent = self._extent()
             frames = self.frames
         return AudioBlocks(
-            self.sample_rate, self.channels, frames, self._read(*extent, lock=self._lock)
+            self.sample_rate, self.channels, frames, self._read(extent, lock=self._lock)
         )
 
     def pcm16_blocks(self) -> Pcm16Blocks | None:
         """:meth:`blocks` as the int16 samples they are kept as (``None`` when the storage is
         float32): a validation pass over 16-bit media downmixes them from the integers."""
         with self._lock:
-            length, in_memory, dtype = self._extent()
+            extent = self._extent()
             frames = self.frames
-        if dtype is not np.int16:
+        if extent.dtype is not np.int16:
             return None
-        pieces = cast(
-            "Iterator[NDArray[np.int16]]", self._read_stored(length, in_memory, dtype, lock=self._lock)
-        )
+        pieces = cast("Iterator[NDArray[np.int16]]", self._read_stored(extent, lock=self._lock))
         return Pcm16Blocks(self.sample_rate, self.channels, frames, pieces)
 
-    def _read(
-        self,
-        length: int,
-        in_memory: list[NDArray[np.int16] | NDArray[np.float32]],
-        dtype: type[np.int16] | type[np.float32],
-        *,
-        lock: AbstractContextManager[object],
-    ) -> Iterator[NDArray[np.float32]]:
-        """The first ``length`` bytes of the file, then ``in_memory``, as float32 pieces;
-        each read of the file under ``lock`` (a null context when the caller holds it)."""
-        for stored in self._read_stored(length, in_memory, dtype, lock=lock):
+    def _read(self, extent: _Extent, *, lock: AbstractContextManager[object]) -> Iterator[NDArray[np.float32]]:
+        """The first ``extent.length`` bytes of the file, then ``extent.in_memory``, as float32
+        pieces; each read of the file under ``lock`` (a null context when the caller holds it)."""
+        for stored in self._read_stored(extent, lock=lock):
             yield _to_float(stored)
 
     def _read_stored(
-        self,
-        length: int,
-        in_memory: list[NDArray[np.int16] | NDArray[np.float32]],
-        dtype: type[np.int16] | type[np.float32],
-        *,
-        lock: AbstractContextManager[object],
+        self, extent: _Extent, *, lock: AbstractContextManager[object]
     ) -> Iterator[NDArray[np.int16] | NDArray[np.float32]]:
-        """:meth:`_read`'s pieces ``[m, channels]`` as stored (``dtype``), not converted."""
+        """:meth:`_read`'s pieces ``[m, channels]`` as stored (``extent.dtype``), not converted."""
+        length, in_memory, dtype = extent
         step = _READ_FRAMES * self.channels * np.dtype(dtype).itemsize
         for offset in range(0, length, step):
             size = min(step, length - offset)
