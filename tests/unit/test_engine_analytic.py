@@ -237,3 +237,33 @@ def test_inverted_channels_have_phase_correlation_minus_one() -> None:
     # The mono downmix cancels to silence; every value must still be finite.
     assert all(math.isfinite(x) for x in fp.values.values())
     assert fp.values["silence_ratio"] == 1.0
+
+
+
+def test_yin_runs_on_loud_frames_only_and_the_fingerprint_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A tone at -80 dBFS (below the -60 dBFS silence level) is periodic, so YIN would voice
+    it; the fingerprint never counts a quiet frame's pitch, so YIN does not run on it and
+    every value is the same bits as with YIN on every frame."""
+    from streamprint.engine import pitch
+
+    quiet = sine(330.0, 2.0, amplitude=10.0 ** (-80.0 / 20.0))
+    media = buffer(np.concatenate((sine(440.0, 2.0), quiet, sine(220.0, 2.0))))
+    real_yin = pitch.yin
+    assert real_yin(grid.Framer().push(quiet[:, 0]))[1].all()  # YIN voices the quiet tone
+    frames_seen: list[int] = []
+
+    def counting_yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+        frames_seen.append(frames.shape[0])
+        return real_yin(frames)
+
+    monkeypatch.setattr(pitch, "yin", counting_yin)
+    got = fingerprint_buffer(media, dims.AUDIO_13D, analyzer=NumpyFrameAnalyzer())
+    # the frames wholly inside the quiet 2 s (about 83) were skipped
+    assert 0 < sum(frames_seen) <= _frames(6 * RATE) - 80
+    # YIN on every frame, as before: the same fingerprint, bit for bit
+    monkeypatch.setattr(pitch, "yin_of_loud", lambda frames, loud: real_yin(frames))
+    every = fingerprint_buffer(media, dims.AUDIO_13D, analyzer=NumpyFrameAnalyzer())
+    assert got.values == every.values and got.confidence == every.confidence
+    assert got.values["pitch_stability"] > 0.9

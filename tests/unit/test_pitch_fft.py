@@ -241,3 +241,31 @@ def test_frames_of_another_width_are_refused_before_the_compiled_code(shape: tup
     for call in (pitch.consecutive_rows, pitch.autocorrelation, pitch.yin):
         with pytest.raises(ValueError, match="frames must be"):
             call(frames)
+
+
+def test_yin_of_loud_frames_is_yin_of_those_frames_and_unvoiced_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frames = _frames(5)
+    n = frames.shape[0]
+    loud = np.random.default_rng(5).random(n) < 0.6
+    loud[:3] = True  # a run of consecutive loud frames, then gaps
+    ref_f0, ref_voiced = pitch.yin(frames)
+    rows_seen: list[int] = []
+    real_yin = pitch.yin
+
+    def counting_yin(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows_seen.append(rows.shape[0])
+        return real_yin(rows)
+
+    monkeypatch.setattr(pitch, "yin", counting_yin)
+    f0, voiced = pitch.yin_of_loud(frames, loud)
+    assert rows_seen == [int(loud.sum())]  # YIN saw only the loud frames
+    assert np.array_equal(f0[loud], ref_f0[loud]) and np.array_equal(voiced[loud], ref_voiced[loud])
+    assert not voiced[~loud].any() and np.all(f0[~loud] == 0.0)
+    assert ref_voiced[~loud].any()  # the quiet rows would have had voiced frames
+    rows_seen.clear()
+    none_f0, none_voiced = pitch.yin_of_loud(frames, np.zeros(n, dtype=bool))
+    assert rows_seen == [] and not none_voiced.any() and not none_f0.any()
+    with pytest.raises(ValueError, match="loud must be"):
+        pitch.yin_of_loud(frames, loud[:-1])

@@ -11,7 +11,8 @@ Hann window ``w`` and ``X = |rfft(w x)|`` (magnitude, 1025 bins ``f_k``):
 * ``chroma_concentration = max(C) / sum(C)`` with ``C = X^2 @ chroma_bank`` (1/12 if ``C = 0``);
 * ``mel_db = 10 log10(max(X^2 @ mel_bank, 1e-10))`` floored at ``ONSET_FLOOR_DB`` (128 bands);
 * ``band_power``: ``X^2`` summed over each of the seven bands plus the 20 Hz-Nyquist total;
-* ``f0``/``voiced`` from YIN (:mod:`pitch`).
+* ``f0``/``voiced`` from YIN (:mod:`pitch`) for a loud frame (``rms >= SILENCE_RMS``); a quiet
+  one is unvoiced with f0 0 Hz, as the fingerprint never counts its pitch.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine import filters, pitch
 from streamprint.engine.compiled import library
-from streamprint.engine.grid import BIN_FREQUENCIES, N_BINS
+from streamprint.engine.grid import BIN_FREQUENCIES, N_BINS, SILENCE_RMS
 from streamprint.engine.spectrum import power_spectrum
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ class FrameDescriptors:
     chroma_concentration: NDArray[np.float64]  # [n], 1/12-1
     mel_db: NDArray[np.float32]  # [n, N_MELS], dB, floored
     band_power: NDArray[np.float64]  # [n, 8]: seven bands then the 20 Hz-Nyquist total
-    f0: NDArray[np.float64]  # [n], Hz (0 when the analyzer skips YIN)
-    voiced: NDArray[np.bool_]  # [n] (False when the analyzer skips YIN)
+    f0: NDArray[np.float64]  # [n], Hz (0 for a quiet frame or when the analyzer skips YIN)
+    voiced: NDArray[np.bool_]  # [n] (False for a quiet frame or when the analyzer skips YIN)
     #: Inputs of the learned heads (``engine/heads.py``) when they replace HPSS and YIN.
     heads: HeadFrameInputs | None = None
 
@@ -124,7 +125,8 @@ class NumpyFrameAnalyzer:
         mel = (self._mel_t @ power32.T).T
         mel_db = np.maximum(10.0 * np.log10(np.maximum(mel, _AMIN)), ONSET_FLOOR_DB).astype(np.float32)
         band_power = np.ascontiguousarray((self._bands_t @ power.T).T)
-        f0, voiced = pitch.yin(frames) if self.pitch else pitch.unvoiced(n)
+        loud = rms >= SILENCE_RMS
+        f0, voiced = pitch.yin_of_loud(frames, loud) if self.pitch else pitch.unvoiced(n)
         assert magnitude.shape == (n, N_BINS)
         return FrameDescriptors(
             rms=rms,

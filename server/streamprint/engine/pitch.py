@@ -138,6 +138,29 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     return f0, voiced.view(np.bool_)
 
 
+def yin_of_loud(
+    frames: NDArray[np.float32], loud: NDArray[np.bool_]
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """:func:`yin` of the ``loud`` rows of ``frames`` ``[n, FRAME_LENGTH]``; the other rows
+    get f0 0 Hz and unvoiced, as from :func:`unvoiced`.
+
+    The fingerprint counts a frame's pitch only when the frame is loud
+    (``features._pitch_pairs`` sees ``voiced & loud``), so YIN of a quiet frame is work
+    thrown away. A loud frame's f0 and voicing are the same bits as from :func:`yin` of all
+    the frames (a frame's lags depend only on its own samples).
+    """
+    n = frames.shape[0]
+    if loud.shape != (n,):
+        raise ValueError(f"loud must be [{n}], got {loud.shape}")
+    if loud.all():
+        return yin(frames)
+    f0, voiced = unvoiced(n)
+    rows = np.flatnonzero(loud)
+    if rows.shape[0]:
+        f0[rows], voiced[rows] = yin(frames[rows])
+    return f0, voiced
+
+
 def unvoiced(n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """What an analyzer that skips YIN reports: f0 0 Hz and unvoiced, ``[n]`` each."""
     return np.zeros(n), np.zeros(n, dtype=bool)

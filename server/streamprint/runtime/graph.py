@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine import pitch
 from streamprint.engine.analysis import FrameDescriptors, frame_rms
+from streamprint.engine.grid import SILENCE_RMS
 from streamprint.engine.spectrum import power_spectrum
 from streamprint.runtime.base import as_f64, empty_descriptors
 
@@ -64,7 +65,8 @@ class GraphFrameAnalyzer:
         power32 = power_spectrum(frames)
         magnitude = np.sqrt(power32)
         out = self._runner(power32)
-        f0, voiced = pitch.yin(frames) if self.pitch else pitch.unvoiced(n)
+        loud = rms >= SILENCE_RMS
+        f0, voiced = pitch.yin_of_loud(frames, loud) if self.pitch else pitch.unvoiced(n)
         return FrameDescriptors(
             rms=rms,
             magnitude=magnitude,
