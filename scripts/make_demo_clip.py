@@ -1,7 +1,7 @@
 """Write a short generated demo clip (WAV) and print its path.
 
 The clip is a 12 s music-like mix at 120 BPM (a chord progression, a kick on every beat,
-hi-hat noise on off-beats), made with numpy only. ``make run`` fingerprints it.
+hi-hat noise on off-beats), made with numpy only. ``make demo`` fingerprints it.
 """
 
 from __future__ import annotations

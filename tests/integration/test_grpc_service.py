@@ -505,8 +505,12 @@ def test_server_info(client: StreamprintClient) -> None:
     assert [d.name for d in info.dimensions] == [*dims.AUDIO_25D, *dims.VIDEO_13D]
     assert info.models and info.models[0]["backend"]
     # the second model says whether learned heads replace HPSS / YIN, and why (--heads)
+    # ("heads" when any head runs, as the analyzer's name says with its "+heads" suffix)
     heads = info.models[1]
     assert heads["name"] in ("heads", "dsp") and heads["selection_reason"].startswith("--heads ")
+    assert (heads["name"] == "heads") == ("+heads" in info.models[0]["name"]), info.models
+    # the video model comes last
+    assert info.models[-1]["modality"] == "video" and len(info.models) == 3
     assert int(info.limits["max_concurrent_streams"]) == 512
     assert "grpcio" in info.component_versions
 

@@ -209,7 +209,7 @@ class NumpyEngine:
                 selection_reason=self.selection.reason,
             ),
             ModelDescription(
-                name="heads" if self.selection.heads == "learned" else "dsp",
+                name="dsp" if self.selection.heads == "dsp" else "heads",
                 version=self._heads_version(),
                 backend=self._heads_backend(),
                 precision="fp32",
@@ -221,7 +221,7 @@ class NumpyEngine:
     def _heads_version(self) -> str:
         from streamprint.runtime.heads import HEADS_VERSION
 
-        return HEADS_VERSION if self.selection is not None and self.selection.heads == "learned" else "1"
+        return HEADS_VERSION if self.selection is not None and self.selection.heads != "dsp" else "1"
 
     def _heads_backend(self) -> str:
         from streamprint.runtime.heads import HeadsAnalyzer
