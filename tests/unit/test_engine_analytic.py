@@ -116,6 +116,17 @@ def test_click_track_tempo_density_and_stability(bpm: float) -> None:
     assert v["spectral_centroid"] > 3_000.0
 
 
+@pytest.mark.parametrize("seconds", [2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+def test_short_noise_has_no_tempo_while_a_short_click_track_has_its_own(seconds: float) -> None:
+    """Lags near the media's length rest on a handful of products: on noise they alone gave
+    a confident tempo of about 4 periods per clip (40.7 BPM at 6 s, confidence 0.88)."""
+    for seed in (0, 5):
+        noise = fingerprint_buffer(buffer(white_noise(seconds, seed=seed)), dims.AUDIO_13D)
+        assert noise.values["tempo_bpm"] == 0.0, (seconds, seed, noise.values["tempo_bpm"])
+    clicks = fingerprint_buffer(buffer(click_track(120.0, seconds)), dims.AUDIO_13D)
+    assert clicks.values["tempo_bpm"] == pytest.approx(120.0, rel=0.04)
+
+
 def test_120_bpm_click_track_density_is_two_per_second() -> None:
     assert fingerprint("clicks_120").values["transient_density"] == pytest.approx(2.0, abs=1e-9)
 

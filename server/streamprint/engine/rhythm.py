@@ -10,9 +10,12 @@
 * Tempo: the autocorrelation ``C(l)`` of the mean-removed envelope for lags ``0..MAX_LAG``
   is kept as running sums (``sum e[t] e[t-l]`` plus the first and last ``MAX_LAG`` values
   for the mean correction), so it is exact for everything seen so far in fixed memory.
-  ``r(l) = (C(l) / (n - l)) / (C(0) / n)`` is smoothed with ``[1/4, 1/2, 1/4]``; each
+  ``r(l) = (C(l) / (n - l)) / (C(0) / n)`` for lags up to ``n / 2`` (0 beyond: a lag near
+  ``n`` rests on a handful of products, and on noise those alone gave a confident tempo
+  in the first seconds), smoothed with ``[1/4, 1/2, 1/4]``; each
   candidate tempo on a 0.25 %-spaced grid over 30-300 BPM with period ``p`` frames scores
-  ``mean_{k=1..4} r(k p)`` (linear interpolation) times a log-normal prior centred on
+  ``mean_{k=1..4} r(k p)`` (linear interpolation; a multiple beyond ``n / 2`` adds 0, so
+  short media score low) times a log-normal prior centred on
   120 BPM with a one-octave standard deviation (librosa's prior). The best candidate is
   refined by a parabola through its neighbours. When no candidate scores above 0 (no
   periodicity at all, e.g. a single onset) the tempo is 0, as for a flat envelope.
@@ -185,10 +188,11 @@ class TempoTracker:
         self._total += float(env.sum())
 
     def autocorrelation(self) -> NDArray[np.float64]:
-        """Normalised autocorrelation ``r(l)`` for ``l = 0..MAX_LAG`` (zeros if undefined)."""
+        """Normalised autocorrelation ``r(l)`` for ``l = 0..MAX_LAG``: zeros where undefined,
+        and for lags ``l > n / 2``, whose ``n - l`` products are too few to estimate it."""
         n = self._count
         lags = np.arange(MAX_LAG + 1)
-        valid = lags < n
+        valid = lags <= n // 2
         r = np.zeros(MAX_LAG + 1)
         if n < 2:
             return r
