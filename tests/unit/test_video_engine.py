@@ -45,6 +45,19 @@ def test_analysis_size_and_sampler() -> None:
     assert analysis_size(1280, 720) == (256, 144)
     assert analysis_size(1920, 1080) == (256, 144)
     assert analysis_size(640, 480) == (256, 192)
+    # very wide sources keep an interior row for the 3x3 operators (a 256x2 grid crashed)
+    assert analysis_size(300, 2) == analysis_size(8192, 64) == (256, 4)
+    assert analysis_size(2, 8192) == (256, 1024)
+
+
+@pytest.mark.parametrize("width, height", [(300, 2), (512, 4), (8192, 64), (257, 3)])
+def test_very_wide_raw_frames_have_a_fingerprint(width: int, height: int) -> None:
+    raw = RawVideoFormat(PixelFormat.RGB24, width, height)
+    rng = np.random.default_rng(width)
+    frames = rng.integers(0, 256, size=(3, raw.frame_bytes), dtype=np.uint8)
+    fp = fingerprint_raw(frames.tobytes(), raw, [0.0, 0.1, 0.2])
+    assert all(math.isfinite(v) for v in fp.values.values()), fp.values
+    assert fp.values["sharpness"] > 0.0
     sampler = FrameSampler()
     analysed = [sampler.accept(i / 30.0)[1] for i in range(30)]
     assert sum(analysed) == 10 and analysed[0] and analysed[3]

@@ -74,7 +74,8 @@ def describe(rgb: NDArray[np.uint8], prev: tuple[Luma, NDArray[np.float64]] | No
 ]:
     """Descriptors of one analysed frame.
 
-    ``rgb`` is uint8 ``[h, w, 3]`` (h, w >= 3); ``prev`` the previous analysed frame's luma and
+    ``rgb`` is uint8 ``[h, w, 3]`` (h, w >= 3: :func:`~streamprint.engine.video.grid.analysis_size`
+    gives at least 256 x 4); ``prev`` the previous analysed frame's luma and
     histogram (``None`` for the first). Returns the row ``[len(COLUMNS)]`` plus this frame's
     luma and histogram (for the next call).
     """

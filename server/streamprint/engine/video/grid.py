@@ -36,6 +36,9 @@ TICK_EPSILON_S = 1e-6
 MAX_SIDE = 8192
 #: Largest analysis height (very tall portrait sources are squeezed to this).
 MAX_ANALYSIS_HEIGHT = 1024
+#: Smallest analysis height: the 3x3 operators (Laplacian, Sobel) need an interior row, so
+#: very wide sources (over about 64:1) are stretched to this.
+MIN_ANALYSIS_HEIGHT = 4
 
 RgbFrame = NDArray[np.uint8]
 
@@ -44,10 +47,11 @@ def analysis_size(width: int, height: int) -> tuple[int, int]:
     """``(width, height)`` of the analysed frame for a ``width`` x ``height`` source.
 
     Width :data:`ANALYSIS_WIDTH`; height ``256 * height / width`` rounded to the nearest even
-    number, at least 2 and at most :data:`MAX_ANALYSIS_HEIGHT` (1280x720 gives 256x144).
+    number, at least :data:`MIN_ANALYSIS_HEIGHT` and at most :data:`MAX_ANALYSIS_HEIGHT`
+    (1280x720 gives 256x144).
     """
     h = 2 * round(ANALYSIS_WIDTH * height / (2 * width))
-    return ANALYSIS_WIDTH, int(min(MAX_ANALYSIS_HEIGHT, max(2, h)))
+    return ANALYSIS_WIDTH, int(min(MAX_ANALYSIS_HEIGHT, max(MIN_ANALYSIS_HEIGHT, h)))
 
 
 def to_analysis_rgb(frame: av.VideoFrame) -> RgbFrame:
