@@ -122,6 +122,16 @@ def test_zero_frames_and_silent_frames(key: str) -> None:
     np.testing.assert_allclose(got.band_power, 0.0)
 
 
+@pytest.mark.parametrize("key", VARIANTS)
+def test_flatness_never_exceeds_one(key: str) -> None:
+    """A click's spectrum is flat: the graph's float32 gmean / mean gave 1 + 1e-7."""
+    frames = np.zeros((4, FRAME_LENGTH), np.float32)
+    for row, (at, level) in enumerate(((1024, 1.0), (7, 0.5), (2047, 1e-3), (600, 1.0))):
+        frames[row, at] = level
+    flatness = analyzer(key).analyze(frames).flatness
+    assert np.all(flatness <= 1.0) and np.all(flatness > 0.99), flatness
+
+
 @pytest.mark.parametrize("key", ("onnxruntime/fp32", "openvino/fp32"))
 def test_concurrent_calls_from_threads_agree(key: str) -> None:
     a = analyzer(key)

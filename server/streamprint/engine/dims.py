@@ -33,7 +33,13 @@ class ToleranceKind(StrEnum):
 class Dimension:
     """Static description of one fingerprint dimension.
 
-    ``low``/``high`` give the valid range (used for range normalisation in similarity);
+    ``low``/``high`` give the range used to normalise values for similarity. A bounded
+    quantity (a ratio, a share, a correlation, a frequency below Nyquist, a tempo on the
+    30-300 BPM grid) never leaves it. Values of ordinary media lie inside it, but a few
+    unbounded measures can exceed it on extreme media and are reported as measured:
+    ``integrated_lufs`` above 0 (full-scale multichannel), ``crest_db`` and
+    ``dynamic_range_variation`` of lone clicks in silence, ``scene_cut_rate`` of a strobe,
+    ``colorfulness`` and ``sharpness`` of synthetic patterns. :meth:`normalise` clips them.
     ``tolerance`` and ``tolerance_floor`` define "the same value" for validation and
     confidence; ``streamed`` marks the 13 dimensions live streams carry; ``critical``
     dimensions fail a validation report on their own.

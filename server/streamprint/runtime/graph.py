@@ -72,7 +72,8 @@ class GraphFrameAnalyzer:
             magnitude=magnitude,
             centroid=as_f64(out["centroid"]).reshape(n),
             rolloff=as_f64(out["rolloff"]).reshape(n),
-            flatness=as_f64(out["flatness"]).reshape(n),
+            # gmean / mean is at most 1; float32 rounding in the graph can give 1 + 1e-7
+            flatness=np.minimum(as_f64(out["flatness"]).reshape(n), 1.0),
             chroma_concentration=as_f64(out["chroma_concentration"]).reshape(n),
             mel_db=np.asarray(out["mel_db"], dtype=np.float32).reshape(n, -1),
             band_power=as_f64(out["band_power"]).reshape(n, -1),
