@@ -107,6 +107,23 @@ def test_non_finite_samples_are_rejected(bad: float) -> None:
     assert "NaN" in info.value.violations[0].description
 
 
+@pytest.mark.parametrize("scale", [1.5, 1e10, 1e20, 3e38])
+def test_samples_beyond_full_scale_are_clipped_as_the_decoders_clip(scale: float) -> None:
+    """At 1e19 and above the float32 power spectrum overflowed: NaN in 8 dimensions."""
+    loud = (clip() * np.float32(2.0)).clip(-1.0, 1.0)
+    over = (loud * np.float32(scale)).astype(np.float32)
+    assert np.isfinite(over).all()
+    kept = over.copy()
+    got = AudioSession(replace(GOOD, update_interval_s=None))
+    got.push(over)
+    assert np.array_equal(over, kept)  # the caller's samples are not changed
+    want = AudioSession(replace(GOOD, update_interval_s=None))
+    want.push(np.clip(over, -1.0, 1.0))
+    got_fp, want_fp = got.finish(), want.finish()
+    assert all(math.isfinite(v) for v in got_fp.values.values()), got_fp.values
+    assert got_fp.values == want_fp.values and got_fp.confidence == want_fp.confidence
+
+
 @pytest.mark.parametrize("shape", [(4_410, 1), (4_410, 3), (4_410,), (2, 4_410), (10, 2, 1)])
 def test_wrong_sample_shape_is_rejected(shape: tuple[int, ...]) -> None:
     session = AudioSession(GOOD)

@@ -26,6 +26,7 @@ are the same bits.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
@@ -192,7 +193,9 @@ class AudioSession:
         return self._finished
 
     def push(self, samples: NDArray[np.float32]) -> list[Fingerprint]:
-        """Feed native-rate samples ``[n, channels]``; return the snapshots that fell due."""
+        """Feed native-rate samples ``[n, channels]`` (full scale [-1, 1]; larger values are
+        clipped to it, as the decoders clip; NaN or infinity is an
+        :class:`~streamprint.errors.InvalidInputError`); return the snapshots that fell due."""
         if self._finished:
             raise SessionStateError("the session has finished; no more media is accepted")
         return self._push_in_pieces(self._check_samples(samples), self._process)
@@ -289,8 +292,12 @@ class AudioSession:
                 "interleaved samples with the configured channel count",
             )
         block = np.asarray(samples, dtype=np.float32)
-        if not np.isfinite(block).all():
-            raise InvalidInputError.for_field("chunk.data", "samples contain NaN or infinity", "finite samples")
+        if block.size:
+            low, high = float(block.min()), float(block.max())  # NaN propagates to both
+            if not (math.isfinite(low) and math.isfinite(high)):
+                raise InvalidInputError.for_field("chunk.data", "samples contain NaN or infinity", "finite samples")
+            if low < -1.0 or high > 1.0:  # clipped as the decoders do (a new array: the caller's stays)
+                block = np.clip(block, -1.0, 1.0)
         self._check_media_limit(block.shape[0])
         return block
 
