@@ -314,9 +314,9 @@ def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_pat
         reads: list[Path] = []
         read_file = plane._read_file
 
-        def counting(p: Path) -> tuple[bytes, os.stat_result]:
+        def counting(p: Path, requested: str) -> tuple[bytes, os.stat_result]:
             reads.append(p)
-            return read_file(p)
+            return read_file(p, requested)
 
         plane._read_file = counting  # type: ignore[method-assign,assignment]
         second = await plane.fingerprint(job)

@@ -186,8 +186,8 @@ def test_batch_items_mean_what_the_standard_parser_reads(
         raw += _field(9, b"?")
     standard = fs_pb.BatchFingerprintRequest.FromString(raw)
     batch = parse_batch_fingerprint_request(raw)
-    assert [_as_standard(parts) for parts in batch.items] == list(standard.items)
-    views = [parts.data for parts in batch.items if parts.data is not None]
+    assert [_as_standard(parts) for parts in batch.items()] == list(standard.items)
+    views = [parts.data for parts in batch.items() if parts.data is not None]
     if trailing_unknown:
         assert not views
     else:
@@ -221,6 +221,6 @@ def test_past_the_field_budget_the_standard_parser_reads_the_rest() -> None:
     raw = b"".join(_field(1, item) for _ in range(count))
     batch = parse_batch_fingerprint_request(raw)
     standard = fs_pb.BatchFingerprintRequest.FromString(raw)
-    assert [_as_standard(parts) for parts in batch.items] == list(standard.items)
-    in_place = [parts.data is not None for parts in batch.items]
+    assert [_as_standard(parts) for parts in batch.items()] == list(standard.items)
+    in_place = [parts.data is not None for parts in batch.items()]
     assert in_place == sorted(in_place, reverse=True) and 0 < sum(in_place) < count

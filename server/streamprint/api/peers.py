@@ -112,11 +112,13 @@ class Peers:
         max_items: int,
     ) -> fs_pb.ValidateFingerprintsResponse:
         """Validate ``request``: each item in the worker holding its session, results in order."""
+        if not 0 < len(request.items) <= max_items:
+            return await local(request)  # the whole call is refused there, before any item is read
         groups: dict[int, list[int]] = {}
         for i, item in enumerate(request.items):
             groups.setdefault(self.owner(item), []).append(i)
-        if not 0 < len(request.items) <= max_items or list(groups) == [self.role.index]:
-            return await local(request)  # nothing to forward (or the whole call is refused)
+        if list(groups) == [self.role.index]:
+            return await local(request)  # nothing to forward
 
         async def part(index: int, positions: list[int]) -> list[fs_pb.ValidationResult]:
             sub = fs_pb.ValidateFingerprintsRequest(items=[request.items[i] for i in positions])

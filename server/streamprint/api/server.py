@@ -15,6 +15,7 @@ shared ledger, and metrics are served on a unix socket for the supervisor to mer
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -35,7 +36,13 @@ from streamprint.api.health import HealthService
 from streamprint.api.interceptor import MetricsInterceptor
 from streamprint.api.peers import Peers
 from streamprint.api.servicer import AdminService, FingerprintService
-from streamprint.api.wire import parse_batch_fingerprint_request, parse_fingerprint_request
+from streamprint.api.status import abort
+from streamprint.api.wire import (
+    MalformedRequest,
+    parse_batch_fingerprint_request,
+    parse_fingerprint_request,
+    tolerant,
+)
 from streamprint.config import ServerConfig
 from streamprint.dataplane import DataPlane, Engine
 from streamprint.errors import StreamprintError
@@ -67,22 +74,69 @@ def _read_pem(path: str, flag: str) -> bytes:
         raise StartupRefusedError(f"cannot read {flag} {path!r}: {exc.strerror}") from None
 
 
-def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Server) -> None:
-    """The generated registration of the service, except that ``Fingerprint``'s and
-    ``BatchFingerprint``'s requests are read by :mod:`streamprint.api.wire`: their media bytes
-    stay in the buffer gRPC received them in (no two further copies of up to 32 MB each)."""
-    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+Handlers = dict[str, "grpc.RpcMethodHandler[Any, Any]"]
+
+
+def _generated_handlers(add_to_server: Callable[[Any, Any], None], servicer: object) -> Handlers:
+    """The method handlers a generated ``add_*Servicer_to_server`` would register."""
+    handlers: Handlers = {}
 
     class Collect:
         def add_generic_rpc_handlers(self, _: object) -> None:
             pass
 
-        def add_registered_method_handlers(
-            self, _: str, methods: dict[str, grpc.RpcMethodHandler[Any, Any]]
-        ) -> None:
+        def add_registered_method_handlers(self, _: str, methods: Handlers) -> None:
             handlers.update(methods)
 
-    fs_grpc.add_FingerprintServiceServicer_to_server(servicer, Collect())  # type: ignore[no-untyped-call]
+    add_to_server(servicer, Collect())
+    return handlers
+
+
+def _guarded(handler: grpc.RpcMethodHandler[Any, Any], type_name: str) -> grpc.RpcMethodHandler[Any, Any]:
+    """``handler`` whose request deserializer returns :class:`MalformedRequest` for bytes that
+    do not parse, and whose unary-request behaviour ends such a call INVALID_ARGUMENT with the
+    usual details (without this, gRPC ends it UNKNOWN and logs a traceback). A streaming
+    request's handler checks what ``context.read()`` returns itself."""
+    assert handler.request_deserializer is not None, type_name
+    deserializer = tolerant(handler.request_deserializer, type_name)
+    serializer = handler.response_serializer
+    if handler.request_streaming:
+        assert handler.stream_stream is not None, f"{type_name}: only bidi streams are served"
+        return grpc.stream_stream_rpc_method_handler(
+            handler.stream_stream, request_deserializer=deserializer, response_serializer=serializer
+        )
+    behaviour = handler.unary_stream if handler.response_streaming else handler.unary_unary
+    assert inspect.iscoroutinefunction(behaviour), f"{type_name}: a coroutine handler expected"
+
+    async def refuse_malformed(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, MalformedRequest):
+            await abort(context, request.error())
+        return await behaviour(request, context)
+
+    make = (
+        grpc.unary_stream_rpc_method_handler
+        if handler.response_streaming
+        else grpc.unary_unary_rpc_method_handler
+    )
+    return make(refuse_malformed, request_deserializer=deserializer, response_serializer=serializer)
+
+
+def _add_service(server: grpc.aio.Server, name: str, handlers: Handlers, descriptor: Any) -> None:
+    """Register ``handlers`` of service ``name``, each :func:`_guarded`."""
+    guarded = {
+        method: _guarded(handler, descriptor.methods_by_name[method].input_type.full_name)
+        for method, handler in handlers.items()
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, guarded),))
+    server.add_registered_method_handlers(name, guarded)
+
+
+def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Server) -> None:
+    """The generated registration of the service, except that ``Fingerprint``'s and
+    ``BatchFingerprint``'s requests are read by :mod:`streamprint.api.wire`: their media bytes
+    stay in the buffer gRPC received them in (no two further copies of up to 32 MB each).
+    Every request that does not parse ends INVALID_ARGUMENT (:func:`_guarded`)."""
+    handlers = _generated_handlers(fs_grpc.add_FingerprintServiceServicer_to_server, servicer)
     handlers["Fingerprint"] = grpc.unary_unary_rpc_method_handler(
         servicer.Fingerprint,
         request_deserializer=parse_fingerprint_request,
@@ -93,10 +147,8 @@ def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Serve
         request_deserializer=parse_batch_fingerprint_request,
         response_serializer=fs_pb.BatchFingerprintResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(FINGERPRINT_SERVICE, handlers),)
-    )
-    server.add_registered_method_handlers(FINGERPRINT_SERVICE, handlers)
+    service = fs_pb.DESCRIPTOR.services_by_name["FingerprintService"]
+    _add_service(server, FINGERPRINT_SERVICE, handlers, service)
 
 
 def server_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
@@ -203,12 +255,15 @@ class StreamprintServer:
         add_fingerprint_service(FingerprintService(plane, tokens, peers), server)
         services = [FINGERPRINT_SERVICE]
         if config.admin:
-            admin_service_pb2_grpc.add_AdminServiceServicer_to_server(  # type: ignore[no-untyped-call]
-                AdminService(plane, peers), server
+            admin = _generated_handlers(
+                admin_service_pb2_grpc.add_AdminServiceServicer_to_server, AdminService(plane, peers)
             )
+            admin_service = admin_service_pb2.DESCRIPTOR.services_by_name["AdminService"]
+            _add_service(server, ADMIN_SERVICE, admin, admin_service)
             services.append(ADMIN_SERVICE)
         health = HealthService(tuple(services))
-        health_pb2_grpc.add_HealthServicer_to_server(health, server)
+        health_handlers = _generated_handlers(health_pb2_grpc.add_HealthServicer_to_server, health)
+        _add_service(server, HEALTH_SERVICE, health_handlers, health_pb2.DESCRIPTOR.services_by_name["Health"])
         services.append(HEALTH_SERVICE)
         if config.reflection:
             reflection.enable_server_reflection((*services, reflection.SERVICE_NAME), server)

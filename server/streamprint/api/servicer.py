@@ -23,7 +23,11 @@ from streamprint.api._generated import admin_service_pb2 as admin_pb
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
 from streamprint.api.auth import TokenTable
 from streamprint.api.peers import Peers, add_cache_stats, is_forwarded
-from streamprint.api.wire import BatchFingerprintRequestParts, FingerprintRequestParts
+from streamprint.api.wire import (
+    BatchFingerprintRequestParts,
+    FingerprintRequestParts,
+    MalformedRequest,
+)
 from streamprint.dataplane import (
     DataPlane,
     FingerprintJob,
@@ -114,6 +118,8 @@ class FingerprintService:
             raise ResourceLimitError(
                 f"no config message within {idle:g} s (session idle timeout)", limit="idle_timeout"
             ) from None
+        if isinstance(first, MalformedRequest):
+            raise first.error()
         if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
             raise InvalidInputError.for_field(
                 "config", "the stream ended before its config message", "a StreamConfig first"
@@ -157,6 +163,8 @@ class FingerprintService:
                     reading = None
                 if message is grpc.aio.EOF:
                     break
+                if isinstance(message, MalformedRequest):
+                    raise message.error()
                 assert isinstance(message, fs_pb.StreamFingerprintRequest)
                 if message.WhichOneof("payload") != "chunk":
                     raise InvalidInputError.for_field(
@@ -215,11 +223,10 @@ class FingerprintService:
         self, request: BatchFingerprintRequestParts | fs_pb.BatchFingerprintRequest, context: Context
     ) -> fs_pb.BatchFingerprintResponse:
         """Many items, one status each (``request`` as for :meth:`Fingerprint`)."""
-        items = (
-            request.items
-            if isinstance(request, BatchFingerprintRequestParts)
-            else tuple(FingerprintRequestParts(item) for item in request.items)
-        )
+        if isinstance(request, BatchFingerprintRequestParts):
+            count, items = request.count, request.items()
+        else:
+            count, items = len(request.items), (FingerprintRequestParts(m) for m in request.items)
 
         def item_job(
             parts: FingerprintRequestParts, limits: convert.Limits, *, prefix: str
@@ -227,6 +234,7 @@ class FingerprintService:
             return convert.fingerprint_job(parts.message, limits, prefix=prefix, data=parts.data)
 
         async def call() -> fs_pb.BatchFingerprintResponse:
+            self._plane.check_batch(count)  # before any item is read
             jobs = _item_jobs(items, item_job, self._limits)
             results = await self._plane.fingerprint_batch(jobs)
             response = fs_pb.BatchFingerprintResponse()
@@ -263,6 +271,7 @@ class FingerprintService:
         self, request: fs_pb.ValidateFingerprintsRequest
     ) -> fs_pb.ValidateFingerprintsResponse:
         """ValidateFingerprints in this process."""
+        self._plane.check_batch(len(request.items))  # before any item is read
         threshold = convert.similarity_threshold(request)
         jobs = _item_jobs(request.items, convert.validation_job, self._limits)
         results = await self._plane.validate(jobs, threshold)

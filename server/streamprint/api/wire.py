@@ -17,10 +17,16 @@ same for each item of a BatchFingerprintRequest.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+from google.protobuf.message import DecodeError
 
 from streamprint.api._generated import fingerprint_service_pb2 as fs_pb
+from streamprint.errors import InvalidInputError
+
+Parsed = TypeVar("Parsed")
 
 # media bytes shorter than this are parsed the standard way: their copies are cheap
 SPLIT_MIN_BYTES = 64 * 1024
@@ -49,10 +55,57 @@ class FingerprintRequestParts:
 
 @dataclass(frozen=True)
 class BatchFingerprintRequestParts:
-    """A BatchFingerprintRequest as received: its items, each as
-    :func:`parse_fingerprint_request` reads one."""
+    """A BatchFingerprintRequest as received: ``count`` items, each as
+    :func:`parse_fingerprint_request` reads one (:meth:`items`).
 
-    items: tuple[FingerprintRequestParts, ...]
+    A batch past the scan budget is kept as the parsed message and its items are wrapped
+    only when read, so a call with a million empty items is refused by its count
+    (``--max-batch-items``) without a million objects made first.
+    """
+
+    count: int
+    _parsed: tuple[FingerprintRequestParts, ...] | fs_pb.BatchFingerprintRequest
+
+    def items(self) -> Iterator[FingerprintRequestParts]:
+        """The items, in order."""
+        if isinstance(self._parsed, tuple):
+            yield from self._parsed
+        else:
+            yield from (FingerprintRequestParts(m) for m in self._parsed.items)
+
+
+@dataclass(frozen=True)
+class MalformedRequest:
+    """What a deserializer of :func:`tolerant` returns for bytes that are not a valid message
+    of its type (truncated, a wrong wire type, a string that is not UTF-8): gRPC would end
+    the call UNKNOWN, naming a Python exception, and log a traceback. The handler raises
+    :meth:`error` instead (INVALID_ARGUMENT with the usual details)."""
+
+    type_name: str
+    detail: str
+
+    def error(self) -> InvalidInputError:
+        """The error the call ends with."""
+        return InvalidInputError.for_field(
+            "(request)",
+            f"not a valid {self.type_name} protobuf message ({self.detail})",
+            f"a serialized {self.type_name}; string fields must be UTF-8",
+        )
+
+
+def tolerant(
+    parse: Callable[[bytes], Parsed], type_name: str
+) -> Callable[[bytes], Parsed | MalformedRequest]:
+    """``parse`` (a request deserializer) returning :class:`MalformedRequest` instead of
+    raising protobuf's ``DecodeError``."""
+
+    def parse_or_mark(raw: bytes) -> Parsed | MalformedRequest:
+        try:
+            return parse(raw)
+        except DecodeError as exc:
+            return MalformedRequest(type_name, str(exc) or "undecodable bytes")
+
+    return parse_or_mark
 
 
 class _Field(NamedTuple):
@@ -125,10 +178,9 @@ def parse_batch_fingerprint_request(raw: bytes) -> BatchFingerprintRequestParts:
         fields = None
     if fields is None or any(f.number != _BATCH_ITEMS or f.wire_type != _LEN for f in fields):
         batch = fs_pb.BatchFingerprintRequest.FromString(raw)
-        return BatchFingerprintRequestParts(tuple(FingerprintRequestParts(m) for m in batch.items))
-    return BatchFingerprintRequestParts(
-        tuple(_request_parts(scanner, f.value_start, f.value_end) for f in fields)
-    )
+        return BatchFingerprintRequestParts(len(batch.items), batch)
+    items = tuple(_request_parts(scanner, f.value_start, f.value_end) for f in fields)
+    return BatchFingerprintRequestParts(len(items), items)
 
 
 def _request_parts(scanner: _Scanner, start: int, end: int) -> FingerprintRequestParts:

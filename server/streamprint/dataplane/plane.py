@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
 import platform
+import stat
 import threading
 import time
 import uuid
@@ -674,7 +676,9 @@ class DataPlane:
         finally:
             self._active_requests -= 1
 
-    def _check_batch(self, n: int) -> None:
+    def check_batch(self, n: int) -> None:
+        """Refuse a batch of ``n`` items: none (INVALID_ARGUMENT on ``items``) or more than
+        ``--max-batch-items`` (RESOURCE_EXHAUSTED). Callers check before they read any item."""
         limit = self.config.max_batch_items
         if n == 0:
             raise InvalidInputError.for_field("items", "no items", f"1..{limit} items")
@@ -695,7 +699,7 @@ class DataPlane:
 
         ``jobs`` may hold exceptions (items that failed conversion); they pass through.
         """
-        self._check_batch(len(jobs))
+        self.check_batch(len(jobs))
         async with self._admit_request():
             return await self._gather(jobs, self._fingerprint)
 
@@ -705,7 +709,7 @@ class DataPlane:
         similarity_threshold: float | None,
     ) -> list[ValidationOutcome | BaseException]:
         """Validate many items; each result is an outcome or the exception of that item."""
-        self._check_batch(len(jobs))
+        self.check_batch(len(jobs))
         threshold = (
             DEFAULT_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
         )
@@ -838,7 +842,7 @@ class DataPlane:
         """The media bytes, and for a ``server_path`` the file's ``stat`` before it was read."""
         if media.server_path is not None:
             path = self._resolve(media.server_path)
-            return await asyncio.to_thread(self._read_file, path)
+            return await asyncio.to_thread(self._read_file, path, media.server_path)
         if not media.data:
             raise InvalidInputError.for_field(
                 "media.data", "no media bytes", "an encoded audio file, or raw PCM with its format"
@@ -858,6 +862,10 @@ class DataPlane:
                 "server-side paths are disabled on this server",
                 "media.data (or start the server with --media-root)",
             )
+        if "\0" in server_path:
+            raise InvalidInputError.for_field(
+                "media.server_path", "the path contains a NUL character", "a path inside the media root"
+            )
         root = self._media_root()
         path = Path(os.path.realpath(root / server_path))
         if not path.is_relative_to(root):
@@ -868,21 +876,31 @@ class DataPlane:
             )
         return path
 
-    def _read_file(self, path: Path) -> tuple[bytes, os.stat_result]:
+    def _read_file(self, path: Path, requested: str) -> tuple[bytes, os.stat_result]:
+        """The bytes and ``stat`` of the resolved ``path``; errors name the ``requested``
+        server_path: NOT_FOUND for no such file (also a path through a file, or a symlink
+        loop), INVALID_ARGUMENT for anything else the file system refuses."""
         try:
             before = path.stat()
-            size = before.st_size
-            if not path.is_file():
+            if not stat.S_ISREG(before.st_mode):
                 raise InvalidInputError.for_field("media.server_path", "not a regular file")
-        except FileNotFoundError:
-            relative = str(path.relative_to(self._media_root()))
-            raise MediaFileNotFoundError(relative) from None
-        if size > self.config.max_message_bytes:
-            raise ResourceLimitError(
-                f"the file holds {size} bytes; the limit is {self.config.max_message_bytes} bytes",
-                limit="media_bytes",
-            )
-        return path.read_bytes(), before
+            if before.st_size > self.config.max_message_bytes:
+                raise ResourceLimitError(
+                    f"the file holds {before.st_size} bytes; the limit is "
+                    f"{self.config.max_message_bytes} bytes",
+                    limit="media_bytes",
+                )
+            return path.read_bytes(), before
+        except (FileNotFoundError, NotADirectoryError):
+            raise MediaFileNotFoundError(requested) from None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise MediaFileNotFoundError(requested) from None
+            raise InvalidInputError.for_field(
+                "media.server_path",
+                f"the server cannot read this path: {exc.strerror or exc}",
+                "a readable regular file inside the media root",
+            ) from None
 
     # ------------------------------------------------------------------ validation
 
