@@ -16,7 +16,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from streamprint_client import StreamprintClient, StreamUpdate
+from streamprint_client import StreamprintClient, StreamprintRpcError, StreamUpdate
+from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
+from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
+from streamprint_client._generated import media_pb2 as m_pb
 
 _LISTEN_RE = re.compile(r"serving on \S+:(\d+)")
 
@@ -149,6 +152,69 @@ def test_sigterm_drains_live_streams_with_a_final_update(
     assert watched[0] == health_pb2.HealthCheckResponse.SERVING
     assert health_pb2.HealthCheckResponse.NOT_SERVING in watched
     assert any("draining" in line for line in server.log)
+
+
+def test_sigterm_ends_streams_without_audio_yet_unavailable_and_does_not_wait_for_them(
+    serve_process: type[ServeProcess], media_dir: Path
+) -> None:
+    """A stream that has sent no config yet used to hold the shutdown for the whole grace;
+    one that sent only its config, or only a WAV header, ended INVALID_ARGUMENT ("no audio"),
+    blaming a client that did nothing wrong and telling it not to retry. All three now end
+    UNAVAILABLE with RetryInfo (limit ``draining``), and the process exits at once."""
+    server = serve_process("--grace-s", "30")
+    pcm = fs_pb.StreamConfig(
+        audio_format=m_pb.AudioFormat(
+            encoding=m_pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16_000, channels=1
+        )
+    )
+    header = (media_dir / "clip.wav").read_bytes()[:44]
+    openings = {
+        "no config": [],
+        "config only": [fs_pb.StreamFingerprintRequest(config=pcm)],
+        "wav header only": [
+            fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig()),
+            fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=header, seq=0)),
+        ],
+    }
+    outcomes: dict[str, StreamprintRpcError | str] = {}
+    hold = threading.Event()
+    opened = threading.Barrier(len(openings) + 1)
+
+    def stream(name: str, messages: list[fs_pb.StreamFingerprintRequest]) -> None:
+        def requests() -> Iterator[fs_pb.StreamFingerprintRequest]:
+            yield from messages
+            opened.wait(10)
+            hold.wait(60)  # the client stays, sending nothing more
+
+        with grpc.insecure_channel(server.address) as channel:
+            call = fs_grpc.FingerprintServiceStub(channel).StreamFingerprint(requests(), timeout=60)
+            try:
+                list(call)
+                outcomes[name] = "ended OK"
+            except grpc.RpcError as exc:
+                outcomes[name] = StreamprintRpcError.from_rpc_error(exc)
+
+    with StreamprintClient(server.address) as client:
+        client.wait_ready(10)
+    threads = [threading.Thread(target=stream, args=item, daemon=True) for item in openings.items()]
+    for t in threads:
+        t.start()
+    opened.wait(15)
+    time.sleep(0.5)  # the last messages reach the server
+    sigterm_at = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = server.proc.wait(25)
+    exit_s = time.monotonic() - sigterm_at
+    for t in threads:
+        t.join(10)
+    hold.set()
+    assert code == 0, "".join(server.log)
+    assert exit_s < 15, "no stream held the shutdown for the 30 s grace"
+    assert set(outcomes) == set(openings), outcomes
+    for name, outcome in outcomes.items():
+        assert isinstance(outcome, StreamprintRpcError), (name, outcome)
+        assert outcome.code is grpc.StatusCode.UNAVAILABLE, (name, outcome.code, outcome.message)
+        assert outcome.retry_after_s is not None, name
 
 
 def test_idle_server_exits_promptly_on_sigterm(serve_process: type[ServeProcess]) -> None:

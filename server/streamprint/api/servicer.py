@@ -35,7 +35,12 @@ from streamprint.dataplane import (
     LiveStream,
     ValidationOutcome,
 )
-from streamprint.errors import InvalidInputError, ResourceLimitError, StreamprintError
+from streamprint.errors import (
+    InvalidInputError,
+    MediaDecodeError,
+    ResourceLimitError,
+    StreamprintError,
+)
 from streamprint.session_log import session_ended, session_started
 
 log = logging.getLogger("streamprint.api")
@@ -111,13 +116,33 @@ class FingerprintService:
                 session_ended(stream, code)
 
     async def _read_first(self, context: Context) -> fs_pb.StreamFingerprintRequest:
+        """The config message; a drain while waiting for it ends the stream UNAVAILABLE at once
+        (it would otherwise hold the shutdown for the whole grace)."""
+        if self._plane.draining:
+            raise self._plane.draining_error()
         idle = self._plane.config.idle_timeout_s
+        loop = asyncio.get_running_loop()
+        draining = asyncio.ensure_future(self._plane.wait_draining())
+        reading: asyncio.Timeout | None = None
+
+        def drain_now(_: object) -> None:
+            if reading is not None and not reading.expired():
+                reading.reschedule(loop.time())
+
+        draining.add_done_callback(drain_now)
         try:
-            first: object = await asyncio.wait_for(context.read(), timeout=idle)
+            async with asyncio.timeout(idle) as reading:
+                first: object = await context.read()
         except TimeoutError:
+            if draining.done():
+                raise self._plane.draining_error() from None
             raise ResourceLimitError(
                 f"no config message within {idle:g} s (session idle timeout)", limit="idle_timeout"
             ) from None
+        finally:
+            reading = None
+            draining.remove_done_callback(drain_now)
+            draining.cancel()
         if isinstance(first, MalformedRequest):
             raise first.error()
         if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
@@ -181,7 +206,12 @@ class FingerprintService:
             if draining.done():
                 context.set_trailing_metadata(((END_REASON_KEY, "server-shutdown"),))
             stream.stats.input_ended()
-            updates, final = await stream.finish()
+            try:
+                updates, final = await stream.finish()
+            except MediaDecodeError:
+                if draining.done():  # cut short before its first sample: not the client's fault
+                    raise self._plane.draining_error() from None
+                raise
             for update in (*updates, final):
                 await self._write(context, stream, update)
         finally:

@@ -550,11 +550,15 @@ class DataPlane:
 
     def _check_accepting(self) -> None:
         if self.draining:
-            raise ResourceLimitError(
-                "the server is shutting down; retry on another instance",
-                limit="draining",
-                retry_after_s=self.config.retry_after_s,
-            )
+            raise self.draining_error()
+
+    def draining_error(self) -> ResourceLimitError:
+        """What a call the drain cut short ends with: UNAVAILABLE, retry elsewhere."""
+        return ResourceLimitError(
+            "the server is shutting down; retry on another instance",
+            limit="draining",
+            retry_after_s=self.config.retry_after_s,
+        )
 
     async def run_stream_work(self, fn: Callable[..., T], *args: object, deferred: bool = False) -> T:
         """Run ``fn(*args)`` on the stream worker pool (inside the batcher's ``working`` scope);
