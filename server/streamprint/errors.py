@@ -80,6 +80,18 @@ class SessionStateError(StreamprintError):
     reason = "FAILED_PRECONDITION"
 
 
+class UnauthenticatedError(StreamprintError):
+    """The call carries no known bearer token (``--auth-tokens``)."""
+
+    reason = "UNAUTHENTICATED"
+
+
+class PermissionDeniedError(StreamprintError):
+    """The call's token has a role that may not make it (cache administration needs admin)."""
+
+    reason = "PERMISSION_DENIED"
+
+
 class ModelError(StreamprintError):
     """A model file is missing, corrupt (sha256 mismatch) or fails its accuracy gate."""
 

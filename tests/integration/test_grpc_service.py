@@ -528,6 +528,7 @@ def test_health_check_and_watch(server: ServerThread) -> None:
         with pytest.raises(grpc.RpcError) as info:
             stub.Check(health_pb2.HealthCheckRequest(service="nope"))
         assert info.value.code() is grpc.StatusCode.NOT_FOUND
+        assert StreamprintRpcError.from_rpc_error(info.value).reason == "NOT_FOUND"
         watch = stub.Watch(health_pb2.HealthCheckRequest(service=""))
         assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
         watch.cancel()

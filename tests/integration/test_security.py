@@ -151,6 +151,7 @@ def test_missing_or_bad_token_is_unauthenticated(
         with pytest.raises(StreamprintRpcError) as info:
             client.server_info(timeout_s=10)
         assert info.value.code is grpc.StatusCode.UNAUTHENTICATED
+        assert info.value.reason == "UNAUTHENTICATED"  # ErrorInfo, as on every status
         with pytest.raises(StreamprintRpcError) as info:
             list(client.stream([_wav(media_dir)]))
         assert info.value.code is grpc.StatusCode.UNAUTHENTICATED
@@ -180,6 +181,7 @@ def test_user_role_is_denied_admin_rpcs(secure_server: ServerThread, certs: Cert
             with pytest.raises(StreamprintRpcError) as info:
                 call(timeout_s=10)
             assert info.value.code is grpc.StatusCode.PERMISSION_DENIED
+            assert info.value.reason == "PERMISSION_DENIED"
             assert "admin" in info.value.message
     with StreamprintClient(secure_server.address, ca=str(certs.ca), token=ADMIN_TOKEN) as client:
         assert "fingerprints" in client.cache_stats(timeout_s=10)

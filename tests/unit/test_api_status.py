@@ -76,6 +76,17 @@ def test_bad_request_lists_every_violation_with_prefix() -> None:
     assert fields == [("items[3].a.b", "too big (allowed: 1..2)"), ("items[3].c", "missing")]
 
 
+def test_an_item_message_names_the_field_with_its_item_prefix() -> None:
+    error = InvalidInputError.for_field("media.server_path", "the path leaves the media root")
+    st = status.rpc_status(error, field_prefix="items[2].")
+    assert st.message == "items[2].media.server_path: the path leaves the media root"
+    bad = _details(st)["BadRequest"]
+    assert [v.field for v in bad.field_violations] == ["items[2].media.server_path"]  # type: ignore[attr-defined]
+    # a message that does not start with its field is left as it is
+    other = InvalidInputError("two bad fields", [FieldViolation("a", "x")])
+    assert status.rpc_status(other, field_prefix="items[0].").message == "two bad fields"
+
+
 def test_media_field_used_when_error_names_no_field() -> None:
     bad = _details(status.rpc_status(MediaDecodeError("not audio"), media_field="chunk.data"))[
         "BadRequest"

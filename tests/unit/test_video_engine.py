@@ -152,7 +152,7 @@ def test_bad_raw_chunks() -> None:
     assert info.value.violations[0].field == "chunk.data"
     with pytest.raises(InvalidInputError) as info:
         session.push_raw(b"\0" * raw.frame_bytes * 2, [0.1, 0.1])
-    assert info.value.violations[0].field == "chunk.timestamps"
+    assert info.value.violations[0].field == "chunk.timestamps_seconds"
     session.push_raw(b"\0" * raw.frame_bytes, [0.5])
     with pytest.raises(InvalidInputError):
         session.push_raw(b"\0" * raw.frame_bytes, [0.4])

@@ -25,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
+from streamprint.api.status import abort
+from streamprint.errors import PermissionDeniedError, StreamprintError, UnauthenticatedError
+
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
@@ -147,12 +150,13 @@ def bearer_token(metadata: Sequence[tuple[str, Any]] | None) -> str | None:
     return None
 
 
-def _rejecting(handler: Handler, code: grpc.StatusCode, message: str) -> Handler:
-    """A handler of the same kind as ``handler`` that ends the call with ``code``."""
+def _rejecting(handler: Handler, error: StreamprintError) -> Handler:
+    """A handler of the same kind as ``handler`` that ends the call with ``error``'s status
+    (with its ErrorInfo, as every status of the server)."""
 
     async def reject(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
         del request
-        await context.abort(code, message)
+        await abort(context, error)
 
     kinds: dict[str, Callable[..., Handler]] = {
         "unary_unary": grpc.unary_unary_rpc_method_handler,
@@ -194,10 +198,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
             return _rejecting(
                 handler,
-                grpc.StatusCode.UNAUTHENTICATED,
-                "missing 'authorization: Bearer TOKEN' metadata"
-                if missing
-                else "unknown token (see the server's --auth-tokens)",
+                UnauthenticatedError(
+                    "missing 'authorization: Bearer TOKEN' metadata"
+                    if missing
+                    else "unknown token (see the server's --auth-tokens)"
+                ),
             )
         if method.startswith(ADMIN_PREFIXES) and not principal.is_admin:
             log.info(
@@ -205,7 +210,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
             return _rejecting(
                 handler,
-                grpc.StatusCode.PERMISSION_DENIED,
-                f"{method.lstrip('/')} needs the admin role; this token has role {principal.role!r}",
+                PermissionDeniedError(
+                    f"{method.lstrip('/')} needs the admin role; this token has role {principal.role!r}"
+                ),
             )
         return handler

@@ -13,6 +13,9 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2
 
+from streamprint.api.status import abort
+from streamprint.errors import NotFoundError
+
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 SERVICE_UNKNOWN = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
@@ -54,7 +57,7 @@ class HealthService:
         """The status now; NOT_FOUND for an unknown service."""
         current = self._status.get(request.service)
         if current is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+            await abort(context, NotFoundError(f"unknown service {request.service!r}"))
         return health_pb2.HealthCheckResponse(status=current)
 
     async def List(

@@ -10,6 +10,8 @@ ResourceLimitError             RESOURCE_EXHAUSTED      ErrorInfo{limit}, RetryIn
  (limit "draining")            UNAVAILABLE             ErrorInfo{limit}, RetryInfo
 NotFoundError                  NOT_FOUND               ErrorInfo, ResourceInfo if known
 SessionStateError              FAILED_PRECONDITION     ErrorInfo
+UnauthenticatedError           UNAUTHENTICATED         ErrorInfo
+PermissionDeniedError          PERMISSION_DENIED       ErrorInfo
 ModelError                     FAILED_PRECONDITION     ErrorInfo
 other StreamprintError         INTERNAL                ErrorInfo
 anything else (a bug)          INTERNAL                ErrorInfo{incident}; logged with traceback
@@ -36,9 +38,11 @@ from streamprint.errors import (
     InvalidInputError,
     ModelError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceLimitError,
     SessionStateError,
     StreamprintError,
+    UnauthenticatedError,
 )
 
 DOMAIN = "streamprint.dev"
@@ -66,6 +70,10 @@ def grpc_code(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.NOT_FOUND
     if isinstance(exc, SessionStateError | ModelError):
         return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, UnauthenticatedError):
+        return grpc.StatusCode.UNAUTHENTICATED
+    if isinstance(exc, PermissionDeniedError):
+        return grpc.StatusCode.PERMISSION_DENIED
     return grpc.StatusCode.INTERNAL
 
 
@@ -107,6 +115,12 @@ def rpc_status(
         return status
 
     status.message = exc.message
+    if field_prefix and isinstance(exc, InvalidInputError):
+        # "media.server_path: ..." of an item reads "items[2].media.server_path: ...", as its
+        # BadRequest field does
+        fields = [v.field for v in exc.violations] or [media_field or ""]
+        if fields[0] and exc.message.startswith(fields[0] + ":"):
+            status.message = field_prefix + exc.message
     metadata: dict[str, str] = {}
     if isinstance(exc, ResourceLimitError):
         metadata["limit"] = exc.limit

@@ -55,13 +55,14 @@ def _unsupported(field: str, description: str) -> _UnsupportedStreamError:
     return err
 
 
-def _check_rate_channels(sample_rate: int, channels: int, prefix: str) -> None:
-    """Raise MediaDecodeError (field ``{prefix}sample_rate`` / ``{prefix}channels``)."""
+def _check_rate_channels(sample_rate: int, channels: int, field: str) -> None:
+    """Raise MediaDecodeError on ``field`` (the media bytes' field, e.g. ``chunk.data``) when
+    the format the media's header declares is not supported."""
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise MediaDecodeError.for_field(
-            f"{prefix}sample_rate", f"{sample_rate} Hz is not supported", _RATE_ALLOWED
+            field, f"the sample rate the media declares, {sample_rate} Hz, is not supported", _RATE_ALLOWED
         )
     if not 1 <= channels <= MAX_CHANNELS:
         raise MediaDecodeError.for_field(
-            f"{prefix}channels", f"{channels} channels is not supported", _CHANNELS_ALLOWED
+            field, f"the channel count the media declares, {channels}, is not supported", _CHANNELS_ALLOWED
         )

@@ -34,7 +34,7 @@ class _Output:
     def set_format(self, sample_rate: int, channels: int) -> None:
         """Declare the format (validated); a later different format is an error."""
         if self.sample_rate is None:
-            _check_rate_channels(sample_rate, channels, "media.")
+            _check_rate_channels(sample_rate, channels, self.field)
             self.sample_rate, self.channels = sample_rate, channels
             self._max_frames = int(self.max_seconds * sample_rate)
         elif (sample_rate, channels) != (self.sample_rate, self.channels):

@@ -54,7 +54,7 @@ def decode_bytes(data: ByteData, *, max_seconds: float = DEFAULT_MAX_SECONDS) ->
     Raises:
         InvalidInputError: empty input (field ``media``).
         MediaDecodeError: unrecognised, corrupt or truncated media, unsupported sample
-            rate (field ``media.sample_rate``) or channel count (``media.channels``),
+            rate or channel count (field ``media``, as for the other media errors),
             NaN / inf samples, no audio samples.
         ResourceLimitError: more than ``max_seconds`` of audio (``max_media_seconds``).
     """

@@ -32,7 +32,7 @@ _WAV_PCM, _WAV_FLOAT, _WAV_EXTENSIBLE = 1, 3, 0xFFFE
 
 def _parse_wav_fmt(body: bytes, field: str) -> _WavFormat:
     tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", body)
-    _check_rate_channels(rate, channels, "media.")
+    _check_rate_channels(rate, channels, field)
     if tag == _WAV_EXTENSIBLE and len(body) >= 26:
         tag = struct.unpack_from("<H", body, 24)[0]
     kinds = {

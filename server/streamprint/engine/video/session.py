@@ -149,7 +149,7 @@ class VideoSession:
         self._check_open()
         n = len(timestamps_s)
         if n == 0:
-            raise InvalidInputError.for_field("chunk.timestamps", "no timestamps", "one per frame")
+            raise InvalidInputError.for_field("chunk.timestamps_seconds", "no timestamps", "one per frame")
         if len(data) != n * raw.frame_bytes:
             raise InvalidInputError.for_field(
                 "chunk.data",
@@ -201,11 +201,11 @@ class VideoSession:
     def _check_timestamps(self, timestamps_s: Sequence[float]) -> None:
         ts = np.asarray(timestamps_s, dtype=np.float64)
         if not np.isfinite(ts).all():
-            raise InvalidInputError.for_field("chunk.timestamps", "timestamps must be finite", "seconds")
+            raise InvalidInputError.for_field("chunk.timestamps_seconds", "timestamps must be finite", "seconds")
         last = self._sampler.last
         if (ts.size > 1 and np.any(np.diff(ts) <= 0)) or (last is not None and ts[0] <= last):
             raise InvalidInputError.for_field(
-                "chunk.timestamps", "timestamps must increase strictly", "increasing seconds"
+                "chunk.timestamps_seconds", "timestamps must increase strictly", "increasing seconds"
             )
 
     def _push(self, frame: av.VideoFrame, timestamp_s: float) -> None:
