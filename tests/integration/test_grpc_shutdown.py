@@ -63,6 +63,13 @@ class ServeProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def sigterm(self, timeout_s: float) -> tuple[int, float]:
+        """SIGTERM; the exit code and the seconds it took to come."""
+        sent_at = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout_s)
+        return code, time.monotonic() - sent_at
+
     def close(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -129,10 +136,7 @@ def test_sigterm_drains_live_streams_with_a_final_update(
         t.start()
     first_updates.wait(15)
 
-    sigterm_at = time.monotonic()
-    server.proc.send_signal(signal.SIGTERM)
-    code = server.proc.wait(10)
-    exit_s = time.monotonic() - sigterm_at
+    code, exit_s = server.sigterm(10)
     for t in threads:
         t.join(10)
     watch_thread.join(5)
@@ -201,10 +205,7 @@ def test_sigterm_ends_streams_without_audio_yet_unavailable_and_does_not_wait_fo
         t.start()
     opened.wait(15)
     time.sleep(0.5)  # the last messages reach the server
-    sigterm_at = time.monotonic()
-    server.proc.send_signal(signal.SIGTERM)
-    code = server.proc.wait(25)
-    exit_s = time.monotonic() - sigterm_at
+    code, exit_s = server.sigterm(25)
     for t in threads:
         t.join(10)
     hold.set()

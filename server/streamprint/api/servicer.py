@@ -68,6 +68,41 @@ async def _unary(
         await status.abort(context, exc, media_field=media_field)
 
 
+class _DrainableReader:
+    """Reads a stream's messages, each under a deadline that a drain pulls to now.
+
+    One timer per message (``asyncio.timeout_at``, rescheduled by the drain) instead of a
+    task plus ``asyncio.wait`` per message: several times cheaper per chunk. :meth:`close`
+    when done.
+    """
+
+    def __init__(self, context: Context, plane: DataPlane) -> None:
+        self._context = context
+        self.loop = asyncio.get_running_loop()
+        #: Done once the server drains.
+        self.draining = asyncio.ensure_future(plane.wait_draining())
+        self._reading: asyncio.Timeout | None = None
+        self.draining.add_done_callback(self._drain_now)
+
+    def _drain_now(self, _: object) -> None:
+        if self._reading is not None and not self._reading.expired():
+            self._reading.reschedule(self.loop.time())
+
+    async def read(self, deadline: float) -> object:
+        """The next message (``grpc.aio.EOF`` at half-close, :class:`MalformedRequest` for
+        bytes that do not parse); ``TimeoutError`` at ``deadline`` (loop time) or on drain."""
+        try:
+            async with asyncio.timeout_at(deadline) as self._reading:
+                return await self._context.read()
+        finally:
+            self._reading = None
+
+    def close(self) -> None:
+        """Stop watching the drain."""
+        self.draining.remove_done_callback(self._drain_now)
+        self.draining.cancel()
+
+
 class FingerprintService:
     """streamprint.v1.FingerprintService."""
 
@@ -121,28 +156,17 @@ class FingerprintService:
         if self._plane.draining:
             raise self._plane.draining_error()
         idle = self._plane.config.idle_timeout_s
-        loop = asyncio.get_running_loop()
-        draining = asyncio.ensure_future(self._plane.wait_draining())
-        reading: asyncio.Timeout | None = None
-
-        def drain_now(_: object) -> None:
-            if reading is not None and not reading.expired():
-                reading.reschedule(loop.time())
-
-        draining.add_done_callback(drain_now)
+        reader = _DrainableReader(context, self._plane)
         try:
-            async with asyncio.timeout(idle) as reading:
-                first: object = await context.read()
+            first = await reader.read(reader.loop.time() + idle)
         except TimeoutError:
-            if draining.done():
+            if reader.draining.done():
                 raise self._plane.draining_error() from None
             raise ResourceLimitError(
                 f"no config message within {idle:g} s (session idle timeout)", limit="idle_timeout"
             ) from None
         finally:
-            reading = None
-            draining.remove_done_callback(drain_now)
-            draining.cancel()
+            reader.close()
         if isinstance(first, MalformedRequest):
             raise first.error()
         if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
@@ -158,24 +182,13 @@ class FingerprintService:
     async def _pump(self, stream: LiveStream, context: Context) -> None:
         """Read chunks until half-close (or drain), sending updates as they fall due."""
         config = self._plane.config
-        loop = asyncio.get_running_loop()
-        draining = asyncio.ensure_future(self._plane.wait_draining())
-        # Each read runs under a deadline (idle timeout, or the session's remaining time);
-        # a drain pulls the pending read's deadline to now. One timer per message instead of
-        # a task plus asyncio.wait per message: several times cheaper per chunk.
-        reading: asyncio.Timeout | None = None
-
-        def drain_now(_: object) -> None:
-            if reading is not None and not reading.expired():
-                reading.reschedule(loop.time())
-
-        draining.add_done_callback(drain_now)
+        reader = _DrainableReader(context, self._plane)
+        draining = reader.draining
         try:
             while not draining.done():
-                deadline = loop.time() + min(config.idle_timeout_s, stream.remaining_s())
+                deadline = reader.loop.time() + min(config.idle_timeout_s, stream.remaining_s())
                 try:
-                    async with asyncio.timeout_at(deadline) as reading:
-                        message: object = await context.read()
+                    message = await reader.read(deadline)
                 except TimeoutError:
                     if draining.done():
                         break
@@ -184,8 +197,6 @@ class FingerprintService:
                         f"no message for {config.idle_timeout_s:g} s (session idle timeout)",
                         limit="idle_timeout",
                     ) from None
-                finally:
-                    reading = None
                 if message is grpc.aio.EOF:
                     break
                 if isinstance(message, MalformedRequest):
@@ -215,8 +226,7 @@ class FingerprintService:
             for update in (*updates, final):
                 await self._write(context, stream, update)
         finally:
-            draining.remove_done_callback(drain_now)
-            draining.cancel()
+            reader.close()
 
     async def _write(self, context: Context, stream: LiveStream, update: Any) -> None:
         idle = self._plane.config.idle_timeout_s
