@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -141,6 +142,37 @@ def test_client_cancellation_frees_the_session(server: ServerThread, media_dir: 
         assert info.value.code is grpc.StatusCode.CANCELLED
     assert _wait_for(lambda: server.plane.active_streams == 0)
     assert server.plane.live_media_bytes == 0
+
+
+def test_a_cancel_that_meets_a_write_ends_the_session_cancelled_not_internal(
+    server: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Updates sent back to back (0.1 s interval, unpaced) and a cancel right after the first:
+    the cancel often lands while the server writes, whose write then fails before the handler
+    is cancelled. That ended the session INTERNAL with a logged incident."""
+    pcm = (np.sin(np.arange(16_000 * 20) * 0.05) * 8_000).astype("<i2").tobytes()
+    config = fs_pb.StreamConfig(
+        audio_format=m_pb.AudioFormat(
+            encoding=m_pb.AUDIO_ENCODING_PCM_S16LE, sample_rate_hz=16_000, channels=1
+        ),
+        update_interval_seconds=0.1,
+    )
+
+    def requests() -> Iterator[fs_pb.StreamFingerprintRequest]:
+        yield fs_pb.StreamFingerprintRequest(config=config)
+        for seq, start in enumerate(range(0, len(pcm), 3_200)):
+            yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=pcm[start : start + 3_200], seq=seq))
+
+    with caplog.at_level(logging.INFO, logger="streamprint"), grpc.insecure_channel(server.address) as channel:
+        stub = fs_grpc.FingerprintServiceStub(channel)
+        for _ in range(12):
+            call = stub.StreamFingerprint(requests())
+            next(call)
+            call.cancel()
+    assert _wait_for(lambda: server.plane.active_streams == 0)
+    assert not [r for r in caplog.records if "internal error" in r.getMessage()], caplog.text
+    ended = [r.getMessage() for r in caplog.records if " ended " in r.getMessage()]
+    assert not [m for m in ended if "ended INTERNAL" in m], ended
 
 
 def test_vanished_client_frees_the_session(server: ServerThread, media_dir: Path) -> None:

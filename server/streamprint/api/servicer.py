@@ -68,6 +68,11 @@ async def _unary(
         await status.abort(context, exc, media_field=media_field)
 
 
+class _CallEnded(Exception):
+    """The call ended (the client cancelled, its deadline passed) while an update was being
+    written: the write fails before the handler is cancelled."""
+
+
 class _DrainableReader:
     """Reads a stream's messages, each under a deadline that a drain pulls to now.
 
@@ -140,6 +145,9 @@ class FingerprintService:
         except asyncio.CancelledError:
             code = "CANCELLED"
             raise
+        except _CallEnded as ended:  # nobody is left to tell
+            code = "CANCELLED"
+            log.debug("stream ended by the client during a write: %r", ended.__cause__)
         except Exception as exc:  # every error becomes a status (bugs: INTERNAL)
             code = status.grpc_code(exc).name
             if isinstance(exc, StreamprintError) and not isinstance(exc, InvalidInputError):
@@ -238,6 +246,8 @@ class FingerprintService:
                 f"the client read no update for {idle:g} s (session idle timeout)",
                 limit="idle_timeout",
             ) from None
+        except Exception as exc:  # grpc's ExecuteBatchError: the call ended under the write
+            raise _CallEnded from exc
         self._plane.counters.updates_sent += 1
         self._plane.metrics.update_sent(stream.stats, update)
 
