@@ -59,3 +59,42 @@ def test_first_contact_gives_up_sooner() -> None:
     unavailable = _error(grpc.StatusCode.UNAVAILABLE)
     schedule = [_common.retry_delay(unavailable, i, None, connected=False) for i in range(4)]
     assert schedule == [*_common.FIRST_CONTACT_RETRY_DELAYS_S, None, None]
+
+
+def test_unary_attempts_follow_the_documented_schedule_only() -> None:
+    """A server that answers every call UNAVAILABLE: before first contact the client makes
+    three attempts (the call and two retries, 0.25 and 0.5 s apart). gRPC's own retry policy
+    used to run inside that loop too: 9 attempts."""
+    from concurrent import futures
+
+    from streamprint_client import StreamprintClient
+
+    attempts: list[float] = []
+
+    def unavailable(request: bytes, context: grpc.ServicerContext) -> bytes:
+        attempts.append(time.monotonic())
+        context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+
+    handler = grpc.method_handlers_generic_handler(
+        "streamprint.v1.FingerprintService",
+        {"GetServerInfo": grpc.unary_unary_rpc_method_handler(unavailable)},
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(2), options=[("grpc.so_reuseport", 0)])
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with StreamprintClient(f"127.0.0.1:{port}") as client, pytest.raises(StreamprintRpcError) as info:
+            client.server_info(timeout_s=20)
+    finally:
+        server.stop(0)
+    assert info.value.code is grpc.StatusCode.UNAVAILABLE
+    assert len(attempts) == 1 + len(_common.FIRST_CONTACT_RETRY_DELAYS_S), len(attempts)
+
+
+def test_caller_options_override_the_client_defaults() -> None:
+    options = dict(_common.channel_options([("grpc.max_receive_message_length", 100)]))
+    assert options["grpc.max_receive_message_length"] == 100
+    assert options["grpc.enable_retries"] == 0
+    # gRPC reads min_reconnect_backoff_ms as the shortest connect timeout as well
+    assert "grpc.min_reconnect_backoff_ms" not in options

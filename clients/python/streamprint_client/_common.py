@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -25,33 +24,6 @@ from streamprint_client.types import (
 DEFAULT_SERVER = "127.0.0.1:50051"
 SERVER_ENV = "STREAMPRINT_SERVER"
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
-
-_FS = "streamprint.v1.FingerprintService"
-_ADMIN = "streamprint.v1.AdminService"
-
-#: Unary calls are idempotent, so they retry on UNAVAILABLE (server restarting or draining).
-#: StreamFingerprint is not listed: streams never retry.
-SERVICE_CONFIG = {
-    "methodConfig": [
-        {
-            "name": [
-                {"service": _FS, "method": "Fingerprint"},
-                {"service": _FS, "method": "BatchFingerprint"},
-                {"service": _FS, "method": "ValidateFingerprints"},
-                {"service": _FS, "method": "GetServerInfo"},
-                {"service": _ADMIN},
-            ],
-            "retryPolicy": {
-                "maxAttempts": 3,
-                "initialBackoff": "0.2s",
-                "maxBackoff": "2s",
-                "backoffMultiplier": 2,
-                "retryableStatusCodes": ["UNAVAILABLE"],
-            },
-        }
-    ]
-}
-
 
 CA_ENV = "STREAMPRINT_CA"
 TOKEN_ENV = "STREAMPRINT_TOKEN"
@@ -144,19 +116,26 @@ def default_server() -> str:
 
 
 def channel_options(extra: Sequence[tuple[str, object]] = ()) -> list[tuple[str, object]]:
-    """Channel arguments: large messages, retry policy for unary calls, keepalive."""
-    return [
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.enable_retries", 1),
-        ("grpc.service_config", json.dumps(SERVICE_CONFIG)),
-        ("grpc.keepalive_time_ms", 60_000),
+    """Channel arguments: large messages, keepalive, quick reconnects; ``extra`` (the
+    caller's ``options``) override them key by key.
+
+    gRPC's own retries are off: unary calls are retried by :func:`retry_delay`'s schedule,
+    which honours the server's RetryInfo and the first-contact rule; a retry policy in the
+    service config would run inside it and multiply the attempts.
+    """
+    options: dict[str, object] = {
+        "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+        "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+        "grpc.enable_retries": 0,
+        "grpc.keepalive_time_ms": 60_000,
         # Reconnect soon after a server restart (grpc's default waits from 1 s up to 120 s).
-        ("grpc.initial_reconnect_backoff_ms", 250),
-        ("grpc.min_reconnect_backoff_ms", 250),
-        ("grpc.max_reconnect_backoff_ms", 4_000),
-        *extra,
-    ]
+        # Not grpc.min_reconnect_backoff_ms: gRPC takes it as the shortest connect timeout
+        # too (default 20 s), and at 250 ms a TLS handshake over a slow link never finished.
+        "grpc.initial_reconnect_backoff_ms": 250,
+        "grpc.max_reconnect_backoff_ms": 4_000,
+    }
+    options.update(dict(extra))
+    return list(options.items())
 
 
 def media_source(
