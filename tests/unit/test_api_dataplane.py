@@ -350,6 +350,28 @@ async def stream_one(plane: DataPlane, data: bytes = bytes(range(200)) * 4) -> s
     return stream.session_id
 
 
+def test_validation_prefetch_skips_sessions_the_store_dropped_while_it_waited() -> None:
+    """One prefetch runs at a time; sessions evicted while theirs waited are not computed
+    (their validation would be NOT_FOUND anyway), and a waiting prefetch holds no media."""
+
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.05)
+        plane = _plane(engine, validation_prefetch=True, max_requests=8, session_store_max_entries=2)
+        ids = [await stream_one(plane, bytes([i]) * 800) for i in range(6)]
+        for _ in range(200):
+            if not plane._prefetching:
+                break
+            await asyncio.sleep(0.01)
+        assert not plane._prefetching
+        kept = [i for i in ids if plane.sessions.peek(i) is not None]
+        assert kept == ids[-2:]
+        # the first prefetch started at once; of the waiting ones only the kept sessions ran
+        assert engine.fingerprints <= 1 + len(kept), engine.fingerprints
+        plane.close()
+
+    asyncio.run(run())
+
+
 def test_validation_prefetch_computes_the_reference_once_in_the_background() -> None:
     async def run() -> None:
         engine = FakeEngine(compute_delay=0.05)

@@ -190,3 +190,15 @@ def test_session_store_clear() -> None:
     assert store.clear() == 1
     with pytest.raises(SessionNotFoundError, match="cleared"):
         store.get("s1")
+
+
+def test_peek_does_not_change_what_is_evicted_next() -> None:
+    from streamprint.cache.store import BoundedTTLCache
+
+    cache: BoundedTTLCache[str, int] = BoundedTTLCache(max_size=2, max_bytes=100, ttl_s=100, sizeof=lambda v: 1)
+    cache.put("old", 1)
+    cache.put("new", 2)
+    assert cache.peek("old") == 1  # a get would make "old" the most recent
+    cache.put("third", 3)
+    assert sorted(cache.keys()) == ["new", "third"]
+    assert cache.stats().hits == 0 and cache.stats().misses == 0

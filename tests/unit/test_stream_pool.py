@@ -137,3 +137,24 @@ def test_threads_are_named_and_counted() -> None:
         pool.shutdown(wait=True)
     with pytest.raises(ValueError):
         StreamWorkPool(0, name_prefix="x")
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_an_idle_thread_keeps_nothing_of_its_last_work(pool: StreamWorkPool, deferred: bool) -> None:
+    """The thread waiting for its next item held the last one (its arguments and result):
+    for a stream's end, the whole kept media after the session store had dropped it."""
+    import gc
+    import weakref
+
+    class Media:
+        pass
+
+    media = Media()
+    gone = weakref.ref(media)
+    submit = pool.submit_deferred if deferred else pool.submit
+    future = submit(lambda m: m, media)
+    assert future.result(timeout=5) is media
+    del media, future
+    time.sleep(0.05)  # the thread is back waiting for work
+    gc.collect()
+    assert gone() is None

@@ -131,6 +131,10 @@ class SessionStore:
             )
         return stored
 
+    def peek(self, session_id: str) -> FinishedSession | None:
+        """The finished session if the store still holds it (no recency, no statistics)."""
+        return self._store.peek(session_id)
+
     def mark_not_kept(self, session_id: str, why: str) -> None:
         """Record that a finished session's media was not kept, and why."""
         self._bury(session_id, "not_kept:" + why)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
-from cachetools import TTLCache
+from cachetools import Cache, TTLCache
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -139,9 +139,10 @@ class BoundedTTLCache(Generic[K, V]):
     def peek(self, key: K) -> V | None:
         """Like :meth:`get` without touching recency or statistics."""
         with self._lock:
-            if key not in self._cache:
+            if key not in self._cache:  # (a TTL cache's membership test skips expired entries)
                 return None
-            value: V | None = self._cache.get(key)
+            # the base class's lookup: the LRU / TTL subclasses' would mark the key as used
+            value: V | None = Cache.__getitem__(self._cache, key)
             return value
 
     def put(self, key: K, value: V) -> bool:

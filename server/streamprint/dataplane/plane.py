@@ -998,6 +998,8 @@ class DataPlane:
         """
         covering = self._covering(finished, reference_dimensions(finished.final.values))
         key, wanted = covering[0]
+        session_id = finished.session_id
+        del finished  # a waiting prefetch holds the id only: the store decides the media's life
 
         def known() -> bool:
             return any(k in self._inflight or self.cache.peek(k) is not None for k, _ in covering)
@@ -1007,19 +1009,18 @@ class DataPlane:
 
         async def run() -> None:
             async with self._prefetch_slot:
-                if known():
+                session = self.sessions.peek(session_id)
+                if session is None or known():  # evicted, expired or cleared meanwhile; or done
                     return
                 await self._single_flight(
-                    key, lambda: self._run_request_work(self._session_reference, finished, wanted)
+                    key, lambda: self._run_request_work(self._session_reference, session, wanted)
                 )
 
         def done(t: asyncio.Task[None]) -> None:
             self._prefetching.discard(t)
             if not t.cancelled() and t.exception() is not None:
                 log.warning(
-                    "session %s: validation prefetch failed: %s",
-                    finished.session_id,
-                    t.exception(),
+                    "session %s: validation prefetch failed: %s", session_id, t.exception()
                 )
 
         task = asyncio.ensure_future(run())

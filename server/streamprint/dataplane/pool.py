@@ -136,9 +136,17 @@ class StreamWorkPool(Executor):
                 self._lock.wait(self._deferred[0].deadline - now if self._deferred else None)
 
     def _work(self) -> None:
-        while (taken := self._next()) is not None:
+        while True:
+            taken = self._next()
+            if taken is None:
+                return
             item, deferred = taken
+            del taken
             item.run()
+            # an idle thread must not keep its last item alive while it waits: for a stream's
+            # end that is the whole kept media (and its open spill file) after the session
+            # store has dropped it
+            del item
             if deferred:
                 with self._lock:
                     self._deferred_running -= 1
