@@ -279,6 +279,32 @@ def test_identical_concurrent_requests_compute_once_then_hit_the_cache() -> None
     asyncio.run(run())
 
 
+def test_work_whose_callers_went_away_still_counts_against_max_requests() -> None:
+    """Two calls time out (cancelled) while their computations run on: the slots used to
+    come back at once, so a client could pile up unbounded work behind --max-requests."""
+
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.4)
+        plane = _plane(engine, max_requests=2)
+        jobs = [FingerprintJob(MediaInput(data=bytes([i]) * 100), dims.AUDIO_25D) for i in range(3)]
+        for job in jobs[:2]:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(plane.fingerprint(job), 0.05)
+        assert plane._active_requests == 0
+        with pytest.raises(ResourceLimitError) as busy:
+            await plane.fingerprint(jobs[2])
+        assert busy.value.limit == "concurrent_requests"
+        for _ in range(200):  # the orphaned computations finish (into the cache)
+            if not plane._inflight:
+                break
+            await asyncio.sleep(0.01)
+        assert not (await plane.fingerprint(jobs[2])).cached
+        assert (await plane.fingerprint(jobs[0])).cached  # the orphan's result was kept
+        plane.close()
+
+    asyncio.run(run())
+
+
 def test_request_admission_and_batch_limits() -> None:
     async def run() -> None:
         plane = _plane(FakeEngine(compute_delay=0.3), max_batch_items=2)

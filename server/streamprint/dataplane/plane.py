@@ -664,8 +664,11 @@ class DataPlane:
 
     @asynccontextmanager
     async def _admit_request(self) -> AsyncIterator[None]:
+        """A ``--max-requests`` slot for a call. Computations count too: one whose callers
+        all went away (deadline, cancel) keeps running for the cache, and must not leave room
+        for more work than the limit."""
         self._check_accepting()
-        if self._active_requests >= self.config.max_requests:
+        if max(self._active_requests, len(self._inflight)) >= self.config.max_requests:
             self.counters.requests_rejected += 1
             raise ResourceLimitError(
                 f"the server is working on its maximum of {self.config.max_requests} requests; "
