@@ -528,6 +528,22 @@ def test_validation_of_expired_session_is_not_found(
     assert "expired" in info.value.message
 
 
+def test_an_idle_server_lets_expired_sessions_go_without_being_asked(
+    make_server: Callable[..., ServerThread], media_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stores expire lazily (at their next access): an idle server kept expired media
+    and its spill files until some call touched the store. A periodic purge lets them go."""
+    from streamprint.dataplane import plane as plane_module
+
+    monkeypatch.setattr(plane_module, "PURGE_EVERY_S", 0.1)
+    srv = make_server(session_store_ttl_s=0.3)
+    with StreamprintClient(srv.address) as client:
+        session_id = list(client.stream_file(media_dir / "short.wav"))[-1].session_id
+    store = srv.plane.sessions._store  # read its counter only: any store call would expire
+    assert session_id
+    assert _wait_for(lambda: store._expirations == 1, 3.0)
+
+
 # ---------------------------------------------------------------------------- info, health, metrics
 
 

@@ -202,3 +202,13 @@ def test_peek_does_not_change_what_is_evicted_next() -> None:
     cache.put("third", 3)
     assert sorted(cache.keys()) == ["new", "third"]
     assert cache.stats().hits == 0 and cache.stats().misses == 0
+
+
+def test_an_eviction_names_both_bounds_of_the_session_store() -> None:
+    """It blamed the byte bound even when the entry bound evicted the session."""
+    store = SessionStore(max_entries=1, max_bytes=10**9, ttl_s=100)
+    sessions = [_session(f"s{i}") for i in range(2)]
+    for session in sessions:
+        store.put(session)
+    with pytest.raises(Exception, match=r"within its bounds \(1 sessions, 1000000000 bytes\)"):
+        store.get("s0")

@@ -209,6 +209,7 @@ class StreamprintServer:
         self.role = role
         self.peers: Peers | None = None
         self.plane: DataPlane | None = None
+        self._purging: asyncio.Future[None] | None = None
         self.health: HealthService | None = None
         self.metrics: MetricsServer | None = None
         self._server: grpc.aio.Server | None = None
@@ -278,6 +279,7 @@ class StreamprintServer:
         await server.start()
         self.plane, self.health, self._server, self.port = plane, health, server, port
         self.peers = peers
+        self._purging = asyncio.ensure_future(plane.purge_expired_periodically())
         if role is not None and config.metrics_port is not None:
             self.metrics = MetricsServer(plane, unix_path=str(role.metrics_socket(role.index)))
             await self.metrics.start()
@@ -319,6 +321,8 @@ class StreamprintServer:
         self.health.enter_graceful_shutdown()
         self.plane.start_draining()
         await self._server.stop(grace)
+        if self._purging is not None:
+            self._purging.cancel()
         self.plane.close()
         if self.peers is not None:
             await self.peers.close()

@@ -56,6 +56,10 @@ class FingerprintCache:
         """Drop every entry; returns how many there were."""
         return self._store.clear()
 
+    def purge_expired(self) -> int:
+        """Drop the expired entries now; how many."""
+        return self._store.purge_expired()
+
     def stats(self) -> CacheStats:
         """Hits, misses, evictions, expirations, size and bounds."""
         return self._store.stats()

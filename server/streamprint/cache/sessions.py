@@ -92,6 +92,7 @@ class SessionStore:
     ) -> None:
         self._ttl_s = float(ttl_s)
         self._max_bytes = max_bytes
+        self._max_entries = max_entries
         self._tomb_lock = threading.Lock()
         self._tombstones: OrderedDict[str, str] = OrderedDict()
         self._store: BoundedTTLCache[str, FinishedSession] = BoundedTTLCache(
@@ -116,7 +117,7 @@ class SessionStore:
         else:
             why = (
                 "its media was evicted to keep the session store within its bounds "
-                f"({self._max_bytes} bytes)"
+                f"({self._max_entries} sessions, {self._max_bytes} bytes)"
             )
         self._bury(session_id, why)
 
@@ -164,6 +165,10 @@ class SessionStore:
                 f"(finished sessions are kept {self._ttl_s:g} s)"
             )
         raise SessionNotFoundError(message, session_id=session_id)
+
+    def purge_expired(self) -> int:
+        """Drop the expired sessions now (their media and spill files with them); how many."""
+        return self._store.purge_expired()
 
     def clear(self) -> int:
         """Drop every session; returns how many there were."""

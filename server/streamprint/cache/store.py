@@ -158,6 +158,11 @@ class BoundedTTLCache(Generic[K, V]):
             self._cache[key] = value
             return True
 
+    def purge_expired(self) -> int:
+        """Drop the expired entries now (they otherwise go at the next access); how many."""
+        with self._lock:
+            return len(self._cache.expire())
+
     def pop(self, key: K) -> V | None:
         """Remove and return the value for ``key`` (``None`` when absent)."""
         with self._lock:

@@ -114,6 +114,10 @@ def _in_scope(scope: Callable[[], AbstractContextManager[None]], fn: Callable[[]
         return fn()
 
 
+#: Seconds between purges of expired cache entries and sessions (:meth:`DataPlane.purge_expired_periodically`).
+PURGE_EVERY_S = 5.0
+
+
 class MediaFileNotFoundError(NotFoundError):
     """A ``server_path`` that names no file under the media root."""
 
@@ -535,6 +539,15 @@ class DataPlane:
         pool = ThreadPoolExecutor(threads, thread_name_prefix="streamprint-whole-media")
         self.engine.whole_media_pool = pool
         return pool
+
+    async def purge_expired_periodically(self) -> None:
+        """Drop expired fingerprints and finished sessions every :data:`PURGE_EVERY_S`
+        seconds: the stores expire lazily, at their next access, and an idle server would
+        keep expired media (and its spill files) until then. Runs until cancelled."""
+        while True:
+            await asyncio.sleep(PURGE_EVERY_S)
+            self.sessions.purge_expired()
+            self.cache.purge_expired()
 
     def close(self) -> None:
         """Stop the worker pools (running jobs finish, queued ones are dropped)."""
