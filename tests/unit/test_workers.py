@@ -306,3 +306,25 @@ def test_serve_with_workers_that_cannot_load_their_models_exits_with_the_reason(
     )  # fmt: skip
     assert done.returncode != 0
     assert "worker" in done.stderr and "MODEL" in done.stderr, done.stderr[-2000:]
+
+
+def test_merged_counters_never_go_down_when_a_worker_misses_a_scrape_or_restarts() -> None:
+    """A worker too slow for the 2 s fetch, or restarted (its counters from 0), made the sum
+    of counters drop, and Prometheus reads a drop as a reset: a spike of the whole sum."""
+    carry = metrics_merge.CounterCarry()
+
+    def scrape(*texts: str | None) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return _samples(metrics_merge.render(metrics_merge.merge(carry.texts(list(texts)))).decode())
+
+    started = ("streamprint_streams_total", (("outcome", "started"),))
+    count = ("streamprint_update_latency_seconds_count", ())
+    active = ("streamprint_active_streams", ())
+    a, b = _exposition(3, False, [0.002, 0.02]), _exposition(2, False, [0.2])
+    both = scrape(a, b)
+    assert both[started] == 5 and both[count] == 3 and both[active] == 5
+    skipped = scrape(a, None)  # b did not answer: its counters as last seen, no gauges
+    assert skipped[started] == 5 and skipped[count] == 3 and skipped[active] == 3
+    restarted = scrape(a, _exposition(1, False, [0.5]))  # b's new life: counters from 0
+    assert restarted[started] == 6 and restarted[count] == 4 and restarted[active] == 4
+    again = scrape(a, _exposition(1, False, [0.5, 0.6]))  # the new life goes on
+    assert again[count] == 5 and again[started] == 6

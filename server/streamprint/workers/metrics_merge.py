@@ -5,9 +5,13 @@ socket in the supervisor's run directory); the supervisor's ``--metrics-port`` f
 all at scrape time and adds them up sample by sample (same name, same labels). Gauges such
 as ``streamprint_active_streams`` are read from each worker's live state, so their sum is
 exact at scrape time. Exceptions: ``streamprint_draining`` is the largest of the workers'
-values (1 while shutting down), ``*_created`` timestamps the earliest. Counters of a worker
-that died are gone with it (its replacement starts from 0), which Prometheus' ``rate()``
-reads as a counter reset.
+values (1 while shutting down), ``*_created`` timestamps the earliest.
+
+Counters (and histogram / summary counts and sums) must never go down in the merged view:
+Prometheus reads any decrease of a sum as a reset to 0 and shows the whole remaining sum as
+a spike. :class:`CounterCarry` keeps each worker's last counter values: a worker that misses
+a scrape contributes them (its gauges are left out), and when a worker's counters go back
+(it was restarted) the totals of its earlier life are carried on under its slot.
 """
 
 from __future__ import annotations
@@ -48,6 +52,81 @@ async def fetch(path: str | Path, timeout_s: float = 2.0) -> str | None:
     if not head.startswith(b"HTTP/1.1 200"):
         return None
     return body.decode()
+
+
+#: Metric types whose samples (except ``*_created``) only grow.
+_MONOTONIC_TYPES = frozenset({"counter", "histogram", "summary"})
+
+
+def _monotonic(family: Metric, sample_name: str) -> bool:
+    return family.type in _MONOTONIC_TYPES and not sample_name.endswith("_created")
+
+
+class CounterCarry:
+    """Per worker slot: the last counter samples seen and the totals of its earlier lives,
+    so that merged counters never decrease (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, str] = {}  # slot -> its last exposition, counters only
+        self._offsets: dict[int, dict[tuple[str, LabelKey], float]] = {}
+
+    def texts(self, fetched: Sequence[str | None]) -> list[str]:
+        """One exposition per slot for :func:`merge`: the fetched one with earlier lives'
+        counter totals added, or, for a slot that did not answer, its last counters."""
+        out: list[str] = []
+        for slot, text in enumerate(fetched):
+            if text is None:
+                last = self._last.get(slot)
+                if last is not None:
+                    out.append(last)
+                continue
+            counters = _counter_samples(text)
+            previous = _counter_samples(self._last[slot]) if slot in self._last else {}
+            offsets = self._offsets.setdefault(slot, {})
+            if any(value < previous.get(key, 0.0) - offsets.get(key, 0.0) for key, value in counters.items()):
+                # counters went back: the worker was restarted; its earlier life's totals carry on
+                for key, value in previous.items():
+                    offsets[key] = value
+            carried = _with_offsets(text, offsets)
+            self._last[slot] = _only_counters(carried)
+            out.append(carried)
+        return out
+
+
+def _counter_samples(text: str) -> dict[tuple[str, LabelKey], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if _monotonic(family, s.name)
+    }
+
+
+def _with_offsets(text: str, offsets: dict[tuple[str, LabelKey], float]) -> str:
+    """``text`` with ``offsets`` added to its counter samples (re-rendered)."""
+    if not offsets:
+        return text
+    families = []
+    for family in text_string_to_metric_families(text):
+        fixed = Metric(family.name, family.documentation, family.type, family.unit)
+        for s in family.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            extra = offsets.get(key, 0.0) if _monotonic(family, s.name) else 0.0
+            fixed.add_sample(s.name, s.labels, s.value + extra)
+        families.append(fixed)
+    return render(families).decode()
+
+
+def _only_counters(text: str) -> str:
+    families = []
+    for family in text_string_to_metric_families(text):
+        if family.type not in _MONOTONIC_TYPES:
+            continue
+        kept = Metric(family.name, family.documentation, family.type, family.unit)
+        for s in family.samples:
+            kept.add_sample(s.name, s.labels, s.value)
+        families.append(kept)
+    return render(families).decode()
 
 
 def merge(texts: Iterable[str]) -> list[Metric]:

@@ -57,6 +57,7 @@ from streamprint.workers.role import WorkerRole
 
 if TYPE_CHECKING:
     from streamprint.metrics import MetricsServer
+    from streamprint.workers.metrics_merge import CounterCarry
 
 log = logging.getLogger("streamprint.supervisor")
 
@@ -133,6 +134,7 @@ class Supervisor:
         self._run_dir = ""
         self._ledger: SharedLedger | None = None
         self._metrics: MetricsServer | None = None
+        self._counter_carry: CounterCarry | None = None  # made with the first scrape
         self._deaths: deque[float] = deque()
         self._stopping = False
 
@@ -237,7 +239,9 @@ class Supervisor:
         from streamprint.workers import metrics_merge
 
         texts = await asyncio.gather(*(metrics_merge.fetch(p) for p in paths))
-        families = metrics_merge.merge(t for t in texts if t is not None)
+        if self._counter_carry is None:
+            self._counter_carry = metrics_merge.CounterCarry()
+        families = metrics_merge.merge(self._counter_carry.texts(texts))
         families.append(
             GaugeMetricFamily(
                 "streamprint_workers",
