@@ -107,11 +107,22 @@ def test_errors_print_code_name_and_details(server: ServerThread, media_dir: Pat
 def test_unreachable_server_is_unavailable(media_dir: Path) -> None:
     result = _run("--server", "127.0.0.1:1", "fingerprint", str(media_dir / "short.wav"))
     assert result.returncode == 1 and "UNAVAILABLE" in result.stderr
+    # a stream that never had a connection does not say it was lost mid-stream
+    streamed = _run("--server", "127.0.0.1:1", "stream", str(media_dir / "short.wav"))
+    assert streamed.returncode == 1 and "cannot reach the server" in streamed.stderr
+    assert "mid-stream" not in streamed.stderr
 
 
 def test_missing_file(server: ServerThread) -> None:
     result = _run("fingerprint", "/no/such/file.wav", server=server)
     assert result.returncode == 1 and "/no/such/file.wav" in result.stderr
+    for command in ("fingerprint", "stream"):  # with --json, the {"error": ...} line too
+        as_json = _run(command, "/no/such/file.wav", "--json", server=server)
+        assert as_json.returncode == 1
+        [line] = _lines(as_json.stdout)
+        error = line["error"]
+        assert isinstance(error, dict) and error["code"] == "LOCAL_FILE"
+        assert "/no/such/file.wav" in str(error["message"])
 
 
 def test_info_and_cache_commands(server: ServerThread) -> None:

@@ -144,6 +144,42 @@ def test_client_cancellation_frees_the_session(server: ServerThread, media_dir: 
     assert server.plane.live_media_bytes == 0
 
 
+def test_leaving_a_stream_early_ends_it(
+    server: ServerThread, tmp_path: Path
+) -> None:
+    """Breaking out of the loop left the call uploading, and the server holding the stream
+    slot, while the stream object lived (always, for the async client). ``with`` / ``async
+    with`` (or close / aclose) end it, and so does dropping the stream object."""
+    from streamprint_client import AsyncStreamprintClient
+
+    long = tmp_path / "long.wav"  # 30 s: it would still be streaming when the checks run
+    long.write_bytes(encode(music(30.0), 22050))
+
+    def ended() -> bool:
+        return _wait_for(lambda: server.plane.active_streams == 0, 3.0)
+
+    with StreamprintClient(server.address) as client:
+        with client.stream_file(long, chunk_ms=100, realtime=True) as updates:
+            assert not next(updates).final
+            assert server.plane.active_streams == 1
+        assert ended()
+
+    async def leave_async_streams() -> None:
+        async with AsyncStreamprintClient(server.address) as client:
+            async with client.stream_file(long, chunk_ms=100, realtime=True) as updates:
+                async for update in updates:
+                    assert not update.final
+                    break
+            assert await asyncio.to_thread(ended)
+            # no with, no reference kept: the dropped stream object cancels its call
+            async for update in client.stream_file(long, chunk_ms=100, realtime=True):
+                assert not update.final
+                break
+            assert await asyncio.to_thread(ended)
+
+    asyncio.run(leave_async_streams())
+
+
 def test_a_cancel_that_meets_a_write_ends_the_session_cancelled_not_internal(
     server: ServerThread, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -76,6 +76,9 @@ UNARY_RETRY_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0, 4.0)
 #: is not running fails within about a second instead of after the whole schedule.
 FIRST_CONTACT_RETRY_DELAYS_S = (0.25, 0.5)
 
+#: In grpc's message of a call that never had a connection (refused, TLS mismatch, timeout).
+NEVER_CONNECTED = "failed to connect to all addresses"
+
 #: Message of a stream that lost its server (killed, restarted, network gone).
 STREAM_LOST = (
     "the connection to the server was lost mid-stream (server stopped, restarted or "
@@ -103,9 +106,14 @@ def retry_delay(
 
 
 def stream_error(exc: grpc.RpcError) -> StreamprintRpcError:
-    """A stream's error; a lost connection (UNAVAILABLE without server details) says so."""
+    """A stream's error; a lost connection (UNAVAILABLE without server details) says so,
+    unless the connection was never made (then grpc's own message says why)."""
     error = StreamprintRpcError.from_rpc_error(exc)
     if error.code is grpc.StatusCode.UNAVAILABLE and not error.details:
+        if NEVER_CONNECTED in error.message:
+            return StreamprintRpcError(
+                error.code, f"cannot reach the server (grpc: {error.message})"
+            )
         return StreamprintRpcError(error.code, f"{STREAM_LOST} (grpc: {error.message})")
     return error
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import (
     AsyncIterable,
@@ -36,7 +37,13 @@ from streamprint_client.video_media import Timeline, detect_video, timed_chunks,
 
 
 class AsyncUpdateStream:
-    """Async iterator over a stream's updates; :meth:`cancel` ends the call early."""
+    """Async iterator over a stream's updates; :meth:`cancel` (or :meth:`aclose`) ends the
+    call early.
+
+    Leaving the loop early does not end the call by itself (grpc.aio keeps an unfinished
+    call alive, uploading): use ``async with client.stream_file(path) as updates: ...`` or
+    call :meth:`aclose`. A stream object that is garbage-collected unfinished cancels its call.
+    """
 
     def __init__(self, call: Any) -> None:
         self._call = call
@@ -58,6 +65,23 @@ class AsyncUpdateStream:
     def cancel(self) -> None:
         """Cancel the call (the server cleans the session up)."""
         self._call.cancel()
+
+    async def aclose(self) -> None:
+        """End the call if it is still running (a no-op after its final update)."""
+        if not self._call.done():
+            self._call.cancel()
+
+    async def __aenter__(self) -> AsyncUpdateStream:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None and not call.done():
+            with contextlib.suppress(RuntimeError):  # its event loop is already closed
+                call.cancel()
 
     async def trailing_metadata(self) -> dict[str, str]:
         """Trailing metadata once the call has ended."""

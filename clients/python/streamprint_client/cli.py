@@ -456,10 +456,10 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int
     except OSError as exc:
         if isinstance(exc, BrokenPipeError):
             return EXIT_OK
-        print(
-            f"{PROG}: error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}",
-            file=sys.stderr,
-        )
+        message = f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}"
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        if getattr(args, "json", False):  # the same {"error": ...} line as an RPC error's
+            _emit({"error": {"code": "LOCAL_FILE", "message": message, "details": []}}, stream)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

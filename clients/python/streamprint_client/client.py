@@ -30,9 +30,13 @@ T = TypeVar("T")
 
 
 class UpdateStream:
-    """Iterator over a stream's updates; :meth:`cancel` ends the call early.
+    """Iterator over a stream's updates; :meth:`cancel` (or :meth:`close`) ends the call early.
 
     Errors surface as :class:`~streamprint_client.errors.StreamprintRpcError` while iterating.
+    Leaving the loop early does not end the call while the stream object is referenced (the
+    upload goes on and the server keeps its stream slot): use it as a context manager
+    (``with client.stream_file(path) as updates: ...``) or call :meth:`close`. A stream that
+    is garbage-collected unfinished is cancelled.
     """
 
     def __init__(self, call: Any) -> None:
@@ -54,6 +58,27 @@ class UpdateStream:
     def cancel(self) -> None:
         """Cancel the call (the server cleans the session up)."""
         self._call.cancel()
+
+    def close(self) -> None:
+        """End the call if it is still running (a no-op after its final update)."""
+        if not self._call.done():
+            self._call.cancel()
+
+    def __enter__(self) -> UpdateStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        call = getattr(self, "_call", None)
+        if call is not None and not call.done():
+            call.cancel()
 
     def trailing_metadata(self) -> dict[str, str]:
         """Trailing metadata once the call has ended (e.g. ``streamprint-end-reason``)."""
