@@ -78,3 +78,25 @@ def test_node_final_equals_python(server: ServerThread, media_dir: Path, name: s
     for key in ("values", "confidence", "revision", "media_seconds", "algorithm", "model"):
         assert node_final[key] == py_final[key], key
     assert list(node_final["values"]) == list(py_final["values"])  # same order of names
+
+
+def test_node_gives_up_on_a_server_that_never_answers(media_dir: Path) -> None:
+    """A listener that accepts TCP and says nothing: the Node client had no deadline at all
+    and hung (150 s in the review). --timeout bounds the connect (stream) and the call (info)."""
+    import socket
+
+    node = _node()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+        for command in (["info"], ["stream", str(media_dir / "short.wav")]):
+            result = subprocess.run(
+                [node, str(CLI), *command, "--server", address, "--timeout", "1", "--json"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 1, (command, result.stdout, result.stderr)
+            error = json.loads(result.stdout.splitlines()[-1])["error"]
+            assert error["code"] in ("UNAVAILABLE", "DEADLINE_EXCEEDED"), error

@@ -3,7 +3,7 @@
 // streamprint (Node.js): stream a media file to a streamprint server and print the updates.
 //
 //   node clients/node/bin/streamprint.js stream FILE [--json] [--chunk-ms N | --chunk-bytes N]
-//        [--update-interval S] [--client-stream-id ID] [--server HOST:PORT]
+//        [--update-interval S] [--client-stream-id ID] [--server HOST:PORT] [--timeout S]
 //   node clients/node/bin/streamprint.js info
 //
 // The server comes from --server, else $STREAMPRINT_SERVER, else 127.0.0.1:50051. With --json
@@ -17,7 +17,9 @@ const { StreamprintClient, StreamprintRpcError } = require('../lib/client');
 
 const USAGE = `usage: streamprint.js stream FILE [--json] [--chunk-ms N] [--chunk-bytes N]
                         [--update-interval S] [--client-stream-id ID] [--server HOST:PORT]
-       streamprint.js info [--server HOST:PORT]`;
+                        [--timeout S]
+       streamprint.js info [--server HOST:PORT] [--timeout S]
+--timeout S: seconds to reach the server (stream) or for the whole call (info); default 20`;
 
 function emit(obj) {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -58,6 +60,7 @@ async function main(argv) {
         'update-interval': { type: 'string', default: '0' },
         'client-stream-id': { type: 'string', default: '' },
         server: { type: 'string' },
+        timeout: { type: 'string', default: '20' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -71,7 +74,7 @@ async function main(argv) {
   }
   const [command, ...rest] = positionals;
   const numbers = {};
-  for (const key of ['chunk-ms', 'chunk-bytes', 'update-interval']) {
+  for (const key of ['chunk-ms', 'chunk-bytes', 'update-interval', 'timeout']) {
     numbers[key] = Number(opts[key]);
     if (!Number.isFinite(numbers[key]) || numbers[key] < 0) return usage(`--${key} must be a non-negative number`);
   }
@@ -86,7 +89,7 @@ async function main(argv) {
   const client = new StreamprintClient(opts.server);
   try {
     if (command === 'info') {
-      const info = await client.serverInfo();
+      const info = await client.serverInfo({ timeoutS: numbers.timeout || 20 });
       emit(info);
       return 0;
     }
@@ -96,6 +99,7 @@ async function main(argv) {
       chunkBytes: numbers['chunk-bytes'],
       updateIntervalS: numbers['update-interval'],
       clientStreamId: opts['client-stream-id'],
+      connectTimeoutS: numbers.timeout || 20,
       onUpdate: (update) => (opts.json ? emit({ ...update, path: file }) : human(update, file)),
     });
     return 0;

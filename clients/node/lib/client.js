@@ -185,7 +185,14 @@ class StreamprintClient {
    * Stream `chunks` (Buffers of encoded media) and call `onUpdate(json)` for every update.
    * Resolves with the list of updates; rejects with a StreamprintRpcError.
    */
-  stream(chunks, { onUpdate = () => {}, updateIntervalS = 0, clientStreamId = '', dimensions = [] } = {}) {
+  async stream(
+    chunks,
+    { onUpdate = () => {}, updateIntervalS = 0, clientStreamId = '', dimensions = [], connectTimeoutS = 20 } = {},
+  ) {
+    // grpc-js has no connect timeout of its own: a server that accepts TCP but never answers
+    // would hold the stream forever. A stream's length has no bound, so the wait is for the
+    // connection only.
+    await this.waitForReady(connectTimeoutS);
     return new Promise((resolve, reject) => {
       const updates = [];
       let failed = false;
@@ -247,10 +254,20 @@ class StreamprintClient {
     return this.stream(cutChunks(data, options), options);
   }
 
-  /** GetServerInfo as a plain object. */
-  serverInfo() {
+  /** Resolves once the channel is connected; rejects UNAVAILABLE after `timeoutS` seconds. */
+  waitForReady(timeoutS = 20) {
     return new Promise((resolve, reject) => {
-      this.fingerprints.GetServerInfo({}, (err, response) => {
+      this.fingerprints.waitForReady(Date.now() + timeoutS * 1000, (err) => {
+        if (!err) resolve();
+        else reject(new StreamprintRpcError({ code: grpc.status.UNAVAILABLE, details: `cannot reach ${this.target} within ${timeoutS} s (${err.message})` }));
+      });
+    });
+  }
+
+  /** GetServerInfo as a plain object (DEADLINE_EXCEEDED after `timeoutS` seconds). */
+  serverInfo({ timeoutS = 30 } = {}) {
+    return new Promise((resolve, reject) => {
+      this.fingerprints.GetServerInfo({}, { deadline: Date.now() + timeoutS * 1000 }, (err, response) => {
         if (err) reject(new StreamprintRpcError(err));
         else resolve(response);
       });
