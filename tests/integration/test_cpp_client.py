@@ -102,6 +102,9 @@ def test_cpp_usage(binary: Path) -> None:
     assert subprocess.run([str(binary)], capture_output=True, timeout=30).returncode == 2
     missing = subprocess.run([str(binary), "/nonexistent.wav"], capture_output=True, timeout=30)
     assert missing.returncode == 1
+    # a directory: a clean error, not an uncaught std::ios_base::failure (exit 134)
+    directory = subprocess.run([str(binary), str(ROOT)], capture_output=True, text=True, timeout=30)
+    assert directory.returncode == 1 and "not a regular file" in directory.stderr
 
 
 def _bench_streams() -> Any:

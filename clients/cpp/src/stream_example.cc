@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -104,6 +105,12 @@ int main(int argc, char** argv) {
   }
   if (path.empty()) return Usage("a FILE is required");
 
+  std::error_code not_regular;
+  if (std::filesystem::exists(path, not_regular) && !std::filesystem::is_regular_file(path, not_regular)) {
+    // a directory opens as a stream here, and reading it throws from inside the stream buffer
+    std::cerr << "streamprint_stream: error: cannot read " << path << ": not a regular file\n";
+    return 1;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::cerr << "streamprint_stream: error: cannot read " << path << ": " << std::strerror(errno) << "\n";
