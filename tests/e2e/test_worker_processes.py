@@ -440,3 +440,30 @@ def test_token_quota_holds_across_workers_and_forwarding_keeps_the_token(
 def stream_once_with(make: object, wav: Path) -> str:
     with make() as c:  # type: ignore[operator]
         return str(list(c.stream_file(wav, chunk_ms=200))[-1].session_id)
+
+
+def test_workers_of_a_killed_supervisor_exit_and_remove_its_run_directory() -> None:
+    """SIGKILL of the supervisor skips its cleanup: its run directory (sockets, ledger) was
+    left in /tmp (six per test-suite run here). The orphaned workers, which drain and exit
+    by themselves, now remove it."""
+    import tempfile
+
+    def run_dirs() -> set[Path]:
+        return set(Path(tempfile.gettempdir()).glob("streamprint-workers-*"))
+
+    before = run_dirs()
+    server = Server("--workers", "2")
+    try:
+        mine = run_dirs() - before
+        assert len(mine) == 1, mine
+        workers = server.workers()
+        assert len(workers) == 2
+        server.kill()  # SIGKILL: the supervisor cannot clean up
+
+        def exited() -> bool:
+            return not any(Path(f"/proc/{pid}").exists() for pid in workers)
+
+        assert wait_for(exited, 30.0)
+        assert not any(d.exists() for d in mine), mine
+    finally:
+        server.kill()

@@ -18,6 +18,7 @@ import asyncio
 import inspect
 import logging
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -367,6 +368,7 @@ async def serve(
     try:
         await stop.wait()
     finally:
+        orphaned = orphan_watch is not None and orphan_watch.done()
         for task in (orphan_watch, trimmer):
             if task is not None:
                 task.cancel()
@@ -375,6 +377,10 @@ async def serve(
             if role is not None:  # the supervisor forwards what the terminal sent us too
                 signal.signal(sig, signal.SIG_IGN)
         await server.stop()
+        if orphaned and role is not None:
+            # the supervisor died without its cleanup (SIGKILL): the workers, all draining
+            # now, remove its run directory (sockets, ledger) instead; whichever is last wins
+            shutil.rmtree(role.run_dir, ignore_errors=True)
     return 0
 
 
