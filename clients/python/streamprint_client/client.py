@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 
@@ -29,7 +29,25 @@ DEFAULT_TIMEOUT_S = _calls.DEFAULT_TIMEOUT_S
 T = TypeVar("T")
 
 
-class UpdateStream:
+class _ClosedOnExit:
+    """``with x:`` calls ``x.close()`` at the end of the block."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class UpdateStream(_ClosedOnExit):
     """Iterator over a stream's updates; :meth:`cancel` (or :meth:`close`) ends the call early.
 
     Errors surface as :class:`~streamprint_client.errors.StreamprintRpcError` while iterating.
@@ -64,17 +82,6 @@ class UpdateStream:
         if not self._call.done():
             self._call.cancel()
 
-    def __enter__(self) -> UpdateStream:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __del__(self) -> None:
         call = getattr(self, "_call", None)
         if call is not None and not call.done():
@@ -85,24 +92,13 @@ class UpdateStream:
         return {k: v for k, v in (self._call.trailing_metadata() or ()) if isinstance(v, str)}
 
 
-class StreamprintClient(_calls.ClientCore):
+class StreamprintClient(_ClosedOnExit, _calls.ClientCore):
     """Blocking client. Use as a context manager, or call :meth:`close`."""
 
     def _open_channel(self, settings: _calls.ChannelSettings) -> Any:
         if settings.credentials is not None:
             return grpc.secure_channel(self.target, settings.credentials, options=settings.options)
         return grpc.insecure_channel(self.target, options=settings.options)
-
-    def __enter__(self) -> StreamprintClient:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def close(self) -> None:
         """Close the channel."""
