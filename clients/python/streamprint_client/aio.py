@@ -80,7 +80,7 @@ class AsyncUpdateStream:
     def __del__(self) -> None:
         call = getattr(self, "_call", None)
         if call is not None and not call.done():
-            with contextlib.suppress(RuntimeError):  # its event loop is already closed
+            with contextlib.suppress(Exception):  # its event loop is already closed, ...
                 call.cancel()
 
     async def trailing_metadata(self) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -84,8 +85,9 @@ class UpdateStream(_ClosedOnExit):
 
     def __del__(self) -> None:
         call = getattr(self, "_call", None)
-        if call is not None and not call.done():
-            call.cancel()
+        with contextlib.suppress(Exception):  # e.g. at interpreter exit, grpc half torn down
+            if call is not None and not call.done():
+                call.cancel()
 
     def trailing_metadata(self) -> dict[str, str]:
         """Trailing metadata once the call has ended (e.g. ``streamprint-end-reason``)."""
