@@ -305,6 +305,23 @@ def test_work_whose_callers_went_away_still_counts_against_max_requests() -> Non
     asyncio.run(run())
 
 
+def test_a_running_prefetch_does_not_take_a_request_slot() -> None:
+    async def run() -> None:
+        engine = FakeEngine(compute_delay=0.3)
+        plane = _plane(engine, validation_prefetch=True, max_requests=1)
+        await stream_one(plane)
+        for _ in range(100):
+            if plane._prefetch_running:
+                break
+            await asyncio.sleep(0.005)
+        assert plane._prefetch_running == 1
+        other = FingerprintJob(MediaInput(data=b"\7" * 100), dims.AUDIO_25D)
+        assert not (await plane.fingerprint(other)).cached  # admitted beside the prefetch
+        plane.close()
+
+    asyncio.run(run())
+
+
 def test_request_admission_and_batch_limits() -> None:
     async def run() -> None:
         plane = _plane(FakeEngine(compute_delay=0.3), max_batch_items=2)

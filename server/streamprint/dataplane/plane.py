@@ -468,6 +468,8 @@ class DataPlane:
         #: Background validation-reference computations (``--validation-prefetch``).
         self._prefetching: set[asyncio.Task[None]] = set()
         self._prefetch_slot = asyncio.Semaphore(1)
+        #: Prefetch computations running now (not counted against --max-requests).
+        self._prefetch_running = 0
         self._live_media_lock = threading.Lock()
         self._live_media_bytes = 0
         self._draining = asyncio.Event()
@@ -679,9 +681,11 @@ class DataPlane:
     async def _admit_request(self) -> AsyncIterator[None]:
         """A ``--max-requests`` slot for a call. Computations count too: one whose callers
         all went away (deadline, cancel) keeps running for the cache, and must not leave room
-        for more work than the limit."""
+        for more work than the limit. The one validation prefetch does not count (it runs
+        one at a time beside the calls, as documented)."""
         self._check_accepting()
-        if max(self._active_requests, len(self._inflight)) >= self.config.max_requests:
+        computations = len(self._inflight) - self._prefetch_running
+        if max(self._active_requests, computations) >= self.config.max_requests:
             self.counters.requests_rejected += 1
             raise ResourceLimitError(
                 f"the server is working on its maximum of {self.config.max_requests} requests; "
@@ -1028,9 +1032,13 @@ class DataPlane:
                 session = self.sessions.peek(session_id)
                 if session is None or known():  # evicted, expired or cleared meanwhile; or done
                     return
-                await self._single_flight(
-                    key, lambda: self._run_request_work(self._session_reference, session, wanted)
-                )
+                self._prefetch_running += 1
+                try:
+                    await self._single_flight(
+                        key, lambda: self._run_request_work(self._session_reference, session, wanted)
+                    )
+                finally:
+                    self._prefetch_running -= 1
 
         def done(t: asyncio.Task[None]) -> None:
             self._prefetching.discard(t)
