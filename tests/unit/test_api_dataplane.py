@@ -7,7 +7,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -294,10 +294,7 @@ def test_work_whose_callers_went_away_still_counts_against_max_requests() -> Non
         with pytest.raises(ResourceLimitError) as busy:
             await plane.fingerprint(jobs[2])
         assert busy.value.limit == "concurrent_requests"
-        for _ in range(200):  # the orphaned computations finish (into the cache)
-            if not plane._inflight:
-                break
-            await asyncio.sleep(0.01)
+        assert await _until(lambda: not plane._inflight)  # the orphans finish (into the cache)
         assert not (await plane.fingerprint(jobs[2])).cached
         assert (await plane.fingerprint(jobs[0])).cached  # the orphan's result was kept
         plane.close()
@@ -310,11 +307,7 @@ def test_a_running_prefetch_does_not_take_a_request_slot() -> None:
         engine = FakeEngine(compute_delay=0.3)
         plane = _plane(engine, validation_prefetch=True, max_requests=1)
         await stream_one(plane)
-        for _ in range(100):
-            if plane._prefetch_running:
-                break
-            await asyncio.sleep(0.005)
-        assert plane._prefetch_running == 1
+        assert await _until(lambda: plane._prefetch_running == 1)
         other = FingerprintJob(MediaInput(data=b"\7" * 100), dims.AUDIO_25D)
         assert not (await plane.fingerprint(other)).cached  # admitted beside the prefetch
         plane.close()
@@ -384,6 +377,16 @@ def test_server_path_hit_skips_the_read_and_a_changed_file_is_recomputed(tmp_pat
     asyncio.run(run())
 
 
+async def _until(predicate: Callable[[], bool], timeout_s: float = 2.0) -> bool:
+    """Poll ``predicate`` on the event loop until it holds (``True``) or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
 async def stream_one(plane: DataPlane, data: bytes = bytes(range(200)) * 4) -> str:
     """Stream ``data`` as one chunk to its end; the finished session's id."""
     async with plane.open_stream(SPEC) as stream:
@@ -401,11 +404,7 @@ def test_validation_prefetch_skips_sessions_the_store_dropped_while_it_waited() 
         engine = FakeEngine(compute_delay=0.05)
         plane = _plane(engine, validation_prefetch=True, max_requests=8, session_store_max_entries=2)
         ids = [await stream_one(plane, bytes([i]) * 800) for i in range(6)]
-        for _ in range(200):
-            if not plane._prefetching:
-                break
-            await asyncio.sleep(0.01)
-        assert not plane._prefetching
+        assert await _until(lambda: not plane._prefetching)
         kept = [i for i in ids if plane.sessions.peek(i) is not None]
         assert kept == ids[-2:]
         # the first prefetch started at once; of the waiting ones only the kept sessions ran
@@ -420,10 +419,8 @@ def test_validation_prefetch_computes_the_reference_once_in_the_background() -> 
         engine = FakeEngine(compute_delay=0.05)
         plane = _plane(engine, validation_prefetch=True, max_requests=4)
         session_id = await stream_one(plane)
-        for _ in range(100):  # the prefetch runs on the request pool
-            if engine.fingerprints and not plane._prefetching:
-                break
-            await asyncio.sleep(0.01)
+        # the prefetch runs on the request pool
+        await _until(lambda: bool(engine.fingerprints) and not plane._prefetching)
         assert engine.fingerprints == 1
         (outcome,) = await plane.validate([ValidationJob(session_id=session_id)], None)
         assert not isinstance(outcome, BaseException) and outcome.report.passed
