@@ -118,8 +118,8 @@ def rpc_status(
     if field_prefix and isinstance(exc, InvalidInputError):
         # "media.server_path: ..." of an item reads "items[2].media.server_path: ...", as its
         # BadRequest field does
-        fields = [v.field for v in exc.violations] or [media_field or ""]
-        if fields[0] and exc.message.startswith(fields[0] + ":"):
+        field = exc.violations[0].field if exc.violations else (media_field or "")
+        if field and exc.message.startswith(field + ":"):
             status.message = field_prefix + exc.message
     metadata: dict[str, str] = {}
     if isinstance(exc, ResourceLimitError):

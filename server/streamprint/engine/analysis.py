@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from streamprint.engine import filters, pitch
 from streamprint.engine.compiled import library
-from streamprint.engine.grid import BIN_FREQUENCIES, N_BINS, SILENCE_RMS
+from streamprint.engine.grid import BIN_FREQUENCIES, N_BINS
 from streamprint.engine.spectrum import power_spectrum
 
 if TYPE_CHECKING:
@@ -125,8 +125,7 @@ class NumpyFrameAnalyzer:
         mel = (self._mel_t @ power32.T).T
         mel_db = np.maximum(10.0 * np.log10(np.maximum(mel, _AMIN)), ONSET_FLOOR_DB).astype(np.float32)
         band_power = np.ascontiguousarray((self._bands_t @ power.T).T)
-        loud = rms >= SILENCE_RMS
-        f0, voiced = pitch.yin_of_loud(frames, loud) if self.pitch else pitch.unvoiced(n)
+        f0, voiced = pitch.of_frames(frames, rms, enabled=self.pitch)
         assert magnitude.shape == (n, N_BINS)
         return FrameDescriptors(
             rms=rms,

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from streamprint.engine.compiled import library
-from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH
+from streamprint.engine.grid import ANALYSIS_RATE, FRAME_LENGTH, HOP_LENGTH, SILENCE_RMS
 from streamprint.engine.spectrum import irfft_rows_f64, rfft_rows_f64
 
 F_MIN = 65.40639132514966  # C2
@@ -103,11 +103,16 @@ def _padded_blocks(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], ND
     return padded, first_block.astype(np.int64)
 
 
+def _check_frames(frames: NDArray[np.float32]) -> None:
+    """Refuse anything but frames ``[n, FRAME_LENGTH]`` before the compiled code reads them."""
+    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH:
+        raise ValueError(f"frames must be [n, {FRAME_LENGTH}], got {frames.shape}")
+
+
 def consecutive_rows(frames: NDArray[np.float32]) -> NDArray[np.bool_]:
     """``[n - 1]``: whether each frame of ``[n, FRAME_LENGTH]`` after the first starts one hop
     after the one before (its overlap with it is the same bits: ``sp_consecutive_rows``)."""
-    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH:
-        raise ValueError(f"frames must be [n, {FRAME_LENGTH}], got {frames.shape}")
+    _check_frames(frames)
     n = frames.shape[0]
     out = np.zeros(max(n - 1, 0), dtype=np.uint8)
     if n > 1:
@@ -123,8 +128,7 @@ def yin(frames: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.bo
     trough search and the parabola are one compiled C pass per frame (``sp_yin_rows``: the
     same operations in the same order as the vectorised definition, so the same bits).
     """
-    if frames.ndim != 2 or frames.shape[1] != FRAME_LENGTH:
-        raise ValueError(f"frames must be [n, {FRAME_LENGTH}], got {frames.shape}")
+    _check_frames(frames)
     if frames.shape[0] == 0:
         return np.zeros(0), np.zeros(0, dtype=bool)
     frames = np.ascontiguousarray(frames, dtype=np.float32)
@@ -159,6 +163,17 @@ def yin_of_loud(
     if rows.shape[0]:
         f0[rows], voiced[rows] = yin(frames[rows])
     return f0, voiced
+
+
+def of_frames(
+    frames: NDArray[np.float32], rms: NDArray[np.float64], *, enabled: bool = True
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """An analyzer's f0 and voicing of frames ``[n, FRAME_LENGTH]`` with RMS ``rms`` ``[n]``:
+    :func:`yin_of_loud` of the frames at or above the silence level, or :func:`unvoiced` when
+    YIN is not ``enabled`` (the learned pitch head replaces it)."""
+    if not enabled:
+        return unvoiced(frames.shape[0])
+    return yin_of_loud(frames, rms >= SILENCE_RMS)
 
 
 def unvoiced(n: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:

@@ -18,7 +18,6 @@ from numpy.typing import NDArray
 
 from streamprint.engine import pitch
 from streamprint.engine.analysis import FrameDescriptors, frame_rms
-from streamprint.engine.grid import SILENCE_RMS
 from streamprint.engine.spectrum import power_spectrum
 from streamprint.runtime.base import as_f64, empty_descriptors
 
@@ -65,8 +64,7 @@ class GraphFrameAnalyzer:
         power32 = power_spectrum(frames)
         magnitude = np.sqrt(power32)
         out = self._runner(power32)
-        loud = rms >= SILENCE_RMS
-        f0, voiced = pitch.yin_of_loud(frames, loud) if self.pitch else pitch.unvoiced(n)
+        f0, voiced = pitch.of_frames(frames, rms, enabled=self.pitch)
         return FrameDescriptors(
             rms=rms,
             magnitude=magnitude,
