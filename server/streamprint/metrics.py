@@ -45,6 +45,8 @@ log = logging.getLogger("streamprint.metrics")
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+#: Gauge: when a data plane's counters started (see :class:`_PlaneCollector`).
+START_TIME_METRIC = "streamprint_start_time_seconds"
 #: Update latency: from the arrival of the message that completed an update to its send.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 #: Wall-clock seconds from a stream's start to its first update.
@@ -117,6 +119,9 @@ class ServerMetrics:
 
     def __init__(self, plane: DataPlane | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        #: Unix time (s) these metrics started counting: one value per process life, so a
+        #: change tells the supervisor's merge that a worker was restarted.
+        self.started_at = time.time()
         r = self.registry
         self.update_latency = Histogram(
             "streamprint_update_latency_seconds",
@@ -201,7 +206,7 @@ class ServerMetrics:
             registry=r,
         )
         if plane is not None:
-            r.register(_PlaneCollector(plane))
+            r.register(_PlaneCollector(plane, self.started_at))
 
     # ------------------------------------------------------------------ events
 
@@ -298,8 +303,9 @@ class InstrumentedAnalyzer:
 class _PlaneCollector(Collector):
     """Series read from the data plane's own state at scrape time."""
 
-    def __init__(self, plane: DataPlane) -> None:
+    def __init__(self, plane: DataPlane, started_at: float) -> None:
         self._plane = plane
+        self._started_at = started_at
 
     def collect(self) -> Iterable[Metric]:
         return list(self._families())
@@ -307,6 +313,11 @@ class _PlaneCollector(Collector):
     def _families(self) -> Iterator[Metric]:
         plane = self._plane
         c = plane.counters
+        yield GaugeMetricFamily(
+            START_TIME_METRIC,
+            "Unix time (s) this server's counters started from 0 (the earliest worker's when merged).",
+            value=self._started_at,
+        )
         yield GaugeMetricFamily(
             "streamprint_active_streams", "Streams open now.", value=plane.active_streams
         )

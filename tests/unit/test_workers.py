@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,26 +129,38 @@ def test_shared_ledger_holds_across_processes(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- metrics
 
 
+class _WorkerLife:
+    """One life of a worker's metrics: what its ``/metrics`` shows as it goes on."""
+
+    def __init__(self, active: int, draining: bool = False) -> None:
+        from streamprint.cache import FingerprintCache, SessionStore
+        from streamprint.dataplane.plane import Counters
+
+        class Plane:
+            """Just what the metrics collector reads."""
+
+            def __init__(self) -> None:
+                self.counters = Counters(streams_started=active)
+                self.active_streams = active
+                self.active_requests = 0
+                self.live_media_bytes = 0
+                self.draining = draining
+                self.cache = FingerprintCache(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
+                self.sessions = SessionStore(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
+
+        self.metrics = ServerMetrics(Plane())  # type: ignore[arg-type]
+
+    def observe(self, *latencies: float) -> _WorkerLife:
+        for seconds in latencies:
+            self.metrics.update_latency.observe(seconds)
+        return self
+
+    def text(self) -> str:
+        return self.metrics.render().decode()
+
+
 def _exposition(active: int, draining: bool, latencies: list[float]) -> str:
-    class Plane:
-        """Just what the metrics collector reads."""
-
-        def __init__(self) -> None:
-            from streamprint.cache import FingerprintCache, SessionStore
-            from streamprint.dataplane.plane import Counters
-
-            self.counters = Counters(streams_started=active)
-            self.active_streams = active
-            self.active_requests = 0
-            self.live_media_bytes = 0
-            self.draining = draining
-            self.cache = FingerprintCache(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
-            self.sessions = SessionStore(max_entries=4, max_bytes=1 << 20, ttl_s=60.0)
-
-    metrics = ServerMetrics(Plane())  # type: ignore[arg-type]
-    for seconds in latencies:
-        metrics.update_latency.observe(seconds)
-    return metrics.render().decode()
+    return _WorkerLife(active, draining).observe(*latencies).text()
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -319,12 +332,57 @@ def test_merged_counters_never_go_down_when_a_worker_misses_a_scrape_or_restarts
     started = ("streamprint_streams_total", (("outcome", "started"),))
     count = ("streamprint_update_latency_seconds_count", ())
     active = ("streamprint_active_streams", ())
-    a, b = _exposition(3, False, [0.002, 0.02]), _exposition(2, False, [0.2])
+    a, b = _WorkerLife(3).observe(0.002, 0.02).text(), _WorkerLife(2).observe(0.2).text()
     both = scrape(a, b)
     assert both[started] == 5 and both[count] == 3 and both[active] == 5
     skipped = scrape(a, None)  # b did not answer: its counters as last seen, no gauges
     assert skipped[started] == 5 and skipped[count] == 3 and skipped[active] == 3
-    restarted = scrape(a, _exposition(1, False, [0.5]))  # b's new life: counters from 0
+    time.sleep(0.01)  # a new process life starts later
+    new_life = _WorkerLife(1).observe(0.5)  # b restarted: counters from 0
+    restarted = scrape(a, new_life.text())
     assert restarted[started] == 6 and restarted[count] == 4 and restarted[active] == 4
-    again = scrape(a, _exposition(1, False, [0.5, 0.6]))  # the new life goes on
+    again = scrape(a, new_life.observe(0.6).text())  # the new life goes on
     assert again[count] == 5 and again[started] == 6
+
+
+def test_a_restarted_worker_whose_counters_overtake_its_old_ones_is_still_a_new_life() -> None:
+    """Restarts were seen only as counters going back: a new life that counted past the old
+    totals before the next scrape lost the old life's totals (the sum jumped back)."""
+    carry = metrics_merge.CounterCarry()
+
+    def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return _samples(metrics_merge.render(metrics_merge.merge(carry.texts([text]))).decode())
+
+    count = ("streamprint_update_latency_seconds_count", ())
+    first = _WorkerLife(1)
+    assert scrape(first.observe(0.1, 0.1).text())[count] == 2
+    time.sleep(0.01)  # a new process life starts later
+    second = _WorkerLife(1)
+    merged = scrape(second.observe(0.1, 0.1, 0.1).text())
+    assert merged[count] == 5, "2 carried + 3 new"
+    assert merged[("streamprint_start_time_seconds", ())] == second.metrics.started_at
+
+
+def test_a_series_the_new_life_has_not_recreated_keeps_its_total() -> None:
+    """A labelled counter child exists only once used: after a restart, the old life's
+    ``sessions_ended{code="INVALID_ARGUMENT"}`` left the sum until it was seen again."""
+    carry = metrics_merge.CounterCarry()
+    other, old = _WorkerLife(0), _WorkerLife(0)
+    other.metrics.sessions_ended.labels(code="INVALID_ARGUMENT").inc(5)
+    old.metrics.sessions_ended.labels(code="INVALID_ARGUMENT").inc(3)
+    key = ("streamprint_sessions_ended_total", (("code", "INVALID_ARGUMENT"),))
+
+    def scrape(*texts: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return _samples(metrics_merge.render(metrics_merge.merge(carry.texts(list(texts)))).decode())
+
+    assert scrape(other.text(), old.text())[key] == 8
+    time.sleep(0.01)
+    new = _WorkerLife(0)
+    new.metrics.sessions_ended.labels(code="OK").inc()
+    after = scrape(other.text(), new.text())
+    assert after[key] == 8, "the old life's 3 stay in the sum"
+    assert after[("streamprint_sessions_ended_total", (("code", "OK"),))] == 1
+    new.metrics.sessions_ended.labels(code="INVALID_ARGUMENT").inc()
+    assert scrape(other.text(), new.text())[key] == 9
+    time.sleep(0.01)  # a third life: the carried series carry on again
+    assert scrape(other.text(), _WorkerLife(0).text())[key] == 9

@@ -5,13 +5,15 @@ socket in the supervisor's run directory); the supervisor's ``--metrics-port`` f
 all at scrape time and adds them up sample by sample (same name, same labels). Gauges such
 as ``streamprint_active_streams`` are read from each worker's live state, so their sum is
 exact at scrape time. Exceptions: ``streamprint_draining`` is the largest of the workers'
-values (1 while shutting down), ``*_created`` timestamps the earliest.
+values (1 while shutting down); ``*_created`` timestamps and ``streamprint_start_time_seconds``
+are the earliest.
 
 Counters (and histogram / summary counts and sums) must never go down in the merged view:
 Prometheus reads any decrease of a sum as a reset to 0 and shows the whole remaining sum as
 a spike. :class:`CounterCarry` keeps each worker's last counter values: a worker that misses
-a scrape contributes them (its gauges are left out), and when a worker's counters go back
-(it was restarted) the totals of its earlier life are carried on under its slot.
+a scrape contributes them (its gauges are left out), and when a worker was restarted (its
+``streamprint_start_time_seconds`` changed) the totals of its earlier life are carried on
+under its slot, series it has not recreated yet included.
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from streamprint.metrics import START_TIME_METRIC
+
 #: Gauges merged by taking the largest worker value instead of the sum.
 MAX_MERGED = frozenset({"streamprint_draining"})
+#: Gauges merged by taking the smallest worker value: the earliest start.
+MIN_MERGED = frozenset({START_TIME_METRIC})
 
 LabelKey = tuple[tuple[str, str], ...]
 
@@ -69,6 +75,7 @@ class CounterCarry:
     def __init__(self) -> None:
         self._last: dict[int, str] = {}  # slot -> its last exposition, counters only
         self._offsets: dict[int, dict[tuple[str, LabelKey], float]] = {}
+        self._started: dict[int, float] = {}  # slot -> its START_TIME_METRIC
 
     def texts(self, fetched: Sequence[str | None]) -> list[str]:
         """One exposition per slot for :func:`merge`: the fetched one with earlier lives'
@@ -80,17 +87,42 @@ class CounterCarry:
                 if last is not None:
                     out.append(last)
                 continue
-            counters = _counter_samples(text)
             previous = _counter_samples(self._last[slot]) if slot in self._last else {}
             offsets = self._offsets.setdefault(slot, {})
-            if any(value < previous.get(key, 0.0) - offsets.get(key, 0.0) for key, value in counters.items()):
-                # counters went back: the worker was restarted; its earlier life's totals carry on
-                for key, value in previous.items():
-                    offsets[key] = value
-            carried = _with_offsets(text, offsets)
+            if self._new_life(slot, text, previous, offsets):
+                # the earlier lives' totals (offsets included) carry on under this slot
+                offsets.clear()
+                offsets.update(previous)
+            carried = _with_offsets(text, offsets, self._last.get(slot))
             self._last[slot] = _only_counters(carried)
             out.append(carried)
         return out
+
+    def _new_life(
+        self,
+        slot: int,
+        text: str,
+        previous: dict[tuple[str, LabelKey], float],
+        offsets: dict[tuple[str, LabelKey], float],
+    ) -> bool:
+        """Whether ``text`` is from a restarted worker: its start time changed or, for an
+        exposition without one, a counter went back."""
+        started = _start_time(text)
+        if started is not None:
+            known = self._started.get(slot)
+            self._started[slot] = started
+            return known is not None and known != started
+        return any(
+            value < previous.get(key, 0.0) - offsets.get(key, 0.0)
+            for key, value in _counter_samples(text).items()
+        )
+
+
+def _start_time(text: str) -> float | None:
+    for family in text_string_to_metric_families(text):
+        if family.name == START_TIME_METRIC and family.samples:
+            return float(family.samples[0].value)
+    return None
 
 
 def _counter_samples(text: str) -> dict[tuple[str, LabelKey], float]:
@@ -102,19 +134,33 @@ def _counter_samples(text: str) -> dict[tuple[str, LabelKey], float]:
     }
 
 
-def _with_offsets(text: str, offsets: dict[tuple[str, LabelKey], float]) -> str:
-    """``text`` with ``offsets`` added to its counter samples (re-rendered)."""
+def _with_offsets(text: str, offsets: dict[tuple[str, LabelKey], float], last: str | None) -> str:
+    """``text`` with ``offsets`` added to its counter samples (re-rendered). An earlier life's
+    series that the new life has not recreated yet (a label value not seen since the
+    restart) is kept at its carried total, its family as in ``last``."""
     if not offsets:
         return text
-    families = []
+    families: dict[str, Metric] = {}
+    present: set[tuple[str, LabelKey]] = set()
     for family in text_string_to_metric_families(text):
-        fixed = Metric(family.name, family.documentation, family.type, family.unit)
+        fixed = families.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
         for s in family.samples:
             key = (s.name, tuple(sorted(s.labels.items())))
-            extra = offsets.get(key, 0.0) if _monotonic(family, s.name) else 0.0
+            extra = 0.0
+            if _monotonic(family, s.name):
+                present.add(key)
+                extra = offsets.get(key, 0.0)
             fixed.add_sample(s.name, s.labels, s.value + extra)
-        families.append(fixed)
-    return render(families).decode()
+    if last is not None and offsets.keys() - present:
+        for family in text_string_to_metric_families(last):
+            for s in family.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                if key in offsets and key not in present:
+                    kept = families.setdefault(
+                        family.name, Metric(family.name, family.documentation, family.type, family.unit)
+                    )
+                    kept.add_sample(s.name, s.labels, offsets[key])
+    return render(list(families.values())).decode()
 
 
 def _only_counters(text: str) -> str:
@@ -146,7 +192,7 @@ def merge(texts: Iterable[str]) -> list[Metric]:
                 old = acc.get(key)
                 if old is None:
                     acc[key] = sample.value
-                elif sample.name.endswith("_created"):
+                elif sample.name.endswith("_created") or family.name in MIN_MERGED:
                     acc[key] = min(old, sample.value)
                 elif family.name in MAX_MERGED:
                     acc[key] = max(old, sample.value)
