@@ -1,5 +1,6 @@
 """The C++ streaming example (clients/cpp), built with cmake from Debian's gRPC packages with
-stubs generated from protos/ at build time, run against a real server.
+stubs generated from protos/ at build time, run against a real server. Its rich error
+details come from google/rpc/*.proto of googleapis-common-protos (in .venv) at build time.
 
 Needs cmake, g++, protoc, grpc_cpp_plugin and libgrpc++-dev (Debian: cmake g++ libgrpc++-dev
 libprotobuf-dev protobuf-compiler protobuf-compiler-grpc). Without them the tests skip
@@ -16,10 +17,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from grpc_harness import ServerThread
 
-from streamprint_client import StreamprintClient
+from streamprint_client import StreamprintClient, StreamprintRpcError
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "clients" / "cpp"
@@ -96,6 +98,169 @@ def test_cpp_error_status(binary: Path, server: ServerThread, media_dir: Path) -
     assert result.returncode == 1
     assert "INVALID_ARGUMENT" in result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["error"]["code"] == "INVALID_ARGUMENT"
+
+
+def _python_error(server: ServerThread, path: Path) -> StreamprintRpcError:
+    """The error the Python client raises streaming ``path``."""
+    with StreamprintClient(server.address) as client, pytest.raises(StreamprintRpcError) as info:
+        list(client.stream_file(path))
+    return info.value
+
+
+def test_cpp_error_prints_the_rich_details(
+    binary: Path, server: ServerThread, media_dir: Path
+) -> None:
+    """Undecodable media: INVALID_ARGUMENT with ErrorInfo and a BadRequest field violation,
+    printed on stderr exactly as the Python client describes them, and in --json's error line
+    with the Python client's details."""
+    path = media_dir / "garbage.bin"
+    expected = _python_error(server, path)
+    assert expected.reason == "MEDIA_UNDECODABLE" and expected.field_violations  # what is checked
+
+    result = _run(binary, server, str(path))
+    assert result.returncode == 1
+    assert "  reason MEDIA_UNDECODABLE (streamprint.dev)\n" in result.stderr
+    assert "  field chunk.data: unrecognised or unsupported media format" in result.stderr
+    assert result.stderr == f"streamprint_stream: error: {expected.describe()}\n"
+
+    as_json = _run(binary, server, str(path), "--json")
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout.splitlines()[-1]) == {"error": expected.to_json_dict()}
+
+
+def test_cpp_error_prints_error_info_metadata(
+    binary: Path, make_server: Any, media_dir: Path
+) -> None:
+    """A limit (chunks larger than --max-chunk-bytes): RESOURCE_EXHAUSTED whose ErrorInfo
+    names the limit in its metadata."""
+    server = make_server(max_chunk_bytes=1024)
+    result = _run(binary, server, str(media_dir / "clip.wav"), "--json")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[1:] == [
+        "  reason RESOURCE_LIMIT (streamprint.dev, limit=chunk_bytes)"
+    ]
+    error = json.loads(result.stdout.splitlines()[-1])["error"]
+    assert error["code"] == "RESOURCE_EXHAUSTED"
+    assert error["details"] == [
+        {
+            "type": "google.rpc.ErrorInfo",
+            "reason": "RESOURCE_LIMIT",
+            "domain": "streamprint.dev",
+            "metadata": {"limit": "chunk_bytes"},
+        }
+    ]
+
+
+def test_cpp_error_decodes_every_detail_type(binary: Path) -> None:
+    """A stub server that refuses the stream with one detail of each kind: the C++ client
+    prints RetryInfo, ResourceInfo, ErrorInfo and BadRequest as the Python client does, other
+    google.rpc types as JSON, and a type it has no descriptor for by its type URL; its --json
+    details equal the Python client's decoding of the same status."""
+    from concurrent import futures
+
+    from google.protobuf import any_pb2, duration_pb2
+    from google.rpc import error_details_pb2, status_pb2
+
+    from streamprint_client.errors import decode_details
+
+    def packed(message: Any) -> any_pb2.Any:
+        any_message = any_pb2.Any()
+        any_message.Pack(message)
+        return any_message
+
+    unknown = any_pb2.Any(type_url="type.googleapis.com/example.v1.Unknown", value=b"\x08\x01")
+    status = status_pb2.Status(
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+        message="refused",
+        details=[
+            packed(
+                error_details_pb2.ErrorInfo(reason="R", domain="d", metadata={"b": "2", "a": "1"})
+            ),
+            packed(
+                error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(seconds=1, nanos=500_000_000)
+                )
+            ),
+            packed(
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field="config.x", description="too big"
+                        ),
+                        error_details_pb2.BadRequest.FieldViolation(
+                            field="chunk.seq", description="gap"
+                        ),
+                    ]
+                )
+            ),
+            packed(error_details_pb2.ResourceInfo(resource_type="session", resource_name="s-1")),
+            packed(
+                error_details_pb2.QuotaFailure(
+                    violations=[
+                        error_details_pb2.QuotaFailure.Violation(
+                            subject="token", description="over", quota_value=5
+                        )
+                    ]
+                )
+            ),
+            packed(error_details_pb2.DebugInfo(stack_entries=["a", "b"], detail="x")),
+            unknown,
+        ],
+    )
+
+    def refuse(requests: Any, context: grpc.ServicerContext) -> Any:
+        context.set_trailing_metadata((("grpc-status-details-bin", status.SerializeToString()),))
+        context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, status.message)
+        yield b""  # a generator: the stream handler's shape
+
+    handler = grpc.method_handlers_generic_handler(
+        "streamprint.v1.FingerprintService",
+        {"StreamFingerprint": grpc.stream_stream_rpc_method_handler(refuse)},
+    )
+    stub = grpc.server(futures.ThreadPoolExecutor(2), options=[("grpc.so_reuseport", 0)])
+    stub.add_generic_rpc_handlers((handler,))
+    port = stub.add_insecure_port("127.0.0.1:0")
+    stub.start()
+    try:
+        address = f"127.0.0.1:{port}"
+        media = ROOT / "pyproject.toml"  # any file: the stub refuses before reading it
+        text = subprocess.run(
+            [str(binary), str(media), "--server", address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        as_json = subprocess.run(
+            [str(binary), str(media), "--server", address, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        stub.stop(0)
+
+    python = StreamprintRpcError(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "refused",
+        decode_details((d.type_url, d.value) for d in status.details),
+    )
+    assert text.returncode == 1
+    assert text.stderr.splitlines() == [
+        "streamprint_stream: error: RESOURCE_EXHAUSTED: refused",
+        "  reason R (d, a=1, b=2)",
+        "  retry after 1.5 s",
+        "  field config.x: too big",
+        "  field chunk.seq: gap",
+        "  resource session s-1",
+        '  google.rpc.QuotaFailure: {"violations":[{"subject":"token","description":"over","quota_value":"5"}]}',
+        '  google.rpc.DebugInfo: {"stack_entries":["a","b"],"detail":"x"}',
+        '  type.googleapis.com/example.v1.Unknown: {"undecoded_bytes": 2}',
+    ]
+    # the lines the Python client formats itself are the same
+    python_lines = python.describe().splitlines()
+    assert text.stderr.splitlines()[1:6] == python_lines[1:6]
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout.splitlines()[-1]) == {"error": python.to_json_dict()}
 
 
 def test_cpp_usage(binary: Path) -> None:

@@ -6,7 +6,10 @@
 // every update is one JSON line with the Python client's keys (session_id, revision, final,
 // values and confidence keyed by dimension name, media_seconds, ...). A writer thread sends
 // the config and the chunks while the main thread reads updates, so flow control never
-// deadlocks. Exit codes: 0 success, 1 an RPC or file error, 2 usage.
+// deadlocks. An RPC error prints its status code name, message and rich details (ErrorInfo,
+// BadRequest field violations, RetryInfo, ... from grpc-status-details-bin; src/status_details.h)
+// on stderr as the Python client does, with --json also {"error": {"code", "message", "details"}}.
+// Exit codes: 0 success, 1 an RPC or file error, 2 usage.
 
 #include <grpcpp/grpcpp.h>
 
@@ -25,6 +28,7 @@
 #include <vector>
 
 #include "json_out.h"
+#include "status_details.h"
 #include "streamprint/v1/fingerprint_service.grpc.pb.h"
 
 namespace {
@@ -32,8 +36,11 @@ namespace {
 namespace v1 = streamprint::v1;
 
 using streamprint_cpp::CodeName;
+using streamprint_cpp::DecodeStatusDetails;
 using streamprint_cpp::JsonNumber;
 using streamprint_cpp::JsonString;
+using streamprint_cpp::StatusDetail;
+using streamprint_cpp::StatusDetailsJson;
 
 std::string UpdateJson(const v1::StreamFingerprintResponse& r, const std::string& path) {
   const v1::Fingerprint& fp = r.fingerprint();
@@ -168,10 +175,15 @@ int main(int argc, char** argv) {
   grpc::Status status = call->Finish();
   if (!status.ok()) {
     std::string code = CodeName(status.error_code());
+    const std::vector<StatusDetail> details = DecodeStatusDetails(status.error_details());
     std::cerr << "streamprint_stream: error: " << code << ": " << status.error_message() << "\n";
+    for (const auto& detail : details) {
+      for (const auto& line : detail.lines) std::cerr << line << "\n";
+    }
     if (json) {
       std::cout << "{\"error\": {\"code\": " << JsonString(code)
-                << ", \"message\": " << JsonString(status.error_message()) << "}}" << std::endl;
+                << ", \"message\": " << JsonString(status.error_message())
+                << ", \"details\": " << StatusDetailsJson(details) << "}}" << std::endl;
     }
     return 1;
   }
