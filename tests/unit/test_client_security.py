@@ -98,3 +98,14 @@ def test_caller_options_override_the_client_defaults() -> None:
     assert options["grpc.enable_retries"] == 0
     # gRPC reads min_reconnect_backoff_ms as the shortest connect timeout as well
     assert "grpc.min_reconnect_backoff_ms" not in options
+
+
+def test_describe_prints_each_bad_request_once() -> None:
+    """Each BadRequest detail printed every detail's violations: two details, four lines."""
+    details = [
+        StatusDetail("google.rpc.BadRequest", {"field_violations": [{"field": "a", "description": "x"}]}),
+        StatusDetail("google.rpc.ErrorInfo", {"reason": "R", "domain": "d", "metadata": {"k": "v"}}),
+        StatusDetail("google.rpc.BadRequest", {"field_violations": [{"field": "b", "description": "y"}]}),
+    ]
+    text = StreamprintRpcError(grpc.StatusCode.INVALID_ARGUMENT, "bad", details).describe()
+    assert text.splitlines() == ["INVALID_ARGUMENT: bad", "  field a: x", "  reason R (d, k=v)", "  field b: y"]

@@ -185,8 +185,8 @@ class StreamprintRpcError(Exception):
         lines = [f"{self.code_name}: {self.message}"]
         for d in self.details:
             if d.type == "google.rpc.BadRequest":
-                for v in self.field_violations:
-                    lines.append(f"  field {v.field}: {v.description}")
+                for v in d.content.get("field_violations", []):
+                    lines.append(f"  field {v.get('field', '')}: {v.get('description', '')}")
             elif d.type == "google.rpc.ErrorInfo":
                 meta = d.content.get("metadata", {})
                 extra = "".join(f", {k}={v}" for k, v in sorted(meta.items()))
