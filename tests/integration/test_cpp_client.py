@@ -270,6 +270,12 @@ def test_cpp_usage(binary: Path) -> None:
     # a directory: a clean error, not an uncaught std::ios_base::failure (exit 134)
     directory = subprocess.run([str(binary), str(ROOT)], capture_output=True, text=True, timeout=30)
     assert directory.returncode == 1 and "not a regular file" in directory.stderr
+    # --json: the Python client's LOCAL_FILE error line, for scripts reading stdout
+    for path, reason in (("/nonexistent.wav", "No such file or directory"), (str(ROOT), "not a regular file")):
+        run = subprocess.run([str(binary), path, "--json"], capture_output=True, text=True, timeout=30)
+        assert run.returncode == 1
+        error = json.loads(run.stdout.splitlines()[-1])["error"]
+        assert error["code"] == "LOCAL_FILE" and error["details"] == [] and reason in error["message"]
 
 
 def _bench_streams() -> Any:

@@ -42,6 +42,18 @@ using streamprint_cpp::JsonString;
 using streamprint_cpp::StatusDetail;
 using streamprint_cpp::StatusDetailsJson;
 
+// A file that cannot be read: the stderr line and, with --json, the Python client's
+// {"error": {"code": "LOCAL_FILE", ...}} line. Returns the exit code (1).
+int FileError(const std::string& path, const std::string& reason, bool json) {
+  const std::string message = "cannot read " + path + ": " + reason;
+  std::cerr << "streamprint_stream: error: " << message << "\n";
+  if (json) {
+    std::cout << "{\"error\": {\"code\": \"LOCAL_FILE\", \"message\": " << JsonString(message)
+              << ", \"details\": []}}" << std::endl;
+  }
+  return 1;
+}
+
 std::string UpdateJson(const v1::StreamFingerprintResponse& r, const std::string& path) {
   const v1::Fingerprint& fp = r.fingerprint();
   std::ostringstream o;
@@ -115,14 +127,10 @@ int main(int argc, char** argv) {
   std::error_code not_regular;
   if (std::filesystem::exists(path, not_regular) && !std::filesystem::is_regular_file(path, not_regular)) {
     // a directory opens as a stream here, and reading it throws from inside the stream buffer
-    std::cerr << "streamprint_stream: error: cannot read " << path << ": not a regular file\n";
-    return 1;
+    return FileError(path, "not a regular file", json);
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::cerr << "streamprint_stream: error: cannot read " << path << ": " << std::strerror(errno) << "\n";
-    return 1;
-  }
+  if (!in) return FileError(path, std::strerror(errno), json);
   const std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 
   grpc::ChannelArguments args;
