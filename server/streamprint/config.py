@@ -135,7 +135,7 @@ class ServerConfig:
         minimum=1,
     )
     idle_timeout_s: float = _opt(
-        30.0, "end a stream that sends nothing for this long", "float", minimum=0.001
+        30.0, "end a stream that sends no media (or reads no update) for this long", "float", minimum=0.001
     )
     max_media_s: float = _opt(
         4 * 3600.0, "most media seconds one stream or request may carry", "float", minimum=0.001

@@ -383,6 +383,32 @@ def test_idle_timeout_ends_the_stream(
     assert _wait_for(lambda: srv.plane.active_streams == 0)
 
 
+def test_empty_chunks_do_not_hold_a_stream_open(
+    make_server: Callable[..., ServerThread], media_dir: Path
+) -> None:
+    """Each message restarted the idle timer, so a client sending an empty chunk now and
+    then held a stream slot for the whole session duration with no media at all."""
+    srv = make_server(idle_timeout_s=0.5)
+    wav = (media_dir / "clip.wav").read_bytes()[:20000]
+
+    def requests() -> Iterator[fs_pb.StreamFingerprintRequest]:
+        yield fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig())
+        yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=wav, seq=0))
+        for seq in range(1, 40):  # 4 s of empty chunks, ten a second
+            time.sleep(0.1)
+            yield fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(seq=seq))
+
+    started = time.monotonic()
+    with grpc.insecure_channel(srv.address) as channel, pytest.raises(grpc.RpcError) as info:
+        list(fs_grpc.FingerprintServiceStub(channel).StreamFingerprint(requests(), timeout=20))
+    error = StreamprintRpcError.from_rpc_error(info.value)
+    assert error.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert error.error_info_metadata["limit"] == "idle_timeout"
+    assert "no media for 0.5 s" in error.message
+    assert time.monotonic() - started < 2.5
+    assert _wait_for(lambda: srv.plane.active_streams == 0)
+
+
 def test_buffered_media_limit(make_server: Callable[..., ServerThread]) -> None:
     srv = make_server(max_buffered_bytes=30_000)
     # a WAV header announcing a huge fmt chunk: valid-looking bytes that never decode

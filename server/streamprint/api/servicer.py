@@ -192,9 +192,13 @@ class FingerprintService:
         config = self._plane.config
         reader = _DrainableReader(context, self._plane)
         draining = reader.draining
+        # The idle timer runs from the last chunk that carried media: empty chunks are
+        # messages too, but a client sending only those held a stream slot for the whole
+        # session duration (6 h by default).
+        last_media = reader.loop.time()
         try:
             while not draining.done():
-                deadline = reader.loop.time() + min(config.idle_timeout_s, stream.remaining_s())
+                deadline = min(last_media + config.idle_timeout_s, reader.loop.time() + stream.remaining_s())
                 try:
                     message = await reader.read(deadline)
                 except TimeoutError:
@@ -202,7 +206,7 @@ class FingerprintService:
                         break
                     stream.check_duration()
                     raise ResourceLimitError(
-                        f"no message for {config.idle_timeout_s:g} s (session idle timeout)",
+                        f"no media for {config.idle_timeout_s:g} s (session idle timeout)",
                         limit="idle_timeout",
                     ) from None
                 if message is grpc.aio.EOF:
@@ -222,6 +226,8 @@ class FingerprintService:
                 stream.accept_chunk(chunk.seq, len(data))
                 for update in await stream.push(data, chunk.timestamps_seconds):
                     await self._write(context, stream, update)
+                if data:  # from here, not from its arrival: the server's own time never counts
+                    last_media = reader.loop.time()
             if draining.done():
                 context.set_trailing_metadata(((END_REASON_KEY, "server-shutdown"),))
             stream.stats.input_ended()
