@@ -313,6 +313,30 @@ def test_oversize_chunk_is_resource_exhausted(
     assert info.value.error_info_metadata["limit"] == "chunk_bytes"
 
 
+def test_an_oversized_chunk_is_refused_by_its_size_and_seq_as_any_chunk(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    """The stream's deserializer leaves a chunk over the limit unparsed (wire.OversizedChunk);
+    the stream still answers as for any chunk: its seq first, then its size."""
+    srv = make_server(max_chunk_bytes=1000)
+    config = fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig())
+
+    def chunk(seq: int, size: int) -> fs_pb.StreamFingerprintRequest:
+        return fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=b"\x01" * size, seq=seq))
+
+    too_big = _raw_stream(srv.address, [config, chunk(0, 5000)])
+    assert too_big.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert too_big.error_info_metadata["limit"] == "chunk_bytes"
+    assert "chunk 0 holds 5000 bytes; the limit is 1000 bytes" in too_big.message
+    wrong_seq = _raw_stream(srv.address, [config, chunk(4, 5000)])
+    assert wrong_seq.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in wrong_seq.field_violations] == ["chunk.seq"]
+    first = _raw_stream(srv.address, [chunk(0, 5000)])
+    assert first.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in first.field_violations] == ["config"]
+    assert _wait_for(lambda: srv.plane.active_streams == 0)
+
+
 def test_an_aborted_call_keeps_nothing_of_its_request_or_stream(
     make_server: Callable[..., ServerThread], media_dir: Path
 ) -> None:

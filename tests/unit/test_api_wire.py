@@ -17,8 +17,10 @@ from streamprint.api.wire import (
     REQUEST_FIELD_BUDGET,
     SPLIT_MIN_BYTES,
     FingerprintRequestParts,
+    OversizedChunk,
     parse_batch_fingerprint_request,
     parse_fingerprint_request,
+    stream_request_parser,
 )
 
 BIG = SPLIT_MIN_BYTES
@@ -224,3 +226,50 @@ def test_past_the_field_budget_the_standard_parser_reads_the_rest() -> None:
     assert [_as_standard(parts) for parts in batch.items()] == list(standard.items)
     in_place = [parts.data is not None for parts in batch.items()]
     assert in_place == sorted(in_place, reverse=True) and 0 < sum(in_place) < count
+
+
+# ------------------------------------------------------------------ stream chunks over the limit
+
+LIMIT = 1000
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    size=st.sampled_from([0, 1, LIMIT - 1, LIMIT, LIMIT + 1, 5 * LIMIT]),
+    seq=st.sampled_from([None, 0, 7, 2**63, 2**64 - 1]),
+    timestamps=st.integers(0, 300),
+    extra=st.sampled_from(["", "config", "second_chunk", "data_twice", "seq_twice", "unknown"]),
+)
+def test_a_stream_chunk_over_the_limit_is_read_from_the_wire_and_anything_else_parsed(
+    size: int, seq: int | None, timestamps: int, extra: str
+) -> None:
+    """Only a message that is one chunk with one data field over the limit is left unparsed;
+    its seq is what the standard parser reads."""
+    chunk = fs_pb.MediaChunk(data=b"\x01" * size, timestamps_seconds=[0.1] * timestamps)
+    if seq is not None:
+        chunk.seq = seq
+    raw = fs_pb.StreamFingerprintRequest(chunk=chunk).SerializeToString()
+    inner = chunk.SerializeToString()
+    if extra == "config":
+        raw += fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig()).SerializeToString()
+    elif extra == "second_chunk":
+        raw += fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(seq=3)).SerializeToString()
+    elif extra == "data_twice":
+        raw = _field(2, inner + _field(1, b"\x02" * size))
+    elif extra == "seq_twice":
+        raw = _field(2, inner + b"\x10\x05")  # seq = 5 after the first: the last one wins
+    elif extra == "unknown":
+        raw = _field(2, inner + _field(20, b"?"))
+    standard = fs_pb.StreamFingerprintRequest.FromString(raw)
+    parsed = stream_request_parser(LIMIT)(raw)
+    single = extra in ("", "seq_twice", "unknown")
+    if single and size > LIMIT:
+        assert parsed == OversizedChunk(standard.chunk.seq, size)
+    else:
+        assert parsed == standard
+
+
+def test_malformed_stream_bytes_get_the_standard_parsers_error() -> None:
+    oversized = fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=b"\x01" * 2 * LIMIT)).SerializeToString()
+    with pytest.raises(DecodeError):
+        stream_request_parser(LIMIT)(oversized[:-5])  # truncated: the scan gives up, the parser raises

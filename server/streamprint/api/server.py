@@ -42,6 +42,7 @@ from streamprint.api.wire import (
     MalformedRequest,
     parse_batch_fingerprint_request,
     parse_fingerprint_request,
+    stream_request_parser,
     tolerant,
 )
 from streamprint.config import ServerConfig
@@ -135,9 +136,16 @@ def _add_service(server: grpc.aio.Server, name: str, handlers: Handlers, descrip
 def add_fingerprint_service(servicer: FingerprintService, server: grpc.aio.Server) -> None:
     """The generated registration of the service, except that ``Fingerprint``'s and
     ``BatchFingerprint``'s requests are read by :mod:`streamprint.api.wire`: their media bytes
-    stay in the buffer gRPC received them in (no two further copies of up to 32 MB each).
+    stay in the buffer gRPC received them in (no two further copies of up to 32 MB each), and
+    a stream's chunk over ``--max-chunk-bytes`` is refused unparsed
+    (:func:`~streamprint.api.wire.stream_request_parser`).
     Every request that does not parse ends INVALID_ARGUMENT (:func:`_guarded`)."""
     handlers = _generated_handlers(fs_grpc.add_FingerprintServiceServicer_to_server, servicer)
+    handlers["StreamFingerprint"] = grpc.stream_stream_rpc_method_handler(
+        servicer.StreamFingerprint,
+        request_deserializer=stream_request_parser(servicer.max_chunk_bytes),
+        response_serializer=fs_pb.StreamFingerprintResponse.SerializeToString,
+    )
     handlers["Fingerprint"] = grpc.unary_unary_rpc_method_handler(
         servicer.Fingerprint,
         request_deserializer=parse_fingerprint_request,

@@ -27,6 +27,7 @@ from streamprint.api.wire import (
     BatchFingerprintRequestParts,
     FingerprintRequestParts,
     MalformedRequest,
+    OversizedChunk,
 )
 from streamprint.dataplane import (
     DataPlane,
@@ -120,6 +121,11 @@ class FingerprintService:
         self._peers = peers
         self._limits = convert.Limits.from_info(plane.info())
 
+    @property
+    def max_chunk_bytes(self) -> int:
+        """``--max-chunk-bytes``: the largest chunk data a stream takes."""
+        return self._plane.config.max_chunk_bytes
+
     def _owner(self, context: Context) -> str:
         """Whose quota a stream counts against: the token's id ("" without token auth)."""
         if self._tokens is None:
@@ -177,6 +183,10 @@ class FingerprintService:
             reader.close()
         if isinstance(first, MalformedRequest):
             raise first.error()
+        if isinstance(first, OversizedChunk):
+            raise InvalidInputError.for_field(
+                "config", "the first message must carry config", "a StreamConfig first, then chunks"
+            )
         if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
             raise InvalidInputError.for_field(
                 "config", "the stream ended before its config message", "a StreamConfig first"
@@ -213,6 +223,10 @@ class FingerprintService:
                     break
                 if isinstance(message, MalformedRequest):
                     raise message.error()
+                if isinstance(message, OversizedChunk):  # refused unparsed (wire.py)
+                    self._plane.metrics.chunk_received(stream.stats, message.size)
+                    stream.accept_chunk(message.seq, message.size)
+                    raise AssertionError("accept_chunk refuses an oversized chunk")
                 assert isinstance(message, fs_pb.StreamFingerprintRequest)
                 if message.WhichOneof("payload") != "chunk":
                     raise InvalidInputError.for_field(
