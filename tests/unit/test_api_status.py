@@ -28,6 +28,7 @@ def _details(st: object) -> dict[str, object]:
             error_details_pb2.BadRequest,
             error_details_pb2.RetryInfo,
             error_details_pb2.ResourceInfo,
+            error_details_pb2.QuotaFailure,
         ):
             if detail.Is(cls.DESCRIPTOR):
                 msg = cls()
@@ -107,6 +108,23 @@ def test_retry_info_only_for_retryable_limits() -> None:
     assert "RetryInfo" not in _details(
         status.rpc_status(ResourceLimitError("x", limit="idle_timeout", retry_after_s=1))
     )
+
+
+@pytest.mark.parametrize(
+    ("limit", "subject"),
+    [("concurrent_streams", "server"), ("concurrent_requests", "server"), ("token_streams", "token"),
+     ("chunk_rate", "stream")],
+)
+def test_a_spent_quota_carries_quota_failure(limit: str, subject: str) -> None:
+    details = _details(status.rpc_status(ResourceLimitError("spent", limit=limit, retry_after_s=1)))
+    violations = details["QuotaFailure"].violations  # type: ignore[attr-defined]
+    assert [(v.subject, v.description) for v in violations] == [(subject, "spent")]
+
+
+def test_a_size_or_time_limit_is_no_quota() -> None:
+    for limit in ("chunk_bytes", "session_buffered_bytes", "max_media_seconds", "batch_items",
+                  "idle_timeout", "draining"):  # fmt: skip
+        assert "QuotaFailure" not in _details(status.rpc_status(ResourceLimitError("x", limit=limit)))
 
 
 def test_not_found_carries_resource_info() -> None:

@@ -5,7 +5,8 @@ error                          gRPC code               google.rpc details
 =============================  ======================  =====================================
 InvalidInputError              INVALID_ARGUMENT        ErrorInfo, BadRequest (field violations)
  └ MediaDecodeError            INVALID_ARGUMENT        ErrorInfo, BadRequest
-ResourceLimitError             RESOURCE_EXHAUSTED      ErrorInfo{limit}, RetryInfo if retryable
+ResourceLimitError             RESOURCE_EXHAUSTED      ErrorInfo{limit}, RetryInfo if retryable,
+                                                        QuotaFailure for a quota (QUOTA_SUBJECTS)
  (time limits: idle, length)   DEADLINE_EXCEEDED       ErrorInfo{limit}
  (limit "draining")            UNAVAILABLE             ErrorInfo{limit}, RetryInfo
 NotFoundError                  NOT_FOUND               ErrorInfo, ResourceInfo if known
@@ -52,6 +53,14 @@ DETAILS_KEY = "grpc-status-details-bin"
 TIME_LIMITS = frozenset({"idle_timeout", "session_duration"})
 #: The server is shutting down: UNAVAILABLE, so clients retry elsewhere.
 UNAVAILABLE_LIMITS = frozenset({"draining"})
+#: Limits that are quotas (a count or a rate per subject) and the subject each one counts
+#: against: their RESOURCE_EXHAUSTED also carries a google.rpc.QuotaFailure.
+QUOTA_SUBJECTS = {
+    "concurrent_streams": "server",
+    "concurrent_requests": "server",
+    "token_streams": "token",
+    "chunk_rate": "stream",
+}
 
 log = logging.getLogger("streamprint.api")
 
@@ -151,6 +160,11 @@ def rpc_status(
             status.details.append(
                 _pack(error_details_pb2.RetryInfo(retry_delay=_duration(exc.retry_after_s)))
             )
+        subject = QUOTA_SUBJECTS.get(exc.limit)
+        if subject is not None:
+            quota = error_details_pb2.QuotaFailure()
+            quota.violations.add(subject=subject, description=exc.message)
+            status.details.append(_pack(quota))
     elif isinstance(exc, NotFoundError):
         resource_type = getattr(exc, "resource_type", "")
         resource_name = getattr(exc, "resource_name", "")
