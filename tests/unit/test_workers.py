@@ -360,7 +360,28 @@ def test_a_restarted_worker_whose_counters_overtake_its_old_ones_is_still_a_new_
     second = _WorkerLife(1)
     merged = scrape(second.observe(0.1, 0.1, 0.1).text())
     assert merged[count] == 5, "2 carried + 3 new"
-    assert merged[("streamprint_start_time_seconds", ())] == second.metrics.started_at
+    assert merged[("streamprint_start_time_seconds", ())] == first.metrics.started_at
+
+
+def test_the_merged_start_time_is_when_the_merged_counters_started_and_never_moves() -> None:
+    """The merged start time was the smallest of the workers answering now: it moved forward
+    when the oldest worker restarted (its totals carried on) and back and forth when one
+    missed a scrape."""
+    carry = metrics_merge.CounterCarry()
+    key = ("streamprint_start_time_seconds", ())
+
+    def start(*texts: str | None) -> float:
+        return _samples(metrics_merge.render(metrics_merge.merge(carry.texts(list(texts)))).decode())[key]
+
+    a = _WorkerLife(1)
+    time.sleep(0.01)
+    b = _WorkerLife(1)
+    assert start(a.text(), b.text()) == a.metrics.started_at
+    time.sleep(0.01)
+    a2 = _WorkerLife(1)  # the oldest worker restarted
+    assert start(a2.text(), b.text()) == a.metrics.started_at
+    assert start(None, b.text()) == a.metrics.started_at  # it missed a scrape
+    assert start(a2.text(), None) == a.metrics.started_at
 
 
 def test_a_series_the_new_life_has_not_recreated_keeps_its_total() -> None:

@@ -11,15 +11,18 @@ are the earliest.
 Counters (and histogram / summary counts and sums) must never go down in the merged view:
 Prometheus reads any decrease of a sum as a reset to 0 and shows the whole remaining sum as
 a spike. :class:`CounterCarry` keeps each worker's last counter values: a worker that misses
-a scrape contributes them (its gauges are left out), and when a worker was restarted (its
-``streamprint_start_time_seconds`` changed) the totals of its earlier life are carried on
-under its slot, series it has not recreated yet included.
+a scrape contributes them and its start time (its other gauges are left out), and when a
+worker was restarted (its ``streamprint_start_time_seconds`` changed) the totals of its
+earlier life are carried on under its slot, series it has not recreated yet included, and
+the slot keeps its first life's start time: the merged start time is when the merged
+counters started from 0, and never moves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -76,6 +79,7 @@ class CounterCarry:
         self._last: dict[int, str] = {}  # slot -> its last exposition, counters only
         self._offsets: dict[int, dict[tuple[str, LabelKey], float]] = {}
         self._started: dict[int, float] = {}  # slot -> its START_TIME_METRIC
+        self._first_started: dict[int, float] = {}  # slot -> its first life's START_TIME_METRIC
 
     def texts(self, fetched: Sequence[str | None]) -> list[str]:
         """One exposition per slot for :func:`merge`: the fetched one with earlier lives'
@@ -89,11 +93,16 @@ class CounterCarry:
                 continue
             previous = _counter_samples(self._last[slot]) if slot in self._last else {}
             offsets = self._offsets.setdefault(slot, {})
-            if self._new_life(slot, text, previous, offsets):
+            started = _start_time(text)
+            if self._new_life(slot, text, started, previous, offsets):
                 # the earlier lives' totals (offsets included) carry on under this slot
                 offsets.clear()
                 offsets.update(previous)
-            carried = _with_offsets(text, offsets, self._last.get(slot))
+            if started is not None:  # the slot's counters started with its first life
+                self._first_started.setdefault(slot, started)
+            first = self._first_started.get(slot, math.inf)
+            restated = started is not None and first < started
+            carried = _with_offsets(text, offsets, self._last.get(slot), first) if offsets or restated else text
             self._last[slot] = _only_counters(carried)
             out.append(carried)
         return out
@@ -102,12 +111,12 @@ class CounterCarry:
         self,
         slot: int,
         text: str,
+        started: float | None,
         previous: dict[tuple[str, LabelKey], float],
         offsets: dict[tuple[str, LabelKey], float],
     ) -> bool:
-        """Whether ``text`` is from a restarted worker: its start time changed or, for an
-        exposition without one, a counter went back."""
-        started = _start_time(text)
+        """Whether ``text`` (start time ``started``) is from a restarted worker: its start time
+        changed or, for an exposition without one, a counter went back."""
         if started is not None:
             known = self._started.get(slot)
             self._started[slot] = started
@@ -134,23 +143,26 @@ def _counter_samples(text: str) -> dict[tuple[str, LabelKey], float]:
     }
 
 
-def _with_offsets(text: str, offsets: dict[tuple[str, LabelKey], float], last: str | None) -> str:
-    """``text`` with ``offsets`` added to its counter samples (re-rendered). An earlier life's
-    series that the new life has not recreated yet (a label value not seen since the
-    restart) is kept at its carried total, its family as in ``last``."""
-    if not offsets:
-        return text
+def _with_offsets(
+    text: str, offsets: dict[tuple[str, LabelKey], float], last: str | None, first_start: float
+) -> str:
+    """``text`` with ``offsets`` added to its counter samples and its start time the earlier
+    ``first_start`` of its slot's first life (re-rendered). An earlier life's series that the
+    new life has not recreated yet (a label value not seen since the restart) is kept at its
+    carried total, its family as in ``last``."""
     families: dict[str, Metric] = {}
     present: set[tuple[str, LabelKey]] = set()
     for family in text_string_to_metric_families(text):
         fixed = families.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
         for s in family.samples:
             key = (s.name, tuple(sorted(s.labels.items())))
-            extra = 0.0
+            value = s.value
             if _monotonic(family, s.name):
                 present.add(key)
-                extra = offsets.get(key, 0.0)
-            fixed.add_sample(s.name, s.labels, s.value + extra)
+                value += offsets.get(key, 0.0)
+            elif family.name == START_TIME_METRIC:
+                value = min(value, first_start)
+            fixed.add_sample(s.name, s.labels, value)
     if last is not None and offsets.keys() - present:
         for family in text_string_to_metric_families(last):
             for s in family.samples:
@@ -164,9 +176,10 @@ def _with_offsets(text: str, offsets: dict[tuple[str, LabelKey], float], last: s
 
 
 def _only_counters(text: str) -> str:
+    """The counters of ``text``, and its start time (what a slot that misses a scrape shows)."""
     families = []
     for family in text_string_to_metric_families(text):
-        if family.type not in _MONOTONIC_TYPES:
+        if family.type not in _MONOTONIC_TYPES and family.name != START_TIME_METRIC:
             continue
         kept = Metric(family.name, family.documentation, family.type, family.unit)
         for s in family.samples:
