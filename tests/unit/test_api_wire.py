@@ -233,43 +233,67 @@ def test_past_the_field_budget_the_standard_parser_reads_the_rest() -> None:
 LIMIT = 1000
 
 
-@settings(max_examples=150, deadline=None)
+def _varint_bytes(v: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, v = v & 0x7F, v >> 7
+        out.append(byte | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+_CHUNK_PARTS = {
+    "big_data": _field(1, b"\x01" * (LIMIT + 1)),
+    "huge_data": _field(1, b"\x02" * (5 * LIMIT)),
+    "small_data": _field(1, b"\x03" * 10),
+    "limit_data": _field(1, b"\x04" * LIMIT),
+    "seq_7": b"\x10\x07",
+    "seq_max": b"\x10" + _varint_bytes(2**64 - 1),
+    "seq_ten_bytes_wrapping": b"\x10" + b"\xff" * 9 + b"\x7f",  # more than 64 bits: kept mod 2**64
+    "timestamps": _field(3, b"\x00" * 16),
+    "unknown": _field(20, b"?"),
+}
+_OUTER_PARTS = ["config", "chunk", "chunk", "unknown"]
+
+
+@settings(max_examples=300, deadline=None)
 @given(
-    size=st.sampled_from([0, 1, LIMIT - 1, LIMIT, LIMIT + 1, 5 * LIMIT]),
-    seq=st.sampled_from([None, 0, 7, 2**63, 2**64 - 1]),
-    timestamps=st.integers(0, 300),
-    extra=st.sampled_from(["", "config", "second_chunk", "data_twice", "seq_twice", "unknown"]),
+    outer=st.lists(
+        st.tuples(st.sampled_from(_OUTER_PARTS), st.lists(st.sampled_from(sorted(_CHUNK_PARTS)), max_size=4)),
+        min_size=1,
+        max_size=4,
+    )
 )
-def test_a_stream_chunk_over_the_limit_is_read_from_the_wire_and_anything_else_parsed(
-    size: int, seq: int | None, timestamps: int, extra: str
+def test_a_stream_chunk_over_the_limit_is_what_the_standard_parser_reads(
+    outer: list[tuple[str, list[str]]],
 ) -> None:
-    """Only a message that is one chunk with one data field over the limit is left unparsed;
-    its seq is what the standard parser reads."""
-    chunk = fs_pb.MediaChunk(data=b"\x01" * size, timestamps_seconds=[0.1] * timestamps)
-    if seq is not None:
-        chunk.seq = seq
-    raw = fs_pb.StreamFingerprintRequest(chunk=chunk).SerializeToString()
-    inner = chunk.SerializeToString()
-    if extra == "config":
-        raw += fs_pb.StreamFingerprintRequest(config=fs_pb.StreamConfig()).SerializeToString()
-    elif extra == "second_chunk":
-        raw += fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(seq=3)).SerializeToString()
-    elif extra == "data_twice":
-        raw = _field(2, inner + _field(1, b"\x02" * size))
-    elif extra == "seq_twice":
-        raw = _field(2, inner + b"\x10\x05")  # seq = 5 after the first: the last one wins
-    elif extra == "unknown":
-        raw = _field(2, inner + _field(20, b"?"))
+    """Any mix of config, chunk and unknown fields, each chunk any mix of data, seq,
+    timestamps and unknown fields: a message is left unparsed exactly when the standard
+    parser reads a chunk whose data is over the limit, with the seq it reads."""
+    raw = b""
+    for kind, parts in outer:
+        if kind == "config":
+            raw += _field(1, b"")
+        elif kind == "chunk":
+            raw += _field(2, b"".join(_CHUNK_PARTS[p] for p in parts))
+        else:
+            raw += _field(21, b"x")
     standard = fs_pb.StreamFingerprintRequest.FromString(raw)
     parsed = stream_request_parser(LIMIT)(raw)
-    single = extra in ("", "seq_twice", "unknown")
-    if single and size > LIMIT:
-        assert parsed == OversizedChunk(standard.chunk.seq, size)
+    if standard.WhichOneof("payload") == "chunk" and len(standard.chunk.data) > LIMIT:
+        assert parsed == OversizedChunk(standard.chunk.seq, len(standard.chunk.data))
     else:
         assert parsed == standard
 
 
-def test_malformed_stream_bytes_get_the_standard_parsers_error() -> None:
-    oversized = fs_pb.StreamFingerprintRequest(chunk=fs_pb.MediaChunk(data=b"\x01" * 2 * LIMIT)).SerializeToString()
-    with pytest.raises(DecodeError):
-        stream_request_parser(LIMIT)(oversized[:-5])  # truncated: the scan gives up, the parser raises
+def test_a_stream_message_past_the_field_budget_or_malformed_takes_the_standard_parse() -> None:
+    data = _field(1, b"\x01" * (2 * LIMIT))
+    many = _field(2, data + b"\x10\x01" * REQUEST_FIELD_BUDGET)  # seq repeated past the budget
+    assert stream_request_parser(LIMIT)(many) == fs_pb.StreamFingerprintRequest.FromString(many)
+    for malformed in (
+        _field(2, data)[:-5],  # truncated
+        _field(2, data + b"\x10" + b"\xff" * 10 + b"\x01"),  # an 11-byte varint
+        _field(2, data + _varint_bytes(1 << 29 << 3) + b"\x00"),  # field number 2**29
+    ):
+        with pytest.raises(DecodeError):
+            stream_request_parser(LIMIT)(malformed)

@@ -96,7 +96,8 @@ class _DrainableReader:
 
     async def read(self, deadline: float) -> object:
         """The next message (``grpc.aio.EOF`` at half-close, :class:`MalformedRequest` for
-        bytes that do not parse); ``TimeoutError`` at ``deadline`` (loop time) or on drain."""
+        bytes that do not parse, :class:`OversizedChunk` for a chunk over the size limit);
+        ``TimeoutError`` at ``deadline`` (loop time) or on drain."""
         try:
             async with asyncio.timeout_at(deadline) as self._reading:
                 return await self._context.read()
@@ -225,8 +226,7 @@ class FingerprintService:
                     raise message.error()
                 if isinstance(message, OversizedChunk):  # refused unparsed (wire.py)
                     self._plane.metrics.chunk_received(stream.stats, message.size)
-                    stream.accept_chunk(message.seq, message.size)
-                    raise AssertionError("accept_chunk refuses an oversized chunk")
+                    stream.refuse_chunk(message.seq, message.size)
                 assert isinstance(message, fs_pb.StreamFingerprintRequest)
                 if message.WhichOneof("payload") != "chunk":
                     raise InvalidInputError.for_field(

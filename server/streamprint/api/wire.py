@@ -39,10 +39,11 @@ REQUEST_FIELD_BUDGET = 256
 BATCH_FIELD_BUDGET = 2048
 
 _VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
+_MAX_FIELD_NUMBER = 1 << 29  # field numbers are 1 .. 2**29 - 1; the parsers refuse others
 _BATCH_ITEMS = 1  # BatchFingerprintRequest.items
 _REQUEST_MEDIA = 1  # FingerprintRequest.media
 _SOURCE_DATA, _SOURCE_SERVER_PATH = 1, 2  # MediaSource.data, MediaSource.server_path
-_STREAM_CHUNK = 2  # StreamFingerprintRequest.chunk
+_STREAM_CONFIG, _STREAM_CHUNK = 1, 2  # StreamFingerprintRequest.config, .chunk (a oneof)
 _CHUNK_DATA, _CHUNK_SEQ = 1, 2  # MediaChunk.data, MediaChunk.seq
 
 
@@ -128,22 +129,38 @@ def stream_request_parser(
 
 
 def _oversized_chunk(raw: bytes, max_chunk_bytes: int) -> OversizedChunk | None:
-    """The chunk in ``raw`` when the message is one chunk field whose one data field is over
-    ``max_chunk_bytes``; None for any other shape (the standard parser decides)."""
+    """The chunk in ``raw`` when the message is a chunk (as the standard parser reads it) whose
+    data is over ``max_chunk_bytes``; None for anything else (the standard parser decides).
+
+    Protobuf's rules are followed where they decide the payload, the data or the seq: of the
+    oneof's fields the last one wins, chunk fields after it merge, and of repeated scalar
+    fields the last one wins; unknown fields are skipped. A message past the field budget,
+    or with a field the scan cannot read (a group, a wrong wire type for data or seq) goes to
+    the standard parser. The refusal does not check the rest of the message (e.g. a
+    malformed ``timestamps_seconds``): such a message is refused for its size rather than
+    as malformed.
+    """
     scanner = _Scanner(raw, REQUEST_FIELD_BUDGET)
     try:
-        outer = scanner.fields(0, len(raw))
-        if len(outer) != 1 or outer[0].number != _STREAM_CHUNK or outer[0].wire_type != _LEN:
+        payload = [f for f in scanner.fields(0, len(raw)) if f.number in (_STREAM_CONFIG, _STREAM_CHUNK)]
+        if not payload or payload[-1].number != _STREAM_CHUNK or any(f.wire_type != _LEN for f in payload):
             return None
-        inner = scanner.fields(outer[0].value_start, outer[0].value_end)
-        data = _only(inner, _CHUNK_DATA)
-        if data is None or data.value_end - data.value_start <= max_chunk_bytes:
-            return None
+        last_config = max((i for i, f in enumerate(payload) if f.number == _STREAM_CONFIG), default=-1)
+        data: _Field | None = None
         seq = 0
-        for f in inner:  # a repeated scalar field: the last one wins
-            if f.number == _CHUNK_SEQ and f.wire_type == _VARINT:
-                seq, _ = _varint(raw, f.value_start, f.value_end)
+        for chunk in payload[last_config + 1 :]:
+            for f in scanner.fields(chunk.value_start, chunk.value_end):
+                if f.number == _CHUNK_DATA:
+                    if f.wire_type != _LEN:
+                        return None
+                    data = f
+                elif f.number == _CHUNK_SEQ:
+                    if f.wire_type != _VARINT:
+                        return None
+                    seq, _ = _varint(raw, f.value_start, f.value_end)
     except _Unscanned:
+        return None
+    if data is None or data.value_end - data.value_start <= max_chunk_bytes:
         return None
     return OversizedChunk(seq & (2**64 - 1), data.value_end - data.value_start)
 
@@ -196,7 +213,7 @@ class _Scanner:
             tag_start = pos
             tag, pos = _varint(buf, pos, end)
             number, wire_type = tag >> 3, tag & 7
-            if number == 0:
+            if number == 0 or number >= _MAX_FIELD_NUMBER:
                 raise _Unscanned
             value_start = pos
             if wire_type == _VARINT:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import numpy as np
 
@@ -173,21 +173,29 @@ class LiveStream:
 
     def accept_chunk(self, seq: int, size: int) -> None:
         """Check a chunk's sequence number, size and the session's wall-clock age."""
-        config = self._plane.config
+        self._check_seq(seq)
+        if size > self._plane.config.max_chunk_bytes:
+            self.refuse_chunk(seq, size)
+        self._next_seq += 1
+        self._take_rate_token(seq)
+        self.check_duration()
+
+    def refuse_chunk(self, seq: int, size: int) -> NoReturn:
+        """Refuse chunk ``seq`` of ``size`` bytes as over ``--max-chunk-bytes`` (its sequence
+        number checked first, as for any chunk)."""
+        self._check_seq(seq)
+        limit = self._plane.config.max_chunk_bytes
+        raise ResourceLimitError(
+            f"chunk {seq} holds {size} bytes; the limit is {limit} bytes", limit="chunk_bytes"
+        )
+
+    def _check_seq(self, seq: int) -> None:
         if seq != self._next_seq:
             raise InvalidInputError.for_field(
                 "chunk.seq",
                 f"expected sequence number {self._next_seq}, got {seq} (chunk lost or repeated)",
                 "0 for the first chunk, then one more for each chunk",
             )
-        if size > config.max_chunk_bytes:
-            raise ResourceLimitError(
-                f"chunk {seq} holds {size} bytes; the limit is {config.max_chunk_bytes} bytes",
-                limit="chunk_bytes",
-            )
-        self._next_seq += 1
-        self._take_rate_token(seq)
-        self.check_duration()
 
     def _take_rate_token(self, seq: int) -> None:
         """Token bucket of ``--max-chunk-rate`` chunks per second, 2 s of burst."""
