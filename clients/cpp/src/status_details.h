@@ -5,8 +5,8 @@
 // google.rpc.ErrorInfo, BadRequest, RetryInfo, ResourceInfo, ... The lines and the JSON
 // mirror clients/python/streamprint_client/errors.py (StreamprintRpcError.describe() and
 // to_json_dict()): "  field F: D", "  reason R (DOMAIN, k=v)", "  retry after S s",
-// "  resource TYPE NAME", any other known type as "  TYPE: {JSON}", and a type this program
-// has no descriptor for as its type URL with {"undecoded_bytes": N}.
+// "  resource TYPE NAME", "  quota SUBJECT: D", any other known type as "  TYPE: {JSON}"
+// (compact), and a type this program has no descriptor for as "  TYPE: {"undecoded_bytes":N}".
 #pragma once
 
 #include <google/protobuf/descriptor.h>
@@ -65,14 +65,14 @@ inline StatusDetail Decode(const google::protobuf::Any& any) {
       google::protobuf::DescriptorPool::generated_pool()->FindMessageTypeByName(d.type);
   if (descriptor == nullptr) {
     d.json_members = "\"undecoded_bytes\": " + size;
-    d.lines.push_back("  " + url + ": {" + d.json_members + "}");
+    d.lines.push_back("  " + d.type + ": {\"undecoded_bytes\":" + size + "}");
     return d;
   }
   std::unique_ptr<google::protobuf::Message> message(
       google::protobuf::MessageFactory::generated_factory()->GetPrototype(descriptor)->New());
   if (!message->ParseFromString(any.value())) {
     d.json_members = "\"undecodable_bytes\": " + size;
-    d.lines.push_back("  " + d.type + ": {" + d.json_members + "}");
+    d.lines.push_back("  " + d.type + ": {\"undecodable_bytes\":" + size + "}");
     return d;
   }
   if (const auto* retry = dynamic_cast<const google::rpc::RetryInfo*>(message.get())) {
@@ -91,6 +91,8 @@ inline StatusDetail Decode(const google::protobuf::Any& any) {
     d.lines.push_back("  reason " + info->reason() + " (" + info->domain() + extra + ")");
   } else if (const auto* resource = dynamic_cast<const google::rpc::ResourceInfo*>(message.get())) {
     d.lines.push_back("  resource " + resource->resource_type() + " " + resource->resource_name());
+  } else if (const auto* quota = dynamic_cast<const google::rpc::QuotaFailure*>(message.get())) {
+    for (const auto& v : quota->violations()) d.lines.push_back("  quota " + v.subject() + ": " + v.description());
   } else {
     d.lines.push_back("  " + d.type + ": {" + d.json_members + "}");
   }

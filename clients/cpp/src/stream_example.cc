@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -45,7 +46,7 @@ using streamprint_cpp::StatusDetailsJson;
 // A file that cannot be read: the stderr line and, with --json, the Python client's
 // {"error": {"code": "LOCAL_FILE", ...}} line. Returns the exit code (1).
 int FileError(const std::string& path, const std::string& reason, bool json) {
-  const std::string message = "cannot read " + path + ": " + reason;
+  const std::string message = reason + ": " + path;  // as the Python client words it
   std::cerr << "streamprint_stream: error: " << message << "\n";
   if (json) {
     std::cout << "{\"error\": {\"code\": \"LOCAL_FILE\", \"message\": " << JsonString(message)
@@ -127,7 +128,7 @@ int main(int argc, char** argv) {
   std::error_code not_regular;
   if (std::filesystem::exists(path, not_regular) && !std::filesystem::is_regular_file(path, not_regular)) {
     // a directory opens as a stream here, and reading it throws from inside the stream buffer
-    return FileError(path, "not a regular file", json);
+    return FileError(path, std::strerror(EISDIR), json);
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return FileError(path, std::strerror(errno), json);

@@ -100,16 +100,24 @@ class StreamprintRpcError extends Error {
     return { code: this.code, message: this.message, details: this.details };
   }
 
+  /** Code, message, then one line per detail, as the Python client's describe(). */
   describe() {
     const lines = [`${this.code}: ${this.message}`];
-    for (const d of this.details) {
-      if (d.type === 'google.rpc.BadRequest') {
+    for (const { type, ...d } of this.details) {
+      if (type === 'google.rpc.BadRequest') {
         for (const v of d.field_violations || []) lines.push(`  field ${v.field}: ${v.description}`);
-      } else if (d.type === 'google.rpc.RetryInfo' && d.retry_delay) {
+      } else if (type === 'google.rpc.RetryInfo' && d.retry_delay) {
         const s = (d.retry_delay.seconds || 0) + (d.retry_delay.nanos || 0) / 1e9;
         lines.push(`  retry after ${s} s`);
-      } else if (d.type === 'google.rpc.ErrorInfo') {
-        lines.push(`  reason ${d.reason}`);
+      } else if (type === 'google.rpc.ErrorInfo') {
+        const meta = Object.keys(d.metadata || {}).sort().map((k) => `, ${k}=${d.metadata[k]}`);
+        lines.push(`  reason ${d.reason || ''} (${d.domain || ''}${meta.join('')})`);
+      } else if (type === 'google.rpc.ResourceInfo') {
+        lines.push(`  resource ${d.resource_type || ''} ${d.resource_name || ''}`);
+      } else if (type === 'google.rpc.QuotaFailure') {
+        for (const v of d.violations || []) lines.push(`  quota ${v.subject || ''}: ${v.description || ''}`);
+      } else {
+        lines.push(`  ${type}: ${JSON.stringify(d)}`);
       }
     }
     return lines.join('\n');

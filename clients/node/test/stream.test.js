@@ -168,3 +168,29 @@ test('info returns the server description', async () => {
   const info = JSON.parse(stdout);
   assert.equal(info.api_version, 'streamprint.v1');
 });
+
+test('describe() prints every rich detail as the Python client does', () => {
+  const { StreamprintRpcError } = require('../lib/client');
+  const error = Object.create(StreamprintRpcError.prototype);
+  Object.assign(error, {
+    code: 'RESOURCE_EXHAUSTED',
+    message: 'refused',
+    details: [
+      { type: 'google.rpc.ErrorInfo', reason: 'R', domain: 'd', metadata: { b: '2', a: '1' } },
+      { type: 'google.rpc.RetryInfo', retry_delay: { seconds: 1, nanos: 500000000 } },
+      { type: 'google.rpc.BadRequest', field_violations: [{ field: 'chunk.seq', description: 'gap' }] },
+      { type: 'google.rpc.ResourceInfo', resource_type: 'session', resource_name: 's-1' },
+      { type: 'google.rpc.QuotaFailure', violations: [{ subject: 'server', description: 'over' }] },
+      { type: 'example.v1.Unknown', value: 'AAE=' },
+    ],
+  });
+  assert.deepEqual(error.describe().split('\n'), [
+    'RESOURCE_EXHAUSTED: refused',
+    '  reason R (d, a=1, b=2)',
+    '  retry after 1.5 s',
+    '  field chunk.seq: gap',
+    '  resource session s-1',
+    '  quota server: over',
+    '  example.v1.Unknown: {"value":"AAE="}',
+  ]);
+});

@@ -11,6 +11,7 @@ installed too.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,9 @@ class StreamprintRpcError(Exception):
                 lines.append(
                     f"  resource {d.content.get('resource_type', '')} {d.content.get('resource_name', '')}"
                 )
+            elif d.type == "google.rpc.QuotaFailure":
+                for v in d.content.get("violations", []):
+                    lines.append(f"  quota {v.get('subject', '')}: {v.get('description', '')}")
             else:
-                lines.append(f"  {d.type}: {d.content}")
+                lines.append(f"  {d.type}: {json.dumps(d.content, separators=(',', ':'), ensure_ascii=False)}")
         return "\n".join(lines)
