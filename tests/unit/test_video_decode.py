@@ -14,7 +14,7 @@ from streamprint.engine.video import (
     fingerprint_video,
     has_video_stream,
 )
-from streamprint.errors import MediaDecodeError
+from streamprint.errors import InvalidInputError, MediaDecodeError
 
 
 def _stream(data: bytes, seed: int, max_chunk: int) -> tuple[int, dict[str, float]]:
@@ -115,3 +115,50 @@ def test_live_ts_joined_mid_gop() -> None:
     updates, values = _stream(joined, 3, 1500)
     assert updates >= 1
     assert values == batch.values
+
+
+@pytest.mark.parametrize("container", ["ts", "fmp4"])
+def test_frames_over_the_size_limit_are_refused_before_decoding_with_the_media_field(container: str) -> None:
+    """Frames were decoded before their size was checked, and only those picked for analysis
+    were: a 769 KB stream of 16000x16000 frames took 1.2 GB, and such frames appended to a
+    normal stream (timestamps going back, so never analysed) passed. A unary call's error
+    named ``chunk.data``."""
+    wide = vc.encode(vc.flat((90, 90, 90), width=8200, height=16), seconds=0.4, container=container, width=8200, height=16)
+    with pytest.raises(InvalidInputError) as unary:
+        fingerprint_video(wide)
+    assert [v.field for v in unary.value.violations] == ["media.data"]
+    assert "frame size 8200x16 is out of range" in unary.value.message
+    assert unary.value.violations[0].allowed == "2..8192 px a side"
+    session = VideoContainerSession(VideoSessionConfig())
+    with pytest.raises(InvalidInputError) as streamed:
+        for i in range(0, len(wide), 4096):
+            session.push(wide[i : i + 4096])
+        session.finish()
+    session.close()
+    assert [v.field for v in streamed.value.violations] == ["chunk.data"]
+
+
+def test_an_oversized_part_after_normal_frames_is_refused_too() -> None:
+    normal = vc.encode(vc.bars(), seconds=1.0, container="ts")
+    wide = vc.encode(vc.flat((90, 90, 90), width=8200, height=16), seconds=0.4, container="ts", width=8200, height=16)
+    with pytest.raises(InvalidInputError) as info:
+        fingerprint_video(normal + wide)
+    assert "8200x16" in info.value.message
+
+
+@pytest.mark.parametrize("container", ["ts", "fmp4"])
+def test_the_decoders_refuse_pictures_over_the_pixel_limit(container: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pixel cap reaches libav's decoder (whole media and streams), so a picture over it
+    is never allocated; here the cap is lowered below a 160x96 clip's frames."""
+    from streamprint.engine.video import decode
+
+    data = vc.encode(vc.bars(), seconds=1.0, container=container)
+    assert fingerprint_video(data).values["edge_density"] > 0
+    monkeypatch.setattr(decode, "_CODEC_OPTIONS", {"max_pixels": str(160 * 96 - 1)})
+    with pytest.raises(MediaDecodeError):
+        fingerprint_video(data)
+    session = VideoContainerSession(VideoSessionConfig())
+    with pytest.raises(MediaDecodeError):
+        session.push(data)
+        session.finish()
+    session.close()

@@ -26,12 +26,20 @@ from pathlib import Path
 import av
 import av.error
 
-from streamprint.errors import MediaDecodeError, StreamprintError
+from streamprint.engine.video.grid import MAX_SIDE
+from streamprint.errors import InvalidInputError, MediaDecodeError, StreamprintError
 
 #: Demuxer probe limits: bytes and microseconds of media read before the first frame.
 PROBE_BYTES = 1 << 20
 ANALYZE_US = 1_000_000
 _OPTIONS = {"probesize": str(PROBE_BYTES), "analyzeduration": str(ANALYZE_US)}
+#: The decoders refuse pictures of more pixels than the largest frame the session takes
+#: (``grid.MAX_SIDE`` squared) before allocating them: a 769 KB H.264 stream of 16000x16000
+#: frames otherwise took 1.1 GB to decode (libav also decodes while probing a container, so
+#: the option goes to the probe of each of the first :data:`_PROBED_STREAMS` streams too).
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+_CODEC_OPTIONS = {"max_pixels": str(MAX_PIXELS)}
+_PROBED_STREAMS = 64
 #: Undecodable packets skipped before the first frame (a live stream joined mid-GOP) ...
 MAX_LEADING_BAD_PACKETS = 600
 #: ... and in a row after it (a damaged stretch); more is a corrupt stream.
@@ -68,8 +76,10 @@ def _frames(
     if not container.streams.video:
         raise _media_error(field, "the media has no video stream")
     stream = container.streams.video[0]
+    check_frame_size(stream.codec_context.width, stream.codec_context.height, field, known_only=True)
     stream.thread_type = "SLICE"
     stream.codec_context.thread_count = 1
+    stream.codec_context.options = dict(_CODEC_OPTIONS)
     count = 0
     failures = 0  # consecutive packets the decoder rejected
     try:
@@ -89,6 +99,7 @@ def _frames(
                 continue
             failures = 0
             for frame in frames:
+                check_frame_size(frame.width, frame.height, field)
                 yield frame, _timestamp(frame, stream, count)
                 count += 1
     except av.error.FFmpegError as exc:
@@ -99,9 +110,22 @@ def _frames(
         raise _media_error(field, f"truncated: {count} of {stream.frames} indexed frames decoded")
 
 
+def check_frame_size(width: int, height: int, field: str, *, known_only: bool = False) -> None:
+    """Refuse a frame (or, from a container's header, a stream) whose sides are outside
+    ``2..MAX_SIDE`` pixels; ``known_only``: a 0 side means not known yet and passes."""
+    if known_only and (width == 0 or height == 0):
+        return
+    if not (2 <= width <= MAX_SIDE and 2 <= height <= MAX_SIDE):
+        raise InvalidInputError.for_field(
+            field, f"frame size {width}x{height} is out of range", f"2..{MAX_SIDE} px a side"
+        )
+
+
 def _open(source: object, field: str) -> av.container.InputContainer:
     try:
-        container = av.open(source, mode="r", options=_OPTIONS)
+        container = av.open(  # type: ignore[call-overload]  # PyAV's stub says list[str]; it takes one dict per stream
+            source, mode="r", options=_OPTIONS, stream_options=[_CODEC_OPTIONS] * _PROBED_STREAMS
+        )
     except (av.error.FFmpegError, ValueError, OSError) as exc:
         msg = exc.strerror if isinstance(exc, av.error.FFmpegError) else str(exc)
         raise _media_error(field, f"not a decodable video container ({msg})") from exc

@@ -28,10 +28,9 @@ from streamprint.engine.fingerprint import (
     Fingerprint,
 )
 from streamprint.engine.requests import check_dimensions, check_update_interval
-from streamprint.engine.video.decode import StreamingVideoDecoder, iter_frames
+from streamprint.engine.video.decode import StreamingVideoDecoder, check_frame_size, iter_frames
 from streamprint.engine.video.features import VideoFeatures, describe
 from streamprint.engine.video.grid import (
-    MAX_SIDE,
     FrameSampler,
     RawVideoFormat,
     to_analysis_rgb,
@@ -171,6 +170,7 @@ class VideoSession:
             raise InvalidInputError.for_field("frames", f"expected uint8 [n, h, w, 3], got {frames.dtype} {frames.shape}")
         if frames.shape[0] != len(timestamps_s):
             raise InvalidInputError.for_field("timestamps", "need one timestamp per frame")
+        check_frame_size(frames.shape[2], frames.shape[1], "frames")
         self._check_timestamps(timestamps_s)
         for frame, t in zip(frames, timestamps_s, strict=True):
             self._push_lazy(_rgb_maker(frame), float(t))
@@ -225,9 +225,7 @@ class VideoSession:
             return
         self._frames_seen += 1
         if analysed:
-            frame = make()
-            if not (2 <= frame.width <= MAX_SIDE and 2 <= frame.height <= MAX_SIDE):
-                raise InvalidInputError.for_field("chunk.data", f"frame size {frame.width}x{frame.height} is out of range")
+            frame = make()  # its size is checked: raw geometry by the config, decoded frames by the decoder, arrays by push_rgb
             row, luma, hist = self._describe(to_analysis_rgb(frame), self._prev)
             self._prev = (luma, hist)
             self._rows.append(row)
