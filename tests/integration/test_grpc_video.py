@@ -15,6 +15,7 @@ from streamprint.engine import dims
 from streamprint_client._generated import fingerprint_service_pb2 as fs_pb
 from streamprint_client._generated import fingerprint_service_pb2_grpc as fs_grpc
 from streamprint_client._generated import media_pb2 as m_pb
+from streamprint_client.errors import StreamprintRpcError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 import video_clips as vc
@@ -139,6 +140,28 @@ def test_bad_video_inputs(stub: fs_grpc.FingerprintServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as info:
         _stream(stub, config, [fs_pb.MediaChunk(data=b"garbage bytes " * 500, seq=0)])
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_raw_frame_no_chunk_can_carry_is_refused_with_the_config(stub: fs_grpc.FingerprintServiceStub) -> None:
+    """1920x1080 rgb24 (6.2 MB a frame) was accepted, and every chunk then failed: a chunk may
+    carry 4 MiB by default, so no whole frame ever fit."""
+    config = fs_pb.StreamConfig(
+        modality=m_pb.MODALITY_VIDEO,
+        video_format=m_pb.VideoFormat(pixel_format=m_pb.PIXEL_FORMAT_RGB24, width=1920, height=1080, frame_rate=25),
+    )
+    with pytest.raises(grpc.RpcError) as info:
+        _stream(stub, config, [])
+    error = StreamprintRpcError.from_rpc_error(info.value)
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in error.field_violations] == ["config.video_format"]
+    assert "6220800 bytes, more than a chunk may carry (4194304 bytes" in error.message
+    i420 = fs_pb.StreamConfig(  # the same picture in i420 fits (3.1 MB a frame)
+        modality=m_pb.MODALITY_VIDEO,
+        video_format=m_pb.VideoFormat(pixel_format=m_pb.PIXEL_FORMAT_I420, width=1920, height=1080, frame_rate=25),
+    )
+    frame = bytes(1920 * 1080 * 3 // 2)
+    responses = _stream(stub, i420, [fs_pb.MediaChunk(data=frame, seq=0), fs_pb.MediaChunk(data=frame, seq=1)])
+    assert responses[-1].fingerprint.final
 
 
 def test_batch_mixes_audio_and_video(stub: fs_grpc.FingerprintServiceStub, clip_ts: bytes) -> None:

@@ -46,6 +46,14 @@ class VideoLiveStream(LiveStream):
     """A live video stream: container bytes decoded incrementally, or raw frames."""
 
     def __init__(self, plane: DataPlane, spec: StreamSpec) -> None:
+        raw, limit = spec.video.raw, plane.config.max_chunk_bytes
+        if raw is not None and raw.frame_bytes > limit:  # no chunk could ever carry one frame
+            raise InvalidInputError.for_field(
+                "config.video_format",
+                f"one {raw.pixel_format.value} frame of {raw.width}x{raw.height} is {raw.frame_bytes} "
+                f"bytes, more than a chunk may carry ({limit} bytes, --max-chunk-bytes)",
+                f"raw frames of at most {limit} bytes (smaller, or i420 / gray8), or an encoded container",
+            )
         super().__init__(plane, spec)
         self._drop_kept(NOT_KEPT)
         self._raw_frames = 0
