@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -162,6 +163,37 @@ def test_a_raw_frame_no_chunk_can_carry_is_refused_with_the_config(stub: fs_grpc
     frame = bytes(1920 * 1080 * 3 // 2)
     responses = _stream(stub, i420, [fs_pb.MediaChunk(data=frame, seq=0), fs_pb.MediaChunk(data=frame, seq=1)])
     assert responses[-1].fingerprint.final
+
+
+def test_raw_media_timed_by_frame_rate_past_the_media_limit_is_refused_at_once(
+    make_server: Callable[..., ServerThread],
+) -> None:
+    """Frame-rate-timed raw frames were checked against --max-media-s one frame at a time,
+    after a Python list of every timestamp: 60 MiB of 2x2 frames at 1000 fps took 1.2 GB
+    and minutes of CPU before the refusal."""
+    srv = make_server(max_media_s=10.0)
+    gray = m_pb.VideoFormat(pixel_format=m_pb.PIXEL_FORMAT_GRAY8, width=2, height=2, frame_rate=1000)
+    data = bytes(4 * 20_001)  # 20,001 frames: 20 s at 1000 fps
+    with grpc.insecure_channel(srv.address) as channel:
+        stub = fs_grpc.FingerprintServiceStub(channel)
+        started = time.monotonic()
+        with pytest.raises(grpc.RpcError) as unary:
+            stub.Fingerprint(
+                fs_pb.FingerprintRequest(
+                    media=m_pb.MediaSource(data=data, video_format=gray), modality=m_pb.MODALITY_VIDEO
+                ),
+                timeout=30,
+            )
+        config = fs_pb.StreamConfig(modality=m_pb.MODALITY_VIDEO, video_format=gray)
+        with pytest.raises(grpc.RpcError) as streamed:
+            _stream(stub, config, [fs_pb.MediaChunk(data=data[: 4 * 5000], seq=0), fs_pb.MediaChunk(data=data, seq=1)])
+        elapsed = time.monotonic() - started
+    for info in (unary, streamed):
+        error = StreamprintRpcError.from_rpc_error(info.value)
+        assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert error.error_info_metadata["limit"] == "max_media_seconds"
+    assert "frames at 1000 fps" in StreamprintRpcError.from_rpc_error(streamed.value).message
+    assert elapsed < 5
 
 
 def test_batch_mixes_audio_and_video(stub: fs_grpc.FingerprintServiceStub, clip_ts: bytes) -> None:

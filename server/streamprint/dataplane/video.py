@@ -25,7 +25,7 @@ from streamprint.engine.video import (
     fingerprint_raw,
     fingerprint_video,
 )
-from streamprint.errors import InvalidInputError, MediaDecodeError
+from streamprint.errors import InvalidInputError, MediaDecodeError, ResourceLimitError
 
 if TYPE_CHECKING:
     from streamprint.dataplane.plane import DataPlane
@@ -34,10 +34,23 @@ if TYPE_CHECKING:
 #: Why a video session id cannot be validated.
 NOT_KEPT = "video sessions keep no media for validation; validate with the media bytes instead"
 
-def _timestamps(video: VideoInput, start_index: int, n: int, field: str) -> list[float]:
+def _timestamps(
+    video: VideoInput, start_index: int, n: int, field: str, max_seconds: float | None
+) -> list[float]:
+    """Timestamps (s) of raw frames ``start_index .. start_index + n - 1`` timed by the frame
+    rate; media past ``max_seconds`` is refused before they are made (a 60 MiB call of 2x2
+    frames at 1000 fps is 15.7 million frames, over 4 h: it took 1.2 GB and minutes of CPU
+    to find out frame by frame)."""
     if video.frame_rate <= 0:
         raise InvalidInputError.for_field(
             field, "raw frames need timestamps or a frame rate", "one timestamp per frame"
+        )
+    last_s = (start_index + n - 1) / video.frame_rate
+    if max_seconds is not None and last_s > max_seconds:
+        raise ResourceLimitError(
+            f"{start_index + n} frames at {video.frame_rate:g} fps are {last_s:.6g} s of media; "
+            f"the limit is {max_seconds:g} s",
+            limit="max_media_seconds",
         )
     return [(start_index + i) / video.frame_rate for i in range(n)]
 
@@ -86,7 +99,10 @@ class VideoLiveStream(LiveStream):
                     "chunk.data", f"{len(data)} bytes are not whole frames of {size} bytes",
                     f"a multiple of {size} bytes",
                 )
-            timestamps = _timestamps(self.spec.video, self._raw_frames, len(data) // size, "chunk.timestamps_seconds")
+            timestamps = _timestamps(
+                self.spec.video, self._raw_frames, len(data) // size, "chunk.timestamps_seconds",
+                self._plane.config.max_media_s,
+            )
         updates = self._raw.push_raw(data, timestamps)
         self._raw_frames += len(timestamps)
         return updates
@@ -127,7 +143,7 @@ def compute(
             f"a multiple of {raw.frame_bytes} bytes",
         )
     n = len(data) // raw.frame_bytes
-    timestamps = _timestamps(media.video, 0, n, "media.video_format.frame_rate")
+    timestamps = _timestamps(media.video, 0, n, "media.video_format.frame_rate", max_seconds)
     return fingerprint_raw(data, raw, timestamps, dimensions, analyzer=analyzer)
 
 
