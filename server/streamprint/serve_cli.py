@@ -70,8 +70,9 @@ def run_serve(args: argparse.Namespace, out: TextIO | None = None) -> int:
         import asyncio  # here, not at the top: `streamprint fingerprint` builds this parser too
 
         from streamprint.api.server import serve
+        from streamprint.shutdown import exit_leaving_no_work
 
-        return asyncio.run(serve(config))
+        return exit_leaving_no_work(asyncio.run(serve(config)))
     except StreamprintError as exc:
         print(f"streamprint serve: error: {exc.reason}: {exc.message}", file=sys.stderr)
         return EXIT_ERROR

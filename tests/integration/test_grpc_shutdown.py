@@ -229,6 +229,26 @@ def test_idle_server_exits_promptly_on_sigterm(serve_process: type[ServeProcess]
     assert time.monotonic() - sigterm_at < 3, "nothing to drain: no need to wait for the grace"
 
 
+def test_sigterm_does_not_wait_for_a_computation_whose_call_has_ended(
+    serve_process: type[ServeProcess],
+) -> None:
+    """A unary computation runs on a thread that cannot be interrupted; Python joined it at
+    exit, so a server past its grace stayed alive (45 s and more, at full CPU) until a
+    computation nobody waited for was done."""
+    server = serve_process("--grace-s", "1")
+    gray = m_pb.VideoFormat(pixel_format=m_pb.PIXEL_FORMAT_GRAY8, width=2, height=2, frame_rate=1000)
+    slow = fs_pb.FingerprintRequest(  # 1M tiny frames: about 20 s of server CPU
+        media=m_pb.MediaSource(data=bytes(4 * 1_000_000), video_format=gray), modality=m_pb.MODALITY_VIDEO
+    )
+    with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as info:
+        fs_grpc.FingerprintServiceStub(channel).Fingerprint(slow, timeout=1.5)
+    assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    code, took = server.sigterm(timeout_s=15)
+    assert code == 0
+    assert took < 5, f"exited {took:.1f} s after SIGTERM"
+    assert any("still running" in line for line in server.log), "".join(server.log)
+
+
 def test_bad_flag_exits_2(serve_process: type[ServeProcess]) -> None:
     del serve_process
     result = subprocess.run(

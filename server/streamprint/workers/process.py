@@ -46,7 +46,9 @@ def serve_worker(config: ServerConfig, role: WorkerRole, conn: Connection) -> in
             conn.send(("error", f"cannot start on {config.address}: {exc}"))
     finally:
         conn.close()
-    return code
+    from streamprint.shutdown import exit_leaving_no_work
+
+    return exit_leaving_no_work(code)
 
 
 def main(argv: list[str]) -> int:
