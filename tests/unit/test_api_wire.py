@@ -35,18 +35,19 @@ def _as_standard(parts: FingerprintRequestParts) -> fs_pb.FingerprintRequest:
     return message
 
 
+def _varint_bytes(v: int) -> bytes:
+    """``v`` as a base-128 varint."""
+    out = bytearray()
+    while True:
+        byte, v = v & 0x7F, v >> 7
+        out.append(byte | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
 def _field(number: int, payload: bytes) -> bytes:
-    """A length-delimited field (tag and length < 2**28, enough here)."""
-
-    def varint(v: int) -> bytes:
-        out = bytearray()
-        while True:
-            byte, v = v & 0x7F, v >> 7
-            out.append(byte | (0x80 if v else 0))
-            if not v:
-                return bytes(out)
-
-    return varint(number << 3 | 2) + varint(len(payload)) + payload
+    """A length-delimited field."""
+    return _varint_bytes(number << 3 | 2) + _varint_bytes(len(payload)) + payload
 
 
 def test_large_data_is_a_view_of_the_received_bytes_and_the_rest_is_parsed() -> None:
@@ -231,15 +232,6 @@ def test_past_the_field_budget_the_standard_parser_reads_the_rest() -> None:
 # ------------------------------------------------------------------ stream chunks over the limit
 
 LIMIT = 1000
-
-
-def _varint_bytes(v: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, v = v & 0x7F, v >> 7
-        out.append(byte | (0x80 if v else 0))
-        if not v:
-            return bytes(out)
 
 
 _CHUNK_PARTS = {

@@ -33,6 +33,17 @@ def _stream(data: bytes, seed: int, max_chunk: int) -> tuple[int, dict[str, floa
     return updates + len(more), final.values
 
 
+def _stream_all(data: bytes, step: int = 4096) -> None:
+    """Stream ``data`` in ``step``-byte chunks to a container session, then finish it."""
+    session = VideoContainerSession(VideoSessionConfig())
+    try:
+        for i in range(0, len(data), step):
+            session.push(data[i : i + step])
+        session.finish()
+    finally:
+        session.close()
+
+
 @pytest.mark.parametrize("container", ["ts", "fmp4", "mkv", "webm", "mp4"])
 def test_streaming_equals_batch_in_random_chunkings(container: str) -> None:
     data = vc.encode(vc.moving_with_cut(1.5), seconds=3.0, container=container)
@@ -50,12 +61,8 @@ def test_plain_mp4_with_index_at_end_is_unary_only() -> None:
     data = vc.encode(vc.noise(), seconds=7.0, container="mp4-moov-end")
     assert len(data) > 1 << 20
     assert fingerprint_video(data).values["edge_density"] > 0.3
-    session = VideoContainerSession(VideoSessionConfig())
     with pytest.raises(MediaDecodeError) as info:
-        for i in range(0, len(data), 4096):
-            session.push(data[i : i + 4096])
-        session.finish()
-    session.close()
+        _stream_all(data)
     assert "moov" in info.value.message
 
 
@@ -129,12 +136,8 @@ def test_frames_over_the_size_limit_are_refused_before_decoding_with_the_media_f
     assert [v.field for v in unary.value.violations] == ["media.data"]
     assert "frame size 8200x16 is out of range" in unary.value.message
     assert unary.value.violations[0].allowed == "2..8192 px a side"
-    session = VideoContainerSession(VideoSessionConfig())
     with pytest.raises(InvalidInputError) as streamed:
-        for i in range(0, len(wide), 4096):
-            session.push(wide[i : i + 4096])
-        session.finish()
-    session.close()
+        _stream_all(wide)
     assert [v.field for v in streamed.value.violations] == ["chunk.data"]
 
 
@@ -157,8 +160,5 @@ def test_the_decoders_refuse_pictures_over_the_pixel_limit(container: str, monke
     monkeypatch.setattr(decode, "_CODEC_OPTIONS", {"max_pixels": str(160 * 96 - 1)})
     with pytest.raises(MediaDecodeError):
         fingerprint_video(data)
-    session = VideoContainerSession(VideoSessionConfig())
     with pytest.raises(MediaDecodeError):
-        session.push(data)
-        session.finish()
-    session.close()
+        _stream_all(data)
