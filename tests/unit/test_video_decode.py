@@ -162,3 +162,15 @@ def test_the_decoders_refuse_pictures_over_the_pixel_limit(container: str, monke
         fingerprint_video(data)
     with pytest.raises(MediaDecodeError):
         _stream_all(data)
+
+
+def test_a_damaged_fragmented_mp4_is_not_told_its_index_is_at_the_end() -> None:
+    """Any MP4 that failed before its first frame was told its index (moov) was not at the
+    start, also a fragmented one whose index is first and whose fragments were damaged."""
+    data = vc.encode(vc.noise(), seconds=1.0, container="fmp4")
+    moov_end = data.index(b"moov") - 4 + int.from_bytes(data[data.index(b"moov") - 4 : data.index(b"moov")], "big")
+    damaged = data[:moov_end] + bytes(range(256)) * 64
+    with pytest.raises(MediaDecodeError) as info:
+        _stream_all(damaged)
+    assert "moov" not in info.value.message
+    assert [v.field for v in info.value.violations] == ["chunk.data"]

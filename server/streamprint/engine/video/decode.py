@@ -179,6 +179,28 @@ class _Pipe(io.RawIOBase):
         return len(data)
 
 
+#: Bytes of a stream's start kept to tell why an MP4 could not be streamed.
+_HEAD_BYTES = 64 * 1024
+
+
+def _mp4_index_not_first(head: bytes) -> bool:
+    """Whether ``head`` (a stream's first bytes) starts an MP4 whose boxes before the media
+    data do not include its index (``moov``): such a file cannot be streamed. An MP4 with
+    ``moov`` first (faststart, or fragmented) that failed had another problem (truncated,
+    damaged), which its own error says."""
+    if head[4:8] != b"ftyp":
+        return False
+    pos = 0
+    while pos + 8 <= len(head):
+        size, kind = int.from_bytes(head[pos : pos + 4], "big"), head[pos + 4 : pos + 8]
+        if kind == b"moov":
+            return False
+        if kind == b"mdat" or size < 8:  # media data first, or a box this scan does not size
+            return True
+        pos += size
+    return True  # no index within the first _HEAD_BYTES
+
+
 class StreamingVideoDecoder:
     """Incremental decoder of one video container stream (see module docstring).
 
@@ -211,8 +233,8 @@ class StreamingVideoDecoder:
             raise MediaDecodeError.for_field(self._field, "data after the end of the stream")
         if not data:
             return
-        if len(self._head) < 12:
-            self._head += bytes(data[: 12 - len(self._head)])
+        if len(self._head) < _HEAD_BYTES:
+            self._head += bytes(data[: _HEAD_BYTES - len(self._head)])
         with self._cond:
             self._buf += data
             self.bytes_fed += len(data)
@@ -246,7 +268,7 @@ class StreamingVideoDecoder:
         if err is None:
             return
         self.close()
-        if isinstance(err, MediaDecodeError) and self._head[4:8] == b"ftyp" and self.frames_decoded == 0:
+        if isinstance(err, MediaDecodeError) and self.frames_decoded == 0 and _mp4_index_not_first(self._head):
             raise _media_error(
                 self._field,
                 "an MP4 whose index (moov) is not at the start cannot be streamed; send fragmented "
