@@ -13,6 +13,11 @@ shape (one ``media`` field holding one ``data`` field and no ``server_path``) go
 standard parser whole, so malformed input gets the standard parser's errors and protobuf's
 merge rules are never re-implemented here. :func:`parse_batch_fingerprint_request` does the
 same for each item of a BatchFingerprintRequest.
+
+Streams: :func:`stream_request_parser` reads just enough of a StreamFingerprintRequest's
+wire bytes to refuse a chunk over ``--max-chunk-bytes`` without parsing it; there protobuf's
+merge rules for the payload, the data and the seq are followed (see :func:`_oversized_chunk`),
+and a message so refused is refused for its size even if another part of it is malformed.
 """
 
 from __future__ import annotations
