@@ -184,15 +184,12 @@ class FingerprintService:
             reader.close()
         if isinstance(first, MalformedRequest):
             raise first.error()
-        if isinstance(first, OversizedChunk):
-            raise InvalidInputError.for_field(
-                "config", "the first message must carry config", "a StreamConfig first, then chunks"
-            )
-        if first is grpc.aio.EOF or not isinstance(first, fs_pb.StreamFingerprintRequest):
+        if first is grpc.aio.EOF:
             raise InvalidInputError.for_field(
                 "config", "the stream ended before its config message", "a StreamConfig first"
             )
-        if first.WhichOneof("payload") != "config":
+        # a chunk, parsed or refused unparsed for its size (an OversizedChunk)
+        if not isinstance(first, fs_pb.StreamFingerprintRequest) or first.WhichOneof("payload") != "config":
             raise InvalidInputError.for_field(
                 "config", "the first message must carry config", "a StreamConfig first, then chunks"
             )

@@ -173,9 +173,9 @@ class LiveStream:
 
     def accept_chunk(self, seq: int, size: int) -> None:
         """Check a chunk's sequence number, size and the session's wall-clock age."""
-        self._check_seq(seq)
         if size > self._plane.config.max_chunk_bytes:
             self.refuse_chunk(seq, size)
+        self._check_seq(seq)
         self._next_seq += 1
         self._take_rate_token(seq)
         self.check_duration()

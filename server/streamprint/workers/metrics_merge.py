@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from streamprint.metrics import START_TIME_METRIC
 
@@ -65,6 +66,11 @@ async def fetch(path: str | Path, timeout_s: float = 2.0) -> str | None:
 
 #: Metric types whose samples (except ``*_created``) only grow.
 _MONOTONIC_TYPES = frozenset({"counter", "histogram", "summary"})
+
+
+def _sample_key(sample: Sample) -> tuple[str, LabelKey]:
+    """A sample's identity across expositions: its name and its sorted labels."""
+    return sample.name, tuple(sorted(sample.labels.items()))
 
 
 def _monotonic(family: Metric, sample_name: str) -> bool:
@@ -136,7 +142,7 @@ def _start_time(text: str) -> float | None:
 
 def _counter_samples(text: str) -> dict[tuple[str, LabelKey], float]:
     return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
+        _sample_key(s): s.value
         for family in text_string_to_metric_families(text)
         for s in family.samples
         if _monotonic(family, s.name)
@@ -155,7 +161,7 @@ def _with_offsets(
     for family in text_string_to_metric_families(text):
         fixed = families.setdefault(family.name, Metric(family.name, family.documentation, family.type, family.unit))
         for s in family.samples:
-            key = (s.name, tuple(sorted(s.labels.items())))
+            key = _sample_key(s)
             value = s.value
             if _monotonic(family, s.name):
                 present.add(key)
@@ -166,7 +172,7 @@ def _with_offsets(
     if last is not None and offsets.keys() - present:
         for family in text_string_to_metric_families(last):
             for s in family.samples:
-                key = (s.name, tuple(sorted(s.labels.items())))
+                key = _sample_key(s)
                 if key in offsets and key not in present:
                     kept = families.setdefault(
                         family.name, Metric(family.name, family.documentation, family.type, family.unit)
@@ -201,7 +207,7 @@ def merge(texts: Iterable[str]) -> list[Metric]:
                 values[family.name] = {}
             acc = values[family.name]
             for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
+                key = _sample_key(sample)
                 old = acc.get(key)
                 if old is None:
                     acc[key] = sample.value
